@@ -1,0 +1,86 @@
+"""The ``mtls-doctor`` command: a thin, lazily loaded click group.
+
+Each command lives in its own module and is imported only when it runs, so that
+``mtls-doctor --help`` stays fast (no cryptography, rich or crossplane import). Exit codes:
+0 fine, 1 findings, 2 usage or input error (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+from mtls_doctor import __version__
+
+#: command name -> (module:attribute, one-line help). An explicit literal, not discovery.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "inspect": ("mtls_doctor.cli.inspect:command", "Inspect certificate files: chain tree, facts, problems, CA names."),
+    "verify": ("mtls_doctor.cli.verify:command", "Judge client certificates offline exactly as nginx would."),
+    "lint": ("mtls_doctor.cli.lint:command", "Find mTLS mistakes in an nginx configuration."),
+    "lab": ("mtls_doctor.cli.lab:group", "Lab PKI and real nginx scenarios on loopback."),
+    "demo": ("mtls_doctor.cli.demo:command", "Run a broken and the good lab scenario side by side."),
+    "rules": ("mtls_doctor.cli.rules:rules_command", "List every rule."),
+    "explain": ("mtls_doctor.cli.rules:explain_command", "Show a rule's documentation."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, (target, _) in COMMANDS.items() if _available(target)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None or not _available(entry[0]):
+            return None
+        module_name, attr = entry[0].split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _available(target: str) -> bool:
+    module_name = target.split(":")[0]
+    return importlib.util.find_spec(module_name) is not None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mtls-doctor")
+def cli() -> None:
+    """Find out why mutual TLS (client certificates) does not work on nginx, say how to fix
+    it, and prove that it works.
+
+    Exit codes: 0 fine, 1 findings, 2 usage or input error.
+    """
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mtls_doctor.model import EXIT_USAGE, InputError
+
+    try:
+        rv = cli.main(args=argv, prog_name="mtls-doctor", standalone_mode=False)
+    except InputError as exc:
+        click.echo(f"mtls-doctor: error: {exc}", err=True)
+        return EXIT_USAGE
+    except click.exceptions.Abort:
+        click.echo("mtls-doctor: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE if exc.exit_code != 0 else 0
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        click.echo("mtls-doctor: interrupted", err=True)
+        return 130
+    return rv if isinstance(rv, int) else 0
+
+
+def run() -> None:  # console-script entry point
+    sys.exit(main())

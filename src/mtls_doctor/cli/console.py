@@ -1,0 +1,31 @@
+"""The one rich Console of a CLI run, configured once.
+
+Honours ``NO_COLOR`` (https://no-color.org) and non-TTY output (no colour, no markup
+surprises), and is deterministic under test: width comes from ``COLUMNS`` or defaults to 100.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import lru_cache
+
+from rich.console import Console
+
+
+@lru_cache(maxsize=None)
+def console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    is_tty = stream.isatty()
+    no_color = "NO_COLOR" in os.environ or not is_tty
+    width = int(os.environ.get("COLUMNS", "0") or 0) or (None if is_tty else 100)
+    return Console(
+        file=stream,
+        no_color=no_color,
+        color_system=None if no_color else "auto",
+        highlight=False,
+        emoji=False,
+        width=width,
+        soft_wrap=not is_tty,
+        force_terminal=False if not is_tty else None,
+    )

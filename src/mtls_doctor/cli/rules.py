@@ -1,0 +1,55 @@
+"""``mtls-doctor rules`` and ``mtls-doctor explain CODE``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from mtls_doctor.cli.common import fail, format_option
+
+
+@click.command("rules")
+@format_option()
+def rules_command(fmt: str) -> int:
+    """List every rule: code, name, severity and what it flags."""
+    from mtls_doctor.rules import REGISTRY
+
+    if fmt == "json":
+        data = {"schema_version": 1, "rules": [REGISTRY[c].to_dict() for c in sorted(REGISTRY)]}
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return 0
+    from rich.table import Table
+
+    from mtls_doctor.cli.console import console
+
+    table = Table("code", "name", "severity", "what it flags", box=None, pad_edge=False)
+    for code in sorted(REGISTRY):
+        rule = REGISTRY[code]
+        table.add_row(code, rule.name, rule.severity.value, rule.summary())
+    console().print(table)
+    return 0
+
+
+@click.command("explain")
+@click.argument("code")
+@format_option()
+def explain_command(code: str, fmt: str) -> int:
+    """Show the documentation of one rule (by code, e.g. MTLS101, or by name)."""
+    from mtls_doctor.rules import get
+    from mtls_doctor.rules.docs import rule_markdown
+
+    rule = get(code)
+    if rule is None:
+        fail(f"no rule {code!r}; `mtls-doctor rules` lists them")
+    assert rule is not None
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rule.to_dict(), indent=2) + "\n")
+    else:
+        from rich.markdown import Markdown
+
+        from mtls_doctor.cli.console import console
+
+        console().print(Markdown(rule_markdown(rule)))
+    return 0

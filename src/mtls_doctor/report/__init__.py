@@ -1,0 +1,1 @@
+"""Reporters: text (rich), JSON and SARIF, all derived from the same ``Report``."""
