@@ -6,11 +6,14 @@ Each family module exports a tuple ``RULES`` of Rule subclasses. ``REGISTRY`` ma
 from __future__ import annotations
 
 from mtls_doctor.rules.base import Rule
-from mtls_doctor.rules import files, bundle
+from mtls_doctor.rules import bundle, config, files, logs, probe
 
 FAMILIES: tuple[tuple[type[Rule], ...], ...] = (
     files.RULES,
     bundle.RULES,
+    config.RULES,
+    probe.RULES,
+    logs.RULES,
 )
 
 REGISTRY: dict[str, type[Rule]] = {rule.code: rule for family in FAMILIES for rule in family}

@@ -1,0 +1,3 @@
+"""Rule family (being written): see rules/__init__.py."""
+
+RULES: tuple = ()
