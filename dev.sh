@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# mtls-doctor developer entry point.
+#   ./dev.sh demo    set everything up, then run the lab demo (the main job)
+#   ./dev.sh test    set everything up, then run the whole test suite
+#   ./dev.sh setup   only set up
+# Setting up = Debian packages (nginx-light, openssl, curl, python3-venv) when missing, a
+# virtualenv in .venv, and the package installed into it with its test extras. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+have_nginx() { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; }
+
+setup_system() {
+  local pkgs=()
+  have_nginx || pkgs+=(nginx-light)
+  command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
+  command -v curl >/dev/null 2>&1 || pkgs+=(curl)
+  [ -e /etc/ssl/certs/ca-certificates.crt ] || pkgs+=(ca-certificates)
+  python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || pkgs+=(python3-venv)
+  if [ "${#pkgs[@]}" -gt 0 ]; then
+    echo "==> installing Debian packages: ${pkgs[*]}"
+    # RUNLEVEL=1 keeps the package's postinst from starting a system nginx on port 80.
+    $SUDO env RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $SUDO env RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}"
+  fi
+}
+
+setup_python() {
+  if [ ! -x .venv/bin/python ]; then
+    echo "==> creating .venv"
+    python3 -m venv .venv
+  fi
+  echo "==> installing mtls-doctor into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+}
+
+cmd="${1:-demo}"
+case "$cmd" in
+  setup) setup_system; setup_python ;;
+  demo) setup_system; setup_python; exec .venv/bin/mtls-doctor demo ;;
+  test) setup_system; setup_python; exec .venv/bin/python -m pytest -q -p no:cacheprovider ;;
+  *) echo "usage: ./dev.sh demo|test|setup" >&2; exit 2 ;;
+esac
