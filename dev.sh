@@ -22,9 +22,15 @@ setup_system() {
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || pkgs+=(python3-venv)
   if [ "${#pkgs[@]}" -gt 0 ]; then
     echo "==> installing Debian packages: ${pkgs[*]}"
-    # RUNLEVEL=1 keeps the package's postinst from starting a system nginx on port 80.
-    $SUDO env RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    $SUDO env RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}"
+    # A temporary policy-rc.d (exit 101) keeps the nginx package from starting a system nginx
+    # on port 80 (and from failing when that port is taken); mtls-doctor runs its own nginx.
+    local policy=/usr/sbin/policy-rc.d made_policy=""
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null && $SUDO chmod 755 "$policy" && made_policy=1
+    fi
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" || { [ -n "$made_policy" ] && $SUDO rm -f "$policy"; exit 1; }
+    if [ -n "$made_policy" ]; then $SUDO rm -f "$policy"; fi
   fi
 }
 
