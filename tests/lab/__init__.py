@@ -1,0 +1,1 @@
+"""Tests of the lab: the lab PKI, real nginx scenarios."""
