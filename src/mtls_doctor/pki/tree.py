@@ -1,0 +1,183 @@
+"""Arrange certificates as trees: trust anchor -> intermediates -> leaves.
+
+Invariants of this module:
+- pure: certificates in, a frozen ``Tree`` out; no I/O, no clock;
+- an issuer link is made only when the issuer's subject equals the certificate's issuer name,
+  the key identifiers do not contradict each other (AKI keyIdentifier == issuer SKI when both
+  are present), and the issuer's public key verifies the certificate's signature
+  (``verify_directly_issued_by``); a name match whose signature fails is not a link;
+- a certificate that appears twice (same DER) is linked under the first copy's parent and marked
+  ``duplicate_of``; nothing ever links to a duplicate;
+- the result never has cycles (cross-signed pairs are cut at the certificate seen first).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtensionOID
+
+TRUST_ANCHOR = "trust-anchor"  # self-signed CA: what nginx's trust store must end in (F3.4)
+INTERMEDIATE = "intermediate"
+LEAF = "leaf"
+
+
+@dataclass(frozen=True)
+class Node:
+    index: int
+    kind: str  # TRUST_ANCHOR, INTERMEDIATE or LEAF
+    parent: int | None  # index of the issuer in the same list, confirmed by signature
+    children: tuple[int, ...]
+    self_signed: bool
+    #: False when the issuer is not in the list (and the certificate is not self-signed)
+    issuer_found: bool
+    duplicate_of: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "kind": self.kind,
+            "parent": self.parent,
+            "children": list(self.children),
+            "self_signed": self.self_signed,
+            "issuer_found": self.issuer_found,
+            "duplicate_of": self.duplicate_of,
+        }
+
+
+@dataclass(frozen=True)
+class Tree:
+    nodes: tuple[Node, ...]
+    #: indexes of the top-level certificates (trust anchors, and those whose issuer is absent)
+    tops: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tops": list(self.tops), "nodes": [n.to_dict() for n in self.nodes]}
+
+    def depth_first(self) -> list[tuple[int, int]]:
+        """(depth, index) pairs in display order: each top, then its subtree."""
+        out: list[tuple[int, int]] = []
+
+        def walk(i: int, depth: int) -> None:
+            out.append((depth, i))
+            for c in self.nodes[i].children:
+                walk(c, depth + 1)
+
+        for top in self.tops:
+            walk(top, 0)
+        return out
+
+
+def _ext(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> Any:
+    try:
+        return cert.extensions.get_extension_for_oid(oid).value
+    except Exception:
+        return None
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+        return True
+    except Exception:  # InvalidSignature, ValueError (name), TypeError (unsupported key)
+        return False
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    bc = _ext(cert, ExtensionOID.BASIC_CONSTRAINTS)
+    if bc is not None:
+        return bool(bc.ca)
+    return cert.version == x509.Version.v1 and cert.subject == cert.issuer
+
+
+def build_tree(certs: Sequence[x509.Certificate]) -> Tree:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _build(certs)
+
+
+def _build(certs: Sequence[x509.Certificate]) -> Tree:
+    n = len(certs)
+    ders = [c.public_bytes(Encoding.DER) for c in certs]
+    first_copy: dict[bytes, int] = {}
+    duplicate_of: list[int | None] = []
+    for i, der in enumerate(ders):
+        duplicate_of.append(first_copy.get(der))
+        first_copy.setdefault(der, i)
+
+    by_subject: dict[bytes, list[int]] = {}
+    for i, c in enumerate(certs):
+        if duplicate_of[i] is None:
+            by_subject.setdefault(c.subject.public_bytes(), []).append(i)
+    skis = []
+    for c in certs:
+        ski = _ext(c, ExtensionOID.SUBJECT_KEY_IDENTIFIER)
+        skis.append(ski.digest if ski is not None else None)
+
+    self_signed = [False] * n
+    parent: list[int | None] = [None] * n
+    for i, c in enumerate(certs):
+        if duplicate_of[i] is not None:
+            continue
+        if c.subject == c.issuer and _signed_by(c, c):
+            self_signed[i] = True
+            continue
+        aki = _ext(c, ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
+        aki_id = aki.key_identifier if aki is not None else None
+        for j in by_subject.get(c.issuer.public_bytes(), ()):
+            if j == i:
+                continue
+            if aki_id is not None and skis[j] is not None and aki_id != skis[j]:
+                continue
+            if _signed_by(c, certs[j]):
+                parent[i] = j
+                break
+    for i in range(n):
+        d = duplicate_of[i]
+        if d is not None:
+            self_signed[i] = self_signed[d]
+            parent[i] = parent[d]
+
+    # Cut cycles (cross-signed certificates issue each other): walk up from each node.
+    for i in range(n):
+        seen = {i}
+        j = parent[i]
+        while j is not None:
+            if j in seen:
+                parent[i] = None
+                break
+            seen.add(j)
+            j = parent[j]
+
+    children: list[list[int]] = [[] for _ in range(n)]
+    for i, p in enumerate(parent):
+        if p is not None:
+            children[p].append(i)
+    nodes = []
+    for i, c in enumerate(certs):
+        if self_signed[i] and _is_ca(c):
+            kind = TRUST_ANCHOR
+        elif _is_ca(c):
+            kind = INTERMEDIATE
+        else:
+            kind = LEAF
+        nodes.append(
+            Node(
+                index=i,
+                kind=kind,
+                parent=parent[i],
+                children=tuple(children[i]),
+                self_signed=self_signed[i],
+                issuer_found=self_signed[i] or parent[i] is not None,
+                duplicate_of=duplicate_of[i],
+            )
+        )
+    tops = tuple(i for i in range(n) if parent[i] is None)
+    return Tree(tuple(nodes), tops)
+
+
+__all__ = ["Node", "Tree", "build_tree", "TRUST_ANCHOR", "INTERMEDIATE", "LEAF"]
