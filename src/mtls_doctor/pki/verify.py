@@ -1,0 +1,336 @@
+"""Judge a client certificate exactly as nginx would, offline: ``verify_client``.
+
+The OpenSSL part runs in the system libcrypto (``mtls_doctor.pki.libcrypto``) with nginx's
+settings; this module adds nginx's own layer on top of the raw verify result
+(``ngx_http_process_request()``, ``ngx_ssl_get_client_verify()``):
+
+- ``$ssl_client_verify``: ``NONE`` without a peer certificate, ``SUCCESS`` for X509_V_OK,
+  else ``FAILED:<X509_verify_cert_error_string(rc)>`` (F2.3);
+- the HTTP status per ``ssl_verify_client`` mode: 200, or 400 with the internal page 495 (verify
+  error) / 496 (no certificate under ``on``) (F2.2, F2.5); ``optional_no_ca`` tolerates exactly
+  the five errors of ``ngx_ssl_verify_error_optional()`` (F2.4);
+- the info-level error-log line nginx writes when it rejects (F4.1);
+- the plain-words explanation and the fix (``mtls_doctor.pki.explain``).
+
+Invariants: no I/O and no clock (``at`` is explicit); results are frozen dataclasses with
+``to_dict()``; reason texts are those of the system OpenSSL unless another version is asked for
+(``reason_text``), and every result says which version its text belongs to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from mtls_doctor.pki import libcrypto
+
+VERIFY_CLIENT_MODES = ("on", "optional", "optional_no_ca", "off")
+
+#: ngx_ssl_verify_error_optional() (src/event/ngx_event_openssl.h): the errors optional_no_ca
+#: lets through with 200 (F2.4). Everything else is still a 400.
+OPTIONAL_NO_CA_TOLERATED = frozenset({18, 19, 20, 27, 21})
+
+#: nginx page titles of the internal codes (ngx_http_special_response.c, F2.5)
+PAGES = {495: "The SSL certificate error", 496: "No required SSL certificate was sent"}
+
+# ngx_http_process_request() log texts (F4.1); "while reading client request headers" is the
+# log handler's context for that phase.
+_CONTEXT = " while reading client request headers"
+LOG_NO_CERT = "client sent no required SSL certificate" + _CONTEXT
+
+# OpenSSL 1.1.1 crypto/x509/x509_txt.c texts that differ from 3.x (3.0 reworded them), and the
+# one code that was renumbered: 3.0 moved X509_V_ERR_INVALID_CA from 24 to 79.
+_TEXTS_111 = {
+    18: "self signed certificate",
+    19: "self signed certificate in certificate chain",
+    26: "unsupported certificate purpose",
+    44: "Different CRL scope",
+    45: "Unsupported extension feature",
+    55: "Path Loop",
+    62: "Hostname mismatch",
+    63: "Email address mismatch",
+    65: "No matching DANE TLSA records",
+    69: "Invalid certificate verification context",
+    70: "Issuer certificate lookup error",
+    79: "invalid CA certificate",
+}
+_CODES_111 = {79: 24}
+
+
+def _family(version: str | None) -> str:
+    """'3' or '1.1.1' from a user's --openssl-version ("3.0.11", "1.1.1w", "OpenSSL 1.1.1k")."""
+    if version is None:
+        return "system"
+    v = version.strip().lower().removeprefix("openssl").strip()
+    if v.startswith("3"):
+        return "3"
+    if v.startswith("1.1"):
+        return "1.1.1"
+    raise ValueError(f"unsupported OpenSSL version {version!r}: give 3.x or 1.1.1")
+
+
+def reason_text(code: int, openssl_version: str | None = None) -> tuple[int, str, str]:
+    """(code, text, version label) as nginx linked against that OpenSSL would log them.
+
+    ``None`` = the system OpenSSL (the one this machine's nginx uses). Texts of other versions
+    are translated from the system's: only the known 1.1.1 differences are applied.
+    """
+    family = _family(openssl_version)
+    text = libcrypto.error_string(code)
+    if family == "1.1.1":
+        return _CODES_111.get(code, code), _TEXTS_111.get(code, text), \
+            f"OpenSSL 1.1.1 (translated from {libcrypto.openssl_version()})"
+    if family == "3":
+        return code, text, f"OpenSSL {openssl_version} (text of {libcrypto.openssl_version()})"
+    return code, text, libcrypto.openssl_version()
+
+
+@dataclass(frozen=True)
+class TrustSettings:
+    """The trust side of one nginx server block, as x509 objects (CONTRACTS D).
+
+    ``client_certificate``/``trusted_certificate``: the certificates of those files, file order.
+    ``verify_depth``: ssl_verify_depth (nginx default 1, F3.1). ``crls``: the ssl_crl CRLs; when
+    non-empty nginx sets CRL_CHECK|CRL_CHECK_ALL (F6.1). ``security_level``: the SSL_CTX's level
+    (None = the system libssl's default, 2 on Debian).
+    """
+
+    client_certificate: tuple[x509.Certificate, ...] = ()
+    trusted_certificate: tuple[x509.Certificate, ...] = ()
+    verify_depth: int = 1
+    crls: tuple[x509.CertificateRevocationList, ...] = ()
+    verify_client: str = "on"
+    security_level: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.verify_client not in VERIFY_CLIENT_MODES:
+            raise ValueError(f"verify_client must be one of {VERIFY_CLIENT_MODES}")
+        if self.verify_depth < 0:
+            raise ValueError("verify_depth must be >= 0")
+
+
+@dataclass(frozen=True)
+class ChainEntry:
+    """One certificate of the chain OpenSSL built, leaf first (depth 0)."""
+
+    depth: int
+    subject: str
+    issuer: str
+    source: str  # "client", "ssl_client_certificate", "ssl_trusted_certificate"
+    role: str  # "leaf", "intermediate", "trust anchor", "top (no trust anchor)"
+    self_signed: bool
+    counts_against_depth: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    """One error reported through nginx's verify callback (nginx logs these at debug)."""
+
+    depth: int
+    code: int
+    text: str
+    subject: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """nginx's verdict on one client certificate, and why."""
+
+    ssl_client_verify: str
+    status: int | None  # HTTP status on the wire; None when the handshake itself fails
+    page: int | None  # 495 / 496, the internal code whose page nginx sends
+    error_code: int  # the verify result nginx reads (SSL_get_verify_result), 0 = X509_V_OK
+    error_text: str | None
+    openssl_version: str  # the OpenSSL whose numbering and text error_code/error_text are
+    log_line: str | None  # the info-level error-log line (F4.1), None when nginx logs nothing
+    explanation: str
+    fix: str | None
+    chain: tuple[ChainEntry, ...] = ()
+    errors: tuple[ErrorEvent, ...] = ()
+    verify_client: str = "on"
+    verify_depth: int = 1
+    intermediates: int | None = None
+    security_level: int = 2
+    handshake_failed: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == 200
+
+    @property
+    def page_title(self) -> str | None:
+        return PAGES.get(self.page) if self.page else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ssl_client_verify": self.ssl_client_verify,
+            "status": self.status,
+            "accepted": self.accepted,
+            "page": self.page,
+            "page_title": self.page_title,
+            "error": None if self.error_code == 0 and self.error_text is None else {
+                "code": self.error_code, "text": self.error_text,
+                "openssl_version": self.openssl_version},
+            "log_line": self.log_line,
+            "chain": [c.to_dict() for c in self.chain],
+            "intermediates": self.intermediates,
+            "verify_depth": self.verify_depth,
+            "verify_client": self.verify_client,
+            "security_level": self.security_level,
+            "errors": [e.to_dict() for e in self.errors],
+            "explanation": self.explanation,
+            "fix": self.fix,
+            "notes": list(self.notes),
+            "openssl_version": self.openssl_version,
+        }
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(Encoding.DER)
+
+
+class Verifier:
+    """Verify many client certificates against one trust configuration (one X509_STORE).
+
+    ``verify_client()`` is the one-shot form. Close the verifier (or use ``with``) to free the
+    store at once; it is also freed when the object is collected.
+    """
+
+    def __init__(self, trust: TrustSettings, *, openssl_version: str | None = None) -> None:
+        _family(openssl_version)  # validate early
+        self.trust = trust
+        self.openssl_version = openssl_version
+        self.security_level = (trust.security_level if trust.security_level is not None
+                               else libcrypto.default_security_level())
+        self._origin: dict[bytes, str] = {}
+        for label, certs in (("ssl_trusted_certificate", trust.trusted_certificate),
+                             ("ssl_client_certificate", trust.client_certificate)):
+            for cert in certs:
+                self._origin[_der(cert)] = label  # ssl_client_certificate wins for duplicates
+        self._store = libcrypto.Store(
+            [_der(c) for c in (*trust.client_certificate, *trust.trusted_certificate)],
+            [c.public_bytes(Encoding.DER) for c in trust.crls],
+        )
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def verify(self, leaf: x509.Certificate | None, chain: Sequence[x509.Certificate],
+               at: datetime) -> VerifyResult:
+        from mtls_doctor.pki import explain
+
+        trust = self.trust
+        mode = trust.verify_client
+        common = dict(verify_client=mode, verify_depth=trust.verify_depth,
+                      security_level=self.security_level)
+        version = reason_text(0, self.openssl_version)[2]
+        if mode == "off" or leaf is None:
+            return explain.no_certificate(mode, version, common)
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=timezone.utc)
+        leaf_der = _der(leaf)
+        chain_der = [_der(c) for c in chain]
+        raw = self._store.verify(leaf_der, chain_der, depth=trust.verify_depth,
+                                 at=int(at.timestamp()), security_level=self.security_level)
+        code, text, version = reason_text(raw.error, self.openssl_version)
+        sent = {leaf_der, *chain_der}
+        entries = _chain_entries(raw.chain_der, sent, self._origin, trust.verify_depth)
+        events = tuple(
+            ErrorEvent(e.depth, reason_text(e.error, self.openssl_version)[0],
+                       reason_text(e.error, self.openssl_version)[1], _subject(e.cert_der))
+            for e in raw.events)
+        intermediates = sum(1 for e in entries if e.role == "intermediate") if entries and \
+            entries[-1].role == "trust anchor" else None
+        if raw.returned <= 0:
+            status, page, verify, log_line = None, None, f"FAILED:{text}", None
+        elif raw.error == 0:
+            status, page, verify, log_line = 200, None, "SUCCESS", None
+        elif mode == "optional_no_ca" and raw.error in OPTIONAL_NO_CA_TOLERATED:
+            status, page, verify, log_line = 200, None, f"FAILED:{text}", None
+        else:
+            status, page, verify = 400, 495, f"FAILED:{text}"
+            log_line = f"client SSL certificate verify error: ({code}:{text}){_CONTEXT}"
+        why, fix = explain.explain(
+            explain.Case(leaf=leaf, chain=tuple(chain), trust=trust, raw=raw, at=at,
+                         origin=self._origin, status=status, code=code, text=text,
+                         security_level=self.security_level,
+                         text_of=lambda n: reason_text(n, self.openssl_version)[1]))
+        return VerifyResult(
+            ssl_client_verify=verify, status=status, page=page, error_code=code,
+            error_text=text if raw.error else None, openssl_version=version, log_line=log_line,
+            explanation=why, fix=fix, chain=entries, errors=events, intermediates=intermediates,
+            handshake_failed=raw.returned <= 0, **common)
+
+
+def verify_client(leaf: x509.Certificate | None, chain: Sequence[x509.Certificate],
+                  trust: TrustSettings, at: datetime, *,
+                  openssl_version: str | None = None) -> VerifyResult:
+    """nginx's verdict on ``leaf`` (+ the intermediates ``chain`` it sends) at time ``at``.
+
+    ``leaf=None``: the client sent no certificate.
+    """
+    with Verifier(trust, openssl_version=openssl_version) as verifier:
+        return verifier.verify(leaf, chain, at)
+
+
+def _subject(der: bytes | None) -> str | None:
+    if not der:
+        return None
+    try:
+        return x509.load_der_x509_certificate(der).subject.rfc4514_string()
+    except ValueError:
+        return None
+
+
+def _chain_entries(chain_der: Sequence[bytes], sent: set[bytes], origin: dict[bytes, str],
+                   depth_limit: int) -> tuple[ChainEntry, ...]:
+    out: list[ChainEntry] = []
+    certs = [x509.load_der_x509_certificate(d) for d in chain_der]
+    for i, (der, cert) in enumerate(zip(chain_der, certs)):
+        self_signed = cert.subject == cert.issuer
+        source = origin.get(der) or ("client" if der in sent else "unknown")
+        last = i == len(certs) - 1
+        if i == 0:
+            role = "leaf" if not (last and der in origin) else "trust anchor"
+        elif last and der in origin:
+            role = "trust anchor"
+        elif last and not self_signed:
+            role = "top (no trust anchor)"
+        else:
+            role = "intermediate"
+        # F3.2: neither the leaf nor the trust anchor counts against ssl_verify_depth.
+        counts = role in ("intermediate", "top (no trust anchor)") and i > 0
+        out.append(ChainEntry(i, cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
+                              source, role, self_signed, counts))
+    return tuple(out)
+
+
+__all__ = [
+    "ChainEntry",
+    "ErrorEvent",
+    "OPTIONAL_NO_CA_TOLERATED",
+    "PAGES",
+    "TrustSettings",
+    "VERIFY_CLIENT_MODES",
+    "Verifier",
+    "VerifyResult",
+    "reason_text",
+    "verify_client",
+]
