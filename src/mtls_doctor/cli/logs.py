@@ -1,0 +1,130 @@
+"""``mtls-doctor logs FILE...``: client-certificate failures in nginx error logs, grouped by cause.
+
+Thin: stream each file (``.gz`` and ``-`` for stdin) through ``logs.summary.Summarizer``, run the
+MTLS6xx rules, render. JSON (``--format json``) keys besides ``findings``:
+``files`` (per input: ``path``, ``lines``, ``nginx_lines``, ``levels``, ``has_info``) and
+``groups`` (biggest first: ``cause`` - a stable id from docs/log-causes.md -, ``title``,
+``rule``, ``fault``, ``count``, ``verify_code`` (or null), ``verify_text``, ``explanation``,
+``fix``, ``facts``, ``first``/``last`` (ISO, server local time, or null), ``servers``,
+``clients`` (sample), ``clients_distinct``, ``clients_truncated``, ``hosts``, ``protocols``,
+``levels``, ``details``, ``location``, ``example``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from mtls_doctor.cli.common import emit, fail_on_option, format_option
+
+TOP_DETAILED = 5
+
+
+def _iso(t: str | None) -> str | None:
+    return t.replace("/", "-").replace(" ", "T") if t else None
+
+
+def _group_dict(g: Any) -> dict[str, Any]:
+    c = g.cause
+    return {
+        "cause": c.id,
+        "title": c.title,
+        "rule": c.rule,
+        "fault": c.fault,
+        "count": g.count,
+        "verify_code": g.verify_code,
+        "verify_text": g.verify_text,
+        "explanation": c.explanation,
+        "fix": c.fix,
+        "facts": list(c.facts),
+        "first": _iso(g.first),
+        "last": _iso(g.last),
+        "servers": list(g.servers),
+        "clients": list(g.clients),
+        "clients_distinct": g.clients_distinct,
+        "clients_truncated": g.clients_truncated,
+        "hosts": list(g.hosts),
+        "protocols": list(g.protocols),
+        "levels": dict(g.levels),
+        "details": [{"detail": d, "count": n} for d, n in g.details],
+        "location": {"path": g.source, "line": g.line, "display": f"{g.source}:{g.line}"},
+        "example": g.example,
+    }
+
+
+def _render_text(report: Any) -> None:
+    from rich.text import Text
+
+    from mtls_doctor.cli.console import console
+    from mtls_doctor.report.text import print_findings
+
+    out = console()
+    data = report.data
+    for f in data["files"]:
+        levels = ", ".join(f"{k} {n}" for k, n in f["levels"].items()) or "no nginx lines"
+        out.print(Text(f"{f['path']}: {f['lines']} lines ({levels})", style="dim"))
+    groups = data["groups"]
+    if not groups:
+        out.print(Text("No client-certificate or TLS failures found.", style="green"))
+    else:
+        total = sum(g["count"] for g in groups)
+        out.print(Text(f"{total} failure line(s) in {len(groups)} group(s), biggest first:", style="bold"))
+    for i, g in enumerate(groups):
+        head = Text(f"{g['count']:>7}  ")
+        head.append(g["cause"], style="bold")
+        title = g["title"] if g["verify_code"] is None else f"{g['verify_text']}: {g['title']}"
+        head.append(f"  {title}")
+        out.print(head)
+        if i >= TOP_DETAILED:
+            continue
+        when = g["first"] if g["first"] == g["last"] else f"{g['first']} .. {g['last']}"
+        bits = [b for b in (when, "servers " + ", ".join(g["servers"][:3]) if g["servers"] else "",
+                            f"{g['clients_distinct']}{'+' if g['clients_truncated'] else ''} client(s): "
+                            + ", ".join(g["clients"][:3]) if g["clients"] else "",
+                            "; ".join(f"{d['detail']} x{d['count']}" for d in g["details"][:3])) if b]
+        out.print(Text("         " + " | ".join(bits), style="dim"))
+        out.print(Text("         why: " + g["explanation"]))
+        out.print(Text("         fix: " + g["fix"], style="green"))
+        out.print(Text(f"         first at {g['location']['display']}", style="magenta"))
+    file_findings = [f for f in report.findings if f.rule in ("MTLS601", "MTLS610")]
+    if file_findings:
+        print_findings(out, file_findings, title="About the input")
+
+
+@click.command("logs")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@format_option()
+@fail_on_option()
+def command(files: tuple[str, ...], fmt: str, fail_on: str) -> int:
+    """Group client-certificate failures in nginx error logs by cause, with explanations and
+    fixes. FILE may be a rotated .gz file or - for stdin. Causes: docs/log-causes.md.
+    """
+    from mtls_doctor.logs.read import LogReadError, check_readable, iter_log_lines
+    from mtls_doctor.logs.summary import Summarizer
+    from mtls_doctor.model import InputError, Report, Severity
+    from mtls_doctor.rules.logs import check
+
+    if files.count("-") > 1:
+        raise InputError("stdin (-) can be given only once")
+    for path in files:
+        check_readable(path)
+    summarizer = Summarizer()
+    for path in files:
+        try:
+            for number, text in enumerate(iter_log_lines(path), 1):
+                summarizer.feed(path, number, text)
+        except LogReadError as exc:
+            raise InputError(str(exc)) from None
+    summary = summarizer.result()
+    data = {
+        "files": [
+            {"path": f.source, "lines": f.lines, "nginx_lines": f.nginx_lines,
+             "levels": dict(f.levels), "has_info": f.has_info}
+            for f in summary.files
+        ],
+        "groups": [_group_dict(g) for g in summary.groups],
+    }
+    report = Report(command="logs", findings=check(summary), data=data)
+    emit(report, fmt, _render_text)
+    return report.exit_code(Severity(fail_on))

@@ -1,0 +1,180 @@
+"""One nginx error-log line -> one ``LogEvent`` (or ``None`` for a line that is not nginx's).
+
+Invariants of this module:
+- no I/O, no clock: text in, frozen dataclasses out; ``parse_line`` never raises on any ``str``
+  (a hypothesis test feeds it arbitrary text);
+- two line forms are recognised, as nginx writes them (``src/core/ngx_log.c``
+  ``ngx_log_error_core()``):
+  ``2026/11/28 01:05:41 [info] 6501#6501: *3 MESSAGE while ACTION, client: A, server: S, ...``
+  (the error-log file) and ``nginx: [emerg] MESSAGE in FILE:LINE`` (what ``nginx -t`` prints on
+  stderr before the error log is open); any text before the timestamp (a syslog, journald or
+  container prefix) is skipped; any level word is accepted;
+- the context after the message is the log handler's ``, key: value`` list: ``client``,
+  ``server``, ``request``, ``upstream``, ``host``, ... for http
+  (``ngx_http_log_error()``), ``client``/``server``/``upstream``/``bytes ...`` for stream and
+  ``client``/``server``/``login``/``upstream`` for mail. Because a request line or Host header
+  is client-controlled text, the context is taken from the FIRST ``, client: `` whose remainder
+  parses completely as such a list;
+- ``action`` is what nginx was doing (``log->action``, printed as `` while ACTION``), e.g.
+  ``SSL handshaking`` or ``reading client request headers`` (F4.1).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: nginx's error-log timestamp and header: "YYYY/MM/DD HH:MM:SS [level] PID#TID: [*CID ]"
+_HEAD = re.compile(
+    r"(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}) \[([A-Za-z]+)\] (\d+)#(\d+): (?:\*(\d+) )?"
+)
+#: what nginx writes to stderr when the error log is not open yet: "nginx: [emerg] ..."
+_STDERR = re.compile(r"^nginx: \[([A-Za-z]+)\] ")
+#: " in /etc/nginx/nginx.conf:12" at the end of configuration errors (ngx_conf_log_error)
+_CONF_AT = re.compile(r" in (\S+):(\d+)$")
+#: one item of the context list: key (letters, spaces) then a value up to the next ", key: "
+#: (stream writes "bytes from/to client:0/0" without a space; a quoted value may hold quotes)
+_PAIR = re.compile(
+    r'(?P<key>[a-z][a-z/ ]{0,30}?): ?'
+    r'(?P<val>".*?"(?=, [a-z][a-z/ ]{0,30}?: ?|$)|[^,]*)(?:, |$)'
+)
+#: how many ", client: " candidates to try before giving up (bounds work on hostile lines)
+_MAX_CANDIDATES = 8
+
+#: context keys nginx's log handlers write (http, stream, mail); others are refused so that a
+#: message containing ", client: " cannot shift the split point.
+KNOWN_KEYS = frozenset(
+    {
+        "client", "server", "request", "subrequest", "upstream", "host", "referrer",
+        "login", "bytes from/to client", "bytes from/to upstream",
+    }
+)
+
+LEVELS = ("debug", "info", "notice", "warn", "error", "crit", "alert", "emerg")
+MAX_LINE = 65536
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One parsed error-log line. Text fields are as nginx wrote them; quotes are removed."""
+
+    time: str | None  # "2026/11/28 01:05:41" (server local time), None in the stderr form
+    level: str  # lower-case level word: "info", "error", "emerg", ...
+    pid: int | None
+    tid: int | None
+    connection: int | None  # the "*N" connection number, when nginx wrote one
+    message: str  # the text before " while ..." and before the context list
+    action: str | None = None  # the text after " while " (what nginx was doing)
+    client: str | None = None
+    server: str | None = None
+    request: str | None = None
+    host: str | None = None
+    upstream: str | None = None
+    context: tuple[tuple[str, str], ...] = ()  # every context pair, in order (login, referrer, ...)
+    conf_file: str | None = None  # "... in FILE:LINE" of configuration errors
+    conf_line: int | None = None
+
+    @property
+    def protocol(self) -> str | None:
+        """``http``, ``mail``, ``stream`` or ``None`` when the line does not say.
+
+        http lines carry ``request``/``host``; mail lines ``login``; stream lines ``bytes
+        from/to ...``. A handshake-time line with only client/server may be any of them.
+        """
+        keys = {k for k, _ in self.context}
+        if self.request is not None or self.host is not None or (self.action or "").find("client request") >= 0:
+            return "http"
+        if "login" in keys:
+            return "mail"
+        if keys & {"bytes from/to client", "bytes from/to upstream"}:
+            return "stream"
+        return None
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def _parse_context(text: str) -> tuple[tuple[str, str], ...] | None:
+    """``client: A, server: S, request: "..."`` -> pairs, or None if it is not such a list."""
+    pairs: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(text):
+        m = _PAIR.match(text, pos)
+        if m is None or m.end() == pos or m.group("key") not in KNOWN_KEYS:
+            return None
+        pairs.append((m.group("key"), _unquote(m.group("val"))))
+        pos = m.end()
+    return tuple(pairs) if pairs else None
+
+
+def _split_context(rest: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    start = 0
+    for _ in range(_MAX_CANDIDATES):
+        i = rest.find(", client: ", start)
+        if i < 0:
+            return rest, ()
+        pairs = _parse_context(rest[i + 2 :])
+        if pairs is not None:
+            return rest[:i], pairs
+        start = i + 1
+    return rest, ()
+
+
+def parse_line(line: str) -> LogEvent | None:
+    """Parse one error-log line; ``None`` when it is not an nginx error-log line."""
+    line = line[:MAX_LINE].rstrip("\r\n")
+    m = _HEAD.search(line)
+    if m is not None:
+        time, level = m.group(1), m.group(2).lower()
+        pid, tid = int(m.group(3)), int(m.group(4))
+        conn = int(m.group(5)) if m.group(5) else None
+        rest = line[m.end() :]
+    else:
+        s = _STDERR.match(line)
+        if s is None:
+            return None
+        time, level, pid, tid, conn = None, s.group(1).lower(), None, None, None
+        rest = line[s.end() :]
+    body, pairs = _split_context(rest)
+    conf_file = conf_line = None
+    at = _CONF_AT.search(body) if not pairs else None
+    if at is not None:
+        conf_file, conf_line = at.group(1), int(at.group(2))
+        body = body[: at.start()]
+    message, action = body, None
+    k = body.rfind(" while ")
+    if k >= 0:
+        message, action = body[:k], body[k + 7 :]
+    values = dict(pairs)
+    return LogEvent(
+        time=time,
+        level=level,
+        pid=pid,
+        tid=tid,
+        connection=conn,
+        message=message,
+        action=action,
+        client=values.get("client"),
+        server=values.get("server"),
+        request=values.get("request"),
+        host=values.get("host"),
+        upstream=values.get("upstream"),
+        context=pairs,
+        conf_file=conf_file,
+        conf_line=conf_line,
+    )
+
+
+def line_level(line: str) -> str | None:
+    """Just the level word of a line (a cheap pre-check used when streaming large logs)."""
+    m = _HEAD.search(line[:MAX_LINE])
+    if m is not None:
+        return m.group(2).lower()
+    s = _STDERR.match(line)
+    return s.group(1).lower() if s else None
+
+
+__all__ = ["LogEvent", "parse_line", "line_level", "LEVELS", "KNOWN_KEYS", "MAX_LINE"]

@@ -1,0 +1,81 @@
+"""Stream the lines of an error log: a file, a rotated ``.gz`` file, or stdin (``-``).
+
+Invariants:
+- the only file I/O of the logs package; lines are read one at a time with a length cap
+  (``MAX_LINE``), so memory stays bounded on a 1 GB log or a log without newlines;
+- gzip is recognised by its magic bytes (``1f 8b``), whatever the name; bytes that are not UTF-8
+  are replaced, never fatal; a truncated ``.gz`` ends the stream with ``LogReadError``;
+- a missing, unreadable or directory path raises ``InputError`` (one line, exit 2).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+import zlib
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from mtls_doctor.logs.parse import MAX_LINE
+from mtls_doctor.model import InputError
+
+
+class LogReadError(Exception):
+    """A log stopped being readable half-way (e.g. a truncated .gz)."""
+
+
+def _lines(raw: BinaryIO) -> Iterator[str]:
+    while True:
+        chunk = raw.readline(MAX_LINE)
+        if not chunk:
+            return
+        if not chunk.endswith(b"\n") and len(chunk) >= MAX_LINE:
+            # an over-long line: keep its start, skip the rest up to the newline
+            while True:
+                more = raw.readline(MAX_LINE)
+                if not more or more.endswith(b"\n"):
+                    break
+        yield chunk.decode("utf-8", "replace")
+
+
+def _open(path: str) -> BinaryIO:
+    if path == "-":
+        return sys.stdin.buffer
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{path}: no such file")
+    if p.is_dir():
+        raise InputError(f"{path}: is a directory, not an error log")
+    try:
+        return open(p, "rb")  # noqa: SIM115 - closed by iter_log_lines
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def check_readable(path: str) -> None:
+    """Raise InputError now (before any output) if ``path`` cannot be read."""
+    if path != "-":
+        _open(path).close()
+
+
+def iter_log_lines(path: str) -> Iterator[str]:
+    """Yield decoded lines of ``path`` (``-`` = stdin), gunzipping transparently."""
+    raw = _open(path)
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+    try:
+        head = buffered.peek(2)[:2]
+        if head == b"\x1f\x8b":
+            stream: BinaryIO = gzip.GzipFile(fileobj=buffered)  # type: ignore[assignment]
+        else:
+            stream = buffered
+        try:
+            yield from _lines(stream)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise LogReadError(f"{path}: compressed data is damaged or truncated ({exc})") from None
+    finally:
+        if path != "-":
+            raw.close()
+
+
+__all__ = ["iter_log_lines", "check_readable", "LogReadError"]

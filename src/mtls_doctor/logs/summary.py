@@ -1,0 +1,187 @@
+"""Group classified error-log lines by cause, in bounded memory, line by line.
+
+Invariants:
+- no I/O: the caller feeds ``(source, line_number, text)`` one line at a time (``logs/read.py``
+  streams files, ``.gz`` and stdin); memory does not grow with the number of lines: per group it
+  keeps counters, first/last time and bounded samples (``MAX_SAMPLE`` distinct servers,
+  clients, hosts; the exact distinct client count up to ``MAX_DISTINCT``);
+- a file with nginx lines but no ``info`` (or ``debug``) line cannot contain client-certificate
+  failures, which nginx logs at ``info`` (F4.1): ``FileStats.has_info`` says so;
+- groups are ordered biggest first, then by cause id (deterministic).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from mtls_doctor.logs.causes import Cause, classify
+from mtls_doctor.logs.parse import line_level, parse_line
+
+MAX_SAMPLE = 10
+MAX_DISTINCT = 10000
+MAX_DETAILS = 20
+MAX_EXAMPLE = 600
+
+#: a cheap pre-filter: only lines containing one of these are parsed fully
+_INTERESTING = re.compile(
+    r"SSL|ssl_|alert|handshake|server name different|plain HTTP|OCSP|certificate|X509|resolve"
+)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Every line of one cause."""
+
+    cause: Cause
+    count: int
+    verify_code: int | None
+    verify_text: str | None
+    first: str | None  # "2026/11/28 01:05:41" as logged (server local time)
+    last: str | None
+    servers: tuple[str, ...]  # bounded sample, first seen first
+    clients: tuple[str, ...]
+    clients_distinct: int  # exact up to MAX_DISTINCT
+    clients_truncated: bool
+    hosts: tuple[str, ...]
+    protocols: tuple[str, ...]
+    levels: tuple[tuple[str, int], ...]
+    details: tuple[tuple[str, int], ...]  # alert / OCSP reason / file path -> count
+    source: str  # where the first line is
+    line: int
+    example: str  # the first line, truncated
+
+
+@dataclass(frozen=True)
+class FileStats:
+    source: str
+    lines: int
+    nginx_lines: int  # lines that parse as nginx error-log lines
+    levels: tuple[tuple[str, int], ...]
+
+    @property
+    def has_info(self) -> bool:
+        return any(level in ("info", "debug") for level, _ in self.levels)
+
+
+@dataclass(frozen=True)
+class LogSummary:
+    files: tuple[FileStats, ...]
+    groups: tuple[Group, ...]
+
+    @property
+    def lines(self) -> int:
+        return sum(f.lines for f in self.files)
+
+
+@dataclass
+class _Acc:
+    cause: Cause
+    verify_code: int | None
+    verify_text: str | None
+    source: str
+    line: int
+    example: str
+    count: int = 0
+    first: str | None = None
+    last: str | None = None
+    servers: dict[str, None] = field(default_factory=dict)
+    clients: dict[str, None] = field(default_factory=dict)
+    hosts: dict[str, None] = field(default_factory=dict)
+    protocols: dict[str, None] = field(default_factory=dict)
+    levels: Counter = field(default_factory=Counter)
+    details: Counter = field(default_factory=Counter)
+
+
+def _add(bag: dict[str, None], value: str | None, limit: int) -> None:
+    if value and len(bag) < limit and value not in bag:
+        bag[value] = None
+
+
+class Summarizer:
+    """Feed lines, then ``result()``. Mutable while feeding; the result is frozen."""
+
+    def __init__(self) -> None:
+        self._groups: dict[str, _Acc] = {}
+        self._files: dict[str, list] = {}  # source -> [lines, nginx_lines, Counter(levels)]
+
+    def feed(self, source: str, number: int, text: str) -> None:
+        stats = self._files.get(source)
+        if stats is None:
+            stats = self._files[source] = [0, 0, Counter()]
+        stats[0] += 1
+        level = line_level(text)
+        if level is None:
+            return
+        stats[1] += 1
+        stats[2][level] += 1
+        if _INTERESTING.search(text) is None:
+            return
+        event = parse_line(text)
+        if event is None:
+            return
+        match = classify(event)
+        if match is None:
+            return
+        cause = match.cause
+        acc = self._groups.get(cause.id)
+        if acc is None:
+            acc = self._groups[cause.id] = _Acc(
+                cause, match.verify_code, match.verify_text, source, number,
+                text.rstrip("\r\n")[:MAX_EXAMPLE],
+            )
+        acc.count += 1
+        if event.time is not None:
+            if acc.first is None or event.time < acc.first:
+                acc.first = event.time
+            if acc.last is None or event.time > acc.last:
+                acc.last = event.time
+        server = event.server or (event.host and f"host {event.host}") or None
+        _add(acc.servers, server, MAX_SAMPLE)
+        _add(acc.clients, event.client, MAX_DISTINCT)
+        _add(acc.hosts, event.host, MAX_SAMPLE)
+        _add(acc.protocols, event.protocol, 4)
+        acc.levels[event.level] += 1
+        if match.detail and (match.detail in acc.details or len(acc.details) < MAX_DETAILS):
+            acc.details[match.detail] += 1
+
+    def result(self) -> LogSummary:
+        files = tuple(
+            FileStats(src, s[0], s[1], tuple(sorted(s[2].items())))
+            for src, s in self._files.items()
+        )
+        groups = tuple(
+            Group(
+                cause=a.cause,
+                count=a.count,
+                verify_code=a.verify_code,
+                verify_text=a.verify_text,
+                first=a.first,
+                last=a.last,
+                servers=tuple(a.servers),
+                clients=tuple(list(a.clients)[:MAX_SAMPLE]),
+                clients_distinct=len(a.clients),
+                clients_truncated=len(a.clients) >= MAX_DISTINCT,
+                hosts=tuple(a.hosts),
+                protocols=tuple(a.protocols),
+                levels=tuple(sorted(a.levels.items())),
+                details=tuple(a.details.most_common()),
+                source=a.source,
+                line=a.line,
+                example=a.example,
+            )
+            for a in sorted(self._groups.values(), key=lambda a: (-a.count, a.cause.id))
+        )
+        return LogSummary(files=files, groups=groups)
+
+
+def summarize(lines, source: str = "-") -> LogSummary:
+    """Summarize an iterable of text lines (convenience for tests and the library API)."""
+    s = Summarizer()
+    for number, text in enumerate(lines, 1):
+        s.feed(source, number, text)
+    return s.result()
+
+
+__all__ = ["Group", "FileStats", "LogSummary", "Summarizer", "summarize", "MAX_SAMPLE"]
