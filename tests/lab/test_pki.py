@@ -477,3 +477,81 @@ def test_openssl_key_matches_certificate(lab_dir: Path, name: str) -> None:
     from_key = openssl("pkey", "-pubout", "-in", f"{name}.key", cwd=lab_dir)
     assert from_cert.returncode == 0 and from_key.returncode == 0
     assert from_cert.stdout == from_key.stdout
+
+
+# --- a real TLS handshake with the system OpenSSL (stdlib ssl, in memory, no sockets) ----------
+
+@pytest.fixture(scope="module")
+def live_lab_dir(pki: LabPKI, tmp_path_factory) -> Path:
+    """A lab built at the real current time: a TLS stack checks validity against its clock."""
+    live = build_lab_pki(datetime.now(timezone.utc), key_type=pki.key_type)
+    directory = tmp_path_factory.mktemp(f"live-{pki.key_type}") / "lab"
+    live.write(directory)
+    return directory
+
+
+def _handshake(lab_dir: Path, client: str | None, crl: str | None = None) -> tuple[bool, str]:
+    """Server requires a client certificate (root + inter trusted); returns (ok, detail).
+
+    ``crl`` loads that CRL file with CRL_CHECK|CRL_CHECK_ALL, the flags of nginx's ssl_crl
+    (F6.1). Unlike nginx (whose verify callback always returns 1), this server aborts the
+    handshake on the first verify error, so the error is OpenSSL's first, not its last.
+    """
+    import ssl
+
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(lab_dir / "server/server.pem", lab_dir / "server/server.key")
+    server.load_verify_locations(lab_dir / "bundles/client-ca.pem")
+    server.verify_mode = ssl.CERT_REQUIRED
+    if crl:
+        server.load_verify_locations(lab_dir / crl)
+        server.verify_flags |= ssl.VERIFY_CRL_CHECK_CHAIN
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(lab_dir / "ca/root.pem")
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # the server judges inside the handshake
+    if client:
+        ctx.load_cert_chain(lab_dir / f"clients/{client}-chain.pem",
+                            lab_dir / f"clients/{client}.key")
+    bios = [ssl.MemoryBIO() for _ in range(4)]
+    s_side = server.wrap_bio(bios[0], bios[1], server_side=True)
+    c_side = ctx.wrap_bio(bios[2], bios[3], server_hostname="localhost")
+    done = {"c": False, "s": False}
+    for _ in range(20):  # bounded: a TLS 1.2 handshake needs 2 round trips
+        for key, side in (("c", c_side), ("s", s_side)):
+            if done[key]:
+                continue
+            try:
+                side.do_handshake()
+                done[key] = True
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLError as error:
+                return False, f"{key}: {error}"
+        bios[0].write(bios[3].read())  # client -> server
+        bios[2].write(bios[1].read())  # server -> client
+        if all(done.values()):
+            peer = s_side.getpeercert()
+            return True, dict(x[0] for x in peer["subject"])["commonName"]
+    return False, "no progress"
+
+
+@pytest.mark.parametrize("client, crl, expected", [
+    ("good", None, "lab client good"),
+    ("no-eku", None, "lab client no-eku"),            # F6.3: no EKU is fine
+    ("root-direct", None, "lab client root-direct"),
+    ("server-eku", None, "unsuitable certificate purpose"),  # F6.3
+    ("expired", None, "certificate has expired"),
+    ("not-yet-valid", None, "certificate is not yet valid"),
+    ("foreign", None, "unable to get local issuer certificate"),
+    ("self-signed", None, "self-signed certificate"),
+    (None, None, "peer did not return a certificate"),
+    ("good", "bundles/crl-all.pem", "lab client good"),
+    ("revoked", None, "lab client revoked"),
+    ("revoked", "bundles/crl-all.pem", "certificate revoked"),  # F6.1 -> 23
+    ("good", "crl/inter.crl.pem", "unable to get certificate CRL"),  # F6.1: root CRL missing
+])
+def test_tls_handshake_with_system_openssl(live_lab_dir: Path, client: str | None,
+                                           crl: str | None, expected: str) -> None:
+    ok, detail = _handshake(live_lab_dir, client, crl)
+    assert ok is expected.startswith("lab client"), detail
+    assert expected in detail

@@ -87,9 +87,9 @@ _DESCRIPTIONS = {
                "(F4.2), not tolerated even by optional_no_ca (F2.4).",
     "not-yet-valid": "Issued by inter, notBefore one day after the lab time: 9 certificate is not "
                      "yet valid.",
-    "foreign": "Issued by other-root, which the good setup does not trust: 21 unable to verify the "
-               "first certificate (F4.2); 200 with FAILED under optional_no_ca (F2.4); the "
-               "cross-CA case of F7.3.",
+    "foreign": "Issued by other-root, which the good setup does not trust: nginx logs 21 unable to "
+               "verify the first certificate (F4.2; openssl verify prints 20); 200 with FAILED "
+               "under optional_no_ca (F2.4); the cross-CA case of F7.3.",
     "self-signed": "Self-signed leaf: 18 self-signed certificate (F2.3), tolerated by "
                    "optional_no_ca (F2.4).",
     "revoked": "Issued by inter and listed in crl/inter.crl.pem: with ssl_crl holding the CRLs of "
