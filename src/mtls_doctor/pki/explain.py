@@ -201,6 +201,12 @@ def explain(case: Case) -> tuple[str, str | None]:
         fix = f"raise ssl_verify_depth to {w.intermediates} (ssl_verify_depth {w.intermediates};)."
     else:
         why, fix = _by_code(case, w)
+        if w.complete and w.intermediates > depth:
+            # The chain is also too long; that error is hidden by the last one (F3.3).
+            why += (f" The chain also needs {w.intermediates} intermediate(s) while "
+                    f"ssl_verify_depth is {depth} (F3.2, F3.3).")
+            more = f"raise ssl_verify_depth to {w.intermediates}"
+            fix = f"{fix[:-1] if fix else ''}; and {more}." if fix else f"{more}."
 
     others = [(err, d) for err, d in distinct if err != case.raw.error]
     if others:

@@ -1,0 +1,202 @@
+"""``mtls-doctor verify CLIENT...``: judge client certificates offline exactly as nginx would.
+
+Thin: read the files (``mtls_doctor.pki.load``), build ``TrustSettings`` from options named
+after the nginx directives, call ``mtls_doctor.pki.verify``, render. Exit 0 when nginx would
+answer every client with 200, 1 when any would get 400, 2 on usage or input errors.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+from mtls_doctor.cli.common import emit, fail, format_option
+
+
+def _parse_at(value: str | None) -> datetime:
+    if value is None or value == "now":
+        return datetime.now(timezone.utc)
+    text = value.strip()
+    try:
+        at = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError:
+        fail(f"--at {value!r}: not an ISO 8601 time (e.g. 2026-01-31T12:00:00Z)")
+        raise  # unreachable: fail() raises
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def _bundle(path: str, password: bytes | None, what: str):
+    from mtls_doctor.pki.load import load_path
+
+    bundle = load_path(path, password)
+    return bundle, [f"{path}: {p.message}" for p in bundle.problems]
+
+
+def _certs(path: str | None, what: str, notes: list[str]) -> tuple:
+    if path is None:
+        return ()
+    bundle, problems = _bundle(path, None, what)
+    notes.extend(problems)
+    if not bundle.certificates:
+        fail(f"{path}: no certificate found for {what}")
+    return tuple(bundle.certificates)
+
+
+@click.command("verify")
+@click.argument("clients", nargs=-1, required=True, metavar="CLIENT...")
+@click.option("--ssl-client-certificate", "client_ca", metavar="FILE",
+              help="The ssl_client_certificate file (trusted and advertised CAs).")
+@click.option("--ssl-trusted-certificate", "trusted_ca", metavar="FILE",
+              help="The ssl_trusted_certificate file (trusted, not advertised).")
+@click.option("--ssl-verify-depth", "depth", type=click.IntRange(min=0), default=1,
+              show_default=True, help="ssl_verify_depth: how many intermediates are allowed.")
+@click.option("--ssl-crl", "crl", metavar="FILE",
+              help="The ssl_crl file (CRLs of every CA in the chain, root included).")
+@click.option("--ssl-verify-client", "mode",
+              type=click.Choice(["on", "optional", "optional_no_ca"]), default="on",
+              show_default=True, help="ssl_verify_client mode.")
+@click.option("--at", "at_text", metavar="TIME",
+              help="Verification time, ISO 8601 (default: now).")
+@click.option("--openssl-version", metavar="VERSION",
+              help="Give error texts as this OpenSSL would (3.x or 1.1.1; `nginx -V` shows "
+                   "it). Default: the system OpenSSL, the one this machine's nginx uses.")
+@click.option("--security-level", type=click.IntRange(0, 5), default=None,
+              help="The SSL security level (default: the system libssl's, 2 on Debian).")
+@click.option("--password", metavar="TEXT", help="Password of a PKCS#12 CLIENT.")
+@click.option("--key", metavar="FILE", help="The client's private key, to check it matches.")
+@format_option()
+def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | None, depth: int,
+            crl: str | None, mode: str, at_text: str | None, openssl_version: str | None,
+            security_level: int | None, password: str | None, key: str | None,
+            fmt: str) -> int:
+    """Judge each CLIENT (a PEM with the leaf then the intermediates it sends, or a PKCS#12)
+    exactly as nginx would with these settings: $ssl_client_verify, HTTP status and page, the
+    error-log line, the chain built, and the real cause with its fix.
+
+    Exit codes: 0 every client gets 200, 1 any gets 400, 2 usage or input error.
+    """
+    from mtls_doctor.model import Report
+    from mtls_doctor.pki import libcrypto
+    from mtls_doctor.pki.verify import TrustSettings, Verifier
+
+    at = _parse_at(at_text)
+    notes: list[str] = []
+    client_certs = _certs(client_ca, "ssl_client_certificate", notes)
+    trusted_certs = _certs(trusted_ca, "ssl_trusted_certificate", notes)
+    crls: tuple = ()
+    if crl is not None:
+        bundle, problems = _bundle(crl, None, "ssl_crl")
+        notes.extend(problems)
+        if not bundle.crls:
+            fail(f"{crl}: no CRL found for ssl_crl (nginx -t would fail too, F6.1)")
+        crls = tuple(bundle.crls)
+    if mode in ("on", "optional") and not client_certs:
+        notes.append("nginx before 1.27.2 refuses this configuration: \"no ssl_client_certificate "
+                     "for ssl_verify_client\" (F1.5)")
+    trust = TrustSettings(client_certificate=client_certs, trusted_certificate=trusted_certs,
+                          verify_depth=depth, crls=crls, verify_client=mode,
+                          security_level=security_level)
+    pw = password.encode() if password is not None else None
+    key_public = None
+    if key is not None:
+        kb, problems = _bundle(key, pw, "--key")
+        notes.extend(problems)
+        if not kb.keys or kb.keys[0].public_key is None:
+            fail(f"{key}: no readable private key")
+        key_public = kb.keys[0].public_key
+
+    try:
+        verifier = Verifier(trust, openssl_version=openssl_version)
+    except libcrypto.LibcryptoUnavailable as exc:
+        fail(str(exc))
+        raise
+    except ValueError as exc:
+        fail(f"--openssl-version: {exc}")
+        raise
+    rows: list[dict[str, Any]] = []
+    with verifier:
+        for path in clients:
+            bundle, problems = _bundle(path, pw, "CLIENT")
+            if not bundle.certificates:
+                detail = "; ".join(p.message for p in bundle.problems) or "no certificate in it"
+                fail(f"{path}: no client certificate ({detail})")
+            leaf, *chain = bundle.certificates
+            result = verifier.verify(leaf, chain, at)
+            row = {"client": path, **result.to_dict()}
+            row["notes"] = row["notes"] + problems
+            if key_public is not None and not _same_key(key_public, leaf.public_key()):
+                row["notes"].append(f"{key}: this private key does not belong to the leaf; the "
+                                    "client could not complete the handshake with it")
+            rows.append(row)
+    data = {
+        "at": at.isoformat(),
+        "openssl_version": libcrypto.openssl_version(),
+        "settings": {"ssl_verify_client": mode, "ssl_verify_depth": depth,
+                     "ssl_client_certificate": client_ca, "ssl_trusted_certificate": trusted_ca,
+                     "ssl_crl": crl, "security_level": verifier.security_level},
+        "notes": notes,
+        "clients": rows,
+        "accepted": all(r["accepted"] for r in rows),
+    }
+    report = Report(command="verify", data=data)
+    emit(report, fmt, _render_text)
+    return 0 if data["accepted"] else 1
+
+
+def _same_key(a: Any, b: Any) -> bool:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    try:
+        return (a.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+                == b.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
+    except Exception:  # noqa: BLE001 - an exotic key type: do not claim a mismatch
+        return True
+
+
+def _render_text(report: Any) -> None:
+    from rich.markup import escape
+
+    from mtls_doctor.cli.console import console
+
+    out = console()
+    data = report.data
+    s = data["settings"]
+    out.print(f"nginx settings: ssl_verify_client {s['ssl_verify_client']}; ssl_verify_depth "
+              f"{s['ssl_verify_depth']}; security level {s['security_level']}; "
+              f"{escape(data['openssl_version'])}; at {data['at']}")
+    for note in data["notes"]:
+        out.print(f"note: {escape(note)}")
+    for row in data["clients"]:
+        out.print()
+        verdict = "ACCEPTED" if row["accepted"] else "REJECTED"
+        status = row["status"]
+        page = f" (page {row['page']}: \"{row['page_title']}\")" if row["page"] else ""
+        out.print(f"[bold]{escape(row['client'])}[/bold]: {verdict}, HTTP {status}{page}")
+        out.print(f"  $ssl_client_verify  {escape(row['ssl_client_verify'])}")
+        if row["error"]:
+            err = row["error"]
+            out.print(f"  error               {err['code']}: {escape(err['text'] or '')} "
+                      f"({escape(err['openssl_version'])})")
+        if row["log_line"]:
+            out.print(escape("  error.log [info]    ") + escape(row["log_line"]))
+        if row["chain"]:
+            out.print(f"  chain built (ssl_verify_depth {row['verify_depth']}):")
+            used = 0
+            for c in row["chain"]:
+                mark = ""
+                if c["counts_against_depth"]:
+                    used += 1
+                    mark = escape(f"  [intermediate {used} of {row['verify_depth']} allowed]")
+                src = {"client": "sent by the client"}.get(c["source"], f"from {c['source']}")
+                out.print(f"    depth {c['depth']}  {c['role']:<21} {escape(c['subject'])}  "
+                          f"({src}){mark}")
+        if len(row["errors"]) > 1:
+            seen = ", ".join(f"{e['code']}@{e['depth']}" for e in row["errors"])
+            out.print(f"  callback errors     {seen} (the last one wins, F3.3)")
+        out.print(f"  why  {escape(row['explanation'])}")
+        if row["fix"]:
+            out.print(f"  fix  {escape(row['fix'])}")
+        for note in row["notes"]:
+            out.print(f"  note {escape(note)}")
