@@ -155,13 +155,9 @@ def signature_hash_name(cert: x509.Certificate) -> str | None:
 
 def is_self_signed(cert: x509.Certificate) -> bool:
     """Subject equals issuer and the certificate's own key verifies its signature."""
-    if cert.subject != cert.issuer:
-        return False
-    try:
-        cert.verify_directly_issued_by(cert)
-        return True
-    except Exception:
-        return False
+    from mtls_doctor.pki.tree import signed_by
+
+    return cert.subject == cert.issuer and signed_by(cert, cert)
 
 
 def _hex_serial(serial: int) -> str:

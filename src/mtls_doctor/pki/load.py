@@ -223,6 +223,20 @@ class _Acc:
         )
 
 
+class _Lines:
+    """1-based line numbers of positions visited in increasing order (linear overall)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos, self.line = data, 0, 1
+
+    def at(self, pos: int) -> int:
+        if pos < self.pos:
+            self.pos, self.line = 0, 1
+        self.line += self.data.count(b"\n", self.pos, pos)
+        self.pos = pos
+        return self.line
+
+
 def _line_of(data: bytes, pos: int) -> int:
     return data.count(b"\n", 0, pos) + 1
 
@@ -238,12 +252,13 @@ def _load_pem(raw: bytes, source: str, password: bytes | None) -> Bundle:
     # Normalise line endings without moving line numbers: CRLF -> LF, lone CR -> LF.
     data = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     pos = 0
+    lines = _Lines(data)
     while True:
         m = _BEGIN.search(data, pos)
         if m is None:
             break
         label = m.group(1)
-        line = _line_of(data, m.start())
+        line = lines.at(m.start())
         line_start = data.rfind(b"\n", 0, m.start()) + 1
         before = data[line_start : m.start()]
         if before.strip():

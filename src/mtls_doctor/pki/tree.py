@@ -79,11 +79,39 @@ def _ext(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> Any:
         return None
 
 
-def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when ``issuer``'s name matches and its key verifies ``cert``'s signature."""
     try:
         cert.verify_directly_issued_by(issuer)
         return True
-    except Exception:  # InvalidSignature, ValueError (name), TypeError (unsupported key)
+    except ValueError:
+        # cryptography refuses some algorithms here (e.g. SHA-1 in its Rust verifier) though
+        # OpenSSL still builds chains with them; check the signature by hand then.
+        return cert.issuer == issuer.subject and _verify_by_hand(cert, issuer)
+    except Exception:  # InvalidSignature, TypeError (unsupported key type)
+        return False
+
+
+def _verify_by_hand(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
+
+    try:
+        key = issuer.public_key()
+        algo = cert.signature_hash_algorithm
+        if algo is None:
+            return False
+        if isinstance(key, rsa.RSAPublicKey):
+            params = cert.signature_algorithm_parameters
+            pad = params if isinstance(params, padding.PSS) else padding.PKCS1v15()
+            key.verify(cert.signature, cert.tbs_certificate_bytes, pad, algo)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algo))
+        elif isinstance(key, dsa.DSAPublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, algo)
+        else:
+            return False
+        return True
+    except Exception:
         return False
 
 
@@ -123,7 +151,7 @@ def _build(certs: Sequence[x509.Certificate]) -> Tree:
     for i, c in enumerate(certs):
         if duplicate_of[i] is not None:
             continue
-        if c.subject == c.issuer and _signed_by(c, c):
+        if c.subject == c.issuer and signed_by(c, c):
             self_signed[i] = True
             continue
         aki = _ext(c, ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
@@ -133,7 +161,7 @@ def _build(certs: Sequence[x509.Certificate]) -> Tree:
                 continue
             if aki_id is not None and skis[j] is not None and aki_id != skis[j]:
                 continue
-            if _signed_by(c, certs[j]):
+            if signed_by(c, certs[j]):
                 parent[i] = j
                 break
     for i in range(n):
@@ -180,4 +208,4 @@ def _build(certs: Sequence[x509.Certificate]) -> Tree:
     return Tree(tuple(nodes), tops)
 
 
-__all__ = ["Node", "Tree", "build_tree", "TRUST_ANCHOR", "INTERMEDIATE", "LEAF"]
+__all__ = ["Node", "Tree", "build_tree", "signed_by", "TRUST_ANCHOR", "INTERMEDIATE", "LEAF"]

@@ -42,7 +42,7 @@ class BundleView:
         return Location(path=self.bundle.source, index=index)
 
     def label(self, index: int) -> str:
-        return f"#{index} '{self.facts[index].subject or '(empty subject)'}'"
+        return f"'{self.facts[index].subject or '(empty subject)'}'"
 
 
 class BundleRule(Rule):
@@ -542,12 +542,12 @@ RULES: tuple[type[BundleRule], ...] = (
 )
 
 
-def infer_role(bundle: Bundle) -> str:
+def infer_role(bundle: Bundle, tree: Tree | None = None) -> str:
     """``--role auto``: ``ca`` when the file holds certificates and every one is a CA, else
     ``any`` (a leaf could be a client or a server certificate; we do not guess)."""
     if not bundle.certificates:
         return "any"
-    tree = build_tree(bundle.certificates)
+    tree = tree if tree is not None else build_tree(bundle.certificates)
     return "ca" if all(node.kind != LEAF for node in tree.nodes) else "any"
 
 
