@@ -19,6 +19,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -116,6 +118,14 @@ def test_contract_keys(pki: LabPKI) -> None:
 def test_no_private_key_in_repr(pki: LabPKI) -> None:
     text = repr(pki) + "".join(repr(c) for c in pki.clients.values()) + repr(pki.cas["root"])
     assert "PRIVATE KEY" not in text and "_key" not in text.replace("key_type", "")
+
+
+def test_server_names_validated_and_deduplicated() -> None:
+    pki = build_lab_pki(AT, server_names=("localhost", "::1", "*.lab.test", "a.test", "a.test"))
+    assert pki.server_names == ("localhost", "127.0.0.1", "::1", "*.lab.test", "a.test")
+    for bad in ("", "a b", "bad/name", "caf\u00e9.test", "-" * 300):
+        with pytest.raises(ValueError, match="invalid server name"):
+            build_lab_pki(AT, server_names=(bad,))
 
 
 def test_at_must_be_aware_and_key_type_known() -> None:
@@ -239,6 +249,9 @@ def test_write_layout_modes_and_manifest(pki: LabPKI, lab_dir: Path) -> None:
     expected |= {f"crl/{n}.crl.pem" for n in CRLS}
     assert listed == expected
     assert manifest["pkcs12_password"] == "lab" and manifest["key_type"] == pki.key_type
+    mentioned = " ".join(manifest["try"]["nginx"]) + manifest["try"]["curl"]
+    for path in re.findall(r"[\w-]+/[\w.-]+\.(?:pem|key)", mentioned):
+        assert path in listed, path
     assert set(manifest["clients"]) == set(CLIENTS)
     for entry in manifest["files"]:
         path = lab_dir / entry["path"]
@@ -333,6 +346,27 @@ def test_issue_options() -> None:
         issue.new_key("dsa")
     with pytest.raises(ValueError):
         issue.CA.new("naive", at=datetime(2026, 1, 1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(start=st.integers(-10**6, 10**6), length=st.integers(1, 10**7),
+       shift=st.integers(-86400 * 3650, 86400 * 3650))
+def test_issue_validity_is_exactly_at_plus_offsets(start: int, length: int, shift: int) -> None:
+    at = AT + timedelta(seconds=shift)
+    root = _ROOT
+    leaf = root.issue("w", at=at, not_before=timedelta(seconds=start),
+                      not_after=timedelta(seconds=start + length))
+    assert leaf.cert.not_valid_before_utc == at + timedelta(seconds=start)
+    assert leaf.cert.not_valid_after_utc == at + timedelta(seconds=start + length)
+    crl = root.crl(at=at, revoked=(7,), this_update=timedelta(seconds=start),
+                   next_update=timedelta(seconds=start + length))
+    assert crl.last_update_utc == at + timedelta(seconds=start)
+    assert crl.next_update_utc == at + timedelta(seconds=start + length)
+    assert crl.get_revoked_certificate_by_serial_number(7).revocation_date_utc == (
+        at + timedelta(seconds=start))
+
+
+_ROOT = issue.CA.new("hypothesis root", at=AT)
 
 
 def test_self_signed_leaf() -> None:

@@ -7,7 +7,11 @@
     from datetime import datetime, timezone
     from mtls_doctor.lab.pki import build_lab_pki
     pki = build_lab_pki(datetime.now(timezone.utc), key_type=key_type, server_names=names)
-    manifest = pki.write(Path(directory), force=force)   # FileExistsError -> InputError, exit 2
+    manifest = pki.write(Path(directory), force=force)
+
+Errors for the CLI to turn into ``InputError`` (exit 2): ``ValueError`` (bad key type or server
+name) from ``build_lab_pki``; ``FileExistsError`` (non-empty directory without ``--force``) and
+``OSError`` from ``write``.
 
 Layout (``CAS``, ``CLIENTS``, ``CRLS`` give the exact keys, see CONTRACTS B)::
 
@@ -25,8 +29,10 @@ client still falls inside its issuer's validity), leaves for 1 year; CRLs other 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -141,6 +147,24 @@ def _lab_crl(name: str, issuer: str, crl: x509.CertificateRevocationList) -> Lab
     return LabCRL(name, issuer, crl, crl.public_bytes(serialization.Encoding.PEM))
 
 
+_HOSTNAME = re.compile(r"(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_][A-Za-z0-9_-]{0,62})*\.?")
+
+
+def _server_names(names: Sequence[str]) -> list[str]:
+    """localhost, 127.0.0.1 and ``names`` (DNS names or IP addresses), without duplicates."""
+    out = ["localhost", "127.0.0.1"]
+    for value in names:
+        try:
+            value = str(ipaddress.ip_address(value))
+        except ValueError:
+            if len(value) > 253 or not _HOSTNAME.fullmatch(value):
+                raise ValueError(f"invalid server name {value!r}: use a DNS name or an IP "
+                                 "address") from None
+        if value not in out:
+            out.append(value)
+    return out
+
+
 def build_lab_pki(at: datetime, key_type: str = "ec",
                   server_names: Sequence[str] = ()) -> LabPKI:
     """Build the whole lab PKI in memory, every validity window relative to ``at``."""
@@ -158,8 +182,7 @@ def build_lab_pki(at: datetime, key_type: str = "ec",
     other = CA.new(_CA_INFO["other-root"][0], key_type=key_type, **ca_window)
     cas = {"root": root, "inter": inter, "deep1": deep1, "deep2": deep2, "other-root": other}
 
-    hosts = ["localhost", "127.0.0.1"] + [n for n in server_names if n not in ("localhost",
-                                                                               "127.0.0.1")]
+    hosts = _server_names(server_names)
     server = root.issue("localhost", at=at, sans=hosts, eku=(SERVER_AUTH,))
 
     def cn(client: str) -> str:
@@ -310,6 +333,15 @@ class LabPKI:
             "pkcs12_password": P12_PASSWORD.decode(),
             "note": "a lab PKI for testing only: private keys are unencrypted; the .p12 "
                     f"password is {P12_PASSWORD.decode()!r}",
+            "try": {
+                "nginx": ["ssl_certificate server/server.pem;",
+                          "ssl_certificate_key server/server.key;",
+                          "ssl_verify_client on;",
+                          "ssl_client_certificate bundles/client-ca.pem;",
+                          "ssl_crl bundles/crl-all.pem;"],
+                "curl": "curl --cacert ca/root.pem --cert clients/good-chain.pem "
+                        "--key clients/good.key https://localhost:PORT/",
+            },
             "clients": {name: {"description": c.description,
                                "issuer": c.cert.issuer.rfc4514_string(),
                                "sends": [x.subject.rfc4514_string() for x in c.chain]}
