@@ -44,7 +44,6 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from mtls_doctor.pki.issue import (
     CA,
-    CLIENT_AUTH,
     KEY_TYPES,
     SERVER_AUTH,
     Leaf,
@@ -147,7 +146,8 @@ def _lab_crl(name: str, issuer: str, crl: x509.CertificateRevocationList) -> Lab
     return LabCRL(name, issuer, crl, crl.public_bytes(serialization.Encoding.PEM))
 
 
-_HOSTNAME = re.compile(r"(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_][A-Za-z0-9_-]{0,62})*\.?")
+_LABEL = r"[A-Za-z0-9_][A-Za-z0-9_-]{0,62}"
+_HOSTNAME = re.compile(rf"(\*\.)?{_LABEL}(\.{_LABEL})*\.?")
 
 
 def _server_names(names: Sequence[str]) -> list[str]:
