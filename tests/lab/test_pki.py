@@ -211,6 +211,25 @@ def test_client_properties(pki: LabPKI, name: str) -> None:
     assert_key_matches(client, pki.key_type)
 
 
+def test_rfc5280_sanity(pki: LabPKI) -> None:
+    """pkilint-style basics: v3, SHA-256, unique positive serials of at most 20 octets."""
+    certs = [i.cert for i in pki.cas.values()] + [pki.server.cert]
+    certs += [c.cert for c in pki.clients.values()]
+    serials = [c.serial_number for c in certs]
+    assert len(set(serials)) == len(serials)
+    for cert in certs:
+        assert cert.version == x509.Version.v3
+        assert cert.signature_hash_algorithm.name == "sha256"
+        assert 0 < cert.serial_number < 2 ** 159
+        assert cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        assert ext(cert, ExtensionOID.SUBJECT_KEY_IDENTIFIER) is not None
+        assert ext(cert, ExtensionOID.AUTHORITY_KEY_IDENTIFIER) is not None
+        critical = {e.oid for e in cert.extensions if e.critical}
+        assert critical <= {ExtensionOID.BASIC_CONSTRAINTS, ExtensionOID.KEY_USAGE}
+    for lab_crl in pki.crls.values():
+        assert lab_crl.crl.signature_hash_algorithm.name == "sha256"
+
+
 # --- CRLs ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", CRLS)
