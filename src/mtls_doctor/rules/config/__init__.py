@@ -1,3 +1,21 @@
-"""Rule family (being written): nginx configuration rules; see rules/__init__.py."""
+"""Rule family: nginx configuration rules (MTLS2xx settings, MTLS3xx revocation, MTLS4xx identity).
 
-RULES: tuple = ()
+Every rule is a ``ConfigRule`` (``common.py``) whose ``check(ctx: LintContext)`` yields findings
+at ``file:line``; ``mtls_doctor.nginx.lint`` builds the context and runs them. ``RULES`` is the
+explicit concatenation of the submodules' tuples.
+"""
+
+from __future__ import annotations
+
+from mtls_doctor.rules.config import dn, files, identity, revocation, server, sni, verify
+
+RULES: tuple = (
+    verify.RULES
+    + (files.VerifyDepthTooLow,)
+    + sni.RULES
+    + (files.ConfigFileMissing,)
+    + server.RULES
+    + revocation.RULES
+    + identity.RULES
+    + dn.RULES
+)

@@ -1,0 +1,169 @@
+"""``mtls-doctor lint [PATH...]``: find mTLS mistakes in an nginx configuration.
+
+PATH is a main configuration file, a directory (its nginx.conf, else every *.conf), or ``-``
+for ``nginx -T`` output on stdin. Without PATH: run ``nginx -T`` (nginx on PATH or
+/usr/sbin/nginx), else read /etc/nginx/nginx.conf. Exit 0 clean, 1 findings at or above
+``--fail-on``, 2 unusable input.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import click
+
+from mtls_doctor.cli.common import emit, fail, fail_on_option, format_option
+
+NGINX_TIMEOUT = 20
+DEFAULT_CONF = "/etc/nginx/nginx.conf"
+
+
+def find_nginx() -> str | None:
+    found = shutil.which("nginx")
+    if found:
+        return found
+    for candidate in ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"):
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess | None:
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=NGINX_TIMEOUT,
+                              stdin=subprocess.DEVNULL, errors="replace")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def detect_version(nginx: str | None):
+    from mtls_doctor.model import InputError
+    from mtls_doctor.nginx.version import parse_version
+
+    if nginx is None:
+        return None
+    done = _run([nginx, "-v"])
+    if done is None:
+        return None
+    try:
+        return parse_version(done.stderr + done.stdout)
+    except InputError:
+        return None
+
+
+def _parse_at(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(timezone.utc)
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"--at: not an ISO 8601 time: {value!r} (e.g. 2026-11-28T00:00:00Z)")
+        raise
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def _configs(paths: tuple[str, ...], nginx: str | None):
+    """The parsed configurations to lint, in order."""
+    from mtls_doctor.nginx.parse import directory_mains, load_path, parse_dump
+
+    if not paths:
+        if nginx is not None:
+            done = _run([nginx, "-T"])
+            if done is not None and done.returncode == 0 and "# configuration file" in done.stdout:
+                return [parse_dump(done.stdout)]
+        if os.path.isfile(DEFAULT_CONF):
+            return [load_path(DEFAULT_CONF)]
+        fail(f"no PATH given, `nginx -T` did not work and {DEFAULT_CONF} does not exist")
+    out = []
+    for path in paths:
+        if path == "-":
+            out.append(parse_dump(sys.stdin.read()))
+        elif os.path.isdir(path):
+            out.extend(load_path(p) for p in directory_mains(path))
+        else:
+            out.append(load_path(path))
+    return out
+
+
+@click.command("lint")
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.option("--nginx-version", "nginx_version", metavar="X.Y.Z",
+              help="Judge for this nginx version (default: `nginx -v` of the nginx found, else unknown).")
+@click.option("--at", "at", metavar="TIME", help="Judge expiry at this ISO 8601 time (default: now).")
+@click.option("--no-files", is_flag=True, help="Do not open the certificate, key, CA and CRL files.")
+@click.option("--select", multiple=True, metavar="CODE", help="Only these rules (code or prefix, e.g. MTLS2).")
+@click.option("--ignore", multiple=True, metavar="CODE", help="Skip these rules (code or prefix).")
+@click.option("--diff", "show_diff", is_flag=True, help="Print the mechanical fixes as a unified diff.")
+@format_option("sarif")
+@fail_on_option()
+def command(paths, nginx_version, at, no_files, select, ignore, show_diff, fmt, fail_on) -> int:
+    """Find mTLS mistakes in an nginx configuration (file, directory, or - for `nginx -T` output)."""
+    from mtls_doctor.model import Report, Severity
+    from mtls_doctor.nginx.lint import lint_config, load_named_files
+    from mtls_doctor.nginx.effective import effective
+    from mtls_doctor.nginx.version import parse_version
+
+    when = _parse_at(at)
+    nginx = find_nginx()
+    version = parse_version(nginx_version) if nginx_version else detect_version(nginx)
+    select = [c for s in select for c in s.split(",")]
+    ignore = [c for s in ignore for c in s.split(",")]
+    findings, data, configs = [], {}, _configs(tuple(paths), nginx)
+    for config in configs:
+        files = None if no_files else load_named_files(effective(config))
+        report = lint_config(config, when, version, files, select, ignore)
+        findings.extend(report.findings)
+        data.setdefault("configs", []).append(report.data)
+    report = Report("lint", tuple(findings), {"nginx_version": str(version) if version else None, **data})
+    if show_diff:
+        from mtls_doctor.nginx.fixes import unified_diff
+
+        sys.stdout.write(unified_diff(configs, report.findings))
+        return report.exit_code(Severity(fail_on))
+    emit(report, fmt, lambda r: _render_text(r, configs))
+    return report.exit_code(Severity(fail_on))
+
+
+def _render_text(report, configs) -> None:
+    from rich.text import Text
+
+    from mtls_doctor.cli.console import console
+    from mtls_doctor.model import sort_findings
+    from mtls_doctor.report.text import severity_text
+
+    out = console()
+    sources: dict[str, str] = {}
+    for config in configs:
+        sources.update(config.sources)
+    ordered = sort_findings(report.findings)
+    version = report.data.get("nginx_version") or "unknown"
+    out.print(Text(f"nginx version: {version}; {sum(c.get('servers', 0) for c in report.data.get('configs', []))}"
+                   " server blocks", style="dim"))
+    if not ordered:
+        out.print(Text("Findings: none", style="green"))
+        return
+    out.print(Text(f"Findings ({len(ordered)})", style="bold"))
+    for f in ordered:
+        head = Text("  ")
+        head.append_text(severity_text(f.severity))
+        head.append(f" {f.rule} ", style="bold")
+        head.append(f"{f.name} ", style="dim")
+        head.append(str(f.location), style="magenta")
+        out.print(head)
+        out.print(Text("    " + f.message))
+        loc = f.location
+        text = sources.get(loc.path or "")
+        if text is not None and loc.line:
+            lines = text.splitlines()
+            for n in range(max(1, loc.line - 1), min(len(lines), loc.line + 1) + 1):
+                marker = ">" if n == loc.line else " "
+                out.print(Text(f"    {marker} {n:>5} | {lines[n - 1]}", style="bold" if n == loc.line else "dim"))
+        if f.fix is not None:
+            out.print(Text("    fix: " + f.fix.text, style="green"))
+            if f.fix.snippet:
+                for line in f.fix.snippet.splitlines():
+                    out.print(Text("      " + line, style="green"))

@@ -1,0 +1,147 @@
+"""``lint`` orchestration: parsed config -> effective servers -> rules -> Report.
+
+``lint_config`` is pure (data in, Report out). ``load_named_files`` is the one step that reads
+the certificate, key, CA and CRL files a configuration names, through the loaders
+(``mtls_doctor.pki.load.load_path``); the CLI calls it. Inline suppressions:
+``# mtls-doctor: ignore`` or ``# mtls-doctor: ignore[MTLS201,MTLS401]`` on the finding's line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime, timezone
+from typing import Iterable, Mapping, Sequence
+
+from mtls_doctor.model import Finding, Report, sort_findings
+from mtls_doctor.nginx.effective import Effective, effective
+from mtls_doctor.nginx.parse import Config
+from mtls_doctor.nginx.version import Version
+from mtls_doctor.rules.config.common import LintContext, LoadedFile
+
+#: path settings and the role their file plays (CONTRACTS A roles; "key" and "crl" are ours)
+FILE_SETTINGS = {
+    "ssl_certificate": "server",
+    "ssl_certificate_key": "key",
+    "ssl_client_certificate": "ca",
+    "ssl_trusted_certificate": "ca",
+    "ssl_crl": "crl",
+}
+SUPPRESS = re.compile(r"mtls-doctor:\s*(?:ignore|noqa)(?:\[([A-Za-z0-9_,\s-]+)\])?")
+
+
+def named_files(eff: Effective) -> dict[str, str]:
+    """Every file the servers use: resolved path -> role (first role wins)."""
+    out: dict[str, str] = {}
+    for server in eff.servers:
+        for name, role in FILE_SETTINGS.items():
+            nodes = server.arrays.get(name) if name in server.arrays else (
+                (server.settings[name].node,) if server.settings[name].node else ())
+            for node in nodes or ():
+                if not node.args:
+                    continue
+                arg = node.args[0]
+                if "$" in arg or arg.startswith(("data:", "engine:")):
+                    continue  # variables (1.15.9+) and inline data cannot be read here
+                out.setdefault(eff.config.resolve(arg), role)
+    return out
+
+
+def load_named_files(eff: Effective) -> dict[str, LoadedFile]:
+    """Load every named file (I/O). Missing/unreadable files become LoadedFile errors."""
+    from mtls_doctor.model import InputError
+    from mtls_doctor.pki.load import load_path
+
+    out: dict[str, LoadedFile] = {}
+    for path, _role in named_files(eff).items():
+        if not os.path.exists(path):
+            out[path] = LoadedFile(path, None, "no such file", exists=False)
+            continue
+        try:
+            out[path] = LoadedFile(path, load_path(path))
+        except InputError as exc:
+            out[path] = LoadedFile(path, None, str(exc))
+    return out
+
+
+def _suppressed(finding: Finding, comments: Mapping[tuple[str, int], str]) -> bool:
+    loc = finding.location
+    if loc.path is None or loc.line is None:
+        return False
+    comment = comments.get((loc.path, loc.line))
+    if not comment:
+        return False
+    match = SUPPRESS.search(comment)
+    if not match:
+        return False
+    codes = match.group(1)
+    if not codes:
+        return True
+    wanted = {c.strip().upper() for c in codes.split(",")}
+    return finding.rule.upper() in wanted or finding.name in {c.strip().lower() for c in codes.split(",")}
+
+
+def _selected(code: str, select: Sequence[str] | None, ignore: Sequence[str] | None) -> bool:
+    def hit(prefixes: Sequence[str]) -> bool:
+        return any(code.startswith(p.strip().upper()) for p in prefixes if p.strip())
+
+    if select and not hit(select):
+        return False
+    return not (ignore and hit(ignore))
+
+
+def file_findings(ctx: LintContext) -> list[Finding]:
+    """Apply the bundle rules (CONTRACTS A) to every loaded file in its role."""
+    from mtls_doctor.rules.bundle import check
+    from mtls_doctor.rules.config.files import suppress_bundle_finding
+
+    roles = named_files(ctx.eff)
+    out: list[Finding] = []
+    for path, loaded in ctx.files.items():
+        if loaded.bundle is None:
+            continue
+        role = roles.get(path, "any")
+        bundle_role = {"key": "any", "crl": "any"}.get(role, role)
+        for finding in check(loaded.bundle, bundle_role, ctx.at):
+            if not suppress_bundle_finding(ctx, path, finding):
+                out.append(finding)
+    return out
+
+
+def lint_config(
+    config: Config,
+    at: datetime | None = None,
+    version: Version | None = None,
+    files: Mapping[str, LoadedFile] | None = None,
+    select: Sequence[str] | None = None,
+    ignore: Sequence[str] | None = None,
+    rules: Iterable | None = None,
+) -> Report:
+    """Every finding for ``config``. ``files`` (from ``load_named_files``) enables file checks."""
+    from mtls_doctor.rules.config import RULES
+
+    at = at or datetime.now(timezone.utc)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    eff = effective(config)
+    ctx = LintContext(eff, at, version, dict(files or {}))
+    findings: list[Finding] = []
+    for rule in rules if rules is not None else RULES:
+        findings.extend(rule.check(ctx))
+    if files:
+        findings.extend(file_findings(ctx))
+    kept = [
+        f for f in findings
+        if _selected(f.rule, select, ignore) and not _suppressed(f, config.comments)
+    ]
+    unique: dict[tuple, Finding] = {}
+    for f in kept:
+        unique.setdefault((f.rule, str(f.location), f.message), f)
+    data = {
+        "config": config.main,
+        "files": list(config.files),
+        "nginx_version": str(version) if version else None,
+        "servers": len(eff.servers),
+        "at": at.isoformat(),
+    }
+    return Report("lint", sort_findings(unique.values()), data)

@@ -1,0 +1,314 @@
+"""Parse nginx configuration into a tree of directives that each keep ``file:line``.
+
+Invariants of this module:
+- tokens come from crossplane's lexer (``crossplane.lexer._lex_file_object``, which also
+  handles ``*_by_lua_block`` bodies and ``${VAR}`` templates); the block structure is built
+  here so that every node keeps its file and line and comments are kept for suppressions;
+- ``include`` is resolved as nginx does (``ngx_conf_include``): a relative path is relative to
+  the configuration prefix (the directory of the main file), glob patterns expand in sorted
+  order and may match nothing, a plain path must exist; it works in every context (main,
+  ``http``, ``server``, ``location``, ``stream``, ...);
+- the core (``parse_sources``) does no I/O: it reads through a ``Reader``. ``load_path`` (a
+  file or a directory) and ``parse_dump`` (``nginx -T`` output) are the two entry points;
+- a syntax error raises ``ConfigSyntaxError`` (an ``InputError``: one line with file:line);
+  a missing include is a ``ParseProblem`` (reported as a finding), never a traceback.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob as _glob
+import io
+import os
+import posixpath
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Mapping, Protocol
+
+from mtls_doctor.model import InputError, Location
+
+MAX_INCLUDE_DEPTH = 32
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, eq=False)
+class Directive:
+    """One directive: name, arguments (unquoted), where it is, and its block (None if simple)."""
+
+    name: str
+    args: tuple[str, ...]
+    path: str
+    line: int
+    block: tuple["Directive", ...] | None = None
+
+    @property
+    def location(self) -> Location:
+        return Location(path=self.path, line=self.line)
+
+    def children(self, name: str) -> tuple["Directive", ...]:
+        return tuple(d for d in self.block or () if d.name == name)
+
+    def walk(self) -> Iterator["Directive"]:
+        """This directive and everything below it, depth first, in file order."""
+        yield self
+        for child in self.block or ():
+            yield from child.walk()
+
+    def __repr__(self) -> str:
+        return f"Directive({self.name!r}, {self.args!r}, {self.path}:{self.line})"
+
+
+@dataclass(frozen=True)
+class ParseProblem:
+    """A non-fatal problem: an include that matches no file, an include loop."""
+
+    path: str
+    line: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Config:
+    """A parsed configuration with every include expanded in place."""
+
+    main: str
+    prefix: str  # nginx's conf prefix: relative include/ssl_* paths resolve against it
+    root: tuple[Directive, ...]
+    files: tuple[str, ...]
+    problems: tuple[ParseProblem, ...] = ()
+    comments: Mapping[tuple[str, int], str] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def walk(self) -> Iterator[Directive]:
+        for d in self.root:
+            yield from d.walk()
+
+    def resolve(self, path: str) -> str:
+        """A path as nginx resolves an ``ssl_*`` or ``include`` argument (conf prefix)."""
+        return path if posixpath.isabs(path) else posixpath.normpath(posixpath.join(self.prefix, path))
+
+
+class ConfigSyntaxError(InputError):
+    """The configuration cannot be parsed: ``path:line: message`` on one line."""
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        super().__init__(f"{path}:{line}: {message}")
+        self.path, self.line, self.message = path, line, message
+
+
+class Reader(Protocol):
+    def read(self, path: str) -> str | None: ...
+    def glob(self, pattern: str) -> list[str]: ...
+
+
+class DictReader:
+    """Files held in memory (the sections of ``nginx -T`` output, or tests)."""
+
+    def __init__(self, files: Mapping[str, str]) -> None:
+        self.files = dict(files)
+
+    def read(self, path: str) -> str | None:
+        return self.files.get(path)
+
+    def glob(self, pattern: str) -> list[str]:
+        return sorted(p for p in self.files if fnmatch.fnmatchcase(p, pattern) and _same_depth(p, pattern))
+
+
+def _same_depth(path: str, pattern: str) -> bool:
+    # glob(3) does not let ``*`` cross ``/``; fnmatch does, so compare the segment counts
+    return path.count("/") == pattern.count("/")
+
+
+class FileReader:
+    """The filesystem; unreadable files read as None (reported as a problem)."""
+
+    def read(self, path: str) -> str | None:
+        try:
+            if os.path.getsize(path) > MAX_FILE_BYTES:
+                raise InputError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                return fh.read()
+        except (OSError, ValueError):
+            return None
+
+    def glob(self, pattern: str) -> list[str]:
+        # ngx_open_glob() uses glob(3) without GLOB_NOSORT: sorted; directories are skipped
+        return sorted(p for p in _glob.glob(pattern) if not os.path.isdir(p))
+
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def _tokens(text: str) -> Iterator[tuple[str, int, bool]]:
+    from crossplane.lexer import _lex_file_object  # crossplane registers its lua lexer on import
+    import crossplane  # noqa: F401
+
+    return _lex_file_object(io.StringIO(text))
+
+
+def parse_text(text: str, path: str) -> tuple[tuple[Directive, ...], dict[tuple[str, int], str]]:
+    """One file's directives (includes not expanded) and its comments by (path, line)."""
+    comments: dict[tuple[str, int], str] = {}
+    stack: list[tuple[str, tuple[str, ...], int, list[Directive]]] = []
+    current: list[Directive] = []
+    name: str | None = None
+    name_line = 0
+    args: list[str] = []
+    last_line = 1
+    try:
+        for token, line, quoted in _tokens(text):
+            last_line = line
+            if not quoted and token.startswith("#"):
+                comments[(path, line)] = token
+                continue
+            special = not quoted and token in ("{", "}", ";")
+            if name is None:
+                if special and token == "}":
+                    if not stack:
+                        raise ConfigSyntaxError(path, line, 'unexpected "}"')
+                    bname, bargs, bline, parent = stack.pop()
+                    parent.append(Directive(bname, bargs, path, bline, tuple(current)))
+                    current = parent
+                elif special:
+                    raise ConfigSyntaxError(path, line, f'unexpected "{token}"')
+                else:
+                    name, name_line, args = token, line, []
+            elif special and token == ";":
+                current.append(Directive(name, tuple(args), path, name_line))
+                name = None
+            elif special and token == "{":
+                stack.append((name, tuple(args), name_line, current))
+                current, name = [], None
+            elif special:
+                raise ConfigSyntaxError(path, line, 'unexpected "}"')
+            else:
+                args.append(token)
+    except ConfigSyntaxError:
+        raise
+    except Exception as exc:  # the lexer on hostile input: still one clear line
+        raise ConfigSyntaxError(path, last_line, f"cannot tokenize: {exc}") from None
+    if name is not None:
+        raise ConfigSyntaxError(path, last_line, 'unexpected end of file, expecting ";" or "}"')
+    if stack:
+        raise ConfigSyntaxError(path, last_line, 'unexpected end of file, expecting "}"')
+    return tuple(current), comments
+
+
+def parse_sources(main: str, reader: Reader, prefix: str | None = None) -> Config:
+    """Parse ``main`` and every file it includes, read through ``reader`` (no other I/O)."""
+    prefix = prefix if prefix is not None else posixpath.dirname(main) or "."
+    parsed: dict[str, tuple[Directive, ...]] = {}
+    comments: dict[tuple[str, int], str] = {}
+    sources: dict[str, str] = {}
+    problems: list[ParseProblem] = []
+    order: list[str] = []
+
+    def load(path: str) -> tuple[Directive, ...] | None:
+        if path in parsed:
+            return parsed[path]
+        text = reader.read(path)
+        if text is None:
+            return None
+        tree, file_comments = parse_text(text, path)
+        parsed[path], sources[path] = tree, text
+        comments.update(file_comments)
+        order.append(path)
+        return tree
+
+    def expand(nodes: tuple[Directive, ...], depth: int, chain: tuple[str, ...]) -> tuple[Directive, ...]:
+        out: list[Directive] = []
+        for node in nodes:
+            if node.name == "include" and node.block is None:
+                out.extend(include(node, depth, chain))
+            elif node.block is not None:
+                out.append(Directive(node.name, node.args, node.path, node.line, expand(node.block, depth, chain)))
+            else:
+                out.append(node)
+        return tuple(out)
+
+    def include(node: Directive, depth: int, chain: tuple[str, ...]) -> list[Directive]:
+        if len(node.args) != 1:
+            problems.append(ParseProblem(node.path, node.line, 'invalid number of arguments in "include" directive'))
+            return []
+        target = node.args[0]
+        target = target if posixpath.isabs(target) else posixpath.join(prefix, target)
+        if _GLOB_CHARS.search(target):
+            paths = reader.glob(target)
+        else:
+            paths = [target]
+        out: list[Directive] = []
+        for path in paths:
+            if path in chain or depth >= MAX_INCLUDE_DEPTH:
+                problems.append(ParseProblem(node.path, node.line, f'include loop through "{path}"'))
+                continue
+            tree = load(path)
+            if tree is None:
+                problems.append(ParseProblem(node.path, node.line, f'open() "{path}" failed (no such or unreadable file)'))
+                continue
+            out.extend(expand(tree, depth + 1, chain + (path,)))
+        return out
+
+    tree = load(main)
+    if tree is None:
+        raise InputError(f"{main}: cannot read the configuration file")
+    root = expand(tree, 0, (main,))
+    return Config(main, prefix, root, tuple(order), tuple(problems), comments, sources)
+
+
+def load_path(path: str | Path) -> Config:
+    """Parse a main configuration file from disk (includes resolved on disk)."""
+    p = str(path)
+    if os.path.isdir(p):
+        raise InputError(f"{p}: is a directory (use load_directory)")
+    if not os.path.exists(p):
+        raise InputError(f"{p}: no such file")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"{p}: not readable")
+    p = os.path.abspath(p)
+    return parse_sources(p, FileReader())
+
+
+def directory_mains(directory: str | Path) -> list[str]:
+    """The files to lint in a directory: ``nginx.conf`` if present, else every ``*.conf``."""
+    d = os.path.abspath(str(directory))
+    main = os.path.join(d, "nginx.conf")
+    if os.path.isfile(main):
+        return [main]
+    found = sorted(str(p) for p in Path(d).rglob("*.conf") if p.is_file())
+    if not found:
+        raise InputError(f"{d}: no nginx.conf and no *.conf files in this directory")
+    return found
+
+
+_DUMP_HEADER = re.compile(r"^# configuration file (.+):\s*$")
+
+
+def split_dump(text: str) -> dict[str, str]:
+    """The files of ``nginx -T`` output: ``# configuration file <path>:`` starts each one."""
+    files: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines(keepends=True):
+        match = _DUMP_HEADER.match(line)
+        if match:
+            current = files.setdefault(match.group(1), [])
+            continue
+        if current is not None:
+            current.append(line)
+    return {path: "".join(lines) for path, lines in files.items()}
+
+
+def parse_dump(text: str) -> Config:
+    """Parse ``nginx -T`` output; the first section is the main file."""
+    files = split_dump(text)
+    if not files:
+        raise InputError("stdin: no '# configuration file <path>:' sections; is this `nginx -T` output?")
+    main = next(iter(files))
+    return parse_sources(main, DictReader(files))
+
+
+def is_snippet(config: Config) -> bool:
+    """A file whose top level holds ``server`` blocks (a conf.d snippet meant for ``http``)."""
+    names = {d.name for d in config.root}
+    return "http" not in names and "stream" not in names and ("server" in names or "location" in names)
+

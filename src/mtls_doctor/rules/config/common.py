@@ -1,0 +1,160 @@
+"""What every nginx configuration rule takes, and the helpers they share.
+
+Invariants: no I/O. A configuration rule is a ``ConfigRule`` subclass whose classmethod
+``check(ctx)`` takes a ``LintContext`` (the effective configuration, the nginx version or None,
+the instant ``at`` and the certificate/CRL files the configuration names, already loaded by the
+orchestration layer) and yields Findings located at ``file:line``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Iterable, Iterator, Mapping
+
+from mtls_doctor.model import Finding
+from mtls_doctor.nginx.effective import Effective, Server, Setting
+from mtls_doctor.nginx.parse import Directive
+from mtls_doctor.nginx.version import Version
+from mtls_doctor.rules.base import Rule
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    """A file the configuration names: the loaded bundle, or why it could not be loaded."""
+
+    path: str
+    bundle: Any = None  # mtls_doctor.pki.load.Bundle
+    error: str | None = None
+    exists: bool = True
+
+
+@dataclass(frozen=True)
+class LintContext:
+    eff: Effective
+    at: datetime
+    version: Version | None = None
+    files: Mapping[str, LoadedFile] = field(default_factory=dict)
+
+    @property
+    def servers(self) -> tuple[Server, ...]:
+        return self.eff.servers
+
+    def file(self, setting: Setting) -> LoadedFile | None:
+        """The loaded file named by a path setting (None: unset, or files not loaded)."""
+        if setting.node is None or not setting.args:
+            return None
+        return self.files.get(self.eff.config.resolve(setting.args[0]))
+
+    def bundle(self, setting: Setting) -> Any:
+        loaded = self.file(setting)
+        return loaded.bundle if loaded is not None and loaded.error is None else None
+
+
+class ConfigRule(Rule):
+    target: ClassVar[str] = "config"
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def var_re(*names: str) -> re.Pattern[str]:
+    """``$name`` or ``${name}`` as a whole variable name."""
+    alt = "|".join(re.escape(n) for n in names)
+    return re.compile(r"\$(?:\{(?:" + alt + r")\}|(?:" + alt + r")(?![A-Za-z0-9_]))")
+
+
+VERIFY_VAR = var_re("ssl_client_verify")
+#: the client identity variables (section 5): filled whenever a certificate was sent, even one
+#: that failed verification under optional_no_ca
+IDENTITY_NAMES = (
+    "ssl_client_s_dn", "ssl_client_i_dn", "ssl_client_s_dn_legacy", "ssl_client_i_dn_legacy",
+    "ssl_client_serial", "ssl_client_fingerprint", "ssl_client_cert", "ssl_client_raw_cert",
+    "ssl_client_escaped_cert", "ssl_client_v_start", "ssl_client_v_end", "ssl_client_v_remain",
+    "ssl_client_sigalg",
+)
+IDENTITY_VAR = var_re(*IDENTITY_NAMES)
+CERT_VARS = var_re("ssl_client_cert", "ssl_client_raw_cert", "ssl_client_escaped_cert")
+ANY_CLIENT_VAR = re.compile(r"\$\{?ssl_client_[a-z_]+")
+
+#: directives that hand a value to a backend (the backend can then check it)
+FORWARD = frozenset({"proxy_set_header", "grpc_set_header", "fastcgi_param", "uwsgi_param", "scgi_param"})
+#: directives where a variable reference is not a check (they go to the client or a log)
+NOT_A_CHECK = frozenset({"add_header", "add_trailer", "access_log", "log_format", "error_log", "return",
+                         "more_set_headers", "error_page"})
+
+
+def text_of(node: Directive) -> str:
+    return " ".join(node.args)
+
+
+def mapped_vars(eff: Effective, pattern: re.Pattern[str]) -> dict[str, Directive]:
+    """Variables set by a ``map`` whose source uses ``pattern``: name (no $) -> map node."""
+    out: dict[str, Directive] = {}
+    for node in eff.maps:
+        if len(node.args) >= 2 and pattern.search(node.args[0]):
+            out[node.args[1].lstrip("$").strip("{}")] = node
+    return out
+
+
+@dataclass(frozen=True)
+class VerifyUse:
+    """How a server uses ``$ssl_client_verify``."""
+
+    referenced: bool  # checked or handed to a backend anywhere in the server
+    success_checked: bool  # compared with SUCCESS (directly or through a map)
+    forwarded: bool  # the verify result or the certificate itself goes to a backend
+
+
+def verify_use(server: Server, eff: Effective) -> VerifyUse:
+    maps = mapped_vars(eff, VERIFY_VAR)
+    mapped = var_re(*maps) if maps else None
+    success_maps = {n for n, m in maps.items() if any(
+        "SUCCESS" in (c.name + " " + text_of(c)) for c in m.block or ())}
+    success_mapped = var_re(*success_maps) if success_maps else None
+    referenced = success = forwarded = False
+    for node in server.walk():
+        if node.name in NOT_A_CHECK:
+            continue
+        text = text_of(node)
+        hit = bool(VERIFY_VAR.search(text)) or bool(mapped and mapped.search(text))
+        if "_by_lua" in node.name and "ssl_client_verify" in text:
+            hit = True
+        if not hit:
+            if node.name in FORWARD and CERT_VARS.search(text):
+                forwarded = True
+            continue
+        referenced = True
+        if "SUCCESS" in text or (success_mapped and success_mapped.search(text)):
+            success = True
+        if node.name in FORWARD:
+            forwarded = True
+    return VerifyUse(referenced, success, forwarded)
+
+
+def verifying(server: Server) -> bool:
+    return server.verify in ("on", "optional", "optional_no_ca")
+
+
+def per_node(items: Iterable[tuple[Directive, Server]]) -> Iterator[tuple[Directive, list[Server]]]:
+    """Group (directive, server) pairs by directive, keeping first-seen order."""
+    seen: dict[int, tuple[Directive, list[Server]]] = {}
+    for node, server in items:
+        entry = seen.setdefault(id(node), (node, []))
+        if not any(s is server for s in entry[1]):
+            entry[1].append(server)
+    yield from seen.values()
+
+
+def labels(servers: list[Server], limit: int = 3) -> str:
+    shown = ", ".join(s.label for s in servers[:limit])
+    more = len(servers) - limit
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def anchor(server: Server, name: str) -> Directive:
+    """Where to point for a server's setting: its directive, else the server block."""
+    node = server.settings[name].node if name in server.settings else None
+    return node or server.node

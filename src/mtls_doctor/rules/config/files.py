@@ -1,0 +1,213 @@
+"""MTLS207, MTLS23x: checks on the files a configuration names, in the role nginx gives them.
+
+The files are loaded by the orchestration layer (``nginx.lint.load_named_files``) and arrive in
+``LintContext.files``; with no files loaded these rules say nothing (except include problems).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+from mtls_doctor.model import Finding, Fix, Severity
+from mtls_doctor.nginx.effective import Server
+from mtls_doctor.nginx.parse import Directive
+from mtls_doctor.rules.config.common import ConfigRule, LintContext, verifying
+
+PATH_SETTINGS = ("ssl_client_certificate", "ssl_trusted_certificate", "ssl_crl")
+
+
+def _is_ca(cert) -> bool:
+    from cryptography import x509
+
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except Exception:
+        return False
+
+
+def _self_signed(cert) -> bool:
+    return cert.issuer == cert.subject
+
+
+def ca_store(ctx: LintContext, server: Server) -> list:
+    certs = []
+    for name in ("ssl_client_certificate", "ssl_trusted_certificate"):
+        bundle = ctx.bundle(server.settings[name])
+        if bundle is not None:
+            certs.extend(bundle.certificates)
+    return certs
+
+
+def intermediates_below_root(cert, store: list, limit: int = 16) -> int | None:
+    """How many intermediates a client issued by ``cert`` needs (F3.2), None if no root."""
+    by_subject = {}
+    for c in store:
+        by_subject.setdefault(c.subject, c)
+    count, current = 0, cert
+    for _ in range(limit):
+        if _self_signed(current):
+            return count
+        count += 1
+        issuer = by_subject.get(current.issuer)
+        if issuer is None:
+            return None
+        current = issuer
+    return None
+
+
+def _nodes_for(ctx: LintContext) -> Iterator[tuple[str, Directive]]:
+    """(resolved path, directive) for every file-naming directive, once per directive."""
+    seen: set[int] = set()
+    for server in ctx.servers:
+        nodes = list(server.arrays.get("ssl_certificate", ())) + list(server.arrays.get("ssl_certificate_key", ()))
+        nodes += [server.settings[n].node for n in PATH_SETTINGS if server.settings[n].node]
+        for node in nodes:
+            if id(node) in seen or not node.args or "$" in node.args[0] or node.args[0].startswith(("data:", "engine:")):
+                continue
+            seen.add(id(node))
+            yield ctx.eff.config.resolve(node.args[0]), node
+
+
+class ConfigFileMissing(ConfigRule):
+    """A file the configuration names (include, certificate, key, CA file, CRL) does not exist or cannot be read.
+
+    What it checks:
+    Every `include` without a glob that matches no file, and every file named by
+    `ssl_certificate`, `ssl_certificate_key`, `ssl_client_certificate`,
+    `ssl_trusted_certificate` and `ssl_crl` (relative paths resolved against the
+    configuration directory, as nginx does).
+
+    Why it matters:
+    nginx -t fails with `[emerg] open() ... failed` or `cannot load certificate`, and a reload
+    keeps the old configuration running. A file that exists but is unreadable to the user
+    running the lint may still be readable to nginx's master process (usually root): that
+    case is reported as info.
+
+    Example:
+    ```nginx
+    ssl_client_certificate /etc/nginx/certs/clients-ca.pem;   # file absent
+    ```
+
+    Use instead:
+    Point at the real file (check the path relative to the configuration directory).
+
+    References:
+    https://nginx.org/en/docs/ngx_core_module.html#include ; F1.5 (load errors) of nginx-mtls-facts.md.
+    """
+
+    code = "MTLS230"
+    name = "config-file-missing"
+    severity = Severity.ERROR
+    facts = ("F1.5",)
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        from mtls_doctor.model import Location
+
+        for problem in ctx.eff.config.problems:
+            yield cls.finding(problem.message + ".", Location(path=problem.path, line=problem.line),
+                              "Fix the include path (relative paths start at the configuration directory).")
+        for path, node in _nodes_for(ctx):
+            loaded = ctx.files.get(path)
+            if loaded is None or loaded.error is None:
+                continue
+            if not loaded.exists:
+                yield cls.finding(f"`{node.name}` names {path}, which does not exist: nginx -t fails.",
+                                  node.location, "Point it at the real file.")
+            else:
+                yield cls.finding(
+                    f"{path} cannot be read here ({loaded.error}); nginx's master (usually root) may still read it.",
+                    node.location, "Run the lint as the user nginx's master runs as, or check the permissions.",
+                    severity=Severity.INFO)
+
+
+class VerifyDepthTooLow(ConfigRule):
+    """`ssl_verify_depth` is lower than the number of intermediates below the root in the CA files.
+
+    What it checks:
+    For each verifying server, every CA certificate in `ssl_client_certificate` and
+    `ssl_trusted_certificate` is followed up to its root within those files; a client issued by
+    a CA that is N intermediates below the root needs `ssl_verify_depth` >= N (the CA itself
+    counts when it is not the root). Needs the files.
+
+    Why it matters:
+    Depth counts the certificates between the leaf and the trust anchor, whether the client
+    sends them or nginx has them (F3.2); the default is 1 (F3.1). Deeper chains fail with
+    `FAILED:unable to get local issuer certificate` (20) or `unable to get issuer certificate`
+    (2), not with "certificate chain too long", which sends people hunting in the CA file
+    (F3.3).
+
+    Example:
+    ```nginx
+    ssl_client_certificate root-issuing-policy.pem;   # root -> policy CA -> issuing CA
+    # ssl_verify_depth defaults to 1
+    ```
+
+    Use instead:
+    ```nginx
+    ssl_verify_depth 2;
+    ```
+
+    References:
+    F3.1, F3.2, F3.3, F4.2 of nginx-mtls-facts.md; SSL_CTX_set_verify(3).
+    """
+
+    code = "MTLS207"
+    name = "verify-depth-too-low"
+    severity = Severity.ERROR
+    facts = ("F3.1", "F3.2", "F3.3")
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        seen: set[tuple[int, int]] = set()
+        for server in ctx.servers:
+            if not verifying(server):
+                continue
+            store = ca_store(ctx, server)
+            if not store:
+                continue
+            try:
+                depth = int(server.settings["ssl_verify_depth"].value)
+            except ValueError:
+                continue
+            worst, worst_cert = 0, None
+            for cert in store:
+                if not _is_ca(cert) and not _self_signed(cert):
+                    continue
+                need = intermediates_below_root(cert, store)
+                if need is not None and need > worst:
+                    worst, worst_cert = need, cert
+            if worst <= depth or worst_cert is None:
+                continue
+            setting = server.settings["ssl_verify_depth"]
+            node = setting.node or server.settings["ssl_verify_client"].node or server.node
+            key = (id(node), worst)
+            if key in seen:
+                continue
+            seen.add(key)
+            where = f"`ssl_verify_depth {depth}`" if setting.node else f"the default ssl_verify_depth {depth}"
+            yield cls.finding(
+                f"clients of `{worst_cert.subject.rfc4514_string()}` need depth {worst}"
+                f" ({worst} intermediates below the root), but {where} makes them fail with error 20"
+                f" (unable to get local issuer certificate) in {server.label}.",
+                node.location, Fix(f"Raise the depth to {worst}.", f"ssl_verify_depth {worst};"))
+
+
+def suppress_bundle_finding(ctx: LintContext, path: str, finding: Finding) -> bool:
+    """Drop MTLS103 (intermediate without root) when another CA file of the server has the root.
+
+    nginx builds one trust store from ``ssl_client_certificate`` and ``ssl_trusted_certificate``
+    (F1.1, F1.3); the intermediate-in-client-file + root-in-trusted-file pattern is valid (F3.4).
+    """
+    if finding.rule != "MTLS103" or finding.location.index is None:
+        return False
+    loaded = ctx.files.get(path)
+    if loaded is None or loaded.bundle is None or finding.location.index >= len(loaded.bundle.certificates):
+        return False
+    cert = loaded.bundle.certificates[finding.location.index]
+    for server in ctx.servers:
+        paths = {ctx.eff.config.resolve(server.settings[n].value) for n in ("ssl_client_certificate", "ssl_trusted_certificate")
+                 if server.settings[n].node}
+        if path in paths and intermediates_below_root(cert, ca_store(ctx, server)) is not None:
+            return True
+    return False

@@ -1,0 +1,317 @@
+"""MTLS40x: logging of verification failures and client identity reaching the backend."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from mtls_doctor.model import Finding, Fix, Severity
+from mtls_doctor.nginx.effective import LEVELS
+from mtls_doctor.rules.config.common import (
+    ANY_CLIENT_VAR,
+    IDENTITY_VAR,
+    ConfigRule,
+    LintContext,
+    labels,
+    per_node,
+    text_of,
+    var_re,
+    verifying,
+)
+
+CLIENT_CERT_VAR = var_re("ssl_client_cert")
+LOG_DIRECTIVES = frozenset({"access_log", "log_format", "error_log"})
+
+
+class ErrorLogHidesVerifyFailures(ConfigRule):
+    """`error_log` above `info` on a verifying server: every client-certificate failure is invisible.
+
+    What it checks:
+    A server with `ssl_verify_client` other than `off` whose effective `error_log` (server,
+    then `http`/`stream`, then main level; nginx's default level is `error`) has no log at level
+    `info` or `debug`.
+
+    Why it matters:
+    nginx logs "client sent no required SSL certificate" and "client SSL certificate verify
+    error: (21:unable to verify the first certificate)" at level `info` (F4.1). With the
+    default `error` level the client sees a 400 page and the log says nothing: the cause of
+    every failure is invisible.
+
+    Example:
+    ```nginx
+    error_log /var/log/nginx/error.log;        # level error
+    server { ssl_verify_client on; ... }
+    ```
+
+    Use instead:
+    ```nginx
+    error_log /var/log/nginx/error.log info;
+    ```
+    (in the verifying server, or above it).
+
+    References:
+    F4.1, F4.2 of nginx-mtls-facts.md; https://nginx.org/en/docs/ngx_core_module.html#error_log
+    """
+
+    code = "MTLS401"
+    name = "error-log-hides-verify-failures"
+    severity = Severity.WARNING
+    facts = ("F4.1",)
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        hits = []
+        for server in ctx.servers:
+            if not verifying(server) or LEVELS.index(server.error_log_level) <= LEVELS.index("info"):
+                continue
+            node = server.error_log_nodes[0] if server.error_log_nodes else server.settings["ssl_verify_client"].node
+            hits.append((node, server))
+        for node, servers in per_node(hits):
+            level = servers[0].error_log_level
+            fix_line = f"error_log {node.args[0]} info;" if node.name == "error_log" and node.args else (
+                "error_log /var/log/nginx/error.log info;")
+            yield cls.finding(
+                f"client-certificate failures of {labels(servers)} are logged at info, below this"
+                f" error_log level ({level}): they are invisible.",
+                node.location, Fix("Log at level info.", fix_line))
+
+
+class AddHeaderClientIdentity(ConfigRule):
+    """`add_header` with a `$ssl_client_*` variable: the identity goes to the client, not the backend.
+
+    What it checks:
+    Any `add_header` whose value uses a `$ssl_client_*` variable, unless the same header name
+    is also set for the backend with `proxy_set_header`/`grpc_set_header` in that server.
+
+    Why it matters:
+    `add_header` adds a header to the *response* sent to the client. The backend never sees
+    it, so an application expecting the client's DN gets nothing, or whatever the client put
+    in its request header of that name.
+
+    Example:
+    ```nginx
+    add_header X-Client-DN $ssl_client_s_dn;
+    proxy_pass http://app;
+    ```
+
+    Use instead:
+    ```nginx
+    proxy_set_header X-Client-DN $ssl_client_s_dn;
+    ```
+    (`fastcgi_param`, `uwsgi_param`, `grpc_set_header` for other backends).
+
+    References:
+    Facts section 5; https://nginx.org/en/docs/http/ngx_http_headers_module.html#add_header
+    """
+
+    code = "MTLS402"
+    name = "add-header-client-identity"
+    severity = Severity.WARNING
+    facts = ()
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        seen: set[int] = set()
+        for server in ctx.servers:
+            sent = {d.args[0].lower() for d in _scope(server) if d.name in ("proxy_set_header", "grpc_set_header") and d.args}
+            for node in _scope(server):
+                if node.name != "add_header" or len(node.args) < 2 or id(node) in seen:
+                    continue
+                if ANY_CLIENT_VAR.search(node.args[1]) and node.args[0].lower() not in sent:
+                    seen.add(id(node))
+                    yield cls.finding(
+                        f"`add_header {node.args[0]}` sends the client identity back to the client; the"
+                        " backend never sees it.",
+                        node.location,
+                        Fix("Send it to the backend instead.", f"proxy_set_header {node.args[0]} {node.args[1]};"))
+
+
+class IdentityVariableWithoutVerification(ConfigRule):
+    """A `$ssl_client_*` identity variable used in a server that never requests a certificate.
+
+    What it checks:
+    A server with `ssl_verify_client off` (the default) that uses `$ssl_client_s_dn`,
+    `$ssl_client_escaped_cert`, `$ssl_client_fingerprint` or another client identity variable
+    (in `proxy_set_header`, `if`, `fastcgi_param`, `set`, ...).
+
+    Why it matters:
+    With verification off nginx sends no CertificateRequest, so clients send no certificate
+    and every identity variable is empty (F1.2). An application that relies on it either
+    rejects everyone or, worse, treats the empty value as a valid identity.
+
+    Example:
+    ```nginx
+    server { listen 443 ssl; proxy_set_header X-Client-DN $ssl_client_s_dn; ... }
+    ```
+
+    Use instead:
+    ```nginx
+    ssl_verify_client on;
+    ssl_client_certificate /etc/nginx/client-ca.pem;
+    ```
+
+    References:
+    F1.2, F2.2 and section 5 of nginx-mtls-facts.md.
+    """
+
+    code = "MTLS403"
+    name = "identity-variable-without-verification"
+    severity = Severity.WARNING
+    facts = ("F1.2",)
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        hits = []
+        for server in ctx.servers:
+            if verifying(server):
+                continue
+            for node in _scope(server):
+                if node.name in LOG_DIRECTIVES or node.name == "add_header":
+                    continue
+                if IDENTITY_VAR.search(text_of(node)):
+                    hits.append((node, server))
+        for node, servers in per_node(hits):
+            yield cls.finding(
+                f"`{node.name}` uses a client identity variable, but {labels(servers)} never requests a"
+                " client certificate: it is always empty.",
+                node.location, Fix("Enable client verification.", "ssl_verify_client on;"))
+
+
+class ClientCertVariableDeprecated(ConfigRule):
+    """`$ssl_client_cert` is deprecated: a multi-line value that breaks HTTP headers.
+
+    What it checks:
+    Any use of `$ssl_client_cert`.
+
+    Why it matters:
+    `$ssl_client_cert` is the PEM with a TAB before every line but the first (section 5): in a
+    request header it relies on obsolete header line folding, which many backends and proxies
+    reject or mangle. nginx deprecated it in 1.13.5 in favour of `$ssl_client_escaped_cert`
+    (URL-encoded PEM).
+
+    Example:
+    ```nginx
+    proxy_set_header X-SSL-Cert $ssl_client_cert;
+    ```
+
+    Use instead:
+    ```nginx
+    proxy_set_header X-SSL-Cert $ssl_client_escaped_cert;
+    ```
+
+    References:
+    Section 5 and 9 of nginx-mtls-facts.md; nginx CHANGES 1.13.5;
+    https://nginx.org/en/docs/http/ngx_http_ssl_module.html#var_ssl_client_cert
+    """
+
+    code = "MTLS404"
+    name = "client-cert-variable-deprecated"
+    severity = Severity.WARNING
+    facts = ()
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        for node in ctx.eff.config.walk():
+            if node.name in LOG_DIRECTIVES or not CLIENT_CERT_VAR.search(text_of(node)):
+                continue
+            new_args = [CLIENT_CERT_VAR.sub(_escaped, a) for a in node.args]
+            yield cls.finding(
+                "`$ssl_client_cert` is a multi-line value (deprecated since nginx 1.13.5).",
+                node.location,
+                Fix("Use $ssl_client_escaped_cert.", f"{node.name} {' '.join(new_args)};"))
+
+
+def _escaped(match) -> str:
+    return "${ssl_client_escaped_cert}" if match.group(0).startswith("${") else "$ssl_client_escaped_cert"
+
+
+class IdentityHeaderSpoofable(ConfigRule):
+    """A proxied location does not overwrite an identity header the client can then send itself.
+
+    What it checks:
+    In each server, the request headers set from `$ssl_client_*` variables with
+    `proxy_set_header` (at any level). Every location that proxies (`proxy_pass`,
+    `grpc_pass`) must set each of them too, taking nginx's inheritance rule into account: a
+    location with any `proxy_set_header` of its own inherits none from the server or `http`.
+
+    Why it matters:
+    nginx passes the client's request headers to the backend unchanged unless a
+    `proxy_set_header` replaces them. Where the identity header is not set, a client (with or
+    without a certificate) sends `X-Client-DN: CN=admin` itself and the backend trusts it.
+    Adding one unrelated `proxy_set_header` to a location silently drops all inherited ones.
+
+    Example:
+    ```nginx
+    proxy_set_header X-Client-DN $ssl_client_s_dn;
+    location /api/ {
+        proxy_set_header Host $host;    # drops the inherited X-Client-DN
+        proxy_pass http://app;
+    }
+    ```
+
+    Use instead:
+    Repeat the identity headers in every location that has its own `proxy_set_header`, e.g.
+    through a shared `include snippets/client-identity.conf;`.
+
+    References:
+    https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_set_header (inheritance);
+    section 5 of nginx-mtls-facts.md.
+    """
+
+    code = "MTLS405"
+    name = "identity-header-spoofable"
+    severity = Severity.ERROR
+    facts = ()
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        for server in ctx.servers:
+            if server.kind != "http":
+                continue
+            identity: dict[str, str] = {}
+            sources = list(server.server_proxy_headers) + [
+                d for loc in server.locations for d in loc.node.block or () if d.name == "proxy_set_header"]
+            for d in sources:
+                if len(d.args) >= 2 and ANY_CLIENT_VAR.search(d.args[1]):
+                    identity.setdefault(d.args[0].lower(), d.args[0])
+            if not identity:
+                continue
+            for loc in server.locations:
+                if not loc.proxies:
+                    continue
+                have = {d.args[0].lower() for d in loc.proxy_headers if d.args}
+                missing = [identity[k] for k in identity if k not in have]
+                if missing:
+                    yield cls.finding(
+                        f"`location {' '.join(loc.node.args)}` passes the client's own {', '.join(missing)}"
+                        " header to the backend: it is not set here (a location with any proxy_set_header"
+                        " inherits none).",
+                        loc.node.location,
+                        Fix("Set the identity headers in this location too.",
+                            "\n".join(f"proxy_set_header {h} {_value(sources, h)};" for h in missing)))
+
+
+def _value(sources, header: str) -> str:
+    for d in sources:
+        if len(d.args) >= 2 and d.args[0].lower() == header.lower():
+            return d.args[1]
+    return '""'
+
+
+def _scope(server):
+    """Directives in effect for the server: its own subtree plus inherited http/stream ones."""
+    yield from server.walk()
+    if server.context is not None:
+        for d in server.context.block or ():
+            if d.name in ("add_header", "proxy_set_header", "grpc_set_header", "fastcgi_param"):
+                yield d
+
+
+RULES = (
+    ErrorLogHidesVerifyFailures,
+    AddHeaderClientIdentity,
+    IdentityVariableWithoutVerification,
+    ClientCertVariableDeprecated,
+    IdentityHeaderSpoofable,
+)
+
+__all__ = ["RULES", "per_node"]

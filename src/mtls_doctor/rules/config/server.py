@@ -1,0 +1,212 @@
+"""MTLS231-233: the server's own certificate chain, key and names (``ssl_certificate``)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Iterable, Iterator
+
+from mtls_doctor.model import Finding, Fix, Severity
+from mtls_doctor.nginx.effective import Server
+from mtls_doctor.nginx.parse import Directive
+from mtls_doctor.rules.config.common import ConfigRule, LintContext
+
+
+def _pairs(ctx: LintContext) -> Iterator[tuple[Server, Directive, Directive | None]]:
+    """(server, ssl_certificate, matching ssl_certificate_key) once per certificate directive."""
+    seen: set[int] = set()
+    for server in ctx.servers:
+        certs = server.arrays.get("ssl_certificate", ())
+        keys = server.arrays.get("ssl_certificate_key", ())
+        for i, node in enumerate(certs):
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            yield server, node, keys[i] if i < len(keys) else None
+
+
+def _bundle(ctx: LintContext, node: Directive | None):
+    if node is None or not node.args:
+        return None
+    loaded = ctx.files.get(ctx.eff.config.resolve(node.args[0]))
+    return loaded.bundle if loaded is not None and loaded.error is None else None
+
+
+def _is_ca(cert) -> bool:
+    from cryptography import x509
+
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except Exception:
+        return False
+
+
+def _spki(key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+class ServerChainOrder(ConfigRule):
+    """The `ssl_certificate` file is not leaf first, each certificate followed by its issuer.
+
+    What it checks:
+    In every `ssl_certificate` file: the first certificate must be the server's leaf (not a CA)
+    and each following certificate must be the issuer of the one before it.
+
+    Why it matters:
+    nginx sends the file in order and pairs the *first* certificate with
+    `ssl_certificate_key`; a CA first makes `nginx -t` fail with `key values mismatch`, and an
+    unrelated or misordered intermediate makes strict clients reject the server before any
+    client certificate is even requested.
+
+    Example:
+    A file with the intermediate CA first and the server certificate second.
+
+    Use instead:
+    `cat server.pem intermediate.pem > fullchain.pem` (leaf first, then each issuer; the root
+    may be left out).
+
+    References:
+    https://nginx.org/en/docs/http/configuring_https_servers.html#chains ; RFC 8446 section 4.4.2.
+    """
+
+    code = "MTLS231"
+    name = "server-chain-order"
+    severity = Severity.ERROR
+    facts = ()
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        for _server, node, _key in _pairs(ctx):
+            bundle = _bundle(ctx, node)
+            certs = bundle.certificates if bundle is not None else ()
+            if not certs:
+                continue
+            if _is_ca(certs[0]) and any(not _is_ca(c) for c in certs[1:]):
+                yield cls.finding(f"{node.args[0]} starts with a CA certificate; the leaf must come first.",
+                                  node.location, "Put the server certificate first, then its intermediates.")
+                continue
+            for i in range(1, len(certs)):
+                if certs[i - 1].issuer != certs[i].subject:
+                    yield cls.finding(
+                        f"certificate #{i} of {node.args[0]} (`{certs[i].subject.rfc4514_string()}`) is not the"
+                        f" issuer of certificate #{i - 1}.",
+                        node.location, "Order the file leaf first, then each certificate's issuer.")
+                    break
+
+
+class ServerKeyMismatch(ConfigRule):
+    """`ssl_certificate_key` does not hold the private key of the first certificate in `ssl_certificate`.
+
+    What it checks:
+    The public key of the first certificate in each `ssl_certificate` file against the public
+    key of the paired `ssl_certificate_key` (key files are never quoted or logged).
+
+    Why it matters:
+    nginx -t fails with `SSL_CTX_use_PrivateKey(...) failed (... key values mismatch)` and the
+    server does not start or reload.
+
+    Example:
+    `ssl_certificate new.pem;` with `ssl_certificate_key old.key;` after a renewal.
+
+    Use instead:
+    Pair each certificate with its own key; compare with
+    `openssl x509 -noout -pubkey -in cert.pem` and `openssl pkey -pubout -in key.pem`.
+
+    References:
+    https://nginx.org/en/docs/http/ngx_http_ssl_module.html#ssl_certificate_key
+    """
+
+    code = "MTLS232"
+    name = "server-key-mismatch"
+    severity = Severity.ERROR
+    facts = ()
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        for _server, node, key_node in _pairs(ctx):
+            certs = _bundle(ctx, node)
+            keys = _bundle(ctx, key_node)
+            if certs is None or keys is None or not certs.certificates:
+                continue
+            publics = [k.public_key for k in keys.keys if k.public_key is not None]
+            if not publics:
+                continue
+            want = _spki(certs.certificates[0].public_key())
+            if all(_spki(p) != want for p in publics):
+                yield cls.finding(
+                    f"{key_node.args[0]} is not the key of the first certificate in {node.args[0]}: nginx -t"
+                    " fails (key values mismatch).",
+                    key_node.location, "Use the key that belongs to this certificate.")
+
+
+def _covered(name: str, dns: list[str], ips: list) -> bool:
+    try:
+        return ipaddress.ip_address(name) in ips
+    except ValueError:
+        pass
+    name = name.lower().rstrip(".")
+    for pattern in dns:
+        pattern = pattern.lower().rstrip(".")
+        if pattern == name:
+            return True
+        if pattern.startswith("*.") and "." in name and name.split(".", 1)[1] == pattern[2:]:
+            return True
+    return False
+
+
+class ServerNameNotInSan(ConfigRule):
+    """A `server_name` is not covered by the subjectAltName of the server certificate.
+
+    What it checks:
+    Every literal `server_name` (not `_`, regexes or `*`/`.` patterns) of a TLS server against
+    the DNS and IP subjectAltNames of the first certificate of its `ssl_certificate`.
+
+    Why it matters:
+    Clients check the server name against the SAN (the CN is ignored by modern clients); a
+    mismatch makes curl and browsers abort the handshake with a certificate error, which is
+    easily mistaken for a client-certificate problem.
+
+    Example:
+    `server_name api.example.com;` with a certificate for `www.example.com` only.
+
+    Use instead:
+    A certificate whose SAN lists every `server_name`, or a separate server block per
+    certificate.
+
+    References:
+    RFC 6125 section 6.4; RFC 9110 section 4.3.4.
+    """
+
+    code = "MTLS233"
+    name = "server-name-not-in-san"
+    severity = Severity.WARNING
+    facts = ()
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        from cryptography import x509
+
+        for server, node, _key in _pairs(ctx):
+            bundle = _bundle(ctx, node)
+            if bundle is None or not bundle.certificates or not server.ssl:
+                continue
+            cert = bundle.certificates[0]
+            try:
+                san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+                dns, ips = san.get_values_for_type(x509.DNSName), san.get_values_for_type(x509.IPAddress)
+            except x509.ExtensionNotFound:
+                dns, ips = [], []
+            names = server.node.children("server_name")
+            for sn in names:
+                for name in sn.args:
+                    if not name or name == "_" or name.startswith(("~", ".", "*")) or name.endswith("*") or "$" in name:
+                        continue
+                    if not _covered(name, dns, ips):
+                        yield cls.finding(
+                            f"server_name {name} is not in the subjectAltName of {node.args[0]}"
+                            f" ({', '.join(dns) or 'no DNS names'}).",
+                            sn.location, Fix("Get a certificate whose SAN lists this name."))
+
+
+RULES = (ServerChainOrder, ServerKeyMismatch, ServerNameNotInSan)
