@@ -89,9 +89,12 @@ class ScenarioResult:
     config: str  # the nginx.conf that ran
     prefix: str | None  # kept prefix directory, if any
     error: str | None = None  # nginx -t / start failure
+    expected_error: str | None = None  # the nginx -t failure the scenario expects (F1.5)
 
     @property
     def matched(self) -> bool:
+        if self.expected_error is not None:
+            return self.error is not None and self.expected_error in self.error
         return self.error is None and all(r.matched for r in self.rows)
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,6 +107,7 @@ class ScenarioResult:
             "seconds": round(self.seconds, 3),
             "prefix": self.prefix,
             "error": self.error,
+            "expected_error": self.expected_error,
             "matched": self.matched,
             "rows": [r.to_dict() for r in self.rows],
             "config": self.config,
@@ -128,7 +132,8 @@ def run_scenario(
     for spec in scenario.clients:
         if spec.client is not None:
             files.update(_client_files(spec, pki))
-    version = ".".join(map(str, nginx_version(nginx_bin))) or "?"
+    version_tuple = nginx_version(nginx_bin)
+    version = ".".join(map(str, version_tuple)) or "?"
     server = NginxServer(scenario.render, ports=scenario.ports, files=files, nginx_bin=nginx_bin,
                          workdir=prefix, keep=True)
     answers: list[tuple[ClientSpec, Answer]] = []
@@ -147,7 +152,8 @@ def run_scenario(
     rows = tuple(_row(spec, answer, access.get(spec.id), errors.get(spec.id)) for spec, answer in answers)
     return ScenarioResult(scenario.name, scenario.title, scenario.broken, scenario.facts, rows,
                           f"{nginx_bin} {version}", time.monotonic() - started, config,
-                          str(prefix) if keep else None, error)
+                          str(prefix) if keep else None, error,
+                          scenario.expected_config_error(version_tuple))
 
 
 def compare(expect: Expect, status: int | None, verify: str | None, log_line: str | None,

@@ -157,6 +157,14 @@ class Scenario:
     fix: str = ""
     #: a separate default server on the same port, listed first (None: the mTLS server is it)
     default_server: ServerSpec | None = None
+    #: ``nginx -t`` must fail with this text on nginx versions below ``config_error_before``
+    config_error: str | None = None
+    config_error_before: tuple[int, ...] = ()
+
+    def expected_config_error(self, version: tuple[int, ...]) -> str | None:
+        if self.config_error and (not self.config_error_before or version < self.config_error_before):
+            return self.config_error
+        return None
 
     @property
     def ports(self) -> int:
@@ -198,6 +206,8 @@ class Scenario:
             "server": self.server.to_dict(),
             "default_server": self.default_server.to_dict() if self.default_server else None,
             "clients": [asdict(c) for c in self.clients],
+            "config_error": self.config_error,
+            "config_error_before": ".".join(map(str, self.config_error_before)) or None,
         }
 
 
@@ -275,6 +285,16 @@ SCENARIOS: tuple[Scenario, ...] = (
         C("none", None, ok("NONE")),
         C("good", "good", ok()),
         C("foreign", "foreign", tolerated(_UNTRUSTED_LEAF[1]))),
+    _sc("trusted-only-on", "ssl_verify_client on with ssl_trusted_certificate only",
+        "Before nginx 1.27.2, on/optional need ssl_client_certificate: nginx -t fails with "
+        "'no ssl_client_certificate for ssl_verify_client'; since 1.27.2 the trusted file "
+        "suffices and sends no CA names (F1.5, F1.4).", "F1.5 F1.4",
+        S(client_certificate=(), trusted_certificate=("root",)),
+        C("good", "good", ok()),
+        C("none", None, missing()),
+        broken=True, config_error="no ssl_client_certificate for ssl_verify_client",
+        config_error_before=(1, 27, 2),
+        fix="ssl_client_certificate with the root (or upgrade to nginx >= 1.27.2)"),
     _sc("optional-unchecked", "optional without a $ssl_client_verify check",
         "optional lets requests WITHOUT a certificate through (NONE, 200): unless the "
         "application checks $ssl_client_verify, anyone gets in (F2.2).",
