@@ -1,0 +1,528 @@
+"""One probe attempt: TCP connect, TLS handshake, one HTTP request over the same connection.
+
+Invariants of this module (the only socket code of the project, with ``legacy.py``):
+- every step has its own deadline (``ProbeConfig.timeout`` seconds): connect, handshake, and
+  the HTTP exchange; so an attempt ends within about three timeouts whatever the server does;
+- bytes read are capped (``MAX_SERVER_BYTES``); the TLS state machine is pyOpenSSL driven over
+  memory BIOs, so this module sees every byte the server sent (for ``wire``) and never blocks
+  inside OpenSSL;
+- every outcome is data (``Attempt``); exceptions escape only for misuse (bad arguments);
+- the server's certificate is always verified and the result recorded. When the user's own
+  certificate would be sent, a failed verification aborts the handshake before the client
+  Certificate goes out, unless ``insecure`` or ``send_cert_anyway`` allows it;
+- "read server certificate request" in OpenSSL's state machine is the CertificateRequest
+  witness; the CA names come from the message (or OpenSSL's parse of it); an absent request and
+  an empty list are kept apart (F1.4, F8.2).
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from mtls_doctor.probe import http, wire
+from mtls_doctor.probe.identity import ClientIdentity
+from mtls_doctor.probe.model import (
+    Alert,
+    Attempt,
+    AttemptSpec,
+    CertificateRequest,
+    CertKind,
+    CertSummary,
+    Outcome,
+    ServerVerification,
+    Step,
+    VerifyError,
+)
+from mtls_doctor.probe.tlsinfo import ALERTS, hostname_matches, verify_error_text
+
+MAX_SERVER_BYTES = 2 * 1024 * 1024
+SYSTEM_CA_FILES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
+_CR_STATE = "read server certificate request"
+_CB_ALERT, _CB_READ, _CB_HANDSHAKE_DONE = 0x4000, 0x04, 0x20
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    host: str
+    port: int
+    path: str = "/"
+    host_header: str | None = None  # default: the SNI name or the host (with the port)
+    timeout: float = 3.0  # seconds, for each step
+    ca_file: str | None = None  # trust for the server's certificate; None: system store
+    insecure: bool = False  # the user's certificate may go to an unverified server
+    send_cert_anyway: bool = False
+    verify_name: str | None = None  # name checked against the server certificate
+
+
+class _Recorder:
+    """Per-connection state the OpenSSL callbacks write into (via Connection app data)."""
+
+    def __init__(self, verify_name: str | None, abort_on_failure: bool) -> None:
+        self.states: list[str] = []
+        self.alerts: list[tuple[str, int, int, bool]] = []  # (direction, level, code, after)
+        self.done = False
+        self.verify_errors: list[VerifyError] = []
+        self.verify_name = verify_name
+        self.abort_on_failure = abort_on_failure
+        self.aborted = False
+        self.secrets: dict[str, bytes] = {}
+
+
+def _info_cb(conn: Any, where: int, ret: int) -> None:
+    rec: _Recorder = conn.get_app_data()
+    if where & _CB_ALERT:
+        direction = "received" if where & _CB_READ else "sent"
+        rec.alerts.append((direction, (ret >> 8) & 0xFF, ret & 0xFF, rec.done))
+    elif where & _CB_HANDSHAKE_DONE:
+        rec.done = True
+    else:
+        state = conn.get_state_string().decode("ascii", "replace")
+        if not rec.states or rec.states[-1] != state:
+            rec.states.append(state)
+
+
+def _keylog_cb(conn: Any, line: bytes) -> None:
+    rec: _Recorder = conn.get_app_data()
+    parts = line.split()
+    if len(parts) == 3 and parts[0].endswith(b"HANDSHAKE_TRAFFIC_SECRET"):
+        try:
+            rec.secrets[parts[0].decode()] = bytes.fromhex(parts[2].decode())
+        except ValueError:
+            pass
+
+
+def _verify_cb(conn: Any, cert: Any, errnum: int, depth: int, ok: int) -> bool:
+    rec: _Recorder = conn.get_app_data()
+    good = bool(ok)
+    if not good:
+        rec.verify_errors.append(VerifyError(depth, errnum, verify_error_text(errnum)))
+    if depth == 0 and rec.verify_name:
+        if not hostname_matches(cert.to_cryptography(), rec.verify_name):
+            good = False
+            # X509_V_ERR_HOSTNAME_MISMATCH (62), checked here the way curl asks OpenSSL to
+            rec.verify_errors.append(VerifyError(0, 62, f"hostname mismatch ({rec.verify_name})"))
+    if not good and rec.abort_on_failure:
+        rec.aborted = True
+        return False
+    return True
+
+
+_CONTEXTS: dict[tuple, Any] = {}
+
+
+def _context(config: ProbeConfig, spec: AttemptSpec, identity: ClientIdentity | None) -> Any:
+    """A pyOpenSSL client context, cached per (trust, version, identity): loading a trust store
+    costs more than a loopback handshake."""
+    from OpenSSL import SSL
+
+    from mtls_doctor.model import InputError
+
+    key = (config.ca_file, spec.tls, id(identity) if identity else None)
+    cached = _CONTEXTS.get(key)
+    if cached is not None:
+        return cached
+    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    versions = {"1.2": SSL.TLS1_2_VERSION, "1.3": SSL.TLS1_3_VERSION}
+    ctx.set_min_proto_version(versions.get(spec.tls, SSL.TLS1_2_VERSION))
+    ctx.set_max_proto_version(versions.get(spec.tls, SSL.TLS1_3_VERSION))
+    try:
+        if config.ca_file:
+            ctx.load_verify_locations(config.ca_file)
+        else:
+            system = next((f for f in SYSTEM_CA_FILES if _exists(f)), None)
+            if system:
+                ctx.load_verify_locations(system)
+            else:
+                ctx.set_default_verify_paths()
+    except SSL.Error:
+        raise InputError(f"--ca-file {config.ca_file}: no readable CA certificate") from None
+    ctx.set_verify(SSL.VERIFY_PEER, _verify_cb)
+    ctx.set_info_callback(_info_cb)
+    ctx.set_keylog_callback(_keylog_cb)
+    ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)  # every attempt is a full handshake
+    if identity is not None:
+        ctx.use_certificate(identity.cert)
+        ctx.use_privatekey(identity.key)
+        for extra in identity.chain:
+            ctx.add_extra_chain_cert(extra)
+    _CONTEXTS[key] = ctx
+    return ctx
+
+
+def _exists(path: str) -> bool:
+    import os
+
+    return os.path.isfile(path)
+
+
+class _Failure(Exception):
+    """Internal: ends an attempt with an outcome (never leaves this module)."""
+
+    def __init__(self, outcome: Outcome, step: str, error: str) -> None:
+        super().__init__(error)
+        self.outcome, self.step, self.error = outcome, step, error
+
+
+class _Pump:
+    """Moves bytes between the memory BIO and the socket, within a deadline."""
+
+    def __init__(self, sock: socket.socket, conn: Any) -> None:
+        self.sock, self.conn = sock, conn
+        self.received = bytearray()
+        self.sent = bytearray()
+        self.eof = False
+        self._eofs = 0
+
+    def eof_seen_twice(self) -> bool:
+        self._eofs += 1
+        return self._eofs > 1
+
+    def flush(self, deadline: float, step: str) -> None:
+        from OpenSSL import SSL
+
+        while True:
+            try:
+                data = self.conn.bio_read(65536)
+            except SSL.WantReadError:
+                return
+            if not data:
+                return
+            self.sent += data
+            self._sendall(data, deadline, step)
+
+    def _sendall(self, data: bytes, deadline: float, step: str) -> None:
+        view = memoryview(data)
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Failure(Outcome.TIMEOUT, step, f"{step}: sending timed out")
+            self.sock.settimeout(remaining)
+            try:
+                n = self.sock.send(view)
+            except socket.timeout:
+                raise _Failure(Outcome.TIMEOUT, step, f"{step}: sending timed out") from None
+            except OSError as exc:
+                raise _Failure(Outcome.CLOSED, step, f"{step}: send failed ({exc})") from None
+            view = view[n:]
+
+    def fill(self, deadline: float, step: str) -> bool:
+        """Read what the server sent into the BIO; False at EOF."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Failure(Outcome.TIMEOUT, step, f"{step}: no answer within the timeout")
+        readable, _, _ = select.select([self.sock], [], [], remaining)
+        if not readable:
+            raise _Failure(Outcome.TIMEOUT, step, f"{step}: no answer within the timeout")
+        try:
+            data = self.sock.recv(65536)
+        except ConnectionResetError:
+            data = b""
+        except OSError as exc:
+            raise _Failure(Outcome.CLOSED, step, f"{step}: receive failed ({exc})") from None
+        if not data:
+            self.eof = True
+            self.conn.bio_shutdown()
+            return False
+        if len(self.received) + len(data) > MAX_SERVER_BYTES:
+            raise _Failure(Outcome.TLS_ERROR, step, f"{step}: server sent more than 2 MiB")
+        self.received += data
+        self.conn.bio_write(data)
+        return True
+
+
+def attempt(
+    config: ProbeConfig,
+    spec: AttemptSpec,
+    identity: ClientIdentity | None = None,
+) -> Attempt:
+    """Run one attempt. ``identity`` is the certificate offered (None for CertKind.NONE)."""
+    from OpenSSL import SSL
+
+    start = time.monotonic()
+    steps: list[Step] = []
+    abort = spec.cert is CertKind.USER and not (config.insecure or config.send_cert_anyway)
+    rec = _Recorder(config.verify_name, abort)
+    sock: socket.socket | None = None
+    conn = None
+    pump = None
+    fields: dict[str, Any] = {}
+    try:
+        t = time.monotonic()
+        try:
+            sock = socket.create_connection((config.host, config.port), timeout=config.timeout)
+        except socket.timeout:
+            raise _Failure(Outcome.TIMEOUT, "tcp", f"TCP connect timed out after {config.timeout}s") from None
+        except OSError as exc:
+            raise _Failure(Outcome.CONNECT_FAILED, "tcp", f"TCP connect failed: {exc.strerror or exc}") from None
+        steps.append(Step("tcp", True, f"connected to {config.host}:{config.port}", _ms(t)))
+        conn = SSL.Connection(_context(config, spec, identity), None)
+        conn.set_app_data(rec)
+        conn.set_connect_state()
+        if spec.sni:
+            conn.set_tlsext_host_name(spec.sni.encode("idna"))
+        pump = _Pump(sock, conn)
+        t = time.monotonic()
+        _handshake(conn, pump, time.monotonic() + config.timeout)
+        fields.update(_after_handshake(conn, pump, rec, spec, identity))
+        steps.extend(_ladder(fields, rec, spec, done=True, ms=_ms(t)))
+        t = time.monotonic()
+        answer = _exchange(conn, pump, config, spec, time.monotonic() + config.timeout)
+        fields["http"] = answer
+        steps.append(Step("http", True, _http_detail(answer), _ms(t)))
+        outcome = Outcome.HTTP_ANSWER
+        failed_step = error = None
+    except _Failure as failure:
+        outcome, failed_step, error = failure.outcome, failure.step, failure.error
+        if conn is not None and pump is not None and "version" not in fields:
+            fields.update(_after_handshake(conn, pump, rec, spec, identity))
+            steps.extend(_ladder(fields, rec, spec, done=False, ms=None))
+        outcome, error = _classify(outcome, failed_step, error, rec, pump)
+        steps.append(Step(failed_step, False, error))
+    finally:
+        if sock is not None:
+            sock.close()
+    alert = _alert(rec)
+    return Attempt(
+        spec=spec,
+        outcome=outcome,
+        steps=tuple(steps),
+        failed_step=failed_step,
+        error=error,
+        alert=alert,
+        elapsed_ms=_ms(start),
+        **fields,
+    )
+
+
+def _ms(t: float) -> float:
+    return round((time.monotonic() - t) * 1000, 2)
+
+
+def _handshake(conn: Any, pump: _Pump, deadline: float) -> None:
+    from OpenSSL import SSL
+
+    while True:
+        try:
+            conn.do_handshake()
+            pump.flush(deadline, "handshake")
+            return
+        except SSL.WantReadError:
+            pump.flush(deadline, "handshake")
+            if not pump.fill(deadline, "handshake") and pump.eof_seen_twice():
+                raise _Failure(Outcome.TLS_ERROR, "handshake", "the server closed the connection")
+        except SSL.Error as exc:
+            try:
+                pump.flush(deadline, "handshake")  # our alert, if any
+            except _Failure:
+                pass
+            raise _Failure(Outcome.TLS_ERROR, "handshake", f"handshake failed: {_err(exc)}") from None
+
+
+def _exchange(conn: Any, pump: _Pump, config: ProbeConfig, spec: AttemptSpec, deadline: float):
+    from OpenSSL import SSL
+
+    host = config.host_header or _default_host(config, spec)
+    conn.sendall(http.build_request(host, config.path))
+    pump.flush(deadline, "http")
+    data = bytearray()
+    while len(data) < http.MAX_ANSWER and not http.answer_complete(bytes(data)):
+        try:
+            data += conn.recv(65536)
+        except SSL.WantReadError:
+            pump.flush(deadline, "http")
+            try:
+                pump.fill(deadline, "http")
+            except _Failure:
+                if http.parse_answer(bytes(data)):
+                    break  # a status line and headers came; the body is cut short
+                raise
+        except SSL.ZeroReturnError:
+            break
+        except SSL.SysCallError:
+            break  # EOF without close_notify
+        except SSL.Error as exc:
+            pump.flush(deadline, "http")
+            raise _Failure(Outcome.TLS_ERROR, "http", f"after the handshake: {_err(exc)}") from None
+    answer = http.parse_answer(bytes(data))
+    if answer is None:
+        if not data:
+            raise _Failure(Outcome.CLOSED, "http", "the server closed the connection without an answer")
+        raise _Failure(Outcome.NO_HTTP_ANSWER, "http", "the answer is not HTTP")
+    return answer
+
+
+def _default_host(config: ProbeConfig, spec: AttemptSpec) -> str:
+    name = spec.sni or config.verify_name or config.host
+    if ":" in name:
+        name = f"[{name}]"
+    return name if config.port == 443 else f"{name}:{config.port}"
+
+
+def _err(exc: Exception) -> str:
+    args = exc.args[0] if exc.args else None
+    if isinstance(args, list) and args:
+        return "; ".join(str(item[-1]) for item in args if item)
+    return str(exc) or type(exc).__name__
+
+
+def _alert(rec: _Recorder) -> Alert | None:
+    """The alert that ended the connection: a received fatal one first, else ours."""
+    chosen = None
+    for direction, level, code, after in rec.alerts:
+        if code == 0:  # close_notify is the normal end, not a verdict
+            continue
+        if direction == "received" or chosen is None:
+            chosen = Alert(direction, "fatal" if level == 2 else "warning", code,
+                           ALERTS.get(code, f"alert {code}"), after)
+            if direction == "received":
+                break
+    return chosen
+
+
+def _classify(outcome: Outcome, step: str, error: str, rec: _Recorder, pump: _Pump | None):
+    received = bytes(pump.received) if pump else b""
+    alert = _alert(rec)
+    if rec.aborted:
+        return Outcome.SERVER_UNTRUSTED, (
+            "handshake stopped before sending the client certificate: the server certificate "
+            "failed verification (use --insecure or --send-cert-anyway to send it anyway)"
+        )
+    if alert is not None and alert.direction == "received":
+        when = "after the handshake" if alert.after_handshake else "during the handshake"
+        return Outcome.TLS_ALERT, f"server sent alert {alert.code} {alert.name} {when}"
+    if outcome in (Outcome.TIMEOUT, Outcome.CONNECT_FAILED):
+        if outcome is Outcome.TIMEOUT and received and not wire.looks_like_tls(received):
+            return Outcome.NOT_TLS, f"{error}; the server sent non-TLS bytes {_peek(received)}"
+        return outcome, error
+    if received and not wire.looks_like_tls(received):
+        return Outcome.NOT_TLS, f"the server answered with non-TLS bytes {_peek(received)}"
+    if pump is not None and pump.eof and outcome is Outcome.TLS_ERROR:
+        where = "before any byte" if not received else f"after {len(received)} bytes"
+        return Outcome.CLOSED, f"the server closed the connection {where} ({step})"
+    return outcome, error
+
+
+def _peek(data: bytes) -> str:
+    head = data[:24]
+    text = head.decode("ascii", "replace")
+    if text.isprintable():
+        return repr(text)
+    return head.hex()
+
+
+def _after_handshake(conn, pump, rec, spec, identity) -> dict[str, Any]:
+    """What the handshake showed: version, chain, verification, CertificateRequest, our cert."""
+    out: dict[str, Any] = {}
+    if rec.done:
+        out["version"] = conn.get_protocol_version_name()
+        out["cipher"] = conn.get_cipher_name()
+    elif any("read server hello" in s for s in rec.states):
+        out["notes_version"] = conn.get_protocol_version_name()
+    chain = conn.get_peer_cert_chain(as_cryptography=True) or []
+    out["server_chain"] = tuple(_summary(c) for c in chain)
+    if chain or rec.verify_errors:
+        out["server_verification"] = ServerVerification(
+            ok=not rec.verify_errors, errors=tuple(rec.verify_errors), hostname=rec.verify_name
+        )
+    tls13 = (out.get("version") == "TLSv1.3") or bool(rec.secrets)
+    received = bytes(pump.received)
+    flight = wire.server_flight(received, rec.secrets.get("SERVER_HANDSHAKE_TRAFFIC_SECRET"))
+    asked = any(_CR_STATE in s for s in rec.states) or flight.find(wire.HS_CERTIFICATE_REQUEST) is not None
+    notes: list[str] = []
+    if asked:
+        out["certificate_request"] = _request(conn, flight, tls13, notes)
+    if asked and spec.cert is not CertKind.NONE and identity is not None:
+        sent = any("write client certificate" in s for s in rec.states)
+        if sent:
+            out["client_certificate_sent"] = identity.cert.subject.rfc4514_string()
+    if notes:
+        out["notes"] = tuple(notes)
+    return out
+
+
+def _request(conn, flight: wire.ServerFlight, tls13: bool, notes: list[str]) -> CertificateRequest:
+    body = flight.find(wire.HS_CERTIFICATE_REQUEST)
+    if body is not None:
+        try:
+            parsed = wire.parse_certificate_request(body, tls13)
+            return CertificateRequest(
+                ca_names=tuple(wire.dn_to_rfc4514(n) for n in parsed.ca_names_der),
+                signature_algorithms=parsed.signature_algorithms,
+                certificate_types=parsed.certificate_types,
+                source="decrypted" if tls13 else "plaintext",
+            )
+        except wire.WireError as exc:
+            notes.append(f"CertificateRequest bytes unreadable ({exc}); CA names from OpenSSL")
+    elif tls13:
+        notes.append(
+            "TLS 1.3 CertificateRequest is encrypted and could not be decrypted here: "
+            "signature algorithms not observable; CA names from OpenSSL's parse"
+        )
+    names = tuple(wire.dn_to_rfc4514(n.der()) for n in (conn.get_client_ca_list() or []))
+    return CertificateRequest(ca_names=names, certificate_types=None if tls13 else None)
+
+
+def _summary(cert: Any) -> CertSummary:
+    from mtls_doctor.probe.tlsinfo import san_names
+
+    dns, ips = san_names(cert)
+    return CertSummary(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        not_before=cert.not_valid_before_utc.isoformat(),
+        not_after=cert.not_valid_after_utc.isoformat(),
+        dns_names=dns,
+        ip_addresses=ips,
+        self_signed=cert.subject == cert.issuer,
+    )
+
+
+def _ladder(fields: dict[str, Any], rec: _Recorder, spec: AttemptSpec, done: bool, ms) -> list[Step]:
+    sni = f"SNI {spec.sni}" if spec.sni else "no SNI"
+    offers = "1.2+1.3" if spec.tls == "auto" else spec.tls
+    steps = [Step("client-hello", True, f"{sni}; offers TLS {offers}")]
+    saw_hello = any("read server hello" in s for s in rec.states)
+    if saw_hello:
+        version = fields.get("version") or fields.pop("notes_version", None) or "?"
+        detail = f"{version} {fields.get('cipher') or ''}".strip()
+        steps.append(Step("server-hello", True, detail))
+    chain = fields.get("server_chain") or ()
+    if chain:
+        ver = fields.get("server_verification")
+        verdict = "verified" if ver and ver.ok else "FAILED verification: " + "; ".join(
+            f"{e.code} {e.text} (depth {e.depth})" for e in (ver.errors if ver else ())
+        )
+        steps.append(Step("server-certificate", bool(ver and ver.ok),
+                          f"{chain[0].subject} (+{len(chain) - 1}); {verdict}"))
+    if saw_hello:
+        cr = fields.get("certificate_request")
+        if cr is None:
+            detail = "NOT received (the server did not ask for a client certificate)"
+        elif not cr.ca_names:
+            detail = "received, with an EMPTY CA name list"
+        else:
+            detail = f"received, {len(cr.ca_names)} CA name(s): " + " | ".join(cr.ca_names)
+        if cr is not None and cr.signature_algorithms is not None:
+            detail += f"; sigalgs {','.join(cr.signature_algorithms[:6])}"
+            detail += "..." if len(cr.signature_algorithms) > 6 else ""
+        steps.append(Step("certificate-request", True, detail))
+        if cr is not None:
+            sent = fields.get("client_certificate_sent")
+            steps.append(Step("client-certificate", True,
+                              f"sent {sent}" if sent else "sent an empty Certificate (none)"))
+    if done:
+        steps.append(Step("finished", True, "handshake complete", ms))
+    return steps
+
+
+def _http_detail(answer) -> str:
+    text = f"HTTP {answer.status} {answer.reason}"
+    if answer.page:
+        text += f"; nginx page {answer.page} \"{answer.page_text}\""
+    if answer.server:
+        text += f"; Server: {answer.server}"
+    return text
