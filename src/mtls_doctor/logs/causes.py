@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from mtls_doctor.logs.parse import LogEvent
 from mtls_doctor.logs.verify_codes import CODES, describe, resolve_code
@@ -184,6 +185,7 @@ CAUSES: dict[str, Cause] = {c.id: c for c in _NAMED}
 VERIFY_PREFIX, UPSTREAM_VERIFY_PREFIX = "client-cert-verify-failed:", "upstream-cert-verify-failed:"
 
 
+@lru_cache(maxsize=512)
 def verify_cause(code: int, text: str, upstream: bool = False) -> Cause:
     info = describe(code, text)
     if upstream:
@@ -268,7 +270,10 @@ def _config(msg: str) -> Match | None:
 
 
 def classify(ev: LogEvent) -> Match | None:
-    """The cause of one event, or ``None`` when the line is not about TLS client authentication."""
+    """The cause of one event, or ``None`` when the line is not about TLS client authentication.
+
+    Depends on ``level``, ``message``, ``action`` and ``host`` only (the summarizer caches it).
+    """
     msg = ev.message
     m = _VERIFY.match(msg)
     if m is not None:

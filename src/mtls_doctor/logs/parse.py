@@ -97,8 +97,20 @@ def _unquote(value: str) -> str:
     return value
 
 
+#: the common shapes in one step (ngx_http_log_error order: client, server, request, upstream,
+#: host, referrer; handshake lines: client, server), a fast path before the general loop
+_FAST = re.compile(
+    r'client: ([^,"]*), server: ([^,"]*)(?:, request: "([^"]*)")?(?:, upstream: "([^"]*)")?'
+    r'(?:, host: "([^"]*)")?(?:, referrer: "([^"]*)")?$'
+)
+_FAST_KEYS = ("client", "server", "request", "upstream", "host", "referrer")
+
+
 def _parse_context(text: str) -> tuple[tuple[str, str], ...] | None:
     """``client: A, server: S, request: "..."`` -> pairs, or None if it is not such a list."""
+    fast = _FAST.match(text)
+    if fast is not None:
+        return tuple((k, v) for k, v in zip(_FAST_KEYS, fast.groups()) if v is not None)
     pairs: list[tuple[str, str]] = []
     pos = 0
     while pos < len(text):
@@ -123,14 +135,17 @@ def _split_context(rest: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     return rest, ()
 
 
-def parse_line(line: str) -> LogEvent | None:
-    """Parse one error-log line; ``None`` when it is not an nginx error-log line."""
+#: the raw fields of a line, as ``parse_fields`` returns them (a plain tuple: cheap to build)
+Fields = tuple  # (time, level, pid, tid, connection, message, action, context, conf_file, conf_line)
+
+
+def parse_fields(line: str) -> Fields | None:
+    """The fields of one line as a plain tuple (the fast path of ``parse_line``), or ``None``."""
     line = line[:MAX_LINE].rstrip("\r\n")
     m = _HEAD.search(line)
     if m is not None:
-        time, level = m.group(1), m.group(2).lower()
-        pid, tid = int(m.group(3)), int(m.group(4))
-        conn = int(m.group(5)) if m.group(5) else None
+        time, level, pid, tid, conn = m.groups()
+        level = level.lower()
         rest = line[m.end() :]
     else:
         s = _STDERR.match(line)
@@ -148,24 +163,34 @@ def parse_line(line: str) -> LogEvent | None:
     k = body.rfind(" while ")
     if k >= 0:
         message, action = body[:k], body[k + 7 :]
-    values = dict(pairs)
+    return (time, level, pid, tid, conn, message, action, pairs, conf_file, conf_line)
+
+
+def event_from_fields(f: Fields) -> LogEvent:
+    values = dict(f[7])
     return LogEvent(
-        time=time,
-        level=level,
-        pid=pid,
-        tid=tid,
-        connection=conn,
-        message=message,
-        action=action,
+        time=f[0],
+        level=f[1],
+        pid=int(f[2]) if f[2] is not None else None,
+        tid=int(f[3]) if f[3] is not None else None,
+        connection=int(f[4]) if f[4] is not None else None,
+        message=f[5],
+        action=f[6],
         client=values.get("client"),
         server=values.get("server"),
         request=values.get("request"),
         host=values.get("host"),
         upstream=values.get("upstream"),
-        context=pairs,
-        conf_file=conf_file,
-        conf_line=conf_line,
+        context=f[7],
+        conf_file=f[8],
+        conf_line=f[9],
     )
+
+
+def parse_line(line: str) -> LogEvent | None:
+    """Parse one error-log line; ``None`` when it is not an nginx error-log line."""
+    fields = parse_fields(line)
+    return event_from_fields(fields) if fields is not None else None
 
 
 def line_level(line: str) -> str | None:
@@ -177,4 +202,4 @@ def line_level(line: str) -> str | None:
     return s.group(1).lower() if s else None
 
 
-__all__ = ["LogEvent", "parse_line", "line_level", "LEVELS", "KNOWN_KEYS", "MAX_LINE"]
+__all__ = ["LogEvent", "parse_line", "parse_fields", "event_from_fields", "Fields", "line_level", "LEVELS", "KNOWN_KEYS", "MAX_LINE"]

@@ -16,17 +16,19 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from mtls_doctor.logs.causes import Cause, classify
-from mtls_doctor.logs.parse import line_level, parse_line
+from mtls_doctor.logs.causes import Cause, Match, classify
+from mtls_doctor.logs.parse import event_from_fields, line_level, parse_fields
 
 MAX_SAMPLE = 10
 MAX_DISTINCT = 10000
 MAX_DETAILS = 20
 MAX_EXAMPLE = 600
+_CACHE_SIZE = 4096
 
-#: a cheap pre-filter: only lines containing one of these are parsed fully
+#: a cheap pre-filter: only lines containing one of these are parsed fully (a test checks that
+#: ``classify`` never matches a line this misses)
 _INTERESTING = re.compile(
-    r"SSL|ssl_|alert|handshake|server name different|plain HTTP|OCSP|certificate|X509|resolve"
+    r"SSL|ssl_|alert|handshake|server name different|plain HTTP|OCSP|certificate|X509|resolve|CRL"
 )
 
 
@@ -99,29 +101,46 @@ def _add(bag: dict[str, None], value: str | None, limit: int) -> None:
         bag[value] = None
 
 
+def _order(a: _Acc) -> tuple:
+    return (-a.count, a.cause.id.split(":")[0], a.verify_code if a.verify_code is not None else -1, a.cause.id)
+
+
 class Summarizer:
     """Feed lines, then ``result()``. Mutable while feeding; the result is frozen."""
 
     def __init__(self) -> None:
         self._groups: dict[str, _Acc] = {}
         self._files: dict[str, list] = {}  # source -> [lines, nginx_lines, Counter(levels)]
+        # (level, message, action, host, context keys) -> (classify() result, protocol)
+        self._cache: dict[tuple, tuple[Match | None, str | None]] = {}
 
     def feed(self, source: str, number: int, text: str) -> None:
         stats = self._files.get(source)
         if stats is None:
             stats = self._files[source] = [0, 0, Counter()]
         stats[0] += 1
-        level = line_level(text)
-        if level is None:
+        if _INTERESTING.search(text) is None:
+            level = line_level(text)
+            if level is not None:
+                stats[1] += 1
+                stats[2][level] += 1
             return
+        fields = parse_fields(text)
+        if fields is None:
+            return
+        time, level, message, action, pairs = fields[0], fields[1], fields[5], fields[6], fields[7]
         stats[1] += 1
         stats[2][level] += 1
-        if _INTERESTING.search(text) is None:
-            return
-        event = parse_line(text)
-        if event is None:
-            return
-        match = classify(event)
+        ctx = dict(pairs)
+        host = ctx.get("host")
+        key = (level, message, action, host, tuple(ctx))
+        hit = self._cache.get(key)
+        if hit is None:  # classify() and protocol depend on the key's fields only
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()
+            event = event_from_fields(fields)
+            hit = self._cache[key] = (classify(event), event.protocol)
+        match, protocol = hit
         if match is None:
             return
         cause = match.cause
@@ -132,17 +151,17 @@ class Summarizer:
                 text.rstrip("\r\n")[:MAX_EXAMPLE],
             )
         acc.count += 1
-        if event.time is not None:
-            if acc.first is None or event.time < acc.first:
-                acc.first = event.time
-            if acc.last is None or event.time > acc.last:
-                acc.last = event.time
-        server = event.server or (event.host and f"host {event.host}") or None
+        if time is not None:
+            if acc.first is None or time < acc.first:
+                acc.first = time
+            if acc.last is None or time > acc.last:
+                acc.last = time
+        server = ctx.get("server") or (host and f"host {host}") or None
         _add(acc.servers, server, MAX_SAMPLE)
-        _add(acc.clients, event.client, MAX_DISTINCT)
-        _add(acc.hosts, event.host, MAX_SAMPLE)
-        _add(acc.protocols, event.protocol, 4)
-        acc.levels[event.level] += 1
+        _add(acc.clients, ctx.get("client"), MAX_DISTINCT)
+        _add(acc.hosts, host, MAX_SAMPLE)
+        _add(acc.protocols, protocol, 4)
+        acc.levels[level] += 1
         if match.detail and (match.detail in acc.details or len(acc.details) < MAX_DETAILS):
             acc.details[match.detail] += 1
 
@@ -171,7 +190,7 @@ class Summarizer:
                 line=a.line,
                 example=a.example,
             )
-            for a in sorted(self._groups.values(), key=lambda a: (-a.count, a.cause.id))
+            for a in sorted(self._groups.values(), key=_order)
         )
         return LogSummary(files=files, groups=groups)
 
