@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from mtls_doctor.lab.pki import CAS, CLIENTS, CRLS, LabClient, LabPKI, build_lab_pki
+from mtls_doctor.model import InputError
 from mtls_doctor.pki import issue
 
 AT = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -124,7 +125,7 @@ def test_server_names_validated_and_deduplicated() -> None:
     pki = build_lab_pki(AT, server_names=("localhost", "::1", "*.lab.test", "a.test", "a.test"))
     assert pki.server_names == ("localhost", "127.0.0.1", "::1", "*.lab.test", "a.test")
     for bad in ("", "a b", "bad/name", "caf\u00e9.test", "-" * 300):
-        with pytest.raises(ValueError, match="invalid server name"):
+        with pytest.raises(InputError, match="invalid server name"):  # CLI: one line, exit 2
             build_lab_pki(AT, server_names=(bad,))
 
 

@@ -9,9 +9,9 @@
     pki = build_lab_pki(datetime.now(timezone.utc), key_type=key_type, server_names=names)
     manifest = pki.write(Path(directory), force=force)
 
-Errors for the CLI to turn into ``InputError`` (exit 2): ``ValueError`` (bad key type or server
-name) from ``build_lab_pki``; ``FileExistsError`` (non-empty directory without ``--force``) and
-``OSError`` from ``write``.
+Errors: ``build_lab_pki`` raises ``LabInputError`` (both a ``ValueError`` and an ``InputError``,
+so the CLI prints one line and exits 2) for a bad key type or server name; ``write`` raises
+``FileExistsError`` (non-empty directory without ``--force``) or another ``OSError``.
 
 Layout (``CAS``, ``CLIENTS``, ``CRLS`` give the exact keys, see CONTRACTS B)::
 
@@ -42,6 +42,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from mtls_doctor.model import InputError
 from mtls_doctor.pki.issue import (
     CA,
     KEY_TYPES,
@@ -146,6 +147,11 @@ def _lab_crl(name: str, issuer: str, crl: x509.CertificateRevocationList) -> Lab
     return LabCRL(name, issuer, crl, crl.public_bytes(serialization.Encoding.PEM))
 
 
+class LabInputError(InputError, ValueError):
+    """A bad argument from the user (key type, server name): a ValueError for library callers,
+    an InputError (one line, exit 2) for the CLI."""
+
+
 _LABEL = r"[A-Za-z0-9_][A-Za-z0-9_-]{0,62}"
 _HOSTNAME = re.compile(rf"(\*\.)?{_LABEL}(\.{_LABEL})*\.?")
 
@@ -158,7 +164,7 @@ def _server_names(names: Sequence[str]) -> list[str]:
             value = str(ipaddress.ip_address(value))
         except ValueError:
             if len(value) > 253 or not _HOSTNAME.fullmatch(value):
-                raise ValueError(f"invalid server name {value!r}: use a DNS name or an IP "
+                raise LabInputError(f"invalid server name {value!r}: use a DNS name or an IP "
                                  "address") from None
         if value not in out:
             out.append(value)
@@ -169,7 +175,7 @@ def build_lab_pki(at: datetime, key_type: str = "ec",
                   server_names: Sequence[str] = ()) -> LabPKI:
     """Build the whole lab PKI in memory, every validity window relative to ``at``."""
     if key_type not in KEY_TYPES:
-        raise ValueError(f"unknown key type {key_type!r}: use one of {', '.join(KEY_TYPES)}")
+        raise LabInputError(f"unknown key type {key_type!r}: use one of {', '.join(KEY_TYPES)}")
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("at must be a timezone-aware datetime")
     at = at.astimezone(timezone.utc).replace(microsecond=0)
