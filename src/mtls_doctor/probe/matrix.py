@@ -99,7 +99,7 @@ def run_matrix(
                     identity if kind is CertKind.USER else None)
                 attempts.append(attempt(config, spec, ident))
     legacy_tls = legacy_note = None
-    if legacy and offered:
+    if legacy:
         legacy_tls, legacy_note = legacy_mod.check(config.host, config.port, primary_sni,
                                                    config.timeout)
     return _result(config, primary_sni, attempts, at, notes, identity, legacy_tls, legacy_note,
