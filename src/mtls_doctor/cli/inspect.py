@@ -148,6 +148,8 @@ def build(bundles: list, role: str, at: datetime) -> tuple[dict[str, Any], tuple
 def _crl_dict(source: str, crl: Any, at: datetime, iso: Any) -> dict[str, Any]:
     from cryptography import x509
 
+    from mtls_doctor.pki.facts import dn
+
     try:
         number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
     except Exception:
@@ -155,7 +157,7 @@ def _crl_dict(source: str, crl: Any, at: datetime, iso: Any) -> dict[str, Any]:
     next_update = crl.next_update_utc
     return {
         "file": source,
-        "issuer": crl.issuer.rfc4514_string(),
+        "issuer": dn(crl.issuer),
         "last_update": iso(crl.last_update_utc),
         "next_update": iso(next_update) if next_update else None,
         "expired": bool(next_update and next_update < at),

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from mtls_doctor.pki.load import describe_public_key
 
@@ -45,6 +45,37 @@ _KU_NAMES = (
 
 #: signature algorithms OpenSSL at security level >= 1 refuses (MD5) or level >= 2 (SHA-1)
 WEAK_SIGNATURE_HASHES = ("md2", "md4", "md5", "sha1")
+
+
+#: attribute types outside RFC 4514's short list, named as OpenSSL (and so nginx's
+#: $ssl_client_s_dn) names them instead of cryptography's dotted OIDs
+_OPENSSL_NAMES = {
+    NameOID.EMAIL_ADDRESS: "emailAddress",
+    NameOID.SERIAL_NUMBER: "serialNumber",
+    NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier",
+    NameOID.BUSINESS_CATEGORY: "businessCategory",
+    NameOID.JURISDICTION_COUNTRY_NAME: "jurisdictionC",
+    NameOID.JURISDICTION_STATE_OR_PROVINCE_NAME: "jurisdictionST",
+    NameOID.JURISDICTION_LOCALITY_NAME: "jurisdictionL",
+    NameOID.TITLE: "title",
+    NameOID.GIVEN_NAME: "GN",
+    NameOID.SURNAME: "SN",
+    NameOID.INITIALS: "initials",
+    NameOID.PSEUDONYM: "pseudonym",
+    NameOID.GENERATION_QUALIFIER: "generationQualifier",
+    NameOID.DN_QUALIFIER: "dnQualifier",
+    NameOID.POSTAL_CODE: "postalCode",
+    NameOID.STREET_ADDRESS: "street",
+    NameOID.X500_UNIQUE_IDENTIFIER: "x500UniqueIdentifier",
+}
+
+
+def dn(name: x509.Name) -> str:
+    """RFC 4514 string (most specific first), attribute names as OpenSSL spells them."""
+    try:
+        return name.rfc4514_string(_OPENSSL_NAMES)
+    except Exception:  # undecodable attribute values: never crash on a name
+        return "<unprintable name>"
 
 
 @dataclass(frozen=True)
@@ -115,7 +146,7 @@ def _san(value: Any) -> tuple[str, ...]:
         elif isinstance(gn, x509.UniformResourceIdentifier):
             out.append(f"URI:{gn.value}")
         elif isinstance(gn, x509.DirectoryName):
-            out.append(f"DirName:{gn.value.rfc4514_string()}")
+            out.append(f"DirName:{dn(gn.value)}")
         elif isinstance(gn, x509.RegisteredID):
             out.append(f"RID:{gn.value.dotted_string}")
         else:
@@ -193,8 +224,8 @@ def _cert_facts(cert: x509.Certificate, index: int, at: datetime) -> CertFacts:
     der = cert.public_bytes(Encoding.DER)
     return CertFacts(
         index=index,
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
+        subject=dn(cert.subject),
+        issuer=dn(cert.issuer),
         serial=_hex_serial(cert.serial_number),
         version=cert.version.value + 1,
         not_before=iso(nb),
@@ -244,7 +275,7 @@ def advertised_ca_names(certs: Iterable[x509.Certificate]) -> list[str]:
         if der in seen:
             continue
         seen.add(der)
-        out.append(cert.subject.rfc4514_string())
+        out.append(dn(cert.subject))
     return out
 
 
@@ -274,6 +305,7 @@ def colon_hex(value: str) -> str:
 
 __all__ = [
     "CertFacts",
+    "dn",
     "cert_facts",
     "all_facts",
     "advertised_ca_names",
