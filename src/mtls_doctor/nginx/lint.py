@@ -101,8 +101,12 @@ def file_findings(ctx: LintContext) -> list[Finding]:
         if loaded.bundle is None:
             continue
         role = roles.get(path, "any")
-        bundle_role = {"key": "any", "crl": "any"}.get(role, role)
-        for finding in check(loaded.bundle, bundle_role, ctx.at):
+        if role == "key":  # a key file: only its load problems (a key is expected there)
+            from mtls_doctor.rules import files as file_rules
+
+            out.extend(file_rules.check(loaded.bundle))
+            continue
+        for finding in check(loaded.bundle, "any" if role == "crl" else role, ctx.at):
             if not suppress_bundle_finding(ctx, path, finding):
                 out.append(finding)
     return out

@@ -191,7 +191,7 @@ class ServerNameNotInSan(ConfigRule):
             bundle = _bundle(ctx, node)
             if bundle is None or not bundle.certificates or not server.ssl:
                 continue
-            cert = bundle.certificates[0]
+            cert = next((c for c in bundle.certificates if not _is_ca(c)), bundle.certificates[0])
             try:
                 san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
                 dns, ips = san.get_values_for_type(x509.DNSName), san.get_values_for_type(x509.IPAddress)
