@@ -147,20 +147,21 @@ _RSA_SHA256 = bytes.fromhex("2a864886f70d01010b")  # 1.2.840.113549.1.1.11
 _RSA_WEAK = {"sha1": bytes.fromhex("2a864886f70d010105"), "md5": bytes.fromhex("2a864886f70d010104")}
 
 
-def weak_signed(cn: str, issuer: Made, weak: str = "sha1", **kw: Any) -> Made:
+def weak_signed(cn: str, issuer: Made | None, weak: str = "sha1", **kw: Any) -> Made:
     """A certificate signed with SHA-1 or MD5 by an RSA ``issuer`` (cryptography refuses to make
     one, so: issue with SHA-256, swap the algorithm OIDs, re-sign the TBS by hand). RSA
     signature length does not depend on the hash, so every DER length stays the same."""
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    assert isinstance(issuer.key, rsa.RSAPrivateKey)
     made = make(cn, issuer, **kw)
+    signer = issuer.key if issuer is not None else made.key  # None: self-signed
+    assert isinstance(signer, rsa.RSAPrivateKey)
     der = made.der
     assert der.count(_RSA_SHA256) == 2
     der = der.replace(_RSA_SHA256, _RSA_WEAK[weak])
     tbs = x509.load_der_x509_certificate(der).tbs_certificate_bytes
     algo = hashes.SHA1() if weak == "sha1" else hashes.MD5()
-    sig = issuer.key.sign(tbs, padding.PKCS1v15(), algo)
+    sig = signer.sign(tbs, padding.PKCS1v15(), algo)
     old = made.cert.signature
     assert len(sig) == len(old) and der.endswith(old)
     cert = x509.load_der_x509_certificate(der[: -len(old)] + sig)
