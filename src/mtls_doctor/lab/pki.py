@@ -164,8 +164,8 @@ def _server_names(names: Sequence[str]) -> list[str]:
             value = str(ipaddress.ip_address(value))
         except ValueError:
             if len(value) > 253 or not _HOSTNAME.fullmatch(value):
-                raise LabInputError(f"invalid server name {value!r}: use a DNS name or an IP "
-                                 "address") from None
+                raise LabInputError(f"invalid server name {value!r}: use a DNS name or an "
+                                    "IP address") from None
         if value not in out:
             out.append(value)
     return out
@@ -211,9 +211,8 @@ def build_lab_pki(at: datetime, key_type: str = "ec",
     clients = {name: _client(name, leaf, chain) for name, (leaf, chain) in leaves.items()}
 
     revoked_serial = clients["revoked"].cert.serial_number
-    crls = {name: _lab_crl(name, name, cas[name].crl(at=at, number=2)) for name in CAS}
-    crls["inter"] = _lab_crl("inter", "inter",
-                             inter.crl(at=at, revoked=(revoked_serial,), number=2))
+    crls = {name: _lab_crl(name, name, cas[name].crl(
+        at=at, number=2, revoked=(revoked_serial,) if name == "inter" else ())) for name in CAS}
     # The CRL inter published before: expired a day ago (nginx: 12 CRL has expired, F6.1).
     crls["inter-expired"] = _lab_crl(
         "inter-expired", "inter",
