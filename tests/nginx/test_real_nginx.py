@@ -1,0 +1,129 @@
+"""What real nginx (`nginx -t`) accepts or rejects, next to what `lint` says about the same file.
+
+Each case is a configuration using the lab PKI; real nginx must give the stated verdict (and
+message), and lint must report the stated rule. Configurations nginx accepts although they are
+broken for mTLS (optional unchecked, a missing root CRL, ssl_ocsp without resolver, a legacy DN
+regex) are the point of the linter.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from mtls_doctor.nginx.effective import effective
+from mtls_doctor.nginx.lint import lint_config, load_named_files
+from mtls_doctor.nginx.parse import ConfigSyntaxError, load_path
+from mtls_doctor.nginx.version import parse_version
+
+AT = datetime(2026, 11, 28, tzinfo=timezone.utc)
+V = parse_version("1.22.1")  # the Debian nginx-light these tests run against (checked below)
+
+SERVER = """
+    server {
+        listen 127.0.0.1:18443 ssl;
+        server_name localhost;
+        ssl_certificate server/server.pem;
+        ssl_certificate_key %(key)s;
+        ssl_protocols TLSv1.2 TLSv1.3;
+%(body)s
+        location / { return 200 "ok"; }
+    }
+"""
+
+# (id, server body, key file, nginx -t passes?, substring of nginx's message, lint rule expected)
+CASES = [
+    ("trusted-only-on", "ssl_verify_client on; ssl_trusted_certificate bundles/client-ca.pem;", None,
+     False, "no ssl_client_certificate for ssl_verify_client", "MTLS203"),
+    ("optional-without-ca", "ssl_verify_client optional;", None,
+     False, "no ssl_client_certificate for ssl_verify_client", "MTLS204"),
+    ("ocsp-optional-no-ca", "ssl_verify_client optional_no_ca; ssl_client_certificate bundles/client-ca.pem;"
+     " ssl_ocsp on; resolver 127.0.0.1; if ($ssl_client_verify != SUCCESS) { return 403; }", None,
+     False, '"ssl_ocsp" is incompatible with "ssl_verify_client optional_no_ca"', "MTLS304"),
+    ("ssl-on", "ssl on;", None, True, 'the "ssl" directive is deprecated', "MTLS220"),
+    ("missing-ca-file", "ssl_verify_client on; ssl_client_certificate ca/absent.pem;", None,
+     False, "absent.pem", "MTLS230"),
+    ("key-mismatch", "", "clients/good.key", False, "key values mismatch", "MTLS232"),
+    ("invalid-dn-regex", "ssl_verify_client on; ssl_client_certificate bundles/client-ca.pem;"
+     ' if ($ssl_client_s_dn !~ "^CN=(admin|ops,") { return 403; }', None, False, "pcre", "MTLS407"),
+    # accepted by nginx, broken for mTLS:
+    ("optional-unchecked", "ssl_verify_client optional; ssl_client_certificate bundles/client-ca.pem;", None,
+     True, None, "MTLS201"),
+    ("crl-without-root", "ssl_verify_client on; ssl_client_certificate bundles/client-ca.pem;"
+     " ssl_crl crl/inter.crl.pem;", None, True, None, "MTLS301"),
+    ("ocsp-without-resolver", "ssl_verify_client on; ssl_client_certificate bundles/client-ca.pem; ssl_ocsp on;",
+     None, True, None, "MTLS303"),
+    ("legacy-dn", "ssl_verify_client on; ssl_client_certificate bundles/client-ca.pem;"
+     ' if ($ssl_client_s_dn !~ "/CN=admin$") { return 403; }', None, True, None, "MTLS406"),
+    ("depth-too-low", "ssl_verify_client on; ssl_client_certificate bundles/client-ca-all.pem;", None,
+     True, None, "MTLS207"),
+    ("ca-without-verify", "ssl_client_certificate bundles/client-ca.pem;", None, True, None, "MTLS205"),
+    ("good", "ssl_verify_client on; ssl_client_certificate bundles/client-ca.pem; ssl_verify_depth 1;", None,
+     True, None, None),
+]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory) -> Path:
+    from mtls_doctor.lab.pki import build_lab_pki
+
+    root = tmp_path_factory.mktemp("realnginx")
+    build_lab_pki(AT).write(root / "p")
+    return root / "p"
+
+
+def write_conf(lab: Path, name: str, body: str, key: str | None) -> Path:
+    temp = lab / "tmp"
+    temp.mkdir(exist_ok=True)
+    server = SERVER % {"key": key or "server/server.key", "body": "        " + body}
+    text = (
+        f"pid {lab}/{name}.pid;\nerror_log stderr info;\nevents {{}}\nhttp {{\n"
+        f"    access_log off;\n    client_body_temp_path {temp}/b;\n    proxy_temp_path {temp}/p;\n"
+        f"    fastcgi_temp_path {temp}/f;\n    uwsgi_temp_path {temp}/u;\n    scgi_temp_path {temp}/s;\n"
+        f"{server}}}\n"
+    )
+    path = lab / f"{name}.conf"
+    path.write_text(text)
+    return path
+
+
+def nginx_t(nginx_bin: str, conf: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([nginx_bin, "-t", "-p", str(conf.parent), "-c", str(conf), "-e", "stderr"],
+                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+
+
+def test_nginx_here_is_1_22_1(nginx_bin: str) -> None:
+    out = subprocess.run([nginx_bin, "-v"], capture_output=True, text=True, timeout=10)
+    assert parse_version(out.stderr) == V
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_nginx_verdict_and_lint(case, lab: Path, nginx_bin: str) -> None:
+    name, body, key, passes, message, rule = case
+    conf = write_conf(lab, name, body, key)
+    done = nginx_t(nginx_bin, conf)
+    assert (done.returncode == 0) == passes, done.stderr
+    if message:
+        assert message in done.stderr
+    config = load_path(conf)
+    report = lint_config(config, AT, V, load_named_files(effective(config)))
+    codes = {f.rule for f in report.findings if f.location.path == str(conf)}
+    if rule is None:
+        assert not [f for f in report.findings if f.severity.rank >= 1], report.findings
+    else:
+        assert rule in codes, [(f.rule, f.message) for f in report.findings]
+
+
+@pytest.mark.parametrize("text", ["events {}\nhttp {\n server {\n", "events {}\nhttp {\n}\n}\n",
+                                  "events {}\nlisten 80\n", "events {}\nhttp { a b;; }\n"])
+def test_syntax_error_line_matches_nginx(text: str, tmp_path: Path, nginx_bin: str) -> None:
+    conf = tmp_path / "broken.conf"
+    conf.write_text(f"pid {tmp_path}/n.pid;\n" + text)
+    done = nginx_t(nginx_bin, conf)
+    assert done.returncode != 0
+    with pytest.raises(ConfigSyntaxError) as err:
+        load_path(conf)
+    assert f"{conf}:{err.value.line}" in done.stderr, (done.stderr, str(err.value))
