@@ -111,6 +111,7 @@ def command(files: tuple[str, ...], fmt: str, fail_on: str) -> int:
         check_readable(path)
     summarizer = Summarizer()
     for path in files:
+        summarizer.start(path)
         try:
             for number, text in enumerate(iter_log_lines(path), 1):
                 summarizer.feed(path, number, text)

@@ -32,14 +32,15 @@ _HEAD = re.compile(
 _STDERR = re.compile(r"^nginx: \[([A-Za-z]+)\] ")
 #: " in /etc/nginx/nginx.conf:12" at the end of configuration errors (ngx_conf_log_error)
 _CONF_AT = re.compile(r" in (\S+):(\d+)$")
-#: one item of the context list: key (letters, spaces) then a value up to the next ", key: "
-#: (stream writes "bytes from/to client:0/0" without a space; a quoted value may hold quotes)
-_PAIR = re.compile(
-    r'(?P<key>[a-z][a-z/ ]{0,30}?): ?'
-    r'(?P<val>".*?"(?=, [a-z][a-z/ ]{0,30}?: ?|$)|[^,]*)(?:, |$)'
-)
-#: how many ", client: " candidates to try before giving up (bounds work on hostile lines)
-_MAX_CANDIDATES = 8
+#: one context key and its separator; stream writes "bytes from/to client:0/0" without a space
+_KEY = re.compile(r"([a-z][a-z/ ]{0,30}?): ?")
+#: an unquoted value (client, server addresses) ends at the next comma and holds no quote
+_BARE = re.compile(r'[^,"]*')
+#: where a quoted value may end: a quote followed by ", <known key>:" or by the end of the line
+_QUOTE_END = re.compile(r'"(?=, [a-z][a-z/ ]{0,30}?: ?|$)')
+#: bounds on the work spent on one hostile line
+_MAX_CANDIDATES = 4
+_MAX_STEPS = 50
 
 #: context keys nginx's log handlers write (http, stream, mail); others are refused so that a
 #: message containing ", client: " cannot shift the split point.
@@ -91,12 +92,6 @@ class LogEvent:
         return None
 
 
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
 #: the common shapes in one step (ngx_http_log_error order: client, server, request, upstream,
 #: host, referrer; handshake lines: client, server), a fast path before the general loop
 _FAST = re.compile(
@@ -107,18 +102,47 @@ _FAST_KEYS = ("client", "server", "request", "upstream", "host", "referrer")
 
 
 def _parse_context(text: str) -> tuple[tuple[str, str], ...] | None:
-    """``client: A, server: S, request: "..."`` -> pairs, or None if it is not such a list."""
+    """``client: A, server: S, request: "..."`` -> pairs, or None if it is not such a list.
+
+    Each key must be known and appear once. A quoted value is client-controlled and may itself
+    contain ``", key: `` text, so every possible end of it is tried (shortest first) until the
+    rest of the line parses; the work is bounded by ``_MAX_STEPS``.
+    """
     fast = _FAST.match(text)
     if fast is not None:
         return tuple((k, v) for k, v in zip(_FAST_KEYS, fast.groups()) if v is not None)
-    pairs: list[tuple[str, str]] = []
-    pos = 0
-    while pos < len(text):
-        m = _PAIR.match(text, pos)
-        if m is None or m.end() == pos or m.group("key") not in KNOWN_KEYS:
+    steps = [0]
+
+    def rest_from(pos: int, seen: frozenset) -> list[tuple[str, str]] | None:
+        steps[0] += 1
+        if steps[0] > _MAX_STEPS:
             return None
-        pairs.append((m.group("key"), _unquote(m.group("val"))))
-        pos = m.end()
+        k = _KEY.match(text, pos)
+        if k is None or k.group(1) not in KNOWN_KEYS or k.group(1) in seen:
+            return None
+        key, start = k.group(1), k.end()
+        seen = seen | {key}
+        if text.startswith('"', start):
+            for end in _QUOTE_END.finditer(text, start + 1):
+                after = end.end()
+                if after == len(text):
+                    return [(key, text[start + 1 : end.start()])]
+                tail = rest_from(after + 2, seen)
+                if tail is not None:
+                    return [(key, text[start + 1 : end.start()])] + tail
+                if steps[0] > _MAX_STEPS:
+                    return None
+            return None
+        bare = _BARE.match(text, start)
+        after = bare.end()
+        if after == len(text):
+            return [(key, bare.group())]
+        if not text.startswith(", ", after):
+            return None
+        tail = rest_from(after + 2, seen)
+        return [(key, bare.group())] + tail if tail is not None else None
+
+    pairs = rest_from(0, frozenset()) if text else None
     return tuple(pairs) if pairs else None
 
 

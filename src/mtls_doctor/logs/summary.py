@@ -114,6 +114,10 @@ class Summarizer:
         # (level, message, action, host, context keys) -> (classify() result, protocol)
         self._cache: dict[tuple, tuple[Match | None, str | None]] = {}
 
+    def start(self, source: str) -> None:
+        """Register an input, so that an empty one is reported too."""
+        self._files.setdefault(source, [0, 0, Counter()])
+
     def feed(self, source: str, number: int, text: str) -> None:
         stats = self._files.get(source)
         if stats is None:
@@ -198,6 +202,7 @@ class Summarizer:
 def summarize(lines, source: str = "-") -> LogSummary:
     """Summarize an iterable of text lines (convenience for tests and the library API)."""
     s = Summarizer()
+    s.start(source)
     for number, text in enumerate(lines, 1):
         s.feed(source, number, text)
     return s.result()
