@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -112,3 +114,25 @@ def test_lab_pki_writes_and_refuses_to_overwrite(tmp_path):
     assert again.returncode == 2 and "--force" in again.stderr
     assert run(tmp_path, "lab", "pki", str(target), "--force", "--key-type", "rsa").returncode == 0
     assert json.loads((target / "manifest.json").read_text())["key_type"] == "rsa"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_lab_run_stops_nginx_and_cleans_up(tmp_path, nginx_bin, sig):
+    env = dict(os.environ, TMPDIR=str(tmp_path), NO_COLOR="1")
+    proc = subprocess.Popen([sys.executable, "-m", "mtls_doctor", "lab", "run", "--nginx", nginx_bin],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not lab_nginx_pids([tmp_path]) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert proc.poll() is None, "lab run finished before an nginx was seen"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 130, err
+    assert ("interrupted" in err or "aborted" in err) and "Traceback" not in err
+    assert lab_nginx_pids([tmp_path]) == set()
+    assert not any(p.name.startswith("mtls-doctor-") for p in tmp_path.iterdir())
