@@ -275,7 +275,10 @@ def attempt(
         steps.append(Step("http", True, _http_detail(answer), _ms(t)))
         outcome = Outcome.HTTP_ANSWER
         failed_step = error = None
-    except _Failure as failure:
+    except (_Failure, SSL.Error, OSError) as exc:
+        failure = exc if isinstance(exc, _Failure) else _Failure(
+            Outcome.TLS_ERROR, "handshake" if "version" not in fields else "http",
+            f"unexpected TLS/socket error: {_err(exc)}")
         outcome, failed_step, error = failure.outcome, failure.step, failure.error
         if conn is not None and pump is not None and "version" not in fields:
             fields.update(_after_handshake(conn, pump, rec, spec, identity))
@@ -326,7 +329,10 @@ def _exchange(conn: Any, pump: _Pump, config: ProbeConfig, spec: AttemptSpec, de
     from OpenSSL import SSL
 
     host = config.host_header or _default_host(config, spec)
-    conn.sendall(http.build_request(host, config.path))
+    try:
+        conn.sendall(http.build_request(host, config.path))
+    except SSL.Error as exc:
+        raise _Failure(Outcome.TLS_ERROR, "http", f"cannot send the request: {_err(exc)}") from None
     pump.flush(deadline, "http")
     data = bytearray()
     while len(data) < http.MAX_ANSWER and not http.answer_complete(bytes(data)):

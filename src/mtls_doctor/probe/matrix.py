@@ -56,9 +56,12 @@ def run_matrix(
     identity: ClientIdentity | None = None,
     at: dt.datetime | None = None,
     legacy: bool = True,
+    workers: int = 4,
 ) -> ProbeResult:
     """Probe the target. ``other_sni`` is the second SNI setting to compare (``None`` = no SNI),
-    or ``False`` for none. ``tls`` pins one version ("1.2"/"1.3"); by default both are tried."""
+    or ``False`` for none. ``tls`` pins one version ("1.2"/"1.3"); by default both are tried.
+    After the baselines, the remaining attempts run on up to ``workers`` threads (each on its
+    own connection; results keep the plan's order)."""
     from mtls_doctor.probe import legacy as legacy_mod
 
     at = at or dt.datetime.now(dt.timezone.utc)
@@ -82,6 +85,7 @@ def run_matrix(
     if other_sni is not False and other_sni != primary_sni:
         sni_settings.append(other_sni)  # type: ignore[arg-type]
     kinds = [CertKind.SELF_SIGNED] + ([CertKind.USER] if identity is not None else [])
+    planned: list[tuple[AttemptSpec, ClientIdentity | None] | Attempt] = []
     for version in offered:
         server_ok = _server_verified(baselines[version])
         for sni in sni_settings:
@@ -91,19 +95,33 @@ def run_matrix(
                 if kind is CertKind.USER and not server_ok and not (
                     config.insecure or config.send_cert_anyway
                 ):
-                    attempts.append(Attempt(spec, Outcome.SKIPPED, error=(
+                    planned.append(Attempt(spec, Outcome.SKIPPED, error=(
                         "not sent: the server certificate failed verification "
                         "(--insecure or --send-cert-anyway to send it anyway)")))
                     continue
                 ident = throwaway(at) if kind is CertKind.SELF_SIGNED else (
                     identity if kind is CertKind.USER else None)
-                attempts.append(attempt(config, spec, ident))
+                planned.append((spec, ident))
+    attempts.extend(_run_all(config, planned, workers))
     legacy_tls = legacy_note = None
     if legacy:
         legacy_tls, legacy_note = legacy_mod.check(config.host, config.port, primary_sni,
                                                    config.timeout)
     return _result(config, primary_sni, attempts, at, notes, identity, legacy_tls, legacy_note,
                    sni_settings)
+
+
+def _run_all(config: ProbeConfig, planned: list, workers: int) -> list[Attempt]:
+    jobs = [p for p in planned if not isinstance(p, Attempt)]
+    if workers <= 1 or len(jobs) <= 1:
+        done = {id(p): attempt(config, *p) for p in jobs}
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+            futures = {id(p): pool.submit(attempt, config, *p) for p in jobs}
+            done = {key: future.result() for key, future in futures.items()}
+    return [p if isinstance(p, Attempt) else done[id(p)] for p in planned]
 
 
 def _server_verified(a: Attempt) -> bool:
@@ -125,6 +143,7 @@ def _result(config, primary_sni, attempts, at, notes, identity, legacy_tls, lega
         legacy_note=legacy_note,
         client=identity.summary() if identity is not None else None,
         notes=tuple(notes),
+        insecure=config.insecure,
     )
 
 

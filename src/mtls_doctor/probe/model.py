@@ -323,6 +323,7 @@ class ProbeResult:
     legacy_note: str | None = None
     client: ClientChainSummary | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    insecure: bool = False  # the user allowed an unverified server (--insecure)
 
     @property
     def primary(self) -> Inference | None:
@@ -342,6 +343,7 @@ class ProbeResult:
             "legacy_tls_note": self.legacy_note,
             "client": self.client.to_dict() if self.client else None,
             "at": self.at,
+            "insecure": self.insecure,
             "notes": list(self.notes),
             "attempts": [a.to_dict() for a in self.attempts],
         }

@@ -1,0 +1,176 @@
+"""``mtls-doctor probe TARGET``: watch live mTLS handshakes and infer what the server enforces.
+
+Thin: parse the options, load the user's identity (``probe.identity``), run the matrix
+(``probe.matrix.run_matrix``), judge (``rules.probe.check``), render. Exit 0 when no finding
+reaches ``--fail-on``, 1 otherwise, 2 on usage or input errors (one line, no traceback).
+The JSON output (``Report.data``) is ``ProbeResult.to_dict()``: top-level
+``certificate_request`` and ``ca_names`` of the primary variant, ``inferred_mode``,
+``inferences``, ``attempts``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from mtls_doctor.cli.common import emit, fail, fail_on_option, format_option
+
+
+@click.command("probe")
+@click.argument("target")
+@click.option("--servername", metavar="NAME", help="SNI name to send (default: the target's host name).")
+@click.option("--no-sni", is_flag=True, help="Send no SNI in the primary variant.")
+@click.option("--host-header", metavar="HOST", help="Host header (default: the SNI name or host, with the port).")
+@click.option("--cert", metavar="FILE", help="Your client certificate (PEM/DER; may hold the chain).")
+@click.option("--key", metavar="FILE", help="Its private key (default: the --cert file).")
+@click.option("--chain", metavar="FILE", help="Intermediates to send after the certificate.")
+@click.option("--pkcs12", metavar="FILE", help="Certificate, key and chain in one PKCS#12 file.")
+@click.option("--password", metavar="TEXT", help="Password of --pkcs12 or --key ('env:VAR' reads $VAR).")
+@click.option("--ca-file", metavar="FILE", help="CAs to verify the server with (default: the system store).")
+@click.option("--insecure", is_flag=True,
+              help="Allow an unverified server: still verified and reported, but your certificate may be sent.")
+@click.option("--send-cert-anyway", is_flag=True,
+              help="Send your certificate even when the server certificate failed verification.")
+@click.option("--tls", type=click.Choice(["1.2", "1.3"]), help="Probe only this TLS version.")
+@click.option("--timeout", type=click.FloatRange(min=0.05, max=120), default=3.0, show_default=True,
+              help="Seconds allowed for each step (connect, handshake, HTTP).")
+@click.option("--no-legacy", is_flag=True, help="Skip the TLS 1.0/1.1 check.")
+@format_option()
+@fail_on_option()
+def command(
+    target: str,
+    servername: str | None,
+    no_sni: bool,
+    host_header: str | None,
+    cert: str | None,
+    key: str | None,
+    chain: str | None,
+    pkcs12: str | None,
+    password: str | None,
+    ca_file: str | None,
+    insecure: bool,
+    send_cert_anyway: bool,
+    tls: str | None,
+    timeout: float,
+    no_legacy: bool,
+    fmt: str,
+    fail_on: str,
+) -> int:
+    """Probe TARGET (https://host[:port][/path] or host:port) with and without client
+    certificates, with and without SNI, over TLS 1.2 and 1.3; show each handshake step by step
+    and infer the enforcement (off / optional / optional_no_ca / on / TLS-layer)."""
+    from mtls_doctor.model import Report, Severity
+    from mtls_doctor.probe.handshake import ProbeConfig
+    from mtls_doctor.probe.identity import load_identity
+    from mtls_doctor.probe.matrix import run_matrix
+    from mtls_doctor.probe.target import parse_target
+    from mtls_doctor.rules.probe import check
+
+    t = parse_target(target)
+    if servername and no_sni:
+        fail("--servername and --no-sni exclude each other")
+    if pkcs12 and (cert or key or chain):
+        fail("--pkcs12 excludes --cert/--key/--chain")
+    if chain and not cert:
+        fail("--chain needs --cert")
+    if ca_file and not os.path.isfile(ca_file):
+        fail(f"--ca-file {ca_file}: no such file")
+    secret = _password(password)
+    identity = load_identity(cert=cert, key=key, chain=chain, pkcs12=pkcs12, password=secret)
+    name = servername or (None if t.is_ip else t.host)
+    primary = None if no_sni else name
+    other: str | None | bool = None if primary is not None else (name if name else False)
+    config = ProbeConfig(
+        host=t.host, port=t.port, path=t.path, host_header=host_header, timeout=timeout,
+        ca_file=ca_file, insecure=insecure, send_cert_anyway=send_cert_anyway,
+        verify_name=name or t.host,
+    )
+    result = run_matrix(config, primary, other_sni=other, tls=tls, identity=identity,
+                        legacy=not no_legacy)
+    report = Report("probe", findings=check(result), data=result.to_dict())
+    emit(report, fmt, lambda r: _render(result, r, identity is not None, insecure or send_cert_anyway))
+    return report.exit_code(Severity(fail_on))
+
+
+def _password(value: str | None) -> bytes | None:
+    if value is None:
+        return None
+    if value.startswith("env:"):
+        found = os.environ.get(value[4:])
+        if found is None:
+            fail(f"--password {value}: environment variable not set")
+        return found.encode()  # type: ignore[union-attr]
+    return value.encode()
+
+
+def _render(result, report, has_identity: bool, allow_unverified: bool) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from mtls_doctor.cli.console import console
+    from mtls_doctor.probe.model import primary_request
+    from mtls_doctor.report.text import print_findings
+
+    out = console()
+    where = f"{result.host}:{result.port}{result.path}"
+    out.print(Text(f"probe {where}  (primary: {'SNI ' + result.primary_sni if result.primary_sni else 'no SNI'})",
+                   style="bold"))
+    for n, a in enumerate(result.attempts, 1):
+        head = Text(f"\n#{n} {a.spec.label}  -> {a.outcome.value}", style="bold")
+        head.append(f"  {a.elapsed_ms:.1f} ms", style="dim")
+        out.print(head)
+        if a.outcome.value == "skipped":
+            out.print(Text(f"   {a.error}", style="yellow"))
+            continue
+        for step in a.steps:
+            line = Text(f"   {'ok ' if step.ok else 'XX '}{step.name:<20}", style="green" if step.ok else "red")
+            line.append(step.detail, style="")
+            if step.ms is not None:
+                line.append(f"  ({step.ms:.1f} ms)", style="dim")
+            out.print(line)
+        for note in a.notes:
+            out.print(Text(f"   note: {note}", style="dim"))
+    out.print()
+    table = Table("#", "cert", "SNI", "TLS", "CertificateRequest", "client cert", "result",
+                  title="Matrix", box=None, pad_edge=False, title_justify="left")
+    for n, a in enumerate(result.attempts, 1):
+        cr = a.certificate_request
+        req = "-" if not (a.handshake_done or cr) else ("no" if cr is None else (
+            f"yes, {len(cr.ca_names)} CA" if cr.ca_names else "yes, EMPTY list"))
+        if a.http is not None:
+            res = f"HTTP {a.http.status}" + (f" ({a.http.page})" if a.http.page else "")
+        elif a.alert is not None and a.alert.direction == "received":
+            res = f"alert {a.alert.code} {a.alert.name}"
+        else:
+            res = a.outcome.value
+        table.add_row(str(n), a.spec.cert.value, a.spec.sni or "-", a.spec.tls, req,
+                      "sent" if a.client_certificate_sent else "-", res)
+    out.print(table)
+    cr = primary_request(result)
+    if cr is not None:
+        out.print(Text("\nCA names advertised (primary): " + (
+            "none (EMPTY list)" if not cr.ca_names else ""), style="bold"))
+        for name in cr.ca_names:
+            out.print(Text(f"  {name}"))
+        if cr.signature_algorithms is not None:
+            out.print(Text(f"  signature algorithms: {', '.join(cr.signature_algorithms)}", style="dim"))
+        else:
+            out.print(Text("  signature algorithms: not observable (message not readable here)", style="dim"))
+        if cr.certificate_types is not None:
+            out.print(Text(f"  certificate types: {', '.join(cr.certificate_types)}", style="dim"))
+    out.print()
+    for inf in result.inferences:
+        label = f"SNI {inf.sni}" if inf.sni else "no SNI"
+        out.print(Text(f"Inferred mode ({label}): {inf.mode}  [enforced at: {inf.layer}]", style="bold"))
+        for ev in inf.evidence:
+            out.print(Text(f"  - {ev}", style="dim"))
+    if result.legacy_note:
+        out.print(Text(f"TLS 1.0/1.1: {result.legacy_note}"))
+    for note in result.notes:
+        out.print(Text(f"note: {note}", style="yellow"))
+    if has_identity and allow_unverified:
+        out.print(Text("note: your certificate may be sent to an unverified server "
+                       "(--insecure/--send-cert-anyway)", style="yellow"))
+    out.print()
+    print_findings(out, report.findings)

@@ -1,0 +1,55 @@
+"""Parse a probe TARGET: ``https://host[:port][/path]``, ``host:port``, ``[v6]:port`` (no I/O).
+
+Invariants: returns a ``Target`` or raises ``InputError`` with one line; the default port is
+443; an IP literal is never used as SNI (RFC 6066 section 3 forbids it).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from mtls_doctor.model import InputError
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    port: int
+    path: str = "/"
+
+    @property
+    def is_ip(self) -> bool:
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            return False
+        return True
+
+
+def parse_target(text: str) -> Target:
+    raw = text.strip()
+    if not raw:
+        raise InputError("TARGET is empty: give https://host[:port][/path] or host:port")
+    if "://" in raw:
+        scheme = raw.split("://", 1)[0].lower()
+        if scheme != "https":
+            raise InputError(f"TARGET {text!r}: only https:// URLs (or host:port) can be probed")
+        to_split = raw
+    else:
+        to_split = "https://" + raw
+    try:
+        parts = urlsplit(to_split)
+        port = parts.port or 443
+        host = parts.hostname
+    except ValueError as exc:
+        raise InputError(f"TARGET {text!r}: {exc}") from None
+    if not host or any(c in host for c in " /\\@"):
+        raise InputError(f"TARGET {text!r}: no host name in it")
+    if not 0 < port < 65536:
+        raise InputError(f"TARGET {text!r}: port out of range")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Target(host, port, path)
