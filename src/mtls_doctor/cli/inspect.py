@@ -116,7 +116,8 @@ def build(bundles: list, role: str, at: datetime) -> tuple[dict[str, Any], tuple
         all_certs.extend(b.certificates)
 
     # One file: its tree is the tree; several: link across files (root in one, leaf in another).
-    tree = tree if len(bundles) == 1 else build_tree(all_certs)
+    one = len(bundles) == 1
+    tree = tree if one else build_tree(all_certs)
 
     def node(i: int) -> dict[str, Any]:
         source, index, f = refs[i]
@@ -137,8 +138,8 @@ def build(bundles: list, role: str, at: datetime) -> tuple[dict[str, Any], tuple
         "files": files_out,
         "certificates": certs_out,
         "tree": [node(i) for i in tree.tops],
-        "ca_names": advertised_ca_names(all_certs),
-        "ca_names_size": ca_names_wire_size(all_certs),
+        "ca_names": files_out[0]["ca_names"] if one else advertised_ca_names(all_certs),
+        "ca_names_size": files_out[0]["ca_names_size"] if one else ca_names_wire_size(all_certs),
         "crls": crls_out,
         "keys": keys_out,
     }

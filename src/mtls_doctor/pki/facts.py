@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
@@ -108,7 +108,7 @@ class CertFacts:
     sha1: str  # what nginx's $ssl_client_fingerprint shows (lowercase there)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self)}  # flat: no deep copy
         for key in ("key_usage", "extended_key_usage", "subject_alt_names"):
             if out[key] is not None:
                 out[key] = list(out[key])
@@ -182,13 +182,6 @@ def signature_hash_name(cert: x509.Certificate) -> str | None:
                 return weak
         return None
     return algo.name if algo is not None else None
-
-
-def is_self_signed(cert: x509.Certificate) -> bool:
-    """Subject equals issuer and the certificate's own key verifies its signature."""
-    from mtls_doctor.pki.tree import signed_by
-
-    return cert.subject == cert.issuer and signed_by(cert, cert)
 
 
 def _hex_serial(serial: int) -> str:
@@ -310,7 +303,6 @@ __all__ = [
     "all_facts",
     "advertised_ca_names",
     "ca_names_wire_size",
-    "is_self_signed",
     "signature_hash_name",
     "colon_hex",
     "iso",

@@ -2,6 +2,8 @@
 
 Invariants of this module:
 - pure: certificates in, a frozen ``Tree`` out; no I/O, no clock;
+- "self-signed" follows OpenSSL: subject == issuer and the key identifiers agree (the
+  anchor's own signature is not checked, as OpenSSL does not check it either);
 - an issuer link is made only when the issuer's subject equals the certificate's issuer name,
   the key identifiers do not contradict each other (AKI keyIdentifier == issuer SKI when both
   are present), and the issuer's public key verifies the certificate's signature
@@ -151,11 +153,13 @@ def _build(certs: Sequence[x509.Certificate]) -> Tree:
     for i, c in enumerate(certs):
         if duplicate_of[i] is not None:
             continue
-        if c.subject == c.issuer and signed_by(c, c):
-            self_signed[i] = True
-            continue
         aki = _ext(c, ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
         aki_id = aki.key_identifier if aki is not None else None
+        if c.subject == c.issuer and (aki_id is None or skis[i] is None or aki_id == skis[i]):
+            # OpenSSL's notion (x509v3_cache_extensions -> EXFLAG_SS): self-issued with
+            # consistent key identifiers; it does not check a trust anchor's own signature.
+            self_signed[i] = True
+            continue
         for j in by_subject.get(c.issuer.public_bytes(), ()):
             if j == i:
                 continue
