@@ -208,5 +208,13 @@ def test_ca_names_advertised_with_s_client(name, names_sent, pki, pki_dir, nginx
         assert "No client certificate CA names sent" in out
 
 
+def test_trust_for_no_sni_is_the_default_servers():
+    scenario = get("no-sni-cross-ca")
+    by_id = {c.id: c for c in scenario.clients}
+    assert scenario.trust_for(by_id["foreign-no-sni"]).client_certificate == ("other-root",)
+    assert scenario.trust_for(by_id["good-sni"]).client_certificate == ("root",)
+    assert get("good").trust_for(get("good").clients[0]) is get("good").server
+
+
 def test_no_lab_nginx_left(workdir, tmp_path_factory):
     assert lab_nginx_pids([workdir, tmp_path_factory.getbasetemp()]) == set()

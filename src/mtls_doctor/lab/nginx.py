@@ -41,33 +41,19 @@ __all__ = [
     "nginx_version",
     "free_ports",
     "parse_access_line",
+    "lab_nginx_pids",
     "ACCESS_FIELDS",
 ]
 
 INSTALL_HINT = "install it with `apt-get install nginx-light` (Debian/Ubuntu) or pass --nginx PATH"
 
-#: The access-log fields, in order (tab-separated ``name=value``; values use nginx's default
-#: escaping, so a tab inside a value appears as ``\x09`` and never splits a field).
-ACCESS_FIELDS = ("lab", "request_id", "status", "verify", "s_dn", "sni", "protocol", "server", "request")
-
-_LOG_FORMAT = "\\t".join(
-    f"{name}={var}"
-    for name, var in zip(
-        ACCESS_FIELDS,
-        (
-            "$arg_lab",
-            "$request_id",
-            "$status",
-            "$ssl_client_verify",
-            "$ssl_client_s_dn",
-            "$ssl_server_name",
-            "$ssl_protocol",
-            "$server_name",
-            "$request",
-        ),
-    )
-)
-
+#: The access-log fields -> nginx variables, in order (tab-separated ``name=value``; values use
+#: nginx's default escaping, so a tab inside a value appears as ``\x09`` and never splits a field).
+_FIELDS = {"lab": "$arg_lab", "request_id": "$request_id", "status": "$status",
+           "verify": "$ssl_client_verify", "s_dn": "$ssl_client_s_dn", "sni": "$ssl_server_name",
+           "protocol": "$ssl_protocol", "server": "$server_name", "request": "$request"}
+ACCESS_FIELDS = tuple(_FIELDS)
+_LOG_FORMAT = "\\t".join(f"{name}={var}" for name, var in _FIELDS.items())
 _BIND_IN_USE = "Address already in use"
 
 

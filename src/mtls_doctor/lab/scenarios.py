@@ -166,6 +166,13 @@ class Scenario:
             return self.config_error
         return None
 
+    def trust_for(self, client: ClientSpec) -> ServerSpec:
+        """The server whose CA store verifies ``client``: without SNI it is the default server's
+        (F7.3), whatever server the Host header then selects."""
+        if not client.sni and self.default_server is not None:
+            return self.default_server
+        return self.server
+
     @property
     def ports(self) -> int:
         return 2 if self.server.proxy is not None else 1
@@ -255,6 +262,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         C("root-direct", "root-direct", ok()),
         C("one-intermediate", "good", rejected(*_LOCAL_ISSUER)),
         broken=True, fix="remove ssl_verify_depth 0 (default 1) or set it to the intermediates count"),
+    _sc("depth-0-inter-trusted", "ssl_verify_depth 0 with the intermediate in the CA file",
+        "Intermediates count against the depth even when they come from nginx's own trust "
+        "file: depth 0 with root + inter trusted still fails a client under inter (F3.2).",
+        "F3.2 F3.3", S(client_certificate=("root", "inter"), verify_depth=0),
+        C("good-leaf-only", "good", rejected(2, "unable to get issuer certificate"), send_chain=False),
+        C("root-direct", "root-direct", ok()),
+        broken=True, fix="remove ssl_verify_depth 0 (default 1)"),
     _sc("ca-intermediate-only", "ssl_client_certificate holds only the intermediate",
         "nginx never accepts partial chains: an intermediate without its root is no trust "
         "anchor, every client fails with 2 'unable to get issuer certificate' (F3.4).",
@@ -315,6 +329,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         C("foreign", "foreign", tolerated(_UNTRUSTED_LEAF[1])),
         C("self-signed", "self-signed", tolerated("self-signed certificate")),
         C("expired", "expired", rejected(10, "certificate has expired")),
+        C("server-eku", "server-eku", rejected(26, "unsuitable certificate purpose")),
         C("good", "good", ok()),
         broken=True, fix="ssl_verify_client on (or check $ssl_client_verify = SUCCESS in the app)"),
     _sc("no-sni-default-server", "The mTLS server is not the default server; a client without SNI",
