@@ -416,8 +416,10 @@ class WeakRsaKey(BundleRule):
     A certificate whose public key is RSA with fewer than 2048 bits.
 
     Why it matters:
-    OpenSSL applies its security level to client chains too (F6.3): at level 2 (Debian and
-    Ubuntu defaults) RSA below 2048 bits fails verification; and such keys are breakable.
+    OpenSSL applies its security level to client chains too (F6.3): at level 2 (the Debian and
+    Ubuntu default) RSA below 2048 bits fails verification with `EE certificate key too weak`
+    (error 66; 67 for a CA), checked with `openssl verify -auth_level 2` on OpenSSL 3.0.19; and
+    such keys are breakable.
 
     Example:
     A legacy client certificate with a 1024-bit key.
@@ -439,7 +441,8 @@ class WeakRsaKey(BundleRule):
         for f in view.facts:
             if f.key_type == "RSA" and f.key_bits is not None and f.key_bits < MIN_RSA_BITS:
                 yield cls.finding(
-                    f"{view.label(f.index)} has a {f.key_bits}-bit RSA key",
+                    f"{view.label(f.index)} has a {f.key_bits}-bit RSA key (OpenSSL at security "
+                    "level 2 rejects it: error 66/67)",
                     view.loc(f.index),
                     "Reissue with RSA 2048+ or ECDSA P-256.",
                 )
@@ -453,9 +456,11 @@ class WeakSignature(BundleRule):
     Self-signed trust anchors are exempt: OpenSSL does not check a trust anchor's own signature.
 
     Why it matters:
-    OpenSSL 3 rejects MD5 signatures, and SHA-1 at security level 1 and above in TLS (Debian's
-    default level 2): the chain fails to verify (F6.3 security level). Collisions make such
-    certificates forgeable.
+    OpenSSL 3 rejects SHA-1 and MD5 certificate signatures at security level 1 and above
+    (Debian's default is 2), which nginx applies to client chains (F6.3): verification fails
+    with `CA signature digest algorithm too weak` (error 68), checked with
+    `openssl verify -auth_level 1` on OpenSSL 3.0.19. Collisions make such certificates
+    forgeable.
 
     Example:
     An old internal intermediate signed with sha1WithRSAEncryption.
@@ -478,7 +483,8 @@ class WeakSignature(BundleRule):
             node = view.tree.nodes[f.index]
             if f.signature_hash in WEAK_SIGNATURE_HASHES and not node.self_signed:
                 yield cls.finding(
-                    f"{view.label(f.index)} is signed with {f.signature_algorithm}",
+                    f"{view.label(f.index)} is signed with {f.signature_algorithm} (OpenSSL at "
+                    "security level 1+ rejects it: error 68)",
                     view.loc(f.index),
                     "Reissue the certificate with a SHA-256 (or stronger) signature.",
                 )
