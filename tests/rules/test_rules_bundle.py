@@ -111,6 +111,17 @@ CASES = [
     RuleCase(  # no EKU at all passes OpenSSL's ssl_client purpose (F6.3)
         "MTLS112", "ok", "ok_no_eku", lambda: chain(make("plain", pki().inter), pki().inter)
     ),
+    RuleCase(  # intermediate pasted above the client certificate
+        "MTLS113", "fire", "inter_first", lambda: chain(pki().inter, pki().leaf)
+    ),
+    RuleCase("MTLS113", "ok", "ok_leaf_first", lambda: chain(pki().leaf, pki().inter)),
+    RuleCase(  # root before the intermediate
+        "MTLS114", "fire", "root_before_inter",
+        lambda: chain(pki().leaf, pki().root, pki().inter),
+    ),
+    RuleCase(  # the full path in order, root included
+        "MTLS114", "ok", "ok_full_path", lambda: chain(pki().leaf, pki().inter, pki().root)
+    ),
 ]
 
 

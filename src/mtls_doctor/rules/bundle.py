@@ -532,6 +532,98 @@ class ClientLeafEkuWithoutClientAuth(BundleRule):
             )
 
 
+class ChainLeafNotFirst(BundleRule):
+    """The first certificate of a certificate chain file is not its leaf.
+
+    What it checks:
+    In a chain a client sends or a server's `ssl_certificate` (roles `client`, `server`), the
+    first certificate is a CA certificate while a leaf comes later in the file.
+
+    Why it matters:
+    TLS sends the file in order and the first certificate is the one the private key must match:
+    nginx refuses to start when `ssl_certificate` starts with a CA (`nginx -t` on 1.22.1:
+    `SSL_CTX_use_PrivateKey(...) failed (... key values mismatch)`), and a
+    client (curl `--cert`) presenting a CA first gets its chain judged on the wrong certificate,
+    usually `FAILED:unsuitable certificate purpose` or a handshake failure (F6.3, F4.2).
+
+    Example:
+    `cat intermediate.pem client.pem > client-chain.pem`
+
+    Use instead:
+    Leaf first, then its issuer, then that one's issuer: `cat client.pem intermediate.pem`.
+
+    References:
+    RFC 8446 section 4.4.2; RFC 5246 section 7.4.2; F4.2, F6.3.
+    """
+
+    code = "MTLS113"
+    name = "chain-leaf-not-first"
+    severity = Severity.ERROR
+    facts = ("F4.2", "F6.3")
+    roles = ("client", "server")
+
+    @classmethod
+    def check(cls, view: BundleView) -> Iterator[Finding]:
+        nodes = view.tree.nodes
+        if not nodes or nodes[0].kind == LEAF:
+            return
+        leaves = [n.index for n in nodes if n.kind == LEAF]
+        if leaves:
+            yield cls.finding(
+                f"the chain starts with CA {view.label(0)}; its leaf {view.label(leaves[0])} "
+                f"is #{leaves[0]}",
+                view.loc(0),
+                f"Move certificate #{leaves[0]} to the top of the file.",
+            )
+
+
+class ChainOutOfOrder(BundleRule):
+    """The certificates after the leaf are not in issuing order.
+
+    What it checks:
+    In a chain file (roles `client`, `server`) whose first certificate is a leaf, each following
+    certificate should have issued the one before it (a trust anchor at the end may be left
+    out). Flags the first certificate that breaks the order, or that issued nothing in the file.
+
+    Why it matters:
+    TLS 1.2 requires this order (RFC 5246 7.4.2); OpenSSL (and so nginx) builds the chain from
+    the sent certificates in any order, but other clients and servers are stricter, and a
+    certificate that belongs to no path is usually the wrong intermediate: the one the chain
+    needs is then missing (F3.4, F4.2 error 20/21).
+
+    Example:
+    `cat client.pem root.pem intermediate.pem > chain.pem`
+
+    Use instead:
+    Leaf, then its issuer, then that one's issuer; drop certificates of other chains.
+
+    References:
+    RFC 5246 section 7.4.2; RFC 8446 section 4.4.2; F3.4, F4.2.
+    """
+
+    code = "MTLS114"
+    name = "chain-out-of-order"
+    severity = Severity.WARNING
+    facts = ("F3.4", "F4.2")
+    roles = ("client", "server")
+
+    @classmethod
+    def check(cls, view: BundleView) -> Iterator[Finding]:
+        nodes = view.tree.nodes
+        if len(nodes) < 2 or nodes[0].kind != LEAF:
+            return
+        for i in range(1, len(nodes)):
+            if nodes[i].duplicate_of is not None:
+                continue  # MTLS107 reports copies
+            if nodes[i - 1].parent != i:
+                yield cls.finding(
+                    f"{view.label(i)} (#{i}) did not issue the certificate before it (#{i - 1})",
+                    view.loc(i),
+                    "Order the chain leaf first, then each issuer; remove unrelated certificates.",
+                )
+                return
+
+
 RULES: tuple[type[BundleRule], ...] = (
     PrivateKeyInBundle,
     LeafInCaBundle,
@@ -545,6 +637,8 @@ RULES: tuple[type[BundleRule], ...] = (
     WeakRsaKey,
     WeakSignature,
     ClientLeafEkuWithoutClientAuth,
+    ChainLeafNotFirst,
+    ChainOutOfOrder,
 )
 
 
