@@ -7,12 +7,14 @@ answer every client with 200, 1 when any would get 400, 2 on usage or input erro
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
 import click
 
 from mtls_doctor.cli.common import emit, fail, format_option
+from mtls_doctor.model import InputError
 
 
 def _parse_at(value: str | None) -> datetime:
@@ -115,15 +117,24 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
     except ValueError as exc:
         fail(f"--openssl-version: {exc}")
         raise
-    rows: list[dict[str, Any]] = []
-    with verifier:
-        for path in clients:
+    def job(path: str):
+        # Runs in a worker thread: loading is Python, verification runs in libcrypto without
+        # the GIL, so two workers overlap the two (see Verifier.verify_many).
+        try:
             bundle, problems = _bundle(path, pw, "CLIENT")
-            if not bundle.certificates:
-                detail = "; ".join(p.message for p in bundle.problems) or "no certificate in it"
-                fail(f"{path}: no client certificate ({detail})")
-            leaf, *chain = bundle.certificates
-            result = verifier.verify(leaf, chain, at)
+        except InputError as exc:
+            return path, None, [str(exc)], None
+        if not bundle.certificates:
+            detail = "; ".join(p.message for p in bundle.problems) or "no certificate in it"
+            return path, None, [f"{path}: no client certificate ({detail})"], None
+        leaf, *chain = bundle.certificates
+        return path, leaf, problems, verifier.verify(leaf, chain, at)
+
+    rows: list[dict[str, Any]] = []
+    with verifier, ThreadPoolExecutor(max_workers=2) as pool:
+        for path, leaf, problems, result in pool.map(job, clients):
+            if result is None:
+                fail(problems[0])
             row = {"client": path, **result.to_dict()}
             row["notes"] = row["notes"] + problems
             if key_public is not None and not _same_key(key_public, leaf.public_key()):

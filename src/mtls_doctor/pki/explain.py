@@ -182,12 +182,11 @@ def explain(case: Case) -> tuple[str, str | None]:
     for e in events:
         if (e.error, e.depth) not in distinct:
             distinct.append((e.error, e.depth))
+    if case.raw.error == 0:
+        subjects = [_dn(c.subject) for c in map(_cert_of, case.raw.chain_der) if c is not None]
+        return success_text(subjects, case.trust.verify_depth, bool(case.trust.crls)), None
     w = walk(case)
     depth = case.trust.verify_depth
-
-    if case.raw.error == 0:
-        why = _success(case, w)
-        return why, None
 
     depth_exceeded = case.raw.error in (2, 20, 21, 22) and (
         any(e.error == 22 for e in events) or (w.complete and w.intermediates > depth))
@@ -223,13 +222,13 @@ def explain(case: Case) -> tuple[str, str | None]:
     return why, fix
 
 
-def _success(case: Case, w: Walk) -> str:
-    built = [_cert_of(d) for d in case.raw.chain_der]
-    path = " <- ".join(f"'{_dn(c.subject)}'" for c in reversed(built) if c is not None)
-    n = max(0, len(built) - 2)
+def success_text(subjects: list[str], verify_depth: int, with_crls: bool) -> str:
+    """The explanation of an accepted chain (subjects leaf first, as OpenSSL built it)."""
+    path = " <- ".join(f"'{s}'" for s in reversed(subjects))
+    n = max(0, len(subjects) - 2)
     return (f"nginx accepts this certificate: chain {path}; {n} intermediate(s) within "
-            f"ssl_verify_depth {case.trust.verify_depth} (F3.2)."
-            + (" Every CA in the chain has a valid CRL (F6.1)." if case.trust.crls else ""))
+            f"ssl_verify_depth {verify_depth} (F3.2)."
+            + (" Every CA in the chain has a valid CRL (F6.1)." if with_crls else ""))
 
 
 def _event_cert(case: Case, code: int) -> tuple[int, x509.Certificate | None]:
@@ -367,4 +366,4 @@ def _src(case: Case, cert: x509.Certificate) -> str:
     return case.origin.get(cert.public_bytes(Encoding.DER), "client")
 
 
-__all__ = ["Case", "Walk", "explain", "no_certificate", "walk"]
+__all__ = ["Case", "Walk", "explain", "no_certificate", "success_text", "walk"]

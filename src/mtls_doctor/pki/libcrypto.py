@@ -73,6 +73,8 @@ class RawResult:
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _seclevel: int | None = None
+_version: str | None = None
+_texts: dict[int, str] = {}
 _local = threading.local()
 
 _VERIFY_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
@@ -153,12 +155,19 @@ def lib() -> ctypes.CDLL:
 
 def openssl_version() -> str:
     """``OpenSSL_version(OPENSSL_VERSION)``, e.g. "OpenSSL 3.0.19 27 Jan 2026"."""
-    return lib().OpenSSL_version(0).decode("ascii", "replace")
+    global _version
+    if _version is None:
+        _version = lib().OpenSSL_version(0).decode("ascii", "replace")
+    return _version
 
 
 def error_string(code: int) -> str:
     """``X509_verify_cert_error_string(code)`` of the system library."""
-    return lib().X509_verify_cert_error_string(code).decode("utf-8", "replace")
+    text = _texts.get(code)
+    if text is None:
+        text = lib().X509_verify_cert_error_string(code).decode("utf-8", "replace")
+        _texts[code] = text
+    return text
 
 
 def default_security_level() -> int:

@@ -19,9 +19,10 @@ Invariants: no I/O and no clock (``at`` is explicit); results are frozen datacla
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -214,6 +215,7 @@ class Verifier:
         self.security_level = (trust.security_level if trust.security_level is not None
                                else libcrypto.default_security_level())
         self._origin: dict[bytes, str] = {}
+        self._names: dict[bytes, tuple[str, str, bool]] = {}
         for label, certs in (("ssl_trusted_certificate", trust.trusted_certificate),
                              ("ssl_client_certificate", trust.client_certificate)):
             for cert in certs:
@@ -225,6 +227,21 @@ class Verifier:
 
     def close(self) -> None:
         self._store.close()
+
+    def verify_many(self, items: Iterable[tuple[x509.Certificate | None,
+                                                Sequence[x509.Certificate]]],
+                    at: datetime, *, workers: int = 2) -> Iterator[VerifyResult]:
+        """``verify`` over many (leaf, chain) pairs, results in input order.
+
+        libcrypto runs without the GIL (ctypes releases it), and the X509_STORE may be shared
+        by threads (as by an SSL_CTX's connections), so ``workers`` threads verify in parallel.
+        """
+        if workers <= 1:
+            for leaf, chain in items:
+                yield self.verify(leaf, chain, at)
+            return
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            yield from pool.map(lambda item: self.verify(item[0], item[1], at), items)
 
     def __enter__(self) -> Verifier:
         return self
@@ -250,8 +267,8 @@ class Verifier:
         raw = self._store.verify(leaf_der, chain_der, depth=trust.verify_depth,
                                  at=int(at.timestamp()), security_level=self.security_level)
         code, text, version = reason_text(raw.error, self.openssl_version)
-        sent = {leaf_der, *chain_der}
-        entries = _chain_entries(raw.chain_der, sent, self._origin, trust.verify_depth)
+        known = {leaf_der: leaf, **{d: c for d, c in zip(chain_der, chain)}}
+        entries = _chain_entries(raw.chain_der, known, self._origin, self._names)
         events = tuple(
             ErrorEvent(e.depth, reason_text(e.error, self.openssl_version)[0],
                        reason_text(e.error, self.openssl_version)[1], _subject(e.cert_der))
@@ -267,11 +284,15 @@ class Verifier:
         else:
             status, page, verify = 400, 495, f"FAILED:{text}"
             log_line = f"client SSL certificate verify error: ({code}:{text}){_CONTEXT}"
-        why, fix = explain.explain(
-            explain.Case(leaf=leaf, chain=tuple(chain), trust=trust, raw=raw, at=at,
-                         origin=self._origin, status=status, code=code, text=text,
-                         security_level=self.security_level,
-                         text_of=lambda n: reason_text(n, self.openssl_version)[1]))
+        if raw.error == 0 and raw.returned > 0:
+            why, fix = explain.success_text([e.subject for e in entries], trust.verify_depth,
+                                            bool(trust.crls)), None
+        else:
+            why, fix = explain.explain(
+                explain.Case(leaf=leaf, chain=tuple(chain), trust=trust, raw=raw, at=at,
+                             origin=self._origin, status=status, code=code, text=text,
+                             security_level=self.security_level,
+                             text_of=lambda n: reason_text(n, self.openssl_version)[1]))
         return VerifyResult(
             ssl_client_verify=verify, status=status, page=page, error_code=code,
             error_text=text if raw.error else None, openssl_version=version, log_line=log_line,
@@ -299,14 +320,33 @@ def _subject(der: bytes | None) -> str | None:
         return None
 
 
-def _chain_entries(chain_der: Sequence[bytes], sent: set[bytes], origin: dict[bytes, str],
-                   depth_limit: int) -> tuple[ChainEntry, ...]:
+def _names_of(der: bytes, cert: x509.Certificate | None,
+              cache: dict[bytes, tuple[str, str, bool]]) -> tuple[str, str, bool]:
+    hit = cache.get(der)
+    if hit is None:
+        cert = cert if cert is not None else x509.load_der_x509_certificate(der)
+        hit = (cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
+               cert.subject == cert.issuer)
+        if len(cache) < 4096:  # CA certificates repeat from one client to the next
+            cache[der] = hit
+    return hit
+
+
+def _chain_entries(chain_der: Sequence[bytes], known: dict[bytes, x509.Certificate],
+                   origin: dict[bytes, str],
+                   cache: dict[bytes, tuple[str, str, bool]]) -> tuple[ChainEntry, ...]:
     out: list[ChainEntry] = []
-    certs = [x509.load_der_x509_certificate(d) for d in chain_der]
-    for i, (der, cert) in enumerate(zip(chain_der, certs)):
-        self_signed = cert.subject == cert.issuer
-        source = origin.get(der) or ("client" if der in sent else "unknown")
-        last = i == len(certs) - 1
+    n = len(chain_der)
+    for i, der in enumerate(chain_der):
+        if der in known and der not in origin:
+            cert = known[der]  # sent by the client: usually unique, not cached
+            subject, issuer, self_signed = (cert.subject.rfc4514_string(),
+                                            cert.issuer.rfc4514_string(),
+                                            cert.subject == cert.issuer)
+        else:
+            subject, issuer, self_signed = _names_of(der, known.get(der), cache)
+        source = origin.get(der) or ("client" if der in known else "unknown")
+        last = i == n - 1
         if i == 0:
             role = "leaf" if not (last and der in origin) else "trust anchor"
         elif last and der in origin:
@@ -317,8 +357,7 @@ def _chain_entries(chain_der: Sequence[bytes], sent: set[bytes], origin: dict[by
             role = "intermediate"
         # F3.2: neither the leaf nor the trust anchor counts against ssl_verify_depth.
         counts = role in ("intermediate", "top (no trust anchor)") and i > 0
-        out.append(ChainEntry(i, cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
-                              source, role, self_signed, counts))
+        out.append(ChainEntry(i, subject, issuer, source, role, self_signed, counts))
     return tuple(out)
 
 

@@ -1,0 +1,114 @@
+"""Benchmark: `mtls-doctor verify` over N client certificates of one CA vs one `openssl verify`.
+
+Generates N (default 10,000) client certificates of one CA into a temporary directory once, then
+times, over the same files and with the same settings (purpose sslclient, depth 1, at one time):
+
+- openssl:  ONE `openssl verify -CAfile ca.pem -purpose sslclient -verify_depth 1 -attime T
+            -no-CApath -no-CAstore f1 ... fN` process (what a user would run);
+- library:  one Python process: load every file (mtls_doctor.pki.load) and `Verifier.verify`
+            each (one X509_STORE, as nginx), with the full nginx verdict and explanation;
+- cli:      `mtls-doctor verify --format json --ssl-client-certificate ca.pem f1 ... fN`, one
+            process, JSON for every client.
+
+Each is run REPEAT times (default 3), interleaved, and the best time is kept. Prints a markdown section with
+the ratios (> 1 means mtls-doctor is faster). Usage:
+    .venv/bin/python bench/bench_verify.py [N] [REPEAT]
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from mtls_doctor.pki import issue, libcrypto
+
+
+def generate(directory: Path, n: int, at: datetime) -> tuple[Path, list[Path]]:
+    ca = issue.CA.new("bench client CA", at=at)
+    ca_file = directory / "ca.pem"
+    ca_file.write_bytes(ca.cert_pem)
+    files = []
+    for i in range(n):
+        leaf = ca.issue(f"client {i:05d}", at=at)
+        path = directory / f"c{i:05d}.pem"
+        path.write_bytes(leaf.cert.public_bytes(Encoding.PEM))
+        files.append(path)
+    return ca_file, files
+
+
+def best(fn, repeat: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def run_openssl(ca_file: Path, files: list[Path], at: datetime) -> int:
+    cmd = ["openssl", "verify", "-CAfile", str(ca_file), "-purpose", "sslclient",
+           "-verify_depth", "1", "-attime", str(int(at.timestamp())), "-no-CApath",
+           "-no-CAstore", *map(str, files)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    return proc.stdout.count(": OK\n")
+
+
+def run_library(ca_file: Path, files: list[Path], at: datetime) -> int:
+    from mtls_doctor.pki.load import load_path
+    from mtls_doctor.pki.verify import TrustSettings, Verifier
+
+    ca = load_path(ca_file).certificates
+    with Verifier(TrustSettings(client_certificate=tuple(ca), verify_depth=1)) as verifier:
+        def job(path: Path):
+            leaf, *chain = load_path(path).certificates
+            return verifier.verify(leaf, chain, at).ssl_client_verify == "SUCCESS"
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return sum(pool.map(job, files))
+
+
+def run_cli(ca_file: Path, files: list[Path], at: datetime) -> int:
+    exe = Path(sys.executable).with_name("mtls-doctor")
+    cmd = [str(exe), "verify", "--format", "json", "--ssl-client-certificate", str(ca_file),
+           "--at", at.isoformat(), *map(str, files)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    return proc.stdout.count('"ssl_client_verify": "SUCCESS"')
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    repeat = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    at = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=1)
+    with tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp:
+        ca_file, files = generate(Path(tmp), n, at)
+        # Interleaved rounds, best of each: the machine is shared, so load changes over time.
+        runs = {"ssl": (run_openssl, []), "lib": (run_library, []), "cli": (run_cli, [])}
+        oks = {}
+        for _ in range(repeat):
+            for key, (fn, times) in runs.items():
+                t, oks[key] = best(lambda: fn(ca_file, files, at), 1)
+                times.append(t)
+        t_ssl, t_lib, t_cli = (min(runs[k][1]) for k in ("ssl", "lib", "cli"))
+        ok_ssl, ok_lib, ok_cli = oks["ssl"], oks["lib"], oks["cli"]
+    assert ok_ssl == ok_lib == ok_cli == n, (ok_ssl, ok_lib, ok_cli, n)
+    print(f"## verify: {n:,} client certificates of one CA\n")
+    print(f"Machine: {os.cpu_count()} CPUs; {libcrypto.openssl_version()}; best of {repeat}.\n")
+    print("| tool | seconds | certs/s | ratio vs openssl verify |")
+    print("|---|---:|---:|---:|")
+    for name, t in (("`openssl verify -CAfile ca.pem -purpose sslclient` (one process)", t_ssl),
+                    ("mtls-doctor library (load + Verifier.verify, one process)", t_lib),
+                    ("`mtls-doctor verify --format json` (one process)", t_cli)):
+        print(f"| {name} | {t:.2f} | {n / t:,.0f} | {t_ssl / t:.2f}x |")
+    print("\nAll three accepted every certificate. Ratio > 1: mtls-doctor is faster.")
+
+
+if __name__ == "__main__":
+    main()
