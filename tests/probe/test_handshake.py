@@ -134,3 +134,16 @@ def test_no_sni_gets_the_default_server_no_request_then_496(lab, modes, tls):
     assert no_sni.certificate_request is None
     assert received_requests(s_client(port, tls, servername=None)) == 0
     assert no_sni.http.page == 496  # demanded by a.test, never asked for by default.test
+
+
+@pytest.mark.parametrize("tls", ["1.2", "1.3"])
+@pytest.mark.parametrize("name, with_chain, count", [("good", True, 2), ("good", False, 1), ("deep", True, 3)])
+def test_client_certificate_message_is_read_back_from_the_wire(lab, modes, tls, name, with_chain, count):
+    cert, key = lab.client_files(name, with_chain=with_chain)
+    ident = load_identity(cert=str(cert), key=str(key))
+    a = attempt(cfg(lab, modes["optional_no_ca"]), AttemptSpec(CertKind.USER, "localhost", tls), ident)
+    assert a.client_certificates_sent == count and not a.notes
+    none = attempt(cfg(lab, modes["optional_no_ca"]), AttemptSpec(CertKind.NONE, "localhost", tls))
+    assert none.client_certificates_sent == 0
+    off = attempt(cfg(lab, modes["off"]), AttemptSpec(CertKind.USER, "localhost", tls), ident)
+    assert off.client_certificates_sent is None and off.client_certificate_sent is None

@@ -127,3 +127,35 @@ def test_huge_ca_list_is_read_whole(hostile, lab):
     names = a.certificate_request.ca_names
     assert len(names) == 1200 and names[0] == "CN=CA number 00000 of a long list"
     assert names[-1] == "CN=CA number 01199 of a long list"
+
+
+def test_server_that_never_answers_http_times_out_once_per_version(lab, tmp_path):
+    """`openssl s_server` without -www completes the handshake and never answers HTTP."""
+    import os
+    import socket
+    import subprocess
+
+    (tmp_path / "s.pem").write_bytes(lab.pki.server_chain_pem)
+    (tmp_path / "s.key").write_bytes(lab.pki.server.key_pem)
+    os.chmod(tmp_path / "s.key", 0o600)
+    (port,) = free_ports(1)
+    proc = subprocess.Popen(
+        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-naccept", "10",
+         "-cert", str(tmp_path / "s.pem"), "-key", str(tmp_path / "s.key")],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        config_ = ProbeConfig("127.0.0.1", port, timeout=0.5, ca_file=str(lab.root_pem), verify_name="localhost")
+        result = run_matrix(config_, "localhost", other_sni=None, legacy=False)
+    finally:
+        proc.kill()
+        proc.wait(timeout=5)
+    assert [(a.spec.tls, a.outcome, a.failed_step) for a in result.attempts] == [
+        ("1.3", Outcome.TIMEOUT, "http"), ("1.2", Outcome.TIMEOUT, "http")]
+    assert all(a.handshake_done and a.certificate_request is None for a in result.attempts)
+    assert result.primary.mode == "unknown"

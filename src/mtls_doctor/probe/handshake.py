@@ -441,13 +441,31 @@ def _after_handshake(conn, pump, rec, spec, identity) -> dict[str, Any]:
     notes: list[str] = []
     if asked:
         out["certificate_request"] = _request(conn, flight, tls13, notes)
-    if asked and spec.cert is not CertKind.NONE and identity is not None:
-        sent = any("write client certificate" in s for s in rec.states)
-        if sent:
+    if asked and any("write client certificate" in s for s in rec.states):
+        count = _sent_certificates(pump, rec, flight.cipher_suite, tls13)
+        if count is None:
+            notes.append("the client Certificate message could not be read back from the wire")
+            count = 0 if identity is None else 1 + len(identity.chain)
+        out["client_certificates_sent"] = count
+        if count and identity is not None:
             out["client_certificate_sent"] = identity.cert.subject.rfc4514_string()
     if notes:
         out["notes"] = tuple(notes)
     return out
+
+
+def _sent_certificates(pump, rec, suite, tls13: bool) -> int | None:
+    """The number of certificates in the Certificate message this client sent (read back from
+    its own bytes: plaintext in TLS 1.2, decrypted with the client handshake secret in 1.3)."""
+    mine = wire.flight(bytes(pump.sent), rec.secrets.get("CLIENT_HANDSHAKE_TRAFFIC_SECRET"),
+                       suite=suite, tls13=tls13)
+    body = mine.find(wire.HS_CERTIFICATE)
+    if body is None:
+        return None
+    try:
+        return wire.certificate_count(body, tls13)
+    except wire.WireError:
+        return None
 
 
 def _request(conn, flight: wire.ServerFlight, tls13: bool, notes: list[str]) -> CertificateRequest:
@@ -518,8 +536,10 @@ def _ladder(fields: dict[str, Any], rec: _Recorder, spec: AttemptSpec, done: boo
         steps.append(Step("certificate-request", True, detail))
         if cr is not None:
             sent = fields.get("client_certificate_sent")
-            steps.append(Step("client-certificate", True,
-                              f"sent {sent}" if sent else "sent an empty Certificate (none)"))
+            count = fields.get("client_certificates_sent", 0)
+            detail = (f"sent {sent} ({count} certificate(s) in the message)" if sent
+                      else "sent an empty Certificate (none)")
+            steps.append(Step("client-certificate", True, detail))
     if done:
         steps.append(Step("finished", True, "handshake complete", ms))
     return steps

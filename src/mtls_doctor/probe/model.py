@@ -213,6 +213,9 @@ class Attempt:
     certificate_request: CertificateRequest | None = None
     #: subject of the certificate this client sent; None when it sent none (or an empty one)
     client_certificate_sent: str | None = None
+    #: certificates in the Certificate message this client sent (leaf + chain), read back from
+    #: the wire; 0 for an empty message, None when no Certificate message was sent
+    client_certificates_sent: int | None = None
     alert: Alert | None = None
     http: HttpAnswer | None = None
     elapsed_ms: float = 0.0
@@ -237,6 +240,7 @@ class Attempt:
                 self.certificate_request.to_dict() if self.certificate_request else None
             ),
             "client_certificate_sent": self.client_certificate_sent,
+            "client_certificates_sent": self.client_certificates_sent,
             "server_chain": [c.to_dict() for c in self.server_chain],
             "server_verification": (
                 self.server_verification.to_dict() if self.server_verification else None

@@ -22,6 +22,7 @@ CONTENT_HANDSHAKE = 22
 CONTENT_APPDATA = 23
 
 HS_SERVER_HELLO = 2
+HS_CERTIFICATE = 11
 HS_CERTIFICATE_REQUEST = 13
 HS_FINISHED = 20
 
@@ -121,19 +122,35 @@ def _messages(stream: bytes) -> list[tuple[int, bytes]]:
 
 def server_flight(data: bytes, server_hs_secret: bytes | None = None) -> ServerFlight:
     """Read the server's handshake messages from the bytes it sent (in order)."""
+    return flight(data, server_hs_secret)
+
+
+def flight(
+    data: bytes, hs_secret: bytes | None = None, suite: int | None = None,
+    tls13: bool | None = None,
+) -> ServerFlight:
+    """Read one side's handshake messages. For the server side, the version and suite come
+    from its ServerHello; for the client side pass the ``suite`` and ``tls13`` the server chose.
+    Never raises: unreadable bytes give fewer messages (``is_tls`` False when not TLS at all)."""
     if not data or not looks_like_tls(data):
         return ServerFlight(False, None, (), False)
+    try:
+        parts = records(data)
+    except WireError:
+        return ServerFlight(True, suite, (), False)
     plain = bytearray()
     encrypted: list[tuple[bytes, bytes]] = []
-    for kind, header, fragment in records(data):
+    for kind, header, fragment in parts:
         if kind == CONTENT_HANDSHAKE and not encrypted:
             plain += fragment
         elif kind == CONTENT_APPDATA:
             encrypted.append((header, fragment))
-        elif kind == CONTENT_CCS and not _is_tls13(plain):
-            break  # TLS 1.2: what follows the server's ChangeCipherSpec is encrypted
+        elif kind == CONTENT_CCS:
+            if tls13 is None:
+                tls13 = _is_tls13(plain)
+            if not tls13:
+                break  # TLS 1.2: what follows ChangeCipherSpec is encrypted
     messages = _messages(bytes(plain))
-    suite = None
     for kind, body in messages:
         if kind == HS_SERVER_HELLO:
             parsed = _server_hello_suite(body)
@@ -142,9 +159,9 @@ def server_flight(data: bytes, server_hs_secret: bytes | None = None) -> ServerF
     unread = False
     if encrypted:
         decrypted = None
-        if server_hs_secret is not None and suite in TLS13_SUITES:
+        if hs_secret is not None and suite in TLS13_SUITES:
             try:
-                decrypted = _decrypt_flight(encrypted, suite, server_hs_secret)
+                decrypted = _decrypt_flight(encrypted, suite, hs_secret)
             except (WireError, ValueError):
                 decrypted = None
         if decrypted is None:
@@ -152,6 +169,28 @@ def server_flight(data: bytes, server_hs_secret: bytes | None = None) -> ServerF
         else:
             messages += _messages(decrypted)
     return ServerFlight(True, suite, tuple(messages), unread)
+
+
+def certificate_count(body: bytes, tls13: bool) -> int:
+    """How many certificates a Certificate message (RFC 5246 7.4.2 / RFC 8446 4.4.2) holds."""
+    pos = 0
+    if tls13:
+        _, pos = _vector(body, 0, 1)  # certificate_request_context
+    if pos + 3 > len(body):
+        raise WireError("Certificate truncated")
+    end = pos + 3 + int.from_bytes(body[pos : pos + 3], "big")
+    if end > len(body):
+        raise WireError("certificate_list truncated")
+    pos += 3
+    count = 0
+    while pos < end:
+        if pos + 3 > end:
+            raise WireError("certificate entry truncated")
+        pos += 3 + int.from_bytes(body[pos : pos + 3], "big")
+        if tls13:
+            _, pos = _vector(body, pos, 2)  # per-entry extensions
+        count += 1
+    return count
 
 
 def _is_tls13(plain: bytearray) -> bool:
