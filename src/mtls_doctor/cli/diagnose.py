@@ -1,0 +1,126 @@
+"""``mtls-doctor diagnose``: lint, inspect, probe, verify and logs joined into ranked root causes.
+
+Thin: options -> ``diagnose.collect.collect`` (the I/O) -> ``diagnose.core.diagnose`` (pure) ->
+render. Without options it diagnoses this machine's nginx (``nginx -V``, ``nginx -T``, the files
+and error logs the configuration names, loopback probes of every TLS listen address). Exit 0
+when no root cause was found, 1 when any was, 2 on usage or input errors (one line).
+JSON keys: see ``mtls_doctor.diagnose.report``; causes: docs/diagnose-causes.md.
+"""
+
+from __future__ import annotations
+
+import click
+
+from mtls_doctor.cli.common import emit, fail, format_option
+
+TOP_SHOWN = 5
+EVIDENCE_SHOWN = 4
+
+
+@click.command("diagnose")
+@click.option("--config", "config", metavar="FILE", help="nginx configuration to read (default: `nginx -T`).")
+@click.option("--url", metavar="URL", help="Probe this remote https://host[:port]/ instead of the local listeners.")
+@click.option("--cert", metavar="FILE", help="A client certificate to judge (PEM; may hold the chain).")
+@click.option("--key", metavar="FILE", help="Its private key: the probes then send the certificate.")
+@click.option("--chain", metavar="FILE", help="Intermediates the client sends after the certificate.")
+@click.option("--log", "logs", multiple=True, metavar="FILE",
+              help="Error log to read (default: those the configuration names; repeatable).")
+@click.option("--server-name", "server_names", multiple=True, metavar="NAME",
+              help="Only this server_name (SNI for --url; repeatable).")
+@click.option("--ca-file", metavar="FILE", help="CAs to verify the server with when probing (default: system store).")
+@click.option("--insecure", is_flag=True, help="Allow an unverified remote server (your certificate may be sent).")
+@click.option("--nginx", "nginx", metavar="PATH", help="The nginx binary (default: PATH, then /usr/sbin).")
+@click.option("--timeout", type=click.FloatRange(min=0.05, max=120), default=3.0, show_default=True,
+              help="Seconds for each probe step.")
+@click.option("--no-probe", is_flag=True, help="Do not connect to anything (config, files, logs, verify only).")
+@click.option("--at", "at", metavar="TIME", help="Judge validity at this ISO 8601 time (default: now).")
+@format_option()
+def command(config, url, cert, key, chain, logs, server_names, ca_file, insecure, nginx, timeout,
+            no_probe, at, fmt) -> int:
+    """Find the root causes of an mTLS problem: on this machine's nginx by default, or with any
+    subset of --config, --url, --cert/--key, --log, --server-name. Most likely cause first."""
+    import os
+
+    from mtls_doctor.diagnose.collect import Options, collect
+    from mtls_doctor.diagnose.core import diagnose
+    from mtls_doctor.diagnose.report import build_report
+
+    for option, path in (("--config", config), ("--cert", cert), ("--key", key), ("--chain", chain),
+                         ("--ca-file", ca_file)):
+        if path and not os.path.exists(path):
+            fail(f"{option} {path}: no such file")
+    for path in logs:
+        if not os.path.exists(path):
+            fail(f"--log {path}: no such file")
+    opts = Options(at=_parse_at(at), config=config, url=url, cert=cert, key=key, chain=chain,
+                   logs=tuple(logs), server_names=tuple(server_names), ca_file=ca_file,
+                   insecure=insecure, nginx=nginx, timeout=timeout, probe=not no_probe)
+    evidence = collect(opts)
+    causes = diagnose(evidence)
+    report = build_report(evidence, causes)
+    emit(report, fmt, render_text)
+    return 1 if causes else 0
+
+
+def _parse_at(value: str | None):
+    from datetime import datetime, timezone
+
+    if not value:
+        return datetime.now(timezone.utc)
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"--at: not an ISO 8601 time: {value!r} (e.g. 2026-11-28T00:00:00Z)")
+        raise
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def render_text(report) -> None:
+    """One screen: what was looked at, then the root causes (top first) with evidence and fix."""
+    from rich.text import Text
+
+    from mtls_doctor.cli.console import console
+
+    out = console()
+    data = report.data
+    nginx = data.get("nginx") or {}
+    bits = []
+    if nginx.get("version"):
+        ssl = nginx.get("openssl_running") or nginx.get("openssl_built")
+        bits.append(f"nginx {nginx['version']}" + (f" ({ssl})" if ssl else ""))
+    if data.get("config"):
+        bits.append(f"config {data['config']} ({data.get('servers', 0)} servers)")
+    if data.get("probes"):
+        bits.append(f"{len(data['probes'])} probes")
+    if data.get("logs"):
+        bits.append(f"{len(data['logs']['files'])} error log(s)")
+    if data.get("verify"):
+        bits.append(f"your certificate against {len(data['verify'])} server(s)")
+    out.print(Text("Looked at: " + ("; ".join(bits) or "nothing"), style="dim"))
+    for note in data.get("notes", []):
+        out.print(Text("note: " + note, style="yellow"))
+    causes = data["root_causes"]
+    if not causes:
+        out.print(Text("No root cause found: nothing in the evidence explains an mTLS failure.", style="green"))
+    else:
+        out.print(Text(f"Root causes ({len(causes)}), most likely first:", style="bold"))
+    for c in causes[:TOP_SHOWN]:
+        head = Text(f"{c['rank']}. ", style="bold")
+        head.append(c["cause"], style="bold red" if c["rank"] == 1 else "bold")
+        head.append(f"  {round(c['confidence'] * 100)}%", style="dim")
+        out.print(head)
+        out.print(Text("   " + c["summary"]))
+        for e in c["evidence"][:EVIDENCE_SHOWN]:
+            line = Text(f"   [{e['source']}] ", style="dim")
+            line.append(e["location"], style="magenta")
+            line.append(" " + e["text"])
+            out.print(line)
+        fix = c["fix"]
+        out.print(Text("   fix: " + fix["text"], style="green"))
+        if fix.get("snippet"):
+            out.print(Text("        " + fix["snippet"], style="green"))
+    if len(causes) > TOP_SHOWN:
+        out.print(Text(f"... and {len(causes) - TOP_SHOWN} less likely cause(s): --format json shows all.", style="dim"))
+    if report.findings:
+        out.print(Text(f"{len(report.findings)} finding(s) from lint, probe and logs behind these: "
+                       "--format json, or `mtls-doctor lint` / `probe` / `logs`.", style="dim"))

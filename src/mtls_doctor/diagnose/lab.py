@@ -1,0 +1,88 @@
+"""Diagnose a lab scenario on real nginx: what ``mtls-doctor demo`` ends with.
+
+Starts the scenario's nginx (``lab.nginx.NginxServer``, loopback only, always stopped), sends its
+client matrix once (so the error log holds nginx's own lines, F4.1), then runs the same
+``collect`` + ``diagnose`` as ``mtls-doctor diagnose --config <its nginx.conf> --cert ...`` with
+the first client the scenario expects to be refused (its certificate is what a user would pass).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from mtls_doctor.diagnose.evidence import RootCause
+from mtls_doctor.model import InputError, Report
+
+
+@dataclass(frozen=True)
+class LabDiagnosis:
+    scenario: str
+    command: str  # the equivalent command line
+    report: Report
+    causes: tuple[RootCause, ...]
+
+    @property
+    def top(self) -> RootCause | None:
+        return self.causes[0] if self.causes else None
+
+
+def _client_files(scenario: Any, pki: Any) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for spec in scenario.clients:
+        if spec.client is None:
+            continue
+        client = pki.clients[spec.client]
+        out[f"clients/{spec.client}-chain.pem"] = client.chain_pem
+        out[f"clients/{spec.client}.pem"] = client.cert_pem
+        out[f"clients/{spec.client}.key"] = client.key_pem
+    return out
+
+
+def run_on_lab_scenario(name: str, nginx: str | None = None, timeout: float = 3.0,
+                        at: datetime | None = None) -> LabDiagnosis:
+    from mtls_doctor.diagnose.collect import Options, collect
+    from mtls_doctor.diagnose.core import diagnose
+    from mtls_doctor.diagnose.report import build_report
+    from mtls_doctor.lab.client import request
+    from mtls_doctor.lab.nginx import NginxError, NginxServer
+    from mtls_doctor.lab.pki import build_lab_pki
+    from mtls_doctor.lab.scenarios import get
+
+    scenario = get(name)
+    if scenario is None:
+        raise InputError(f"no lab scenario {name!r} (see `mtls-doctor lab list`)")
+    at = at or datetime.now(timezone.utc)
+    pki = build_lab_pki(at)
+    files = {**scenario.files(pki), **_client_files(scenario, pki)}
+    try:
+        with NginxServer(scenario.render, ports=scenario.ports, files=files, nginx_bin=nginx) as server:
+            prefix = server.prefix
+            for spec in scenario.clients:
+                cert = key = None
+                if spec.client is not None:
+                    cert = prefix / f"clients/{spec.client}{'-chain' if spec.send_chain else ''}.pem"
+                    key = prefix / f"clients/{spec.client}.key"
+                request(server.port, lab_id=spec.id, ca_pem=pki.pem("root"), host="localhost",
+                        sni="localhost" if spec.sni else None, cert_file=cert, key_file=key,
+                        tls=spec.tls, headers=spec.headers, timeout=timeout)
+            refused = next((s for s in scenario.clients if s.client is not None
+                            and s.expect.status != 200), None)
+            cert_path = key_path = None
+            if refused is not None:
+                cert_path = str(prefix / f"clients/{refused.client}{'-chain' if refused.send_chain else ''}.pem")
+                key_path = str(prefix / f"clients/{refused.client}.key")
+            opts = Options(at=at, config=str(server.conf_path), cert=cert_path, key=key_path,
+                           nginx=server.nginx_bin, timeout=timeout)
+            evidence = collect(opts)
+    except NginxError as exc:
+        raise InputError(f"lab scenario {name}: {exc}".splitlines()[0]) from None
+    causes = diagnose(evidence)
+    command = "mtls-doctor diagnose --config <lab>/nginx.conf"
+    if refused is not None:
+        command += f" --cert {refused.client}{'-chain' if refused.send_chain else ''}.pem --key {refused.client}.key"
+    return LabDiagnosis(name, command, build_report(evidence, causes), causes)
+
+
+__all__ = ["LabDiagnosis", "run_on_lab_scenario"]
