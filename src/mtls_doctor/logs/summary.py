@@ -20,7 +20,7 @@ from mtls_doctor.logs.causes import Cause, Match, classify
 from mtls_doctor.logs.parse import event_from_fields, line_level, parse_fields
 
 MAX_SAMPLE = 10
-MAX_DISTINCT = 10000
+MAX_DISTINCT = 1000
 MAX_DETAILS = 20
 MAX_EXAMPLE = 600
 _CACHE_SIZE = 4096
