@@ -196,7 +196,7 @@ def verify_cause(code: int, text: str, upstream: bool = False) -> Cause:
                      "Put the upstream's CA in proxy_ssl_trusted_certificate and check "
                      "proxy_ssl_verify_depth (default 1).", info.facts,
                      f"upstream SSL certificate verify error: ({code}:{info.text})")
-    return Cause(f"{VERIFY_PREFIX}{code}", info.title, "MTLS602", _CERT, info.explanation, info.fix,
+    return Cause(f"{VERIFY_PREFIX}{code}", info.title, "MTLS602", info.fault, info.explanation, info.fix,
                  ("F4.1", "F4.2") + tuple(f for f in info.facts if f not in ("F4.1", "F4.2")),
                  f"client SSL certificate verify error: ({code}:{info.text})")
 
@@ -307,3 +307,4 @@ def classify(ev: LogEvent) -> Match | None:
 
 __all__ = ["Cause", "Match", "CAUSES", "classify", "verify_cause", "all_causes",
            "VERIFY_PREFIX", "UPSTREAM_VERIFY_PREFIX"]
+

@@ -25,6 +25,7 @@ class VerifyCode:
     explanation: str
     fix: str
     facts: tuple[str, ...] = ()
+    fault: str = "client certificate"  # who usually has to change something
 
 
 _DEPTH = (
@@ -44,6 +45,7 @@ CODES: dict[int, VerifyCode] = {
             "Add the root CA to ssl_client_certificate (or ssl_trusted_certificate) next to the "
             "intermediate; if the chain has more intermediates than ssl_verify_depth, raise it.",
             ("F3.4", "F3.3", "F4.2"),
+            fault="nginx trust files / ssl_verify_depth",
         ),
         VerifyCode(
             3, "unable to get certificate CRL",
@@ -53,6 +55,7 @@ CODES: dict[int, VerifyCode] = {
             "Put the CRL of every CA of the chain (root and intermediates) into the ssl_crl file "
             "and reload nginx.",
             ("F6.1", "F4.2"),
+            fault="nginx ssl_crl",
         ),
         VerifyCode(
             7, "certificate signature failure",
@@ -89,6 +92,7 @@ CODES: dict[int, VerifyCode] = {
             "Publish a fresh CRL into the ssl_crl file, run `nginx -s reload`, and monitor the "
             "CRL's nextUpdate.",
             ("F6.1", "F4.2"),
+            fault="nginx ssl_crl",
         ),
         VerifyCode(
             18, "self-signed certificate",
@@ -117,6 +121,7 @@ CODES: dict[int, VerifyCode] = {
             "client send its intermediates, or raise ssl_verify_depth to the number of "
             "intermediates.",
             ("F3.3", "F4.2"),
+            fault="client chain / nginx trust files / ssl_verify_depth",
         ),
         VerifyCode(
             21, "unable to verify the first certificate",
@@ -127,6 +132,7 @@ CODES: dict[int, VerifyCode] = {
             "Make the client send its intermediates (leaf + chain), or add the issuing CA and its "
             "root to ssl_client_certificate.",
             ("F3.4", "F4.2"),
+            fault="client chain / nginx trust files",
         ),
         VerifyCode(
             22, "certificate chain too long",
@@ -134,6 +140,7 @@ CODES: dict[int, VerifyCode] = {
             "Rarely logged by nginx: with depth exceeded nginx usually reports 20 or 2 (F3.3).",
             "Raise ssl_verify_depth to the number of intermediates in the client chain.",
             ("F3.2", "F3.3"),
+            fault="ssl_verify_depth",
         ),
         VerifyCode(
             23, "certificate revoked",
@@ -169,12 +176,14 @@ CODES: dict[int, VerifyCode] = {
             "auxiliary data) that do not allow clientAuth.",
             "Use a plain BEGIN CERTIFICATE PEM of the CA, without auxiliary trust settings.",
             ("F2.4",),
+            fault="nginx trust files",
         ),
         VerifyCode(
             28, "certificate rejected",
             "the trust anchor's trust settings reject client authentication",
             "A CA in the trust files is explicitly marked as rejected for this purpose.",
             "Use a plain BEGIN CERTIFICATE PEM of the CA, without auxiliary trust settings.",
+            fault="nginx trust files",
         ),
         VerifyCode(
             79, "invalid CA certificate",
