@@ -34,7 +34,8 @@ NGINX_TIMEOUT = 20.0
 MAX_LOG_BYTES = 4 * 1024 * 1024
 PROBE_MARK = "mtls-doctor=diagnose"
 PROBE_PATH = "/?" + PROBE_MARK
-DEEP = 16  # the depth used to tell "too deep" from "untrusted" (F3.3)
+DEEP = 16
+_LEVEL = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[[a-z]+\]")  # the depth used to tell "too deep" from "untrusted" (F3.3)
 
 
 @dataclass(frozen=True)
@@ -378,7 +379,10 @@ def _logs(opts: Options, config: Any, eff: Any, info: NginxInfo | None, notes: l
         summarizer.start(path)
         for number, text in enumerate(lines, 1):
             if PROBE_MARK in text:
-                skipped += 1
+                skipped += 1  # our own probe: keep only its level (F4.1: info lines exist)
+                level = _LEVEL.match(text)
+                if level:
+                    summarizer.feed(path, number, level.group(0) + " mtls-doctor probe request")
                 continue
             summarizer.feed(path, number, text)
         read.append(path)

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 
 from mtls_doctor.diagnose.causes import CAUSES, ORDER
 from mtls_doctor.diagnose.evidence import Evidence, EvidenceLine, ProbeEvidence, RootCause
-from mtls_doctor.model import Finding, Fix
+from mtls_doctor.model import Finding, Fix, Severity
 
 #: lint rule -> (cause, weight): predictions from the configuration and the files it names
 LINT_MAP: dict[str, tuple[str, float]] = {
@@ -41,9 +41,11 @@ LINT_MAP: dict[str, tuple[str, float]] = {
     "MTLS201": ("verification-not-enforced", 0.5),
     "MTLS202": ("verification-not-enforced", 0.5),
     "MTLS405": ("identity-headers-forgeable", 0.6),
-    "MTLS403": ("identity-headers-forgeable", 0.3),
     "MTLS401": ("error-log-hides-verify-failures", 0.45),
 }
+#: rules whose lower-severity findings are warnings about the future, not causes (a CRL that
+#: expires soon is MTLS302 WARNING; only the ERROR means it has expired)
+LINT_MIN_SEVERITY: dict[str, Severity] = {"MTLS302": Severity.ERROR}
 
 #: verify error code -> cause, for the user's certificate judged offline (F4.2)
 VERIFY_MAP: dict[int, tuple[str, float]] = {
@@ -54,10 +56,12 @@ VERIFY_MAP: dict[int, tuple[str, float]] = {
     10: ("client-certificate-expired", 0.8),
     9: ("client-certificate-expired", 0.8),
     23: ("client-certificate-revoked", 0.8),
-    18: ("client-ca-not-trusted", 0.7),
-    19: ("client-ca-not-trusted", 0.7),
-    20: ("client-ca-not-trusted", 0.7),
-    21: ("client-ca-not-trusted", 0.6),
+    # a certificate from a CA the server does not trust: nginx is right to refuse it, so this
+    # weighs less than a configuration that breaks every client
+    18: ("client-ca-not-trusted", 0.5),
+    19: ("client-ca-not-trusted", 0.5),
+    20: ("client-ca-not-trusted", 0.5),
+    21: ("client-ca-not-trusted", 0.5),
 }
 
 #: log verify codes that condemn the configuration: they raise a cause on their own
@@ -96,6 +100,7 @@ MAX_EVIDENCE = 8
 class _Acc:
     cause: str
     weights: list[float] = field(default_factory=list)
+    supported_by: set[str] = field(default_factory=set)  # sources that already added support
     lines: list[EvidenceLine] = field(default_factory=list)
     summary: str | None = None
     server: str | None = None
@@ -120,6 +125,9 @@ class _Board:
         acc = self.accs.get(cause)
         if acc is None:
             return False
+        if line.source in acc.supported_by:
+            weight = 0.0  # one source supports a cause once, however many lines it has
+        acc.supported_by.add(line.source)
         self._add(acc, weight, line)
         return True
 
@@ -159,8 +167,9 @@ def diagnose(ev: Evidence) -> tuple[RootCause, ...]:
     """The root causes the evidence supports, most likely first (empty: nothing wrong found)."""
     board = _Board()
     _from_lint(ev, board)
-    _from_probes(ev, board)
-    _from_verify(ev, board)
+    _from_config(ev, board)
+    verified = _from_verify(ev, board)
+    _from_probes(ev, board, verified)
     _from_logs(ev, board)
     return board.result()
 
@@ -187,6 +196,8 @@ def _from_lint(ev: Evidence, board: _Board) -> None:
         if mapped is None:
             continue
         cause, weight = mapped
+        if f.severity < LINT_MIN_SEVERITY.get(f.rule, Severity.INFO):
+            continue
         loc = f.location
         source = "file" if loc.index is not None else "config"
         server = _server_of_line(ev, loc.path, loc.line)
@@ -292,7 +303,7 @@ def _request_text(a: Any) -> str:
     return "a CertificateRequest naming " + "; ".join(cr.ca_names)
 
 
-def _from_probes(ev: Evidence, board: _Board) -> None:
+def _from_probes(ev: Evidence, board: _Board, verified: set[str]) -> None:
     for p in ev.probes:
         none = p.attempt("none")
         if none is None or not (none.handshake_done or none.certificate_request is not None):
@@ -305,10 +316,7 @@ def _from_probes(ev: Evidence, board: _Board) -> None:
             _probe_without_sni(ev, board, p, none, line)
         user = p.attempt("user")
         if user is not None and user.http is not None and user.http.page == 495:
-            for cause in ("client-ca-not-trusted", "client-omits-intermediate", "verify-depth-exceeded",
-                          "crl-expired", "crl-missing-for-ca", "client-certificate-purpose",
-                          "client-certificate-expired", "client-certificate-revoked",
-                          "ca-file-missing-root", "client-certificate-rejected"):
+            for cause in sorted(verified):  # the live rejection confirms the offline verdict
                 board.support(cause, SUPPORT_WEIGHT, EvidenceLine(
                     "probe", p.where, f"{p.label}: your certificate was sent and rejected: {_http(user)}"))
 
@@ -361,7 +369,7 @@ def _probe_with_sni(ev: Evidence, board: _Board, p: ProbeEvidence, none: Any, li
         setting = server.settings["ssl_client_certificate"]
         board.support("nginx-not-reloaded", 0.0, EvidenceLine(
             "file", ev.config.resolve(setting.args[0]) + "#0", "on disk: " + "; ".join(disk)))
-    if names and ev.client and not (client_issuers(ev.client) & set(names)):
+    if names and ev.client and not _rejected_offline(ev, server) and not (client_issuers(ev.client) & set(names)):
         user = p.attempt("user")
         weight = 0.45 if user is not None and user.http is not None and user.http.status == 200 else 0.3
         board.raise_("client-issuer-not-advertised", weight, EvidenceLine(
@@ -394,6 +402,12 @@ def _probe_without_sni(ev: Evidence, board: _Board, p: ProbeEvidence, none: Any,
                          f"{server.label} against other CAs (F7.3).", label)
 
 
+def _rejected_offline(ev: Evidence, server: Any) -> bool:
+    """Did the user's certificate fail verification against this server (or every server)?"""
+    results = [v.result for v in ev.verifies if server is None or v.server is server]
+    return bool(results) and all(r.status != 200 for r in results)
+
+
 def _norm(names: list[str]) -> tuple[str, ...]:
     return tuple(sorted(set(names)))
 
@@ -401,11 +415,13 @@ def _norm(names: list[str]) -> tuple[str, ...]:
 # --- the user's certificate, judged offline -------------------------------------------------
 
 
-def _from_verify(ev: Evidence, board: _Board) -> None:
+def _from_verify(ev: Evidence, board: _Board) -> set[str]:
+    """Causes raised by the user's certificate failing offline (returned, for the probes)."""
+    raised: set[str] = set()
     if not ev.verifies:
-        return
+        return raised
     if any(v.result.status == 200 and v.result.ssl_client_verify == "SUCCESS" for v in ev.verifies):
-        return  # the certificate is good for (at least) the server it is meant for
+        return raised  # the certificate is good for (at least) the server it is meant for
     subject = ev.client[0].subject.rfc4514_string() if ev.client else "your certificate"
     for v in ev.verifies:
         r = v.result
@@ -424,17 +440,52 @@ def _from_verify(ev: Evidence, board: _Board) -> None:
                          f"the client chain has {need} intermediate(s), but ssl_verify_depth is "
                          f"{r.verify_depth} in {label or 'the server'} (F3.3).", label,
                          Fix(f"Raise ssl_verify_depth to {need}.", f"ssl_verify_depth {need};"))
+            raised.add("verify-depth-exceeded")
             continue
         if code == 21 and v.chain_sent == 0:
-            board.raise_("client-omits-intermediate", 0.6, line,
+            raised.add("client-omits-intermediate")
+            board.raise_("client-omits-intermediate", 0.5, line,
                          f"{subject} was sent without intermediates and its issuer "
                          f"{ev.client[0].issuer.rfc4514_string() if ev.client else ''} is not in the "
                          f"trust files of {label or 'the server'} (F3.4).", label)
             continue
         cause, weight = VERIFY_MAP.get(code, ("client-certificate-rejected", 0.6))
+        raised.add(cause)
         board.raise_(cause, weight, line, f"{subject} fails in {label or 'the server'}: "
                      f"{r.ssl_client_verify} ({code}).", label,
                      Fix(r.fix) if r.fix else None)
+    return raised
+
+
+# --- configuration analyses no lint rule makes ------------------------------------------------
+
+
+def _from_config(ev: Evidence, board: _Board) -> None:
+    """A proxied server under optional/optional_no_ca hands identity headers to the backend but
+    never the verdict: the backend cannot tell a verified DN from none, and a client without a
+    certificate adds 'X-Client-Verify: SUCCESS' itself (F2.2, F2.3, section 5)."""
+    if ev.eff is None:
+        return
+    from mtls_doctor.rules.config.common import ANY_CLIENT_VAR, VERIFY_VAR, verify_use
+
+    for server in ev.eff.servers:
+        if server.verify not in ("optional", "optional_no_ca"):
+            continue
+        headers = [d for loc in server.locations if loc.proxies for d in loc.proxy_headers
+                   if len(d.args) >= 2 and ANY_CLIENT_VAR.search(d.args[1])]
+        if not headers or any(VERIFY_VAR.search(d.args[1]) for d in headers):
+            continue
+        if verify_use(server, ev.eff).success_checked:
+            continue
+        names = sorted({d.args[0] for d in headers})
+        for d in headers:
+            board.raise_("identity-headers-forgeable", 0.6, EvidenceLine(
+                "config", f"{d.path}:{d.line}", _node_text(d)),
+                f"{server.label} ({server.verify}) passes {', '.join(names)} to the backend but not "
+                "$ssl_client_verify, and nothing checks it: the backend cannot tell a verified "
+                "identity from a forged header (F2.2, F2.3).", server.label,
+                Fix("Pass the verdict too and let the backend require SUCCESS (or check it in nginx).",
+                    "proxy_set_header X-Client-Verify $ssl_client_verify;"))
 
 
 # --- error logs -----------------------------------------------------------------------------

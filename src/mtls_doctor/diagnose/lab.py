@@ -40,6 +40,22 @@ def _client_files(scenario: Any, pki: Any) -> dict[str, bytes]:
     return out
 
 
+#: scenarios whose point is a configuration that lets the WRONG clients in: diagnosing them with
+#: a refused client's certificate would be about that client, not about the scenario
+NO_CLIENT = frozenset({"optional-unchecked", "optional-no-ca-foreign", "no-sni-cross-ca"})
+#: certificates whose refusal is nginx working as intended (another CA, self-signed)
+FOREIGN = frozenset({"foreign", "self-signed"})
+
+
+def pick_client(scenario: Any) -> Any:
+    """The client certificate a user would bring: for a broken scenario the first one it refuses
+    (not a foreign one), for a correct scenario none."""
+    if not scenario.broken or scenario.name in NO_CLIENT:
+        return None
+    return next((s for s in scenario.clients if s.client is not None and s.client not in FOREIGN
+                 and s.expect.status != 200), None)
+
+
 def run_on_lab_scenario(name: str, nginx: str | None = None, timeout: float = 3.0,
                         at: datetime | None = None) -> LabDiagnosis:
     from mtls_doctor.diagnose.collect import Options, collect
@@ -67,8 +83,7 @@ def run_on_lab_scenario(name: str, nginx: str | None = None, timeout: float = 3.
                 request(server.port, lab_id=spec.id, ca_pem=pki.pem("root"), host="localhost",
                         sni="localhost" if spec.sni else None, cert_file=cert, key_file=key,
                         tls=spec.tls, headers=spec.headers, timeout=timeout)
-            refused = next((s for s in scenario.clients if s.client is not None
-                            and s.expect.status != 200), None)
+            refused = pick_client(scenario)
             cert_path = key_path = None
             if refused is not None:
                 cert_path = str(prefix / f"clients/{refused.client}{'-chain' if refused.send_chain else ''}.pem")
