@@ -22,7 +22,6 @@ FIXED_BY = {
     "ca-intermediate-only": "ca-root-and-inter",
     "client-omits-intermediate": "ca-root-and-inter",
     "depth-default": "depth-2",
-    "depth-0": "good",
     "optional-unchecked": "optional-checked",
     "no-sni-default-server": "no-sni-rejected",
     "no-sni-cross-ca": "no-sni-rejected",
@@ -71,7 +70,7 @@ def _render(broken: Any, fixed: Any, bad: Any, good: Any, seconds: float) -> Non
         f"the same TLS clients connected to each (Python ssl, system OpenSSL), {seconds:.1f} s."))
 
     out.print()
-    out.rule("1. The configuration (mTLS server block; only the marked lines differ)", align="left")
+    out.rule("1. The configuration (server blocks; only the marked lines differ)", align="left")
     diff = difflib.unified_diff(_server_block(broken), _server_block(fixed),
                                 f"broken: {broken.name}", f"fixed: {fixed.name}", lineterm="", n=2)
     out.print(Text("\n".join(diff) or "(identical server blocks)"))
@@ -81,26 +80,27 @@ def _render(broken: Any, fixed: Any, bad: Any, good: Any, seconds: float) -> Non
     table = Table("client", "broken: HTTP", "broken: $ssl_client_verify", "fixed: HTTP",
                   "fixed: $ssl_client_verify", box=None, pad_edge=False)
     fixed_rows = {r.client_id: r for r in good.rows}
-    for row in bad.rows:
-        other = fixed_rows.get(row.client_id)
-        table.add_row(*(Text(c) for c in (
-            row.client_id, _status(row), row.ssl_client_verify or "-",
-            _status(other) if other else "-", (other.ssl_client_verify or "-") if other else "-")))
+    broken_ids = {r.client_id for r in bad.rows}
+    pairs = [(r, fixed_rows.get(r.client_id)) for r in bad.rows]
+    pairs += [(None, r) for r in good.rows if r.client_id not in broken_ids]
+    for row, other in pairs:
+        cells = [(row or other).client_id]
+        for r in (row, other):
+            cells += [_status(r), (r.ssl_client_verify or "-") if r else "-"] if r else ["-", "-"]
+        table.add_row(*(Text(c) for c in cells))
     out.print(table)
 
     out.print()
     out.rule("3. What went wrong (nginx's own words, error_log ... info)", align="left")
-    failures = [r for r in bad.rows if r.status != 200 or r.ssl_client_verify != "SUCCESS"]
-    for row in failures:
+    notes = {c.id: c.note for c in broken.clients}
+    wrong = [r for r, other in pairs if r is not None and _differs(r, other)]
+    for row in wrong:
         out.print(Text(f"{row.client_id}: HTTP {_status(row)}, page {short_page(row)!r}, "
                        f"$ssl_client_verify={row.ssl_client_verify or '-'}"))
+        if notes.get(row.client_id):
+            out.print(Text(f"    ({notes[row.client_id]})"))
         if row.log_line:
             out.print(Text(f"    {row.log_line}"))
-    if not failures:
-        out.print(Text("every client got 200 SUCCESS - the damage is in what the application "
-                       "receives (see the page column of `mtls-doctor lab run "
-                       f"{broken.name}`)"))
-
     out.print()
     out.rule("4. Why, and the fix", align="left")
     out.print(Text(f"Why: {broken.demonstrates}\nFacts: {' '.join(broken.facts)} "
@@ -114,10 +114,19 @@ def _render(broken: Any, fixed: Any, bad: Any, good: Any, seconds: float) -> Non
 
 
 def _server_block(scenario: Any) -> list[str]:
-    """The scenario's mTLS server block rendered with fixed ports (a stable diff)."""
-    text = scenario.server.render("mtls", 8443, scenario.default_server is None,
-                                  8080 if scenario.server.proxy else None)
-    return text.splitlines()
+    """The scenario's server blocks rendered with fixed ports (a stable diff), no comment."""
+    return [line for line in scenario.render((8443, 8080)).splitlines()
+            if not line.startswith("# scenario ")]
+
+
+def _differs(row: Any, other: Any) -> bool:
+    """The broken answer differs from the fixed one (or, unpaired, is not a plain success)."""
+    from mtls_doctor.cli.lab import short_page
+
+    if other is None:
+        return row.status != 200 or row.ssl_client_verify != "SUCCESS"
+    return (row.status, row.ssl_client_verify, short_page(row)) != \
+        (other.status, other.ssl_client_verify, short_page(other))
 
 
 def _status(row: Any) -> str:

@@ -347,7 +347,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         "Host-selected server accepts the result: a certificate from the other CA gets 200 "
         "SUCCESS at the mTLS server, a valid one is refused (F7.3).",
         "F7.3 F7.1", S(),
-        C("foreign-no-sni", "foreign", ok(), sni=False),
+        C("foreign-no-sni", "foreign", ok(), sni=False,
+          note="a certificate of the OTHER CA is served by the mTLS server: cross-CA bypass"),
         C("good-no-sni", "good", rejected(*_LOCAL_ISSUER), sni=False),
         # The facts sheet (F7.3) saw 21 here. OpenSSL clients (curl, Python ssl) complete a
         # bare leaf's chain from their OWN trust store, so they send the lab root too, which
@@ -364,8 +365,10 @@ SCENARIOS: tuple[Scenario, ...] = (
         "The fix for the no-SNI cases: clients without SNI get no TLS at all (alert "
         "unrecognized_name), clients with SNI reach the mTLS server (F7.3, F4.3).",
         "F7.3 F4.3", S(),
-        C("good-sni", "good", ok()),
+        C("foreign-no-sni", "foreign", handshake_fails("unrecognized name"), sni=False),
         C("good-no-sni", "good", handshake_fails("unrecognized name"), sni=False),
+        C("foreign-sni", "foreign", rejected(*_UNTRUSTED_LEAF)),
+        C("good-sni", "good", ok()),
         default_server=S(verify_client="off", client_certificate=(), server_name="default.invalid",
                          reject_handshake=True)),
     _sc("crl-valid", "ssl_crl with the CRLs of root and inter: a revoked client",
@@ -427,7 +430,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         "'X-Client-Verify: SUCCESS' itself and the application believes it (F2.2, F2.3).",
         "F2.2 F2.3", S(verify_client="optional", proxy="dn-only"),
         C("none-spoofing", None, Expect(200, "NONE", None, PAGES["echo"],
-                                        body="x-client-verify=[SUCCESS]"), headers=SPOOF),
+                                        body="x-client-verify=[SUCCESS]"), headers=SPOOF,
+          note="no certificate, yet the application reads X-Client-Verify: SUCCESS (sent by "
+               "the client itself)"),
         C("good", "good", Expect(200, "SUCCESS", None, PAGES["echo"], body="x-client-verify=[]"),
           note="the genuine client's verdict never reaches the application"),
         broken=True, fix="proxy_set_header X-Client-Verify $ssl_client_verify; (and every other "
