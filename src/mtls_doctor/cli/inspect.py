@@ -9,7 +9,8 @@ JSON shape (``schema_version`` 1, command ``inspect``):
 - ``certificates``: every certificate of every file, in order, with ``file``, ``location``
   (``path#index``) and the facts of ``mtls_doctor.pki.facts.CertFacts`` (``subject``, ``issuer``,
   ``serial``, ``not_before``, ``not_after``, ``days_left``, ``is_ca``, ``sha256``, ...);
-- ``tree``: nested nodes ``{location, subject, kind, issuer_found, children}`` over all files;
+- ``tree``: nested nodes ``{location, subject, issuer, kind, issuer_found, duplicate_of,
+  children}`` over all files (links across files too);
 - ``ca_names`` / ``ca_names_size``: what nginx would advertise if all inputs were concatenated
   into one ``ssl_client_certificate`` file (F1.1);
 - ``crls``, ``keys`` (public facts only: type, bits, line), ``findings``.
@@ -125,6 +126,7 @@ def build(bundles: list, role: str, at: datetime) -> tuple[dict[str, Any], tuple
         return {
             "location": f"{source}#{index}",
             "subject": f.subject,
+            "issuer": f.issuer,
             "kind": n.kind,
             "issuer_found": n.issuer_found,
             "duplicate_of": None
@@ -172,7 +174,6 @@ def _crl_dict(source: str, crl: Any, at: datetime, iso: Any) -> dict[str, Any]:
 
 def render_text(report: Any) -> None:
     from rich.text import Text
-    from rich.tree import Tree as RichTree
 
     from mtls_doctor.cli.console import console
     from mtls_doctor.pki.facts import colon_hex
@@ -230,34 +231,38 @@ def render_text(report: Any) -> None:
                        style="bold red"))
     if d["tree"]:
         con.print()
-        root = RichTree(Text("Chain tree", style="bold"))
+        con.print(Text("Chain tree (trust anchor -> intermediates -> leaves)", style="bold"))
 
-        def add(parent: Any, n: dict[str, Any]) -> None:
-            label = Text(f"{n['subject']}  ", style="bold" if n["kind"] != "leaf" else "")
+        def add(n: dict[str, Any], depth: int) -> None:
+            # plain indented lines: rich's Tree crops long lines on a non-terminal console
+            label = Text("  " + "    " * depth + ("└── " if depth else ""))
+            label.append(n["location"] + "  ", style="magenta")
+            label.append(n["subject"] + "  ", style="bold" if n["kind"] != "leaf" else "")
             label.append(f"[{n['kind']}", style="cyan")
             if not n["issuer_found"]:
-                label.append(", issuer not in the files", style="yellow")
+                label.append(f", issuer {n['issuer']} not in the files", style="yellow")
             if n["duplicate_of"]:
                 label.append(f", copy of {n['duplicate_of']}", style="yellow")
-            label.append("] ", style="cyan")
-            label.append(n["location"], style="magenta")
-            branch = parent.add(label)
+            label.append("]", style="cyan")
+            con.print(label)
             for ch in n["children"]:
-                add(branch, ch)
+                add(ch, depth + 1)
 
         for n in d["tree"]:
-            add(root, n)
-        con.print(root)
-    if d["ca_names"]:
+            add(n, 0)
+    for f in d["files"]:
+        if f["role"] != "ca" or not f["ca_names"]:
+            continue
         con.print()
         con.print(
             Text(
-                f"CA names nginx would advertise as ssl_client_certificate ({len(d['ca_names'])}, "
-                f"{d['ca_names_size']} bytes in the CertificateRequest):",
+                f"CA names nginx would advertise with ssl_client_certificate {f['path']} "
+                f"({len(f['ca_names'])} names, {f['ca_names_size']} bytes in the "
+                "CertificateRequest, F1.1):",
                 style="bold",
             )
         )
-        for name in d["ca_names"]:
+        for name in f["ca_names"]:
             con.print(Text("  " + name))
     con.print()
     print_findings(con, report.findings)
