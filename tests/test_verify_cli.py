@@ -188,3 +188,51 @@ def test_bad_input_is_one_line_and_exit_2(lab, args, needle):
     assert proc.returncode == 2, proc
     assert "Traceback" not in proc.stderr
     assert needle in proc.stderr, proc.stderr
+
+
+CONF = """events {}
+http {
+    server {
+        listen 127.0.0.1:8443 ssl default_server;
+        server_name default.test;
+        ssl_certificate pki/server.pem;
+        ssl_certificate_key pki/server.key;
+    }
+    server {
+        listen 127.0.0.1:8443 ssl;
+        server_name api.example.com *.mtls.test;
+        ssl_certificate pki/server.pem;
+        ssl_certificate_key pki/server.key;
+        ssl_verify_client on;
+        ssl_client_certificate ca/root.pem;
+        ssl_crl crl/inter.crl.pem;
+    }
+}
+"""
+
+
+def test_config_takes_the_verifying_server_and_resolves_paths(lab):
+    (lab / "nginx.conf").write_text(CONF)
+    proc = verify(lab, "clients/good-chain.pem", "--config", "nginx.conf", "--format", "json")
+    data = as_json(proc)
+    assert data["settings"]["server"].startswith("server 'api.example.com'")
+    assert data["settings"]["ssl_client_certificate"] == str(lab / "ca/root.pem")
+    assert data["clients"][0]["error"]["code"] == 3  # inter CRL only: root CRL missing (F6.1)
+
+
+def test_config_server_name_and_explicit_options_win(lab):
+    (lab / "nginx.conf").write_text(CONF)
+    proc = verify(lab, "clients/good-chain.pem", "--config", "nginx.conf", "--server-name",
+                  "x.mtls.test", "--ssl-crl", "bundles/crl-all.pem", "--format", "json")
+    row = as_json(proc)["clients"][0]
+    assert row["ssl_client_verify"] == "SUCCESS", row
+    proc = verify(lab, "clients/good-chain.pem", "--config", "nginx.conf", "--server-name",
+                  "default.test", "--format", "json")
+    data = as_json(proc)
+    assert data["settings"]["ssl_verify_client"] == "off"
+    assert data["clients"][0]["ssl_client_verify"] == "NONE" and proc.returncode == 0
+
+
+def test_server_name_without_config_is_a_usage_error(lab):
+    assert "--server-name needs --config" in one_line_error(
+        verify(lab, "clients/good-chain.pem", "--server-name", "x"))

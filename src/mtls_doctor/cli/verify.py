@@ -66,13 +66,19 @@ def _certs(path: str | None, what: str, notes: list[str]) -> tuple:
                    "it). Default: the system OpenSSL, the one this machine's nginx uses.")
 @click.option("--security-level", type=click.IntRange(0, 5), default=None,
               help="The SSL security level (default: the system libssl's, 2 on Debian).")
+@click.option("--config", "config_path", metavar="NGINX.CONF",
+              help="Take the ssl_* settings from the server block nginx would pick (options "
+                   "given explicitly still win).")
+@click.option("--server-name", metavar="NAME",
+              help="With --config: the SNI/Host name whose server block to use (default: the "
+                   "only verifying server, else the default server).")
 @click.option("--password", metavar="TEXT", help="Password of a PKCS#12 CLIENT.")
 @click.option("--key", metavar="FILE", help="The client's private key, to check it matches.")
 @format_option()
 def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | None, depth: int,
             crl: str | None, mode: str, at_text: str | None, openssl_version: str | None,
-            security_level: int | None, password: str | None, key: str | None,
-            fmt: str) -> int:
+            security_level: int | None, config_path: str | None, server_name: str | None,
+            password: str | None, key: str | None, fmt: str) -> int:
     """Judge each CLIENT (a PEM with the leaf then the intermediates it sends, or a PKCS#12)
     exactly as nginx would with these settings: $ssl_client_verify, HTTP status and page, the
     error-log line, the chain built, and the real cause with its fix.
@@ -85,6 +91,20 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
 
     at = _parse_at(at_text)
     notes: list[str] = []
+    server_label = None
+    if config_path is not None:
+        ctx = click.get_current_context()
+        given = {n for n in ("client_ca", "trusted_ca", "depth", "crl", "mode")
+                 if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE}
+        conf = _from_config(config_path, server_name)
+        server_label = conf["server"]
+        client_ca = client_ca if "client_ca" in given else conf["client_ca"]
+        trusted_ca = trusted_ca if "trusted_ca" in given else conf["trusted_ca"]
+        depth = depth if "depth" in given else conf["depth"]
+        crl = crl if "crl" in given else conf["crl"]
+        mode = mode if "mode" in given else conf["mode"]
+    elif server_name is not None:
+        fail("--server-name needs --config")
     client_certs = _certs(client_ca, "ssl_client_certificate", notes)
     trusted_certs = _certs(trusted_ca, "ssl_trusted_certificate", notes)
     crls: tuple = ()
@@ -144,7 +164,7 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
     data = {
         "at": at.isoformat(),
         "openssl_version": libcrypto.openssl_version(),
-        "settings": {"ssl_verify_client": mode, "ssl_verify_depth": depth,
+        "settings": {"server": server_label, "ssl_verify_client": mode, "ssl_verify_depth": depth,
                      "ssl_client_certificate": client_ca, "ssl_trusted_certificate": trusted_ca,
                      "ssl_crl": crl, "security_level": verifier.security_level},
         "notes": notes,
@@ -154,6 +174,80 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
     report = Report(command="verify", data=data)
     emit(report, fmt, _render_text)
     return 0 if data["accepted"] else 1
+
+
+def _from_config(path: str, server_name: str | None) -> dict[str, Any]:
+    """The ssl_* settings of the server block nginx would pick for ``server_name``."""
+    from mtls_doctor.nginx.effective import effective
+    from mtls_doctor.nginx.parse import load_path as load_config
+
+    config = load_config(path)
+    eff = effective(config)
+    servers = [s for s in eff.servers if s.kind == "http" and s.ssl]
+    if not servers:
+        fail(f"{path}: no http server with ssl")
+    server = _pick_server(servers, eff, server_name)
+    if server is None:
+        names = ", ".join(n for s in servers for n in s.names if n) or "(none)"
+        fail(f"{path}: several TLS servers ({names}); choose one with --server-name")
+
+    def file_of(name: str) -> str | None:
+        value = server.get(name).args
+        return config.resolve(value[0]) if value else None
+
+    depth_text = server.get("ssl_verify_depth").value
+    try:
+        depth = int(depth_text)
+    except ValueError:
+        fail(f"{path}: ssl_verify_depth {depth_text!r} is not a number")
+        raise
+    return {"server": server.label, "mode": server.verify,
+            "client_ca": file_of("ssl_client_certificate"),
+            "trusted_ca": file_of("ssl_trusted_certificate"), "crl": file_of("ssl_crl"),
+            "depth": depth}
+
+
+def _pick_server(servers: list, eff: Any, name: str | None):
+    """nginx's virtual server choice: exact name, longest leading wildcard, longest trailing
+    wildcard, first matching regex, else the default server (ngx_http_find_virtual_server)."""
+    import re
+
+    if name is None:
+        verifying = [s for s in servers if s.verify != "off"]
+        if len(verifying) == 1:
+            return verifying[0]
+        defaults = {id(s) for s in eff.defaults.values()}
+        first = [s for s in servers if id(s) in defaults]
+        return first[0] if len(servers) == 1 or (first and not verifying) else None
+    name = name.lower().rstrip(".")
+    for s in servers:
+        if name in (n.lower() for n in s.names):
+            return s
+    best, size = None, -1
+    for s in servers:
+        for n in s.names:
+            n = n.lower()
+            if n.startswith("*.") and name.endswith(n[1:]) and len(n) > size:
+                best, size = s, len(n)
+            elif n.startswith(".") and (name == n[1:] or name.endswith(n)) and len(n) > size:
+                best, size = s, len(n)
+    if best is None:
+        for s in servers:
+            for n in s.names:
+                if n.endswith(".*") and name.startswith(n[:-1]) and len(n) > size:
+                    best, size = s, len(n)
+    if best is not None:
+        return best
+    for s in servers:
+        for n in s.names:
+            if n.startswith("~"):
+                try:
+                    if re.search(n[1:], name):
+                        return s
+                except re.error:
+                    continue
+    return eff.defaults.get(servers[0].listens[0].address, servers[0]) if servers[0].listens \
+        else servers[0]
 
 
 def _same_key(a: Any, b: Any) -> bool:
@@ -174,6 +268,8 @@ def _render_text(report: Any) -> None:
     out = console()
     data = report.data
     s = data["settings"]
+    if s.get("server"):
+        out.print(f"server block: {escape(s['server'])}")
     out.print(f"nginx settings: ssl_verify_client {s['ssl_verify_client']}; ssl_verify_depth "
               f"{s['ssl_verify_depth']}; security level {s['security_level']}; "
               f"{escape(data['openssl_version'])}; at {data['at']}")
