@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import select
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -112,23 +113,39 @@ def _verify_cb(conn: Any, cert: Any, errnum: int, depth: int, ok: int) -> bool:
 
 
 _CONTEXTS: dict[tuple, Any] = {}
+_LOCK = threading.Lock()
 
 
 def _context(config: ProbeConfig, spec: AttemptSpec, identity: ClientIdentity | None) -> Any:
-    """A pyOpenSSL client context, cached per (trust, version, identity): loading a trust store
-    costs more than a loopback handshake."""
+    """A pyOpenSSL client context, cached: loading a trust store costs more than a loopback
+    handshake. One context per (trust, user identity): the TLS version is set per connection
+    and the throwaway certificate is put on the connection, so a probe loads its trust store
+    at most twice."""
+    user = identity if spec.cert is CertKind.USER and identity is not None else None
+    key = (config.ca_file, _fingerprints(user) if user is not None else None)
+    with _LOCK:
+        cached = _CONTEXTS.get(key)
+        if cached is None:
+            if len(_CONTEXTS) > 32:
+                _CONTEXTS.clear()
+            cached = _CONTEXTS[key] = _new_context(config, user)
+    return cached
+
+
+def _fingerprints(identity: ClientIdentity) -> tuple[bytes, ...]:
+    from cryptography.hazmat.primitives import hashes
+
+    return tuple(c.fingerprint(hashes.SHA256()) for c in (identity.cert, *identity.chain))
+
+
+def _new_context(config: ProbeConfig, identity: ClientIdentity | None) -> Any:
     from OpenSSL import SSL
 
     from mtls_doctor.model import InputError
 
-    key = (config.ca_file, spec.tls, id(identity) if identity else None)
-    cached = _CONTEXTS.get(key)
-    if cached is not None:
-        return cached
     ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
-    versions = {"1.2": SSL.TLS1_2_VERSION, "1.3": SSL.TLS1_3_VERSION}
-    ctx.set_min_proto_version(versions.get(spec.tls, SSL.TLS1_2_VERSION))
-    ctx.set_max_proto_version(versions.get(spec.tls, SSL.TLS1_3_VERSION))
+    ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
+    ctx.set_max_proto_version(SSL.TLS1_3_VERSION)
     try:
         if config.ca_file:
             ctx.load_verify_locations(config.ca_file)
@@ -149,7 +166,6 @@ def _context(config: ProbeConfig, spec: AttemptSpec, identity: ClientIdentity | 
         ctx.use_privatekey(identity.key)
         for extra in identity.chain:
             ctx.add_extra_chain_cert(extra)
-    _CONTEXTS[key] = ctx
     return ctx
 
 
@@ -261,6 +277,13 @@ def attempt(
         steps.append(Step("tcp", True, f"connected to {config.host}:{config.port}", _ms(t)))
         conn = SSL.Connection(_context(config, spec, identity), None)
         conn.set_app_data(rec)
+        if spec.tls == "1.2":
+            conn.set_options(SSL.OP_NO_TLSv1_3)
+        elif spec.tls == "1.3":
+            conn.set_options(SSL.OP_NO_TLSv1_2)
+        if spec.cert is not CertKind.USER and identity is not None:
+            conn.use_certificate(identity.cert)  # the throwaway: no chain, per connection
+            conn.use_privatekey(identity.key)
         conn.set_connect_state()
         if spec.sni:
             conn.set_tlsext_host_name(spec.sni.encode("idna"))
