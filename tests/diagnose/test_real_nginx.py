@@ -310,3 +310,55 @@ def test_paths_are_under_the_prefix(pki, nginx_bin, tmp_path, capsys):
     with _scenario_server("good", pki, nginx_bin, tmp_path) as server:
         _, data = _diagnose(capsys, server)
         assert [f["path"] for f in data["logs"]["files"]] == [str(Path(server.error_log))]
+
+
+# --- every lab scenario: its real cause on top, nothing for the correct ones ----------------
+
+#: scenario -> the cause diagnose must put first (None: no root cause at all). The correct
+#: trusted-only-optional-no-ca scenario is there to SHOW the empty CA list (F1.4): diagnose explains it.
+EXPECTED_TOP = {
+    "good": None,
+    "depth-default": "verify-depth-exceeded",
+    "depth-2": None,
+    "depth-0": "verify-depth-exceeded",
+    "depth-0-inter-trusted": "verify-depth-exceeded",
+    "ca-intermediate-only": "ca-file-missing-root",
+    "client-omits-intermediate": "client-omits-intermediate",
+    "ca-root-and-inter": None,
+    "trusted-only-optional-no-ca": "ca-names-trusted-only",
+    "trusted-only-on": "verify-client-without-ca",
+    "optional-unchecked": "verification-not-enforced",
+    "optional-checked": None,
+    "optional-no-ca-foreign": "verification-not-enforced",
+    "no-sni-default-server": "no-sni-default-server",
+    "no-sni-cross-ca": "default-server-other-ca",
+    "no-sni-rejected": None,
+    "crl-valid": None,
+    "crl-expired": "crl-expired",
+    "crl-missing-root": "crl-missing-for-ca",
+    "server-eku-client": "client-certificate-purpose",
+    "expired-client": "client-certificate-expired",
+    "tls12-only": None,
+    "tls13-only": None,
+    "proxy-headers-overwritten": None,
+    "proxy-headers-passed-through": "identity-headers-forgeable",
+}
+
+
+def _scenario_names() -> list[str]:
+    from mtls_doctor.lab.scenarios import SCENARIOS
+
+    return [s.name for s in SCENARIOS]
+
+
+@pytest.mark.parametrize("name", _scenario_names())
+def test_every_lab_scenario_top_cause(name, nginx_bin):
+    from mtls_doctor.diagnose import run_on_lab_scenario
+
+    if name not in EXPECTED_TOP:
+        pytest.skip(f"new lab scenario {name!r}: add its expected cause to EXPECTED_TOP")
+    result = run_on_lab_scenario(name, nginx=nginx_bin)
+    got = result.top.cause if result.top is not None else None
+    assert got == EXPECTED_TOP[name], [(c.cause, round(c.confidence, 2)) for c in result.causes]
+    if got is None:
+        assert result.causes == ()

@@ -94,8 +94,11 @@ def nginx_info(binary: str) -> NginxInfo:
     return parse_nginx_v(binary, done.stderr + done.stdout)
 
 
-def load_config(opts: Options, binary: str | None, notes: list[str]) -> Any:
-    """The configuration: ``--config``, else ``nginx -T`` of the nginx found (None: none)."""
+def load_config(opts: Options, binary: str | None, notes: list[str],
+                test_output: list[str] | None = None) -> Any:
+    """The configuration: ``--config``, else ``nginx -T`` of the nginx found (None: none).
+    When ``nginx -T`` fails, its stderr lines go to ``test_output`` (nginx's own words about the
+    configuration, e.g. ``[emerg] no ssl_client_certificate for ssl_verify_client``, F1.5)."""
     from mtls_doctor.nginx.parse import load_path, parse_dump
 
     if opts.config:
@@ -111,6 +114,8 @@ def load_config(opts: Options, binary: str | None, notes: list[str]) -> Any:
     if done is not None and done.returncode == 0 and "# configuration file" in done.stdout:
         return parse_dump(done.stdout)
     why = (done.stderr.strip().splitlines() or ["no output"])[-1] if done is not None else "did not run"
+    if done is not None and test_output is not None:
+        test_output.extend(done.stderr.splitlines()[:200])
     notes.append(f"`{binary} -T` failed ({why}); the configuration was read from disk instead")
     if os.path.isfile("/etc/nginx/nginx.conf"):
         return load_path("/etc/nginx/nginx.conf")
@@ -131,7 +136,8 @@ def collect(opts: Options) -> Evidence:
                          "--log given: nothing to diagnose")
     info = nginx_info(binary) if binary else None
     client, client_chain_sent, identity = _client(opts)
-    config = load_config(opts, binary, notes)
+    test_output: list[str] = []
+    config = load_config(opts, binary, notes, test_output)
     eff = files = None
     lint: tuple = ()
     if config is not None:
@@ -150,7 +156,7 @@ def collect(opts: Options) -> Evidence:
     if opts.probe and opts.url:
         probes += _remote_probes(opts, identity)
     probe_findings = _probe_findings(probes, opts.at, identity)
-    logs, log_findings = _logs(opts, config, eff, info, notes)
+    logs, log_findings = _logs(opts, config, eff, info, notes, test_output)
     verifies = _verify(eff, files or {}, client, client_chain_sent, opts) if client else ()
     return Evidence(
         at=opts.at, nginx=info, config=config, eff=eff, files=files or {}, lint=tuple(lint),
@@ -356,15 +362,21 @@ def tail_lines(path: str, max_bytes: int = MAX_LOG_BYTES) -> list[str]:
     return data.decode("utf-8", "replace").splitlines()
 
 
-def _logs(opts: Options, config: Any, eff: Any, info: NginxInfo | None, notes: list[str]):
+def _logs(opts: Options, config: Any, eff: Any, info: NginxInfo | None, notes: list[str],
+          extra: list[str] | None = None, extra_source: str = "nginx -T"):
     from mtls_doctor.logs.summary import Summarizer
     from mtls_doctor.rules.logs import check
 
     paths = list(opts.logs) or log_paths(config, eff, info)
-    if not paths:
+    if not paths and not extra:
         return None, ()
     summarizer = Summarizer()
     read: list[str] = []
+    if extra:
+        summarizer.start(extra_source)
+        for number, text in enumerate(extra, 1):
+            summarizer.feed(extra_source, number, text)
+        read.append(extra_source)
     skipped = 0
     for path in paths:
         if opts.logs and not os.path.exists(path):

@@ -46,6 +46,11 @@ LINT_MAP: dict[str, tuple[str, float]] = {
 #: rules whose lower-severity findings are warnings about the future, not causes (a CRL that
 #: expires soon is MTLS302 WARNING; only the ERROR means it has expired)
 LINT_MIN_SEVERITY: dict[str, Severity] = {"MTLS302": Severity.ERROR}
+#: (rule, severity) whose cause differs: MTLS203 is an ERROR when the nginx version refuses a
+#: trusted-only configuration (< 1.27.2, F1.5), a WARNING about the empty CA list otherwise (F1.4)
+LINT_BY_SEVERITY: dict[tuple[str, Severity], tuple[str, float]] = {
+    ("MTLS203", Severity.ERROR): ("verify-client-without-ca", 0.7),
+}
 
 #: verify error code -> cause, for the user's certificate judged offline (F4.2)
 VERIFY_MAP: dict[int, tuple[str, float]] = {
@@ -195,7 +200,7 @@ def _from_lint(ev: Evidence, board: _Board) -> None:
         mapped = LINT_MAP.get(f.rule)
         if mapped is None:
             continue
-        cause, weight = mapped
+        cause, weight = LINT_BY_SEVERITY.get((f.rule, f.severity), mapped)
         if f.severity < LINT_MIN_SEVERITY.get(f.rule, Severity.INFO):
             continue
         loc = f.location

@@ -8,7 +8,10 @@ the first client the scenario expects to be refused (its certificate is what a u
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any
 
@@ -40,6 +43,15 @@ def _client_files(scenario: Any, pki: Any) -> dict[str, bytes]:
     return out
 
 
+def _test_output_logs(text: str) -> tuple[Any, tuple]:
+    from mtls_doctor.diagnose.evidence import LogEvidence
+    from mtls_doctor.logs.summary import summarize
+    from mtls_doctor.rules.logs import check
+
+    summary = summarize(text.splitlines(), "nginx -t")
+    return LogEvidence(summary, ("nginx -t",)), tuple(check(summary))
+
+
 #: scenarios whose point is a configuration that lets the WRONG clients in: diagnosing them with
 #: a refused client's certificate would be about that client, not about the scenario
 NO_CLIENT = frozenset({"optional-unchecked", "optional-no-ca-foreign", "no-sni-cross-ca"})
@@ -62,7 +74,7 @@ def run_on_lab_scenario(name: str, nginx: str | None = None, timeout: float = 3.
     from mtls_doctor.diagnose.core import diagnose
     from mtls_doctor.diagnose.report import build_report
     from mtls_doctor.lab.client import request
-    from mtls_doctor.lab.nginx import NginxError, NginxServer
+    from mtls_doctor.lab.nginx import NginxConfigError, NginxError, NginxServer
     from mtls_doctor.lab.pki import build_lab_pki
     from mtls_doctor.lab.scenarios import get
 
@@ -72,8 +84,11 @@ def run_on_lab_scenario(name: str, nginx: str | None = None, timeout: float = 3.
     at = at or datetime.now(timezone.utc)
     pki = build_lab_pki(at)
     files = {**scenario.files(pki), **_client_files(scenario, pki)}
+    workdir = Path(tempfile.mkdtemp(prefix="mtls-doctor-diagnose-"))
+    refused = pick_client(scenario)
     try:
-        with NginxServer(scenario.render, ports=scenario.ports, files=files, nginx_bin=nginx) as server:
+        with NginxServer(scenario.render, ports=scenario.ports, files=files, nginx_bin=nginx,
+                         workdir=workdir) as server:
             prefix = server.prefix
             for spec in scenario.clients:
                 cert = key = None
@@ -83,7 +98,6 @@ def run_on_lab_scenario(name: str, nginx: str | None = None, timeout: float = 3.
                 request(server.port, lab_id=spec.id, ca_pem=pki.pem("root"), host="localhost",
                         sni="localhost" if spec.sni else None, cert_file=cert, key_file=key,
                         tls=spec.tls, headers=spec.headers, timeout=timeout)
-            refused = pick_client(scenario)
             cert_path = key_path = None
             if refused is not None:
                 cert_path = str(prefix / f"clients/{refused.client}{'-chain' if refused.send_chain else ''}.pem")
@@ -91,8 +105,18 @@ def run_on_lab_scenario(name: str, nginx: str | None = None, timeout: float = 3.
             opts = Options(at=at, config=str(server.conf_path), cert=cert_path, key=key_path,
                            nginx=server.nginx_bin, timeout=timeout)
             evidence = collect(opts)
+    except NginxConfigError as exc:
+        # nginx refused the configuration (e.g. F1.5): diagnose it from its files, with nginx's
+        # own `nginx -t` words as evidence, as `diagnose` does when `nginx -T` fails
+        evidence = collect(Options(at=at, config=str(workdir / "nginx.conf"), nginx=nginx, probe=False))
+        if evidence.logs is None or not evidence.logs.summary.groups:  # nginx -t also logs it
+            summary, findings = _test_output_logs(str(exc))
+            evidence = replace(evidence, logs=summary, log_findings=evidence.log_findings + findings)
+        refused = None
     except NginxError as exc:
         raise InputError(f"lab scenario {name}: {exc}".splitlines()[0]) from None
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     causes = diagnose(evidence)
     command = "mtls-doctor diagnose --config <lab>/nginx.conf"
     if refused is not None:
