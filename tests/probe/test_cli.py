@@ -138,3 +138,28 @@ def test_key_not_matching_certificate_is_exit_2(lab):
     _, other_key = lab.client_files("foreign")
     proc = probe("127.0.0.1:443", "--cert", str(cert), "--key", str(other_key))
     assert proc.returncode == 2 and "does not belong to the certificate" in proc.stderr
+
+
+def test_fleet_json_lines_one_record_per_target(lab, modes):
+    (dead,) = free_ports(1)
+    targets = lab.dir / "targets.txt"
+    lines = ["# fleet", *(f"https://127.0.0.1:{modes[m]}/ localhost" for m in
+                          ("off", "optional", "optional_no_ca", "on")),
+             "", f"127.0.0.1:{modes['sni']} a.test   # non-default server", f"127.0.0.1:{dead}"]
+    targets.write_text("\n".join(lines) + "\n")
+    proc = probe("--targets", str(targets), "--ca-file", str(lab.root_pem), "--timeout", "2",
+                 "--concurrency", "3", "--no-legacy")
+    assert proc.stderr == "" and proc.returncode == 1
+    records = {r["line"]: r for r in map(json.loads, proc.stdout.splitlines())}
+    assert {n: r["inferred_mode"] for n, r in records.items()} == {
+        2: "off", 3: "optional", 4: "optional_no_ca", 5: "on", 7: "on", 8: "unknown"}
+    assert records[7]["modes"] == {"a.test": "on", "-": "on-without-request"}  # F7.3, Host a.test
+    assert [f["rule"] for f in records[8]["findings"]] == ["MTLS510"]
+    assert records[5]["certificate_request"] is True and records[2]["certificate_request"] is False
+
+
+def test_fleet_bad_line_is_exit_2_naming_the_line(lab):
+    targets = lab.dir / "bad-targets.txt"
+    targets.write_text("127.0.0.1:443\nhttp://nope/\n")
+    proc = probe("--targets", str(targets))
+    assert proc.returncode == 2 and f"{targets}:2:" in proc.stderr and proc.stdout == ""

@@ -18,7 +18,11 @@ from mtls_doctor.cli.common import emit, fail, fail_on_option, format_option
 
 
 @click.command("probe")
-@click.argument("target")
+@click.argument("target", required=False)
+@click.option("--targets", "targets_file", metavar="FILE",
+              help="Probe every target in FILE (one `TARGET [SERVERNAME]` a line); JSON Lines out.")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
+              help="With --targets: how many targets are probed at a time.")
 @click.option("--servername", metavar="NAME", help="SNI name to send (default: the target's host name).")
 @click.option("--no-sni", is_flag=True, help="Send no SNI in the primary variant.")
 @click.option("--host-header", metavar="HOST", help="Host header (default: the SNI name or host, with the port).")
@@ -39,7 +43,9 @@ from mtls_doctor.cli.common import emit, fail, fail_on_option, format_option
 @format_option()
 @fail_on_option()
 def command(
-    target: str,
+    target: str | None,
+    targets_file: str | None,
+    concurrency: int,
     servername: str | None,
     no_sni: bool,
     host_header: str | None,
@@ -67,7 +73,8 @@ def command(
     from mtls_doctor.probe.target import parse_target
     from mtls_doctor.rules.probe import check
 
-    t = parse_target(target)
+    if (target is None) == (targets_file is None):
+        fail("give exactly one of TARGET or --targets FILE")
     if servername and no_sni:
         fail("--servername and --no-sni exclude each other")
     if pkcs12 and (cert or key or chain):
@@ -78,6 +85,13 @@ def command(
         fail(f"--ca-file {ca_file}: no such file")
     secret = _password(password)
     identity = load_identity(cert=cert, key=key, chain=chain, pkcs12=pkcs12, password=secret)
+    if targets_file is not None:
+        if servername:
+            fail("--servername applies to one TARGET; put names in the --targets file")
+        return _fleet(targets_file, identity, host_header, timeout, ca_file, insecure,
+                      send_cert_anyway, tls, not no_legacy, concurrency, no_sni, Severity(fail_on))
+    assert target is not None
+    t = parse_target(target)
     name = servername or (None if t.is_ip else t.host)
     primary = None if no_sni else name
     other: str | None | bool = None if primary is not None else (name if name else False)
@@ -91,6 +105,62 @@ def command(
     report = Report("probe", findings=check(result), data=result.to_dict())
     emit(report, fmt, lambda r: _render(result, r, identity is not None, insecure or send_cert_anyway))
     return report.exit_code(Severity(fail_on))
+
+
+def _fleet(path, identity, host_header, timeout, ca_file, insecure, send_cert_anyway, tls,
+           legacy, concurrency, no_sni, fail_on) -> int:
+    import json
+    import sys
+
+    from mtls_doctor.model import Report
+    from mtls_doctor.probe.fleet import parse_targets, run_fleet
+    from mtls_doctor.probe.handshake import ProbeConfig
+    from mtls_doctor.probe.identity import _read
+    from mtls_doctor.rules.probe import check
+
+    entries = parse_targets(_read(path, "targets").decode("utf-8", "replace"), path)
+    base = ProbeConfig(host="", port=0, host_header=host_header, timeout=timeout, ca_file=ca_file,
+                       insecure=insecure, send_cert_anyway=send_cert_anyway)
+    failing = []
+    progress = _progress(len(entries))
+
+    def emit_record(record: dict) -> None:
+        sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
+        sys.stdout.flush()
+        if any(fail_on <= _sev(f["severity"]) for f in record["findings"]):
+            failing.append(record["line"])
+        if progress is not None:
+            progress[0].advance(progress[1])
+
+    try:
+        run_fleet(entries, base, lambda result: Report("probe", check(result), result.to_dict()),
+                  identity=identity, tls=tls, legacy=legacy, concurrency=concurrency,
+                  no_sni=no_sni, on_result=emit_record)
+    finally:
+        if progress is not None:
+            progress[0].stop()
+    return 1 if failing else 0
+
+
+def _sev(value: str):
+    from mtls_doctor.model import Severity
+
+    return Severity(value)
+
+
+def _progress(total: int):
+    """A progress bar on stderr, only when stderr is a terminal."""
+    from mtls_doctor.cli.console import console
+
+    err = console(stderr=True)
+    if not err.is_terminal:
+        return None
+    from rich.progress import Progress
+
+    bar = Progress(console=err, transient=True)
+    task = bar.add_task("probing", total=total)
+    bar.start()
+    return bar, task
 
 
 def _password(value: str | None) -> bytes | None:

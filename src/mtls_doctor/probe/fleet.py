@@ -1,0 +1,112 @@
+"""Probe many endpoints: a targets file, a bounded pool of workers, one summary per target.
+
+Invariants:
+- ``parse_targets`` is pure: text in, entries out, ``InputError`` naming the line for a bad one
+  (all lines are checked before anything is probed);
+- ``run_fleet`` runs at most ``concurrency`` targets at a time (each target's matrix runs on its
+  own thread, sequentially, so the number of open connections is bounded by ``concurrency``);
+  each result is handed to ``on_result`` as it completes, so output streams;
+- a target that fails is a result (mode "unknown" and an MTLS510 finding), never an exception.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+from mtls_doctor.model import InputError, Report
+from mtls_doctor.probe.handshake import ProbeConfig
+from mtls_doctor.probe.identity import ClientIdentity
+from mtls_doctor.probe.matrix import run_matrix
+from mtls_doctor.probe.target import Target, parse_target
+
+MAX_TARGETS = 100_000
+
+
+@dataclass(frozen=True)
+class FleetEntry:
+    line: int
+    text: str
+    target: Target
+    servername: str | None
+
+
+def parse_targets(text: str, source: str = "targets") -> list[FleetEntry]:
+    """One target a line (``https://host[:port][/path]`` or ``host:port``), optionally followed
+    by the SNI name to use; ``#`` starts a comment."""
+    entries = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        fields = line.split()
+        if len(fields) > 2:
+            raise InputError(f"{source}:{number}: expected `TARGET [SERVERNAME]`, got {line!r}")
+        try:
+            target = parse_target(fields[0])
+        except InputError as exc:
+            raise InputError(f"{source}:{number}: {exc}") from None
+        entries.append(FleetEntry(number, fields[0], target, fields[1] if len(fields) > 1 else None))
+        if len(entries) > MAX_TARGETS:
+            raise InputError(f"{source}: more than {MAX_TARGETS} targets")
+    if not entries:
+        raise InputError(f"{source}: no target in the file")
+    return entries
+
+
+def summary(entry: FleetEntry, report: Report, elapsed_ms: float) -> dict[str, Any]:
+    """The JSON Lines record of one target (the full attempts are left out on purpose)."""
+    data = report.data
+    inferences = data.get("inferences", [])
+    return {
+        "line": entry.line,
+        "target": entry.text,
+        "servername": data.get("primary_sni"),
+        "inferred_mode": data.get("inferred_mode"),
+        "modes": {(i["sni"] or "-"): i["mode"] for i in inferences},
+        "certificate_request": data.get("certificate_request"),
+        "ca_names": data.get("ca_names"),
+        "findings": [
+            {"rule": f.rule, "severity": f.severity.value, "message": f.message}
+            for f in report.findings
+        ],
+        "attempts": len(data.get("attempts", [])),
+        "elapsed_ms": round(elapsed_ms, 1),
+    }
+
+
+def run_fleet(
+    entries: list[FleetEntry],
+    base: ProbeConfig,
+    judge: Callable[[Any], Report],
+    identity: ClientIdentity | None = None,
+    tls: str | None = None,
+    legacy: bool = True,
+    concurrency: int = 16,
+    no_sni: bool = False,
+    on_result: Callable[[dict[str, Any]], None] = lambda record: None,
+) -> list[dict[str, Any]]:
+    """Probe every entry; returns the records in completion order (also passed to on_result)."""
+    import time
+
+    def one(entry: FleetEntry) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        name = entry.servername or (None if entry.target.is_ip else entry.target.host)
+        primary = None if no_sni else name
+        other: str | None | bool = None if primary is not None else (name if name else False)
+        config = replace(base, host=entry.target.host, port=entry.target.port,
+                         path=entry.target.path, verify_name=name or entry.target.host)
+        result = run_matrix(config, primary, other_sni=other, tls=tls, identity=identity,
+                            at=dt.datetime.now(dt.timezone.utc), legacy=legacy, workers=1)
+        return summary(entry, judge(result), (time.perf_counter() - t0) * 1000)
+
+    records = []
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(entries)))) as pool:
+        futures = [pool.submit(one, entry) for entry in entries]
+        for future in as_completed(futures):
+            record = future.result()
+            records.append(record)
+            on_result(record)
+    return records
