@@ -362,3 +362,33 @@ def test_every_lab_scenario_top_cause(name, nginx_bin):
     assert got == EXPECTED_TOP[name], [(c.cause, round(c.confidence, 2)) for c in result.causes]
     if got is None:
         assert result.causes == ()
+
+
+# --- remote mode (--url): no configuration, only what the server shows -----------------------
+
+
+def test_remote_url_verify_off(pki, nginx_bin, tmp_path, capsys):
+    body = ("    ssl_client_certificate pki/ca.pem;\n"
+            '    location / { return 200 "ok"; }\n')
+    with _custom(body, pki, nginx_bin, tmp_path, {"pki/ca.pem": pki.pem("root")}) as server:
+        capsys.readouterr()
+        code = main(["diagnose", "--url", f"https://127.0.0.1:{server.port}/", "--server-name",
+                     "localhost", "--format", "json"])
+        data = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert data["config"] is None and data["probes"]
+    assert _top(data) == "verify-client-off"
+
+
+def test_remote_url_with_a_rejected_certificate_and_its_log(pki, nginx_bin, tmp_path, capsys):
+    with _scenario_server("server-eku-client", pki, nginx_bin, tmp_path, "server-eku") as server:
+        capsys.readouterr()
+        code = main(["diagnose", "--url", f"https://127.0.0.1:{server.port}/", "--server-name",
+                     "localhost", "--insecure", *_client_args(server, "server-eku"),
+                     "--log", str(server.error_log), "--format", "json"])
+        data = json.loads(capsys.readouterr().out)
+    assert code == 1
+    causes = [c["cause"] for c in data["root_causes"]]
+    # the probe's own log line is left out; the live 400 names the rejection
+    assert causes[0] == "client-certificate-rejected"
+    assert data["probes"][0]["with_your_certificate"]["page"] == 495

@@ -124,3 +124,23 @@ def render_text(report) -> None:
     if report.findings:
         out.print(Text(f"{len(report.findings)} finding(s) from lint, probe and logs behind these: "
                        "--format json, or `mtls-doctor lint` / `probe` / `logs`.", style="dim"))
+
+
+def demo_section(scenario: str, nginx: str | None = None, number: int = 5):
+    """The last part of ``mtls-doctor demo``: diagnose the broken scenario on real nginx and
+    show the cause found. Returns the LabDiagnosis (``.top`` is the top RootCause or None)."""
+    from rich.text import Text
+
+    from mtls_doctor.cli.console import console
+    from mtls_doctor.diagnose.lab import run_on_lab_scenario
+
+    out = console()
+    out.print()
+    out.rule(f"{number}. mtls-doctor diagnose on the broken setup (config + live probe + error log)",
+             align="left")
+    result = run_on_lab_scenario(scenario, nginx=nginx)
+    out.print(Text(f"$ {result.command}", style="dim"))
+    render_text(result.report)
+    if result.top is not None:
+        out.print(Text(f"Cause found: {result.top.cause} - {result.top.title}", style="bold"))
+    return result

@@ -17,6 +17,7 @@ Invariants of this module:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -98,6 +99,7 @@ LOG_NAMED_SUPPORTS: dict[str, tuple[str, ...]] = {
     "config-cannot-load-certificate": ("config-file-missing",),
 }
 SUPPORT_WEIGHT = 0.25
+_LOG_HEAD = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: (?:\*\d+ )?")
 MAX_EVIDENCE = 8
 
 
@@ -161,11 +163,19 @@ class _Board:
         return tuple(out)
 
 
-_SOURCE_ORDER = {"probe": 0, "verify": 1, "logs": 2, "config": 3, "file": 4, "nginx": 5}
+_SOURCE_ORDER = {"verify": 0, "probe": 1, "config": 2, "file": 3, "logs": 4, "nginx": 5}
 
 
 def _ordered(lines: list[EvidenceLine]) -> list[EvidenceLine]:
-    return sorted(lines, key=lambda l: _SOURCE_ORDER.get(l.source, 9))
+    """One line of each source first (live before predicted), then the rest, same order."""
+    by_source = sorted(lines, key=lambda l: _SOURCE_ORDER.get(l.source, 9))
+    firsts: list[EvidenceLine] = []
+    seen: set[str] = set()
+    for line in by_source:
+        if line.source not in seen:
+            seen.add(line.source)
+            firsts.append(line)
+    return firsts + [l for l in by_source if l not in firsts]
 
 
 def diagnose(ev: Evidence) -> tuple[RootCause, ...]:
@@ -321,9 +331,14 @@ def _from_probes(ev: Evidence, board: _Board, verified: set[str]) -> None:
             _probe_without_sni(ev, board, p, none, line)
         user = p.attempt("user")
         if user is not None and user.http is not None and user.http.page == 495:
+            rejected = EvidenceLine("probe", p.where, f"{p.label}: your certificate was sent and "
+                                    f"rejected: {_http(user)}")
             for cause in sorted(verified):  # the live rejection confirms the offline verdict
-                board.support(cause, SUPPORT_WEIGHT, EvidenceLine(
-                    "probe", p.where, f"{p.label}: your certificate was sent and rejected: {_http(user)}"))
+                board.support(cause, SUPPORT_WEIGHT, rejected)
+            if not verified and not ev.verifies:  # no trust settings to judge it offline (--url)
+                board.raise_("client-certificate-rejected", 0.5, rejected,
+                             f"{p.where} rejects your certificate with 400 \"The SSL certificate "
+                             "error\"; its error log says why (F4.1, F4.2).")
 
 
 def _probe_with_sni(ev: Evidence, board: _Board, p: ProbeEvidence, none: Any, line: EvidenceLine) -> None:
@@ -341,7 +356,7 @@ def _probe_with_sni(ev: Evidence, board: _Board, p: ProbeEvidence, none: Any, li
                          f"the configuration on disk says ssl_verify_client {server.verify} for "
                          f"{server.label}, but the running nginx did not ask for a certificate.", label)
             board.support("nginx-not-reloaded", 0.0, _setting_line(server, "ssl_verify_client"))
-        elif server is None and ev.client:
+        elif server is None:
             board.raise_("verify-client-off", 0.4, line,
                          f"{p.where} never asked for a client certificate (no CertificateRequest).")
         return
@@ -501,9 +516,9 @@ def _from_logs(ev: Evidence, board: _Board) -> None:
         return
     for g in ev.logs.summary.groups:
         cid = g.cause.id
-        text = f"{g.count} line(s): {g.example}"
-        if len(text) > 300:
-            text = text[:297] + "..."
+        text = f"{g.count} line(s): " + _LOG_HEAD.sub(r"\1 ", g.example)
+        if len(text) > 240:
+            text = text[:237] + "..."
         line = EvidenceLine("logs", f"{g.source}:{g.line}", text)
         if g.verify_code is not None and cid.startswith("client-cert-verify-failed:"):
             raised = LOG_RAISES.get(g.verify_code)
