@@ -136,3 +136,13 @@ def test_interrupted_lab_run_stops_nginx_and_cleans_up(tmp_path, nginx_bin, sig)
     assert ("interrupted" in err or "aborted" in err) and "Traceback" not in err
     assert lab_nginx_pids([tmp_path]) == set()
     assert not any(p.name.startswith("mtls-doctor-") for p in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["client-omits-intermediate", "optional-unchecked",
+                                  "no-sni-default-server", "no-sni-cross-ca",
+                                  "proxy-headers-passed-through"])
+def test_every_demo_pair_runs_as_expected(tmp_path, nginx_bin, name):
+    proc = run(tmp_path, "demo", "--scenario", name, "--nginx", nginx_bin)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "What went wrong" in proc.stdout and "no difference was measured" not in proc.stdout
+    assert lab_nginx_pids([tmp_path]) == set()

@@ -148,3 +148,28 @@ def test_tls_server_with_throwaway_cert(nginx_bin, tmp_path):
                 answer = tls.recv(4096)
     assert answer.startswith(b"HTTP/1.1 200")
     assert lab_nginx_pids([tmp_path]) == set()
+
+
+def test_port_taken_meanwhile_is_retried_with_new_ports(nginx_bin, tmp_path, monkeypatch):
+    import mtls_doctor.lab.nginx as mod
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen(1)
+    taken = squatter.getsockname()[1]
+    real = mod.free_ports
+    calls = []
+
+    def first_taken(count):
+        calls.append(count)
+        return (taken,) if len(calls) == 1 else real(count)
+
+    monkeypatch.setattr(mod, "free_ports", first_taken)
+    try:
+        with NginxServer(PLAIN, nginx_bin=nginx_bin, workdir=tmp_path / "p") as server:
+            assert server.port != taken and len(calls) == 2
+            assert b"plain t1" in _get(server.port)
+    finally:
+        squatter.close()
+    assert "Address already in use" in (tmp_path / "p" / "logs" / "error.log").read_text()
+    assert lab_nginx_pids([tmp_path]) == set()

@@ -384,7 +384,7 @@ class NginxServer:
                 raise NginxStartError(
                     f"nginx exited with {rc} at start: {_tail(stderr_path) or _tail(self.error_log)}"
                 )
-            if all(_listening(p) for p in self.ports):
+            if _listening(self.ports, self.process.pid):
                 self._workers |= _children(self.process.pid)
                 return
             if time.monotonic() > deadline:
@@ -439,22 +439,38 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         pass
 
 
-def _listening(port: int) -> bool:
-    """True when 127.0.0.1:port is in LISTEN state (read from /proc, no connection made)."""
-    needle = f"0100007F:{port:04X}"
+def _listening(ports: Sequence[int], pid: int) -> bool:
+    """True when process ``pid`` itself listens on 127.0.0.1 at every port.
+
+    Read from /proc (no connection made): a LISTEN socket on the port whose inode is one of the
+    process's file descriptors, so another program that took the port meanwhile does not count.
+    Without /proc, a TCP connect is the (weaker) fallback.
+    """
     try:
+        owned = set()
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                owned.add(link[8:-1])
+        wanted = {f"0100007F:{port:04X}" for port in ports}
+        found = set()
         with open("/proc/net/tcp") as fh:
             for line in fh:
                 cols = line.split()
-                if len(cols) > 3 and cols[1] == needle and cols[3] == "0A":
-                    return True
-        return False
+                if len(cols) > 9 and cols[1] in wanted and cols[3] == "0A" and cols[9] in owned:
+                    found.add(cols[1])
+        return found == wanted
     except OSError:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            return False
+        for port in ports:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    pass
+            except OSError:
+                return False
+        return True
 
 
 def _children(pid: int) -> set[int]:
