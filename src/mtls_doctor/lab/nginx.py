@@ -166,9 +166,9 @@ class NginxServer:
         files: ``{relative path: bytes}`` written under the prefix before start (mode 0600),
             e.g. certificates, keys, CA bundles and CRLs the configuration names.
         nginx_bin: the nginx binary; default ``find_nginx()``.
-        workdir: the prefix directory to use (created if needed); default a fresh temporary
-            directory, removed on stop unless ``keep``.
-        keep: keep the prefix (configuration and logs) after stop.
+        workdir: the prefix directory to use (created if needed, never removed: the caller
+            owns it); default a fresh temporary directory, removed on stop unless ``keep``.
+        keep: keep the temporary prefix (configuration and logs) after stop.
         start_timeout: seconds to wait for the ports to listen (per attempt).
         stop_timeout: seconds to wait after SIGQUIT, and again after SIGTERM, before SIGKILL.
         attempts: how many times to choose new ports when one was taken meanwhile.
