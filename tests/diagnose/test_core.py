@@ -187,3 +187,29 @@ def test_deterministic():
     ev = Evidence(at=AT, config=config, eff=eff, lint=(_finding("MTLS401", 1), _finding("MTLS405", 2)),
                   probes=(_probe("a.test", [_attempt("none", "a.test", ())], eff.servers[0]),))
     assert diagnose(ev) == diagnose(ev)
+
+
+def test_verify_evidence_tells_depth_from_untrusted():
+    """The user's deep chain fails at depth 1 and passes deeper: depth, not trust (F3.3)."""
+    from mtls_doctor.diagnose.evidence import VerifyEvidence
+    from mtls_doctor.lab.pki import build_lab_pki
+    from mtls_doctor.pki.verify import TrustSettings, verify_client
+
+    pki = build_lab_pki(AT)
+    config, eff = _eff("""http { server { listen 8443 ssl; server_name a.test;
+        ssl_verify_client on; ssl_client_certificate ca.pem; } }""")
+    deep = pki.clients["deep"]
+    trust = TrustSettings(client_certificate=(pki.cas["root"].cert,), verify_depth=1)
+    shallow = verify_client(deep.cert, deep.chain, trust, AT)
+    deeper = verify_client(deep.cert, deep.chain, TrustSettings(client_certificate=(pki.cas["root"].cert,),
+                                                                 verify_depth=16), AT)
+    assert shallow.error_code == 20 and deeper.error_code == 0
+    ev = Evidence(at=AT, config=config, eff=eff, client=(deep.cert, *deep.chain),
+                  verifies=(VerifyEvidence(eff.servers[0], shallow, deeper, len(deep.chain)),))
+    top = diagnose(ev)[0]
+    assert top.cause == "verify-depth-exceeded" and top.fix.snippet == "ssl_verify_depth 2;"
+    foreign = pki.clients["foreign"]
+    untrusted = verify_client(foreign.cert, foreign.chain, trust, AT)
+    ev = Evidence(at=AT, config=config, eff=eff, client=(foreign.cert,),
+                  verifies=(VerifyEvidence(eff.servers[0], untrusted, None, 0),))
+    assert diagnose(ev)[0].cause in ("client-omits-intermediate", "client-ca-not-trusted")

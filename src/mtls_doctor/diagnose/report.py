@@ -32,6 +32,19 @@ def _attempt(a: Any) -> dict[str, Any] | None:
     }
 
 
+def _probe_notes(ev: Evidence) -> list[str]:
+    """Endpoints that did not answer TLS: nginx not running there, or not reloaded since the
+    listen was added."""
+    out = []
+    for p in ev.probes:
+        a = p.attempt("none")
+        if a is not None and not a.handshake_done and a.certificate_request is None:
+            note = f"no TLS answer at {p.where} ({p.label}): {a.error or a.outcome.value}"
+            if note not in out:
+                out.append(note)
+    return out
+
+
 def build_report(ev: Evidence, causes: tuple[RootCause, ...]) -> Report:
     logs = None
     if ev.logs is not None:
@@ -61,7 +74,7 @@ def build_report(ev: Evidence, causes: tuple[RootCause, ...]) -> Report:
             "error_code": v.result.error_code,
             "passes_deeper": (v.deeper.error_code == 0) if v.deeper is not None else None,
         } for v in ev.verifies],
-        "notes": list(ev.notes),
+        "notes": list(ev.notes) + _probe_notes(ev),
     }
     return Report("diagnose", all_findings(ev), data)
 

@@ -1,0 +1,110 @@
+"""The error logs ``diagnose`` reads (I/O): the files ``error_log`` names, their recent part.
+
+Invariants: at most ``MAX_LOG_BYTES`` from the END of each file (whole lines), a ``.gz`` file
+its first lines up to the same bound, so a 1 GB or growing log costs bounded time and memory;
+lines of diagnose's own probes (``PROBE_MARK``) keep only their level (so "this log has info
+lines", F4.1, stays true) and are not classified; an unreadable default log is a note, an
+unreadable ``--log`` an ``InputError``; relative ``error_log`` paths resolve against nginx's
+``--prefix`` (``nginx -V``), else the configuration prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from mtls_doctor.diagnose.evidence import LogEvidence, NginxInfo
+from mtls_doctor.diagnose.probing import PROBE_MARK
+from mtls_doctor.model import InputError
+
+MAX_LOG_BYTES = 4 * 1024 * 1024
+_LEVEL = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[[a-z]+\]")
+
+
+
+def log_paths(config: Any, eff: Any, info: NginxInfo | None) -> list[str]:
+    """Every file ``error_log`` names (main, http, server, ...), resolved as nginx does."""
+    if config is None:
+        return []
+    prefix = (info.prefix if info is not None and info.prefix else None) or config.prefix
+    out: list[str] = []
+    for node in config.walk():
+        if node.name != "error_log" or not node.args:
+            continue
+        target = node.args[0]
+        if target in ("stderr", "off") or target.startswith(("syslog:", "memory:")):
+            continue
+        path = target if os.path.isabs(target) else os.path.normpath(os.path.join(prefix, target))
+        if path not in out:
+            out.append(path)
+    return out
+
+
+def tail_lines(path: str, max_bytes: int = MAX_LOG_BYTES) -> list[str]:
+    """The last ``max_bytes`` of a log, as whole lines (a .gz file: its first lines, bounded)."""
+    from mtls_doctor.logs.read import iter_log_lines
+
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+        if head == b"\x1f\x8b":
+            out, size = [], 0
+            for line in iter_log_lines(path):
+                size += len(line)
+                if size > max_bytes:
+                    break
+                out.append(line)
+            return out
+        fh.seek(0, os.SEEK_END)
+        end = fh.tell()
+        start = max(0, end - max_bytes)
+        fh.seek(start)
+        data = fh.read(end - start)
+    if start > 0:
+        data = data.split(b"\n", 1)[1] if b"\n" in data else b""
+    return data.decode("utf-8", "replace").splitlines()
+
+
+def read_logs(opts: Any, config: Any, eff: Any, info: NginxInfo | None, notes: list[str],
+          extra: list[str] | None = None, extra_source: str = "nginx -T"):
+    from mtls_doctor.logs.summary import Summarizer
+    from mtls_doctor.rules.logs import check
+
+    paths = list(opts.logs) or log_paths(config, eff, info)
+    if not paths and not extra:
+        return None, ()
+    summarizer = Summarizer()
+    read: list[str] = []
+    if extra:
+        summarizer.start(extra_source)
+        for number, text in enumerate(extra, 1):
+            summarizer.feed(extra_source, number, text)
+        read.append(extra_source)
+    skipped = 0
+    for path in paths:
+        if opts.logs and not os.path.exists(path):
+            raise InputError(f"--log {path}: no such file")
+        try:
+            lines = tail_lines(path)
+        except (OSError, Exception) as exc:  # unreadable, permission, damaged gz: a note, not a crash
+            if opts.logs and isinstance(exc, OSError) and not os.access(path, os.R_OK):
+                raise InputError(f"--log {path}: not readable") from None
+            notes.append(f"error log {path} not read: {getattr(exc, 'strerror', None) or exc}")
+            continue
+        summarizer.start(path)
+        for number, text in enumerate(lines, 1):
+            if PROBE_MARK in text:
+                skipped += 1  # our own probe: keep only its level (F4.1: info lines exist)
+                level = _LEVEL.match(text)
+                if level:
+                    summarizer.feed(path, number, level.group(0) + " mtls-doctor probe request")
+                continue
+            summarizer.feed(path, number, text)
+        read.append(path)
+    if not read:
+        return None, ()
+    summary = summarizer.result()
+    return LogEvidence(summary, tuple(read), skipped), tuple(check(summary))
+
+
+__all__ = ["MAX_LOG_BYTES", "log_paths", "tail_lines", "read_logs"]
