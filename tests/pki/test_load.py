@@ -232,3 +232,18 @@ def test_load_path_reads_file(tmp_path):
     f.write_bytes(chain_pem())
     b = load_path(f)
     assert b.source == str(f) and subjects(b) == CHAIN
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        b"-----BEGIN CERTIFICATE-----\n",  # BEGIN lines without END
+        b"-----BEGIN CERTIFICATE-----",  # all on one line
+        b"-----BEGIN X-----\n-----END X-----\n",  # empty blocks
+    ],
+)
+def test_hostile_block_floods_are_capped(unit):
+    b = load_bytes(unit * 30_000, "flood.pem")
+    assert len(b.problems) <= L.MAX_PROBLEMS + 2
+    assert L.TOO_MANY_BLOCKS in kinds(b)
+    assert b.problems[-1].message.startswith("... and ")

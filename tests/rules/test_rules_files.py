@@ -60,6 +60,14 @@ CASES = [
     RuleCase("MTLS009", "ok", "ok_pem", lambda: {"data": pki().leaf.pem}),
     RuleCase("MTLS010", "fire", "p12_no_password", lambda: {"data": _p12()}),
     RuleCase("MTLS010", "ok", "ok_p12_password", lambda: {"data": _p12(), "password": b"pw"}),
+    RuleCase(  # 10,001 empty blocks
+        "MTLS011", "fire", "10001_blocks",
+        lambda: {"data": b"-----BEGIN X-----\n-----END X-----\n" * 10_001},
+    ),
+    RuleCase(
+        "MTLS011", "ok", "ok_10000_blocks",
+        lambda: {"data": b"-----BEGIN X-----\n-----END X-----\n" * 10_000},
+    ),
 ]
 
 

@@ -36,6 +36,10 @@ from mtls_doctor.model import InputError
 
 #: refuse files above this size: no certificate bundle is anywhere near it
 MAX_BYTES = 16 * 1024 * 1024
+#: PEM blocks examined per file at most (the Mozilla CA store has about 150)
+MAX_BLOCKS = 10_000
+#: problems reported per file at most (the rest are summarised in one more)
+MAX_PROBLEMS = 50
 
 # Problem kinds (each maps to one rule of ``mtls_doctor.rules.files``)
 EMPTY = "empty"
@@ -49,6 +53,7 @@ BINARY = "binary"
 UNSUPPORTED_BLOCK = "unsupported-block"
 NOT_PEM = "not-pem"
 PKCS12_UNREADABLE = "pkcs12-unreadable"
+TOO_MANY_BLOCKS = "too-many-blocks"
 
 
 @dataclass(frozen=True)
@@ -208,17 +213,30 @@ class _Acc:
     def add_key(self, kind: str, bits: int | None, public: Any, line: int | None, container: str) -> None:
         self.keys.append(KeyInfo(len(self.keys), kind, bits, public, line, container))
 
+    def problem(self, p: Problem) -> None:
+        self.problems.append(p)
+
     def problems_with_blocks(self) -> bool:
         return any(p.kind != CRLF for p in self.problems)
 
     def bundle(self, source: str, fmt: str) -> Bundle:
+        problems = self.problems
+        if len(problems) > MAX_PROBLEMS:  # a hostile file must not yield a million findings
+            last = [p for p in problems[MAX_PROBLEMS:] if p.kind == TOO_MANY_BLOCKS]
+            rest = [p for p in problems[MAX_PROBLEMS:] if p.kind != TOO_MANY_BLOCKS]
+            problems = problems[:MAX_PROBLEMS] + last
+            if rest:
+                problems.append(
+                    Problem(rest[0].kind, f"... and {len(rest)} more problems like these",
+                            rest[0].line)
+                )
         return Bundle(
             source,
             fmt,
             tuple(self.certs),
             tuple(self.crls),
             tuple(self.keys),
-            tuple(self.problems),
+            tuple(problems),
             tuple(self.cert_lines),
         )
 
@@ -246,49 +264,66 @@ def _load_pem(raw: bytes, source: str, password: bytes | None) -> Bundle:
     if b"\r" in raw:
         # OpenSSL's PEM reader accepts CRLF; worth knowing, not fatal.
         first = _line_of(raw, raw.index(b"\r"))
-        acc.problems.append(
+        acc.problem(
             Problem(CRLF, "the file has CRLF (Windows) line endings", line=first)
         )
     # Normalise line endings without moving line numbers: CRLF -> LF, lone CR -> LF.
     data = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    pos = 0
+    # Markers are scanned forward only (each END search resumes after the previous one), so
+    # hostile input (thousands of BEGIN lines without END, all on one line) stays linear; and
+    # at most MAX_BLOCKS blocks are examined.
     lines = _Lines(data)
-    while True:
-        m = _BEGIN.search(data, pos)
-        if m is None:
+    pos = 0
+    end: re.Match[bytes] | None = None
+    no_end_after = len(data) + 1  # a search from here or later finds no END
+    begins = _BEGIN.finditer(data)
+    m = next(begins, None)
+    count = 0
+    while m is not None:
+        nxt = next(begins, None)
+        if m.start() < pos:
+            m = nxt
+            continue  # inside a block already consumed
+        count += 1
+        if count > MAX_BLOCKS:
+            acc.problem(
+                Problem(
+                    TOO_MANY_BLOCKS,
+                    f"more than {MAX_BLOCKS} PEM blocks: the rest of the file was not read",
+                    line=lines.at(m.start()),
+                )
+            )
             break
         label = m.group(1)
         line = lines.at(m.start())
-        line_start = data.rfind(b"\n", 0, m.start()) + 1
-        before = data[line_start : m.start()]
+        window = max(0, m.start() - 256)
+        nl = data.rfind(b"\n", window, m.start())
+        before = data[(nl + 1 if nl >= 0 else window) : m.start()]
         if before.strip():
+            index = len(acc.certs) if label in _CERT_LABELS else None
             if _END.search(before):
                 # OpenSSL reads "-----END X----------BEGIN Y-----" as a bad END line and rejects
                 # the whole file ("bad end line"), so nginx -t fails on it.
-                acc.problems.append(
-                    Problem(
-                        MISSING_NEWLINE,
-                        "no newline between -----END----- and the next -----BEGIN-----: "
-                        "OpenSSL (and so nginx) rejects the file with 'bad end line'",
-                        line=line,
-                        index=len(acc.certs) if label in _CERT_LABELS else None,
-                    )
+                msg = (
+                    "no newline between -----END----- and the next -----BEGIN-----: "
+                    "OpenSSL (and so nginx) rejects the file with 'bad end line'"
                 )
             else:
                 # OpenSSL only sees -----BEGIN at the start of a line: it skips this block.
-                acc.problems.append(
-                    Problem(
-                        MISSING_NEWLINE,
-                        "text before -----BEGIN on the same line: OpenSSL (and so nginx) "
-                        "does not see this block",
-                        line=line,
-                        index=len(acc.certs) if label in _CERT_LABELS else None,
-                    )
+                msg = (
+                    "text before -----BEGIN on the same line: OpenSSL (and so nginx) "
+                    "does not see this block"
                 )
-        end = _END.search(data, m.end())
-        next_begin = _BEGIN.search(data, m.end())
+            acc.problem(Problem(MISSING_NEWLINE, msg, line=line, index=index))
+        if m.end() >= no_end_after:
+            end = None
+        elif end is None or end.start() < m.end():
+            end = _END.search(data, m.end())
+            if end is None:
+                no_end_after = m.end()
+        next_begin = nxt
         if end is None or (next_begin is not None and next_begin.start() < end.start()):
-            acc.problems.append(
+            acc.problem(
                 Problem(
                     TRUNCATED,
                     f"the {_label(label)} block starting here has no -----END line (truncated)",
@@ -296,9 +331,13 @@ def _load_pem(raw: bytes, source: str, password: bytes | None) -> Bundle:
                 )
             )
             pos = m.end()
+            m = nxt
             continue
+        pos = end.end()
+        body = data[m.end() : end.start()]
+        m = nxt
         if end.group(1) != label:
-            acc.problems.append(
+            acc.problem(
                 Problem(
                     CORRUPT,
                     f"the {_label(label)} block ends with a different label "
@@ -306,14 +345,11 @@ def _load_pem(raw: bytes, source: str, password: bytes | None) -> Bundle:
                     line=line,
                 )
             )
-            pos = end.end()
             continue
-        body = data[m.end() : end.start()]
         _pem_block(acc, label, body, line, password)
-        pos = end.end()
 
     if not acc.certs and not acc.crls and not acc.keys and not acc.problems_with_blocks():
-        acc.problems.append(
+        acc.problem(
             Problem(NOT_CERTIFICATE, "no certificate, CRL or key block was found in the file")
         )
     fmt = "pkcs7" if acc.formats == {"pkcs7"} else "pem"
@@ -339,7 +375,7 @@ def _pem_block(acc: _Acc, label: bytes, body: bytes, line: int, password: bytes 
         _key_block(acc, label, b64, headers, line, password)
         return
     if not _B64.match(b64):
-        acc.problems.append(
+        acc.problem(
             Problem(
                 BAD_BASE64,
                 f"the {_label(label)} block contains characters that are not base64",
@@ -352,7 +388,7 @@ def _pem_block(acc: _Acc, label: bytes, body: bytes, line: int, password: bytes 
         if len(b64) % 4:
             raise binascii.Error("length")
     except binascii.Error:
-        acc.problems.append(
+        acc.problem(
             Problem(
                 BAD_BASE64,
                 f"the {_label(label)} block's base64 is broken (wrong length or padding; "
@@ -367,24 +403,24 @@ def _pem_block(acc: _Acc, label: bytes, body: bytes, line: int, password: bytes 
         try:
             acc.add_cert(x509.load_der_x509_certificate(der), line)
         except Exception:
-            acc.problems.append(_corrupt("CERTIFICATE", der, line))
+            acc.problem(_corrupt("CERTIFICATE", der, line))
     elif label in _CRL_LABELS:
         try:
             acc.crls.append(x509.load_der_x509_crl(der))
         except Exception:
-            acc.problems.append(_corrupt("X509 CRL", der, line))
+            acc.problem(_corrupt("X509 CRL", der, line))
     elif label in _PKCS7_LABELS:
         try:
             certs = pkcs7.load_der_pkcs7_certificates(der)
         except Exception:
-            acc.problems.append(_corrupt(_label(label), der, line))
+            acc.problem(_corrupt(_label(label), der, line))
             return
         acc.formats.add("pkcs7")
         for cert in certs:
             acc.add_cert(cert, line)
     else:
         what = _OTHER_NAMES.get(label, f"a {_label(label)} block, which is not a certificate")
-        acc.problems.append(Problem(UNSUPPORTED_BLOCK, f"ignored {what}", line=line))
+        acc.problem(Problem(UNSUPPORTED_BLOCK, f"ignored {what}", line=line))
 
 
 def _corrupt(what: str, der: bytes, line: int | None) -> Problem:
@@ -494,18 +530,18 @@ def _load_binary(data: bytes, source: str, password: bytes | None) -> Bundle:
         fmt = _load_der_objects(acc, seqs, password)
         if fmt is not None:
             if fmt != "pkcs12":
-                acc.problems.append(
+                acc.problem(
                     Problem(NOT_PEM, f"the file is {fmt.upper()} (binary), not PEM")
                 )
             return acc.bundle(source, fmt)
         return acc.bundle(source, "der")
     if data[:1] == b"\x30" and _first_der(data) is None:
-        acc.problems.append(
+        acc.problem(
             Problem(CORRUPT, "the file looks like DER but is cut short (truncated)")
         )
         return acc.bundle(source, "der")
     if data[:1] == b"\x30" and _first_der(data) is not None:
-        acc.problems.append(
+        acc.problem(
             Problem(CORRUPT, "the file looks like DER but has extra bytes after the first object")
         )
         return acc.bundle(source, "der")
@@ -518,7 +554,7 @@ def _load_binary(data: bytes, source: str, password: bytes | None) -> Bundle:
             cert = None
         if cert is not None:
             acc.add_cert(cert, 1)
-            acc.problems.append(
+            acc.problem(
                 Problem(
                     NOT_PEM,
                     "the file is a base64 certificate without the -----BEGIN CERTIFICATE----- "
@@ -528,11 +564,11 @@ def _load_binary(data: bytes, source: str, password: bytes | None) -> Bundle:
             )
             return acc.bundle(source, "base64")
     if _looks_binary(data):
-        acc.problems.append(
+        acc.problem(
             Problem(BINARY, "the file is binary data that is not DER, PKCS#7 or PKCS#12")
         )
     else:
-        acc.problems.append(
+        acc.problem(
             Problem(NOT_CERTIFICATE, "the file is text without any -----BEGIN block")
         )
     return acc.bundle(source, "unknown")
@@ -575,7 +611,7 @@ def _load_der_objects(acc: _Acc, seqs: list[bytes], password: bytes | None) -> s
             continue
         except Exception:
             pass
-        acc.problems.append(
+        acc.problem(
             Problem(
                 CORRUPT,
                 f"DER object {i + 1} is not a certificate, CRL, PKCS#7, PKCS#12 or key",
@@ -602,7 +638,7 @@ def _load_pkcs12(acc: _Acc, der: bytes, password: bytes | None) -> None:
             acc.add_key(kind, bits, public, None, "pkcs12")
         return
     hint = "the --password given is wrong" if password is not None else "give --password"
-    acc.problems.append(
+    acc.problem(
         Problem(PKCS12_UNREADABLE, f"the PKCS#12 file could not be decrypted: {hint}")
     )
 
@@ -622,6 +658,7 @@ def _looks_binary(data: bytes) -> bool:
 
 __all__ = [
     "MAX_BYTES",
+    "MAX_PROBLEMS",
     "Bundle",
     "KeyInfo",
     "Problem",

@@ -308,6 +308,35 @@ class Pkcs12Unreadable(FileRule):
     fix = "Give the right --password."
 
 
+class TooManyPemBlocks(FileRule):
+    """The file has more PEM blocks than any certificate bundle has.
+
+    What it checks:
+    More than 10,000 `-----BEGIN` blocks in one file; the loader stops reading there.
+
+    Why it matters:
+    Real bundles hold a few certificates (the whole Mozilla CA store about 150). Thousands of
+    blocks mean a generated or corrupted file; nginx would load and advertise every certificate
+    in it (F1.1), making each CertificateRequest huge.
+
+    Example:
+    A CA file that a script appended to on every deployment.
+
+    Use instead:
+    Rebuild the file from the certificates you mean to trust.
+
+    References:
+    F1.1.
+    """
+
+    code = "MTLS011"
+    name = "too-many-pem-blocks"
+    severity = Severity.WARNING
+    facts = ("F1.1",)
+    kinds = (L.TOO_MANY_BLOCKS,)
+    fix = "Rebuild the file from the certificates it should hold."
+
+
 RULES: tuple[type[FileRule], ...] = (
     EmptyFile,
     CrlfLineEndings,
@@ -319,6 +348,7 @@ RULES: tuple[type[FileRule], ...] = (
     BinaryFile,
     NotPem,
     Pkcs12Unreadable,
+    TooManyPemBlocks,
 )
 
 _BY_KIND = {kind: rule for rule in RULES for kind in rule.kinds}
