@@ -50,8 +50,9 @@ def pki_command(directory: Path, key_type: str, server_names: tuple[str, ...], f
         return 2
     data = json.loads(manifest.read_text())
     console().print(f"wrote {len(data['files'])} files ({key_type}) to {directory}; "
-                    f"manifest: {manifest}")
-    console().print(f"keys are mode 0600; PKCS#12 password: {data['pkcs12_password']!r}")
+                    f"manifest: {manifest}", markup=False)
+    console().print(f"keys are mode 0600; PKCS#12 password: {data['pkcs12_password']!r}",
+                    markup=False)
     return 0
 
 
@@ -113,7 +114,8 @@ def run_command(scenarios: tuple[str, ...], nginx: str | None, fmt: str, keep: b
         console().print(f"{matched}/{len(results)} scenarios behaved as expected "
                         f"in {total:.1f} s ({results[0].nginx if results else 'nginx'})")
         if keep:
-            console().print(f"kept: {workdir} (pki/ and one nginx prefix per scenario)")
+            console().print(f"kept: {workdir} (pki/ and one nginx prefix per scenario)",
+                            markup=False)
     return 0 if ok else 1
 
 
