@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"mtls-doctor: error: {exc}", err=True)
         return EXIT_USAGE
     except click.exceptions.Abort:
-        click.echo("mtls-doctor: aborted", err=True)
+        click.echo("mtls-doctor: interrupted", err=True)
         return 130
     except click.ClickException as exc:
         exc.show()
