@@ -247,3 +247,23 @@ def test_hostile_block_floods_are_capped(unit):
     assert len(b.problems) <= L.MAX_PROBLEMS + 2
     assert L.TOO_MANY_BLOCKS in kinds(b)
     assert b.problems[-1].message.startswith("... and ")
+
+
+def test_pkcs12_with_absurd_iteration_count_is_refused_not_run():
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import PrivateFormat
+
+    p = pki()
+    enc = (
+        PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(0x010000)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(b"pw")
+    )
+    der = pkcs12.serialize_key_and_certificates(b"c", p.leaf.key, p.leaf.cert, None, enc)
+    assert L._max_iterations(der) == 0x010000
+    hostile = der.replace(b"\x02\x03\x01\x00\x00", b"\x02\x03\x7f\xff\xff")
+    assert L._max_iterations(hostile) == 0x7FFFFF
+    b = load_bytes(hostile, "hostile.p12", b"pw")
+    assert kinds(b) == [L.PKCS12_UNREADABLE] and "iterations" in b.problems[0].message

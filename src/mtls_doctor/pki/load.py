@@ -620,7 +620,41 @@ def _load_der_objects(acc: _Acc, seqs: list[bytes], password: bytes | None) -> s
     return fmt
 
 
+#: refuse PKCS#12 files whose key derivation asks for more iterations than this (a hostile
+#: file could otherwise keep the loader busy for hours); OpenSSL's default is 2048
+MAX_PBE_ITERATIONS = 2_000_000
+
+
+def _max_iterations(der: bytes, depth: int = 0) -> int:
+    """Largest ``SEQUENCE { salt OCTET STRING, iterations INTEGER ... }`` count in ``der``
+    (MacData, PBKDF2-params, pkcs-12PbeParams), descending into constructed values and into
+    OCTET STRINGs that hold DER; encrypted content is opaque and skipped."""
+    best, pos, prev_octets = 0, 0, False
+    while pos < len(der) and depth < 16:
+        tag = der[pos]
+        hl = _der_length(der, pos)
+        if hl is None or pos + hl[0] + hl[1] > len(der):
+            return best
+        value = der[pos + hl[0] : pos + hl[0] + hl[1]]
+        if tag == 0x02 and prev_octets and len(value) <= 8:
+            best = max(best, int.from_bytes(value, "big"))
+        if tag & 0x20 or (tag == 0x04 and value[:1] == b"\x30"):
+            best = max(best, _max_iterations(value, depth + 1))
+        prev_octets = tag == 0x04
+        pos += hl[0] + hl[1]
+    return best
+
+
 def _load_pkcs12(acc: _Acc, der: bytes, password: bytes | None) -> None:
+    if _max_iterations(der) > MAX_PBE_ITERATIONS:
+        acc.problem(
+            Problem(
+                PKCS12_UNREADABLE,
+                f"the PKCS#12 file asks for more than {MAX_PBE_ITERATIONS} key-derivation "
+                "iterations; not opened",
+            )
+        )
+        return
     tried = [password] if password is not None else [None, b""]
     for pw in tried:
         try:
