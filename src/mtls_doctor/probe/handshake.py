@@ -24,25 +24,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from mtls_doctor.probe import http, wire
+from mtls_doctor.probe import http
 from mtls_doctor.probe.identity import ClientIdentity
-from mtls_doctor.probe.model import (
-    Alert,
-    Attempt,
-    AttemptSpec,
-    CertificateRequest,
-    CertKind,
-    CertSummary,
-    Outcome,
-    ServerVerification,
-    Step,
-    VerifyError,
-)
-from mtls_doctor.probe.tlsinfo import ALERTS, hostname_matches, verify_error_text
+from mtls_doctor.probe.model import Attempt, AttemptSpec, CertKind, Outcome, Step, VerifyError
+from mtls_doctor.probe.observe import after_handshake, alert_of, classify, http_detail, ladder
+from mtls_doctor.probe.tlsinfo import hostname_matches, verify_error_text
 
 MAX_SERVER_BYTES = 2 * 1024 * 1024
 SYSTEM_CA_FILES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
-_CR_STATE = "read server certificate request"
 _CB_ALERT, _CB_READ, _CB_HANDSHAKE_DONE = 0x4000, 0x04, 0x20
 
 
@@ -290,12 +279,12 @@ def attempt(
         pump = _Pump(sock, conn)
         t = time.monotonic()
         _handshake(conn, pump, time.monotonic() + config.timeout)
-        fields.update(_after_handshake(conn, pump, rec, spec, identity))
-        steps.extend(_ladder(fields, rec, spec, done=True, ms=_ms(t)))
+        fields.update(after_handshake(conn, pump, rec, spec, identity))
+        steps.extend(ladder(fields, rec, spec, done=True, ms=_ms(t)))
         t = time.monotonic()
         answer = _exchange(conn, pump, config, spec, time.monotonic() + config.timeout)
         fields["http"] = answer
-        steps.append(Step("http", True, _http_detail(answer), _ms(t)))
+        steps.append(Step("http", True, http_detail(answer), _ms(t)))
         outcome = Outcome.HTTP_ANSWER
         failed_step = error = None
     except (_Failure, SSL.Error, OSError) as exc:
@@ -304,14 +293,14 @@ def attempt(
             f"unexpected TLS/socket error: {_err(exc)}")
         outcome, failed_step, error = failure.outcome, failure.step, failure.error
         if conn is not None and pump is not None and "version" not in fields:
-            fields.update(_after_handshake(conn, pump, rec, spec, identity))
-            steps.extend(_ladder(fields, rec, spec, done=False, ms=None))
-        outcome, error = _classify(outcome, failed_step, error, rec, pump)
+            fields.update(after_handshake(conn, pump, rec, spec, identity))
+            steps.extend(ladder(fields, rec, spec, done=False, ms=None))
+        outcome, error = classify(outcome, failed_step, error, rec, pump)
         steps.append(Step(failed_step, False, error))
     finally:
         if sock is not None:
             sock.close()
-    alert = _alert(rec)
+    alert = alert_of(rec)
     return Attempt(
         spec=spec,
         outcome=outcome,
@@ -396,182 +385,3 @@ def _err(exc: Exception) -> str:
     if isinstance(args, list) and args:
         return "; ".join(str(item[-1]) for item in args if item)
     return str(exc) or type(exc).__name__
-
-
-def _alert(rec: _Recorder) -> Alert | None:
-    """The alert that ended the connection: a received fatal one first, else ours."""
-    chosen = None
-    for direction, level, code, after in rec.alerts:
-        if code == 0:  # close_notify is the normal end, not a verdict
-            continue
-        if direction == "received" or chosen is None:
-            chosen = Alert(direction, "fatal" if level == 2 else "warning", code,
-                           ALERTS.get(code, f"alert {code}"), after)
-            if direction == "received":
-                break
-    return chosen
-
-
-def _classify(outcome: Outcome, step: str, error: str, rec: _Recorder, pump: _Pump | None):
-    received = bytes(pump.received) if pump else b""
-    alert = _alert(rec)
-    if rec.aborted:
-        return Outcome.SERVER_UNTRUSTED, (
-            "handshake stopped before sending the client certificate: the server certificate "
-            "failed verification (use --insecure or --send-cert-anyway to send it anyway)"
-        )
-    if alert is not None and alert.direction == "received":
-        when = "after the handshake" if alert.after_handshake else "during the handshake"
-        return Outcome.TLS_ALERT, f"server sent alert {alert.code} {alert.name} {when}"
-    if outcome in (Outcome.TIMEOUT, Outcome.CONNECT_FAILED):
-        if outcome is Outcome.TIMEOUT and received and not wire.looks_like_tls(received):
-            return Outcome.NOT_TLS, f"{error}; the server sent non-TLS bytes {_peek(received)}"
-        return outcome, error
-    if received and not wire.looks_like_tls(received):
-        return Outcome.NOT_TLS, f"the server answered with non-TLS bytes {_peek(received)}"
-    if pump is not None and pump.eof and outcome is Outcome.TLS_ERROR:
-        where = "before any byte" if not received else f"after {len(received)} bytes"
-        return Outcome.CLOSED, f"the server closed the connection {where} ({step})"
-    return outcome, error
-
-
-def _peek(data: bytes) -> str:
-    head = data[:24]
-    text = head.decode("ascii", "replace")
-    if text.isprintable():
-        return repr(text)
-    return head.hex()
-
-
-def _after_handshake(conn, pump, rec, spec, identity) -> dict[str, Any]:
-    """What the handshake showed: version, chain, verification, CertificateRequest, our cert."""
-    out: dict[str, Any] = {}
-    if rec.done:
-        out["version"] = conn.get_protocol_version_name()
-        out["cipher"] = conn.get_cipher_name()
-    elif any("read server hello" in s for s in rec.states):
-        out["notes_version"] = conn.get_protocol_version_name()
-    chain = conn.get_peer_cert_chain(as_cryptography=True) or []
-    out["server_chain"] = tuple(_summary(c) for c in chain)
-    if chain or rec.verify_errors:
-        out["server_verification"] = ServerVerification(
-            ok=not rec.verify_errors, errors=tuple(rec.verify_errors), hostname=rec.verify_name
-        )
-    tls13 = (out.get("version") == "TLSv1.3") or bool(rec.secrets)
-    received = bytes(pump.received)
-    flight = wire.server_flight(received, rec.secrets.get("SERVER_HANDSHAKE_TRAFFIC_SECRET"))
-    asked = any(_CR_STATE in s for s in rec.states) or flight.find(wire.HS_CERTIFICATE_REQUEST) is not None
-    notes: list[str] = []
-    if asked:
-        out["certificate_request"] = _request(conn, flight, tls13, notes)
-    if asked and any("write client certificate" in s for s in rec.states):
-        count = _sent_certificates(pump, rec, flight.cipher_suite, tls13)
-        if count is None:
-            notes.append("the client Certificate message could not be read back from the wire")
-            count = 0 if identity is None else 1 + len(identity.chain)
-        out["client_certificates_sent"] = count
-        if count and identity is not None:
-            out["client_certificate_sent"] = identity.cert.subject.rfc4514_string()
-    if notes:
-        out["notes"] = tuple(notes)
-    return out
-
-
-def _sent_certificates(pump, rec, suite, tls13: bool) -> int | None:
-    """The number of certificates in the Certificate message this client sent (read back from
-    its own bytes: plaintext in TLS 1.2, decrypted with the client handshake secret in 1.3)."""
-    mine = wire.flight(bytes(pump.sent), rec.secrets.get("CLIENT_HANDSHAKE_TRAFFIC_SECRET"),
-                       suite=suite, tls13=tls13)
-    body = mine.find(wire.HS_CERTIFICATE)
-    if body is None:
-        return None
-    try:
-        return wire.certificate_count(body, tls13)
-    except wire.WireError:
-        return None
-
-
-def _request(conn, flight: wire.ServerFlight, tls13: bool, notes: list[str]) -> CertificateRequest:
-    body = flight.find(wire.HS_CERTIFICATE_REQUEST)
-    if body is not None:
-        try:
-            parsed = wire.parse_certificate_request(body, tls13)
-            return CertificateRequest(
-                ca_names=tuple(wire.dn_to_rfc4514(n) for n in parsed.ca_names_der),
-                signature_algorithms=parsed.signature_algorithms,
-                certificate_types=parsed.certificate_types,
-                source="decrypted" if tls13 else "plaintext",
-            )
-        except wire.WireError as exc:
-            notes.append(f"CertificateRequest bytes unreadable ({exc}); CA names from OpenSSL")
-    elif tls13:
-        notes.append(
-            "TLS 1.3 CertificateRequest is encrypted and could not be decrypted here: "
-            "signature algorithms not observable; CA names from OpenSSL's parse"
-        )
-    names = tuple(wire.dn_to_rfc4514(n.der()) for n in (conn.get_client_ca_list() or []))
-    return CertificateRequest(ca_names=names, certificate_types=None if tls13 else None)
-
-
-def _summary(cert: Any) -> CertSummary:
-    from mtls_doctor.probe.tlsinfo import san_names
-
-    dns, ips = san_names(cert)
-    return CertSummary(
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
-        not_before=cert.not_valid_before_utc.isoformat(),
-        not_after=cert.not_valid_after_utc.isoformat(),
-        dns_names=dns,
-        ip_addresses=ips,
-        self_signed=cert.subject == cert.issuer,
-    )
-
-
-def _ladder(fields: dict[str, Any], rec: _Recorder, spec: AttemptSpec, done: bool, ms) -> list[Step]:
-    sni = f"SNI {spec.sni}" if spec.sni else "no SNI"
-    offers = "1.2+1.3" if spec.tls == "auto" else spec.tls
-    steps = [Step("client-hello", True, f"{sni}; offers TLS {offers}")]
-    saw_hello = any("read server hello" in s for s in rec.states)
-    if saw_hello:
-        version = fields.get("version") or fields.pop("notes_version", None) or "?"
-        detail = f"{version} {fields.get('cipher') or ''}".strip()
-        steps.append(Step("server-hello", True, detail))
-    chain = fields.get("server_chain") or ()
-    if chain:
-        ver = fields.get("server_verification")
-        verdict = "verified" if ver and ver.ok else "FAILED verification: " + "; ".join(
-            f"{e.code} {e.text} (depth {e.depth})" for e in (ver.errors if ver else ())
-        )
-        steps.append(Step("server-certificate", bool(ver and ver.ok),
-                          f"{chain[0].subject} (+{len(chain) - 1}); {verdict}"))
-    if saw_hello:
-        cr = fields.get("certificate_request")
-        if cr is None:
-            detail = "NOT received (the server did not ask for a client certificate)"
-        elif not cr.ca_names:
-            detail = "received, with an EMPTY CA name list"
-        else:
-            detail = f"received, {len(cr.ca_names)} CA name(s): " + " | ".join(cr.ca_names)
-        if cr is not None and cr.signature_algorithms is not None:
-            detail += f"; sigalgs {','.join(cr.signature_algorithms[:6])}"
-            detail += "..." if len(cr.signature_algorithms) > 6 else ""
-        steps.append(Step("certificate-request", True, detail))
-        if cr is not None:
-            sent = fields.get("client_certificate_sent")
-            count = fields.get("client_certificates_sent", 0)
-            detail = (f"sent {sent} ({count} certificate(s) in the message)" if sent
-                      else "sent an empty Certificate (none)")
-            steps.append(Step("client-certificate", True, detail))
-    if done:
-        steps.append(Step("finished", True, "handshake complete", ms))
-    return steps
-
-
-def _http_detail(answer) -> str:
-    text = f"HTTP {answer.status} {answer.reason}"
-    if answer.page:
-        text += f"; nginx page {answer.page} \"{answer.page_text}\""
-    if answer.server:
-        text += f"; Server: {answer.server}"
-    return text

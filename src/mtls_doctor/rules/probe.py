@@ -11,7 +11,7 @@ import datetime as dt
 
 from mtls_doctor.model import Finding, Fix, Location, Severity
 from mtls_doctor.probe.matrix import gate
-from mtls_doctor.probe.model import Attempt, CertKind, Outcome, ProbeResult, primary_request
+from mtls_doctor.probe.model import Attempt, CertKind, ProbeResult, primary_request
 from mtls_doctor.rules.base import Rule
 
 EXPIRY_WARNING_DAYS = 30
