@@ -1,5 +1,6 @@
 """Differential test against REAL nginx: for every lab scenario and client, `verify` predicts
-exactly what nginx measured ($ssl_client_verify, status and page, the info log line).
+exactly what nginx measured ($ssl_client_verify, $ssl_client_s_dn, status and page, the info
+log line).
 
 The scenarios and the runner are helper C's (`mtls_doctor.lab.scenarios`, `mtls_doctor.lab.run`,
 CONTRACTS C); this file only maps each row to `verify_client` inputs:
@@ -120,6 +121,9 @@ def test_verify_predicts_what_nginx_measured(measured, capsys):
             if ours.ssl_client_verify != row.ssl_client_verify:
                 problems.append(f"$ssl_client_verify {ours.ssl_client_verify!r} != "
                                 f"{row.ssl_client_verify!r}")
+            if row.ssl_client_s_dn is not None and ours.ssl_client_s_dn != row.ssl_client_s_dn:
+                problems.append(f"$ssl_client_s_dn {ours.ssl_client_s_dn!r} != "
+                                f"{row.ssl_client_s_dn!r}")
             if ours.status == 400:
                 if row.status != 400 or row.page != _page_text(ours.page):
                     problems.append(f"status/page 400 {_page_text(ours.page)!r} != "

@@ -44,6 +44,9 @@ from typing import Sequence
 # include/openssl/x509_vfy.h (3.0)
 X509_V_FLAG_CRL_CHECK = 0x4
 X509_V_FLAG_CRL_CHECK_ALL = 0x8
+# XN_FLAG_RFC2253 (include/openssl/x509.h, asn1.h): what nginx prints $ssl_client_s_dn with
+XN_FLAG_RFC2253 = 0x317 | (1 << 16) | (1 << 20) | (1 << 24)
+_BIO_CTRL_PENDING = 10
 
 
 class LibcryptoUnavailable(RuntimeError):
@@ -60,6 +63,17 @@ class Event:
 
 
 @dataclass(frozen=True)
+class ChainCert:
+    """One certificate of the chain OpenSSL built; names as nginx prints them (RFC 2253,
+    ``X509_NAME_print_ex(..., XN_FLAG_RFC2253)``, ``$ssl_client_s_dn``)."""
+
+    der: bytes
+    subject: str
+    issuer: str
+    self_issued: bool  # subject and issuer names equal (X509_NAME_cmp)
+
+
+@dataclass(frozen=True)
 class RawResult:
     """What ``X509_verify_cert`` left behind, as nginx would read it."""
 
@@ -67,7 +81,11 @@ class RawResult:
     error: int  # X509_STORE_CTX_get_error: the last error, what SSL_get_verify_result gives
     error_depth: int
     events: tuple[Event, ...]
-    chain_der: tuple[bytes, ...]  # X509_STORE_CTX_get1_chain, leaf first (may be partial)
+    chain: tuple[ChainCert, ...]  # X509_STORE_CTX_get1_chain, leaf first (may be partial)
+
+    @property
+    def chain_der(self) -> tuple[bytes, ...]:
+        return tuple(c.der for c in self.chain)
 
 
 _lock = threading.Lock()
@@ -124,6 +142,15 @@ def _bind(lib: ctypes.CDLL) -> None:
         "OPENSSL_sk_value": (vp, [vp, i]),
         "OPENSSL_sk_free": (None, [vp]),
         "ERR_clear_error": (None, []),
+        "X509_get_subject_name": (vp, [vp]),
+        "X509_get_issuer_name": (vp, [vp]),
+        "X509_NAME_cmp": (i, [vp, vp]),
+        "X509_NAME_print_ex": (i, [vp, vp, i, ul]),
+        "BIO_s_mem": (vp, []),
+        "BIO_new": (vp, [vp]),
+        "BIO_free": (i, [vp]),
+        "BIO_ctrl": (lg, [vp, i, lg, vp]),
+        "BIO_read": (i, [vp, ctypes.c_char_p, i]),
     }
     for fname, (restype, argtypes) in sig.items():
         try:
@@ -216,6 +243,27 @@ def _i2d(x509: int) -> bytes:
     return buf.raw[:size]
 
 
+def _name(c: ctypes.CDLL, name: int) -> str:
+    bio = c.BIO_new(c.BIO_s_mem())
+    if not bio:
+        raise MemoryError("BIO_new failed")
+    try:
+        if c.X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) < 0:
+            return ""
+        size = c.BIO_ctrl(bio, _BIO_CTRL_PENDING, 0, None)
+        buf = ctypes.create_string_buffer(max(size, 1))
+        got = c.BIO_read(bio, buf, size) if size > 0 else 0
+        return buf.raw[:max(got, 0)].decode("utf-8", "replace")
+    finally:
+        c.BIO_free(bio)
+
+
+def _describe(c: ctypes.CDLL, x509: int, der: bytes | None = None) -> ChainCert:
+    subject, issuer = c.X509_get_subject_name(x509), c.X509_get_issuer_name(x509)
+    return ChainCert(der if der is not None else _i2d(x509), _name(c, subject), _name(c, issuer),
+                     c.X509_NAME_cmp(subject, issuer) == 0)
+
+
 def _callback(ok: int, ctx: int) -> int:
     # ngx_ssl_verify_callback(): log and return 1, always (nginx §0). We log into the list of the
     # verification running on this thread.
@@ -259,11 +307,17 @@ class Store:
             raise MemoryError("X509_STORE_new failed")
         self._store = store
         self._finalizer = weakref.finalize(self, _free_store, store)
+        # The store keeps the very X509 objects added to it, so the chain OpenSSL builds points
+        # at them: describe each once here (valid as long as the store lives).
+        self._known: dict[int, ChainCert] = {}
         try:
-            for der in certs_der:
+            # Identical certificates are added once: the store would drop (and we would free)
+            # the second object, and its address must not stay in _known.
+            for der in dict.fromkeys(certs_der):
                 x = _d2i(c.d2i_X509, der, "certificate")
                 try:
                     c.X509_STORE_add_cert(store, x)  # takes its own reference; duplicates are ok
+                    self._known[x] = _describe(c, x, der)
                 finally:
                     c.X509_free(x)
             for der in crls_der:
@@ -283,6 +337,7 @@ class Store:
     def close(self) -> None:
         self._finalizer()
         self._store = 0
+        self._known = {}
 
     def __enter__(self) -> Store:
         return self
@@ -297,11 +352,13 @@ class Store:
             raise ValueError("this Store is closed")
         c = lib()
         owned: list[int] = []
+        owned_der: dict[int, bytes] = {}
         sk = ctx = vpm = 0
         events: list[Event] = []
         try:
             leaf = _d2i(c.d2i_X509, leaf_der, "certificate")
             owned.append(leaf)
+            owned_der[leaf] = leaf_der
             sk = c.OPENSSL_sk_new_null()
             if not sk:
                 raise MemoryError("OPENSSL_sk_new_null failed")
@@ -309,6 +366,7 @@ class Store:
             for der in chain_der:
                 x = _d2i(c.d2i_X509, der, "certificate")
                 owned.append(x)
+                owned_der[x] = der
                 c.OPENSSL_sk_push(sk, x)
             ctx = c.X509_STORE_CTX_new()
             if not ctx or not c.X509_STORE_CTX_init(ctx, self._store, leaf, sk):
@@ -330,14 +388,18 @@ class Store:
                 _local.events = None
             error = int(c.X509_STORE_CTX_get_error(ctx))
             error_depth = int(c.X509_STORE_CTX_get_error_depth(ctx))
-            chain: list[bytes] = []
+            chain: list[ChainCert] = []
             built = c.X509_STORE_CTX_get1_chain(ctx)
             if built:
                 try:
                     for idx in range(c.OPENSSL_sk_num(built)):
                         x = c.OPENSSL_sk_value(built, idx)
-                        chain.append(_i2d(x))
-                        c.X509_free(x)  # get1_chain took one reference per certificate
+                        try:
+                            known = self._known.get(x)
+                            chain.append(known if known is not None
+                                         else _describe(c, x, owned_der.get(x)))
+                        finally:
+                            c.X509_free(x)  # get1_chain took one reference per certificate
                 finally:
                     c.OPENSSL_sk_free(built)
             return RawResult(returned, error, error_depth, tuple(events), tuple(chain))
@@ -354,6 +416,7 @@ class Store:
 
 
 __all__ = [
+    "ChainCert",
     "Event",
     "LibcryptoUnavailable",
     "RawResult",

@@ -164,6 +164,8 @@ class VerifyResult:
     security_level: int = 2
     handshake_failed: bool = False
     notes: tuple[str, ...] = field(default=())
+    ssl_client_s_dn: str | None = None  # $ssl_client_s_dn / _i_dn: RFC 2253, as nginx prints
+    ssl_client_i_dn: str | None = None
 
     @property
     def accepted(self) -> bool:
@@ -176,6 +178,8 @@ class VerifyResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "ssl_client_verify": self.ssl_client_verify,
+            "ssl_client_s_dn": self.ssl_client_s_dn,
+            "ssl_client_i_dn": self.ssl_client_i_dn,
             "status": self.status,
             "accepted": self.accepted,
             "page": self.page,
@@ -215,7 +219,6 @@ class Verifier:
         self.security_level = (trust.security_level if trust.security_level is not None
                                else libcrypto.default_security_level())
         self._origin: dict[bytes, str] = {}
-        self._names: dict[bytes, tuple[str, str, bool]] = {}
         for label, certs in (("ssl_trusted_certificate", trust.trusted_certificate),
                              ("ssl_client_certificate", trust.client_certificate)):
             for cert in certs:
@@ -267,8 +270,7 @@ class Verifier:
         raw = self._store.verify(leaf_der, chain_der, depth=trust.verify_depth,
                                  at=int(at.timestamp()), security_level=self.security_level)
         code, text, version = reason_text(raw.error, self.openssl_version)
-        known = {leaf_der: leaf, **{d: c for d, c in zip(chain_der, chain)}}
-        entries = _chain_entries(raw.chain_der, known, self._origin, self._names)
+        entries = _chain_entries(raw.chain, {leaf_der, *chain_der}, self._origin)
         events = tuple(
             ErrorEvent(e.depth, reason_text(e.error, self.openssl_version)[0],
                        reason_text(e.error, self.openssl_version)[1], _subject(e.cert_der))
@@ -297,7 +299,9 @@ class Verifier:
             ssl_client_verify=verify, status=status, page=page, error_code=code,
             error_text=text if raw.error else None, openssl_version=version, log_line=log_line,
             explanation=why, fix=fix, chain=entries, errors=events, intermediates=intermediates,
-            handshake_failed=raw.returned <= 0, **common)
+            handshake_failed=raw.returned <= 0,
+            ssl_client_s_dn=raw.chain[0].subject if raw.chain else None,
+            ssl_client_i_dn=raw.chain[0].issuer if raw.chain else None, **common)
 
 
 def verify_client(leaf: x509.Certificate | None, chain: Sequence[x509.Certificate],
@@ -320,33 +324,15 @@ def _subject(der: bytes | None) -> str | None:
         return None
 
 
-def _names_of(der: bytes, cert: x509.Certificate | None,
-              cache: dict[bytes, tuple[str, str, bool]]) -> tuple[str, str, bool]:
-    hit = cache.get(der)
-    if hit is None:
-        cert = cert if cert is not None else x509.load_der_x509_certificate(der)
-        hit = (cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
-               cert.subject == cert.issuer)
-        if len(cache) < 4096:  # CA certificates repeat from one client to the next
-            cache[der] = hit
-    return hit
-
-
-def _chain_entries(chain_der: Sequence[bytes], known: dict[bytes, x509.Certificate],
-                   origin: dict[bytes, str],
-                   cache: dict[bytes, tuple[str, str, bool]]) -> tuple[ChainEntry, ...]:
+def _chain_entries(chain: Sequence[libcrypto.ChainCert], sent: set[bytes],
+                   origin: dict[bytes, str]) -> tuple[ChainEntry, ...]:
     out: list[ChainEntry] = []
-    n = len(chain_der)
-    for i, der in enumerate(chain_der):
-        if der in known and der not in origin:
-            cert = known[der]  # sent by the client: usually unique, not cached
-            subject, issuer, self_signed = (cert.subject.rfc4514_string(),
-                                            cert.issuer.rfc4514_string(),
-                                            cert.subject == cert.issuer)
-        else:
-            subject, issuer, self_signed = _names_of(der, known.get(der), cache)
-        source = origin.get(der) or ("client" if der in known else "unknown")
+    n = len(chain)
+    for i, cc in enumerate(chain):
+        der = cc.der
+        source = origin.get(der) or ("client" if der in sent else "unknown")
         last = i == n - 1
+        self_signed = cc.self_issued
         if i == 0:
             role = "leaf" if not (last and der in origin) else "trust anchor"
         elif last and der in origin:
@@ -357,7 +343,7 @@ def _chain_entries(chain_der: Sequence[bytes], known: dict[bytes, x509.Certifica
             role = "intermediate"
         # F3.2: neither the leaf nor the trust anchor counts against ssl_verify_depth.
         counts = role in ("intermediate", "top (no trust anchor)") and i > 0
-        out.append(ChainEntry(i, subject, issuer, source, role, self_signed, counts))
+        out.append(ChainEntry(i, cc.subject, cc.issuer, source, role, self_signed, counts))
     return tuple(out)
 
 
