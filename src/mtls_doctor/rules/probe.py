@@ -41,12 +41,16 @@ class NoRequestWithoutSni(Rule):
     default server verifies against another CA, its clients pass (a cross-CA bypass, F7.3).
 
     Example:
+    ```nginx
     server { listen 443 ssl default_server; server_name default.test; }   # no verification
     server { listen 443 ssl; server_name a.test; ssl_verify_client on; ... }
+    ```
 
     Use instead:
+    ```nginx
     server { listen 443 ssl default_server; ssl_reject_handshake on; }     # nginx >= 1.19.4
-    (or give the default server the same client verification), and make clients send SNI.
+    ```
+    or give the default server the same client verification, and make clients send SNI.
 
     References:
     F7.1, F7.3, section 10 heuristic 7 of nginx-mtls-facts.md; nginx/nginx.org PR #302;
@@ -101,11 +105,15 @@ class EmptyCaNames(Rule):
     sent", which is not evidence that no certificate was requested (F8.2).
 
     Example:
+    ```nginx
     ssl_verify_client optional_no_ca;
     ssl_trusted_certificate /etc/nginx/client-ca.pem;   # never advertised (F1.3)
+    ```
 
     Use instead:
+    ```nginx
     ssl_client_certificate /etc/nginx/client-ca.pem;    # advertised and trusted (F1.1)
+    ```
 
     References:
     F1.1, F1.3, F1.4, F1.6, F8.2 of nginx-mtls-facts.md;
@@ -166,11 +174,12 @@ class ClientChainMissesAdvertisedCa(Rule):
     in `ssl_trusted_certificate` (F1.3). Many clients also refuse to offer such a certificate.
 
     Example:
-    advertised: CN=Corp Client Root; client: CN=alice issued by CN=Other Root (self-signed).
+    Advertised `CN=Corp Client Root`; the client sends `CN=alice` issued by `CN=Other Root`
+    (self-signed root).
 
     Use instead:
     A client certificate issued under one of the advertised CAs, or add its CA to
-    ssl_client_certificate on the server.
+    `ssl_client_certificate` on the server.
 
     References:
     F1.1, F1.3, F4.2 of nginx-mtls-facts.md
@@ -211,12 +220,16 @@ class ClientChainNeedsMissingIntermediate(Rule):
     in ssl_client_certificate or ssl_trusted_certificate.
 
     Example:
+    ```sh
     mtls-doctor probe https://api.example:443 --cert alice.pem --key alice.key
     # alice.pem holds only the leaf issued by CN=Corp Client Issuing CA; CN=Corp Root advertised
+    ```
 
     Use instead:
+    ```sh
     mtls-doctor probe https://api.example:443 --cert alice.pem --key alice.key --chain issuing-ca.pem
-    (and configure the client to send its intermediates, e.g. curl --cert with leaf+chain).
+    ```
+    and configure the client to send its intermediates (e.g. `curl --cert` with leaf + chain).
 
     References:
     F3.2, F3.4, F4.2 of nginx-mtls-facts.md
@@ -273,7 +286,7 @@ class ClientCertificateRejected(Rule):
     HTTP 400 "The SSL certificate error" with the user's certificate, 200 expected.
 
     Use instead:
-    Run `mtls-doctor verify --cert ... --client-certificate <nginx CA file>` or read the
+    Run `mtls-doctor verify CLIENT --ssl-client-certificate <nginx CA file>` or read the
     info-level error log (`mtls-doctor logs`) for the verify error code (F4.2).
 
     References:
@@ -408,10 +421,14 @@ class LegacyTlsAccepted(Rule):
     `ssl_protocols` (F7.5); a client certificate sent over them gets weaker protection.
 
     Example:
+    ```nginx
     ssl_protocols TLSv1 TLSv1.1 TLSv1.2;
+    ```
 
     Use instead:
+    ```nginx
     ssl_protocols TLSv1.2 TLSv1.3;
+    ```
 
     References:
     F7.5 of nginx-mtls-facts.md; RFC 8996;
@@ -445,10 +462,14 @@ class AnonymousRequestPasses(Rule):
     on `$ssl_client_verify` checks it, mTLS protects nothing.
 
     Example:
+    ```nginx
     ssl_verify_client optional;      # and no check of $ssl_client_verify
+    ```
 
     Use instead:
+    ```nginx
     ssl_verify_client on;            # or check it: if ($ssl_client_verify != SUCCESS) { return 403; }
+    ```
 
     References:
     F2.2, F2.3, F2.4 of nginx-mtls-facts.md;
@@ -487,7 +508,9 @@ class EndpointNotProbed(Rule):
     plain-HTTP port answers 400 only when the request is HTTP (F2.5, code 497).
 
     Example:
+    ```sh
     mtls-doctor probe 127.0.0.1:80     # plain HTTP: "the server answered with non-TLS bytes"
+    ```
 
     Use instead:
     Probe the `listen ... ssl` port, with the name the server expects (--servername).
@@ -524,7 +547,9 @@ class SniHostMisdirected(Rule):
     application, and the mode cannot be inferred.
 
     Example:
+    ```sh
     mtls-doctor probe https://a.test --host-header b.test
+    ```
 
     Use instead:
     Send the same name in SNI and Host (omit --host-header, or set --servername to it).
