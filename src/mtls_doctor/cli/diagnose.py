@@ -117,8 +117,8 @@ def render_text(report) -> None:
             out.print(line)
         fix = c["fix"]
         out.print(Text("   fix: " + fix["text"], style="green"))
-        if fix.get("snippet"):
-            out.print(Text("        " + fix["snippet"], style="green"))
+        for line in (fix.get("snippet") or "").splitlines():
+            out.print(Text("        " + line, style="green"))
     if len(causes) > TOP_SHOWN:
         out.print(Text(f"... and {len(causes) - TOP_SHOWN} less likely cause(s): --format json shows all.", style="dim"))
     if report.findings:

@@ -110,7 +110,9 @@ def load_config(opts: Options, binary: str | None, notes: list[str],
     if done is not None and done.returncode == 0 and "# configuration file" in done.stdout:
         return parse_dump(done.stdout)
     why = (done.stderr.strip().splitlines() or ["no output"])[-1] if done is not None else "did not run"
-    if done is not None and test_output is not None:
+    if done is not None and "Permission denied" in done.stderr:
+        notes.append("`nginx -T` needs the rights nginx runs with (keys, logs): run diagnose with sudo")
+    elif done is not None and test_output is not None:
         test_output.extend(done.stderr.splitlines()[:200])
     notes.append(f"`{binary} -T` failed ({why}); the configuration was read from disk instead")
     if os.path.isfile("/etc/nginx/nginx.conf"):
