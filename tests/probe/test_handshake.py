@@ -91,6 +91,7 @@ def test_untrusted_certificate_is_495_on_on_and_200_on_optional_no_ca(lab, modes
     ident = throwaway(AT)
     on = attempt(cfg(lab, modes["on"]), AttemptSpec(CertKind.SELF_SIGNED, "localhost", tls), ident)
     assert on.http.page == 495 and on.client_certificate_sent == "CN=mtls-doctor throwaway probe"
+    assert on.client_chain_reaches is None
     no_ca = attempt(cfg(lab, modes["optional_no_ca"]),
                     AttemptSpec(CertKind.SELF_SIGNED, "localhost", tls), ident)
     assert no_ca.http.status == 200 and "verify=FAILED:self-signed certificate" in no_ca.http.body_excerpt
@@ -102,6 +103,9 @@ def test_users_good_certificate_passes_on_and_nginx_says_success(lab, modes):
     a = attempt(cfg(lab, modes["on"]), AttemptSpec(CertKind.USER, "localhost", "1.3"), ident)
     assert a.http.status == 200 and "verify=SUCCESS" in a.http.body_excerpt
     assert a.client_certificate_sent == lab.pki.clients["good"].cert.subject.rfc4514_string()
+    root = lab.pki.cas["root"].cert.subject.rfc4514_string()
+    assert a.client_chain_reaches == root
+    assert any(s.name == "client-certificate" and f"chains to advertised {root}" in s.detail for s in a.steps)
 
 
 def test_users_certificate_is_not_sent_to_an_unverified_server(lab, modes, tmp_path):

@@ -216,6 +216,8 @@ class Attempt:
     #: certificates in the Certificate message this client sent (leaf + chain), read back from
     #: the wire; 0 for an empty message, None when no Certificate message was sent
     client_certificates_sent: int | None = None
+    #: the advertised CA name the sent chain names (by name, not signature), None if none
+    client_chain_reaches: str | None = None
     alert: Alert | None = None
     http: HttpAnswer | None = None
     elapsed_ms: float = 0.0
@@ -241,6 +243,7 @@ class Attempt:
             ),
             "client_certificate_sent": self.client_certificate_sent,
             "client_certificates_sent": self.client_certificates_sent,
+            "client_chain_reaches": self.client_chain_reaches,
             "server_chain": [c.to_dict() for c in self.server_chain],
             "server_verification": (
                 self.server_verification.to_dict() if self.server_verification else None

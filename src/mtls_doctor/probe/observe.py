@@ -104,6 +104,7 @@ def after_handshake(conn, pump, rec, spec, identity) -> dict[str, Any]:
         out["client_certificates_sent"] = count
         if count and identity is not None:
             out["client_certificate_sent"] = identity.cert.subject.rfc4514_string()
+            out["client_chain_reaches"] = _reaches(identity, out["certificate_request"].ca_names)
     if notes:
         out["notes"] = tuple(notes)
     return out
@@ -160,6 +161,15 @@ def _summary(cert: Any) -> CertSummary:
     )
 
 
+def _reaches(identity, ca_names: tuple[str, ...]) -> str | None:
+    """The first advertised CA name that the sent chain names (leaf issuer, then the sent
+    intermediates' subjects and issuers), or None. Names only: no signature is checked here."""
+    sent = [identity.cert.issuer.rfc4514_string()]
+    for cert in identity.chain:
+        sent += [cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()]
+    return next((n for n in ca_names if n in sent), None)
+
+
 def ladder(fields: dict[str, Any], rec, spec: AttemptSpec, done: bool, ms) -> list[Step]:
     sni = f"SNI {spec.sni}" if spec.sni else "no SNI"
     offers = "1.2+1.3" if spec.tls == "auto" else spec.tls
@@ -194,6 +204,10 @@ def ladder(fields: dict[str, Any], rec, spec: AttemptSpec, done: bool, ms) -> li
             count = fields.get("client_certificates_sent", 0)
             detail = (f"sent {sent} ({count} certificate(s) in the message)" if sent
                       else "sent an empty Certificate (none)")
+            if sent and cr.ca_names:
+                reach = fields.get("client_chain_reaches")
+                detail += (f"; chains to advertised {reach}" if reach
+                           else "; names none of the advertised CAs")
             steps.append(Step("client-certificate", True, detail))
     if done:
         steps.append(Step("finished", True, "handshake complete", ms))
