@@ -89,3 +89,19 @@ def test_system_ca_store_agrees_with_openssl(tmp_path):
         f = tmp_path / f"ca{i}.pem"
         f.write_bytes(cert.public_bytes(Encoding.PEM))
         assert_agree(cert, f)
+
+
+def test_trusted_certificate_block_loads(tmp_path):
+    """`openssl x509 -trustout` writes TRUSTED CERTIFICATE (certificate + aux trust data)."""
+    src = tmp_path / "root.pem"
+    src.write_bytes(pki().root.pem)
+    out = tmp_path / "trusted.pem"
+    subprocess.run(
+        [OPENSSL, "x509", "-in", str(src), "-trustout", "-addtrust", "clientAuth",
+         "-out", str(out)],
+        check=True, capture_output=True, timeout=30,
+    )
+    assert out.read_bytes().startswith(b"-----BEGIN TRUSTED CERTIFICATE-----")
+    b = load_path(out)
+    assert b.problems == ()
+    assert b.certificates == (pki().root.cert,)
