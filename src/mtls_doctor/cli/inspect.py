@@ -41,7 +41,12 @@ def parse_at(value: str | None) -> datetime:
 
 @click.command("inspect")
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
-@click.option("--password", default=None, help="Password of PKCS#12 files.")
+@click.option(
+    "--password",
+    default=None,
+    envvar="MTLS_DOCTOR_PASSWORD",
+    help="Password of PKCS#12 files (or set MTLS_DOCTOR_PASSWORD, which `ps` does not show).",
+)
 @click.option(
     "--role",
     type=click.Choice(ROLE_CHOICES),
@@ -57,7 +62,11 @@ def command(
     files: tuple[str, ...], password: str | None, role: str, at_text: str | None, fmt: str, fail_on: str
 ) -> int:
     """Inspect certificate files (PEM, DER, PKCS#7, PKCS#12, CRLs; '-' for stdin): facts per
-    certificate, the chain tree, the CA names nginx would advertise, and problems."""
+    certificate, the chain tree, the CA names nginx would advertise, and problems.
+
+    Private keys found in the files are reported, never printed. Exit 0 when no finding is at or
+    above --fail-on, 1 when one is, 2 when no input could be read or on usage errors.
+    """
     from mtls_doctor.model import Report, Severity
     from mtls_doctor.pki.load import load_path
 
