@@ -196,3 +196,16 @@ def test_text_output(files):
     assert "CA names nginx would advertise" in out
     assert "CRITICAL MTLS101" in out
     assert "ext key usage clientAuth" in out
+
+
+def test_pkcs12_password_from_environment(files):
+    env = dict(os.environ, NO_COLOR="1", MTLS_DOCTOR_PASSWORD="s3cret")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mtls_doctor", "inspect", "--format", "json", "--at", AT_ISO,
+         str(files["p12"])],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)["certificates"]) == 2
+    proc = run(str(files["p12"]))  # no password: nothing readable -> one line, exit 2
+    assert proc.returncode == 2 and "--password" in proc.stderr
