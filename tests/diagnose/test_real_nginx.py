@@ -392,3 +392,19 @@ def test_remote_url_with_a_rejected_certificate_and_its_log(pki, nginx_bin, tmp_
     # the probe's own log line is left out; the live 400 names the rejection
     assert causes[0] == "client-certificate-rejected"
     assert data["probes"][0]["with_your_certificate"]["page"] == 495
+
+
+def test_stopped_nginx_is_endpoint_unreachable(pki, nginx_bin, tmp_path, capsys):
+    server = _scenario_server("good", pki, nginx_bin, tmp_path)
+    with server:
+        pass
+    code, data = _diagnose(capsys, server)  # the configuration stays, nothing listens any more
+    assert code == 1
+    assert _top(data) == "endpoint-unreachable"
+    assert any("no TLS answer" in n for n in data["notes"])
+
+
+def test_log_directory_is_one_line_exit_2(tmp_path, capsys):
+    code = main(["diagnose", "--log", str(tmp_path), "--no-probe"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1

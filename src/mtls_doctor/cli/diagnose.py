@@ -52,6 +52,8 @@ def command(config, url, cert, key, chain, logs, server_names, ca_file, insecure
     for path in logs:
         if not os.path.exists(path):
             fail(f"--log {path}: no such file")
+        if os.path.isdir(path):
+            fail(f"--log {path}: is a directory, not an error log")
     opts = Options(at=_parse_at(at), config=config, url=url, cert=cert, key=key, chain=chain,
                    logs=tuple(logs), server_names=tuple(server_names), ca_file=ca_file,
                    insecure=insecure, nginx=nginx, timeout=timeout, probe=not no_probe)

@@ -43,6 +43,13 @@ CATALOGUE: tuple[CauseInfo, ...] = (
        "older configuration or does not start.",
        "Fix the path (relative paths resolve against the configuration prefix) or create the file.",
        None, "F1.5 F6.1", "config (MTLS230), logs (config-*-load-failed)"),
+    _c("endpoint-unreachable",
+       "Nothing answers TLS at the address: nginx is not running there, not reloaded since the listen was added, or blocked.",
+       "The probe could not complete a TLS handshake (connection refused, timeout, or an answer "
+       "that is not TLS): no certificate question can be asked before that.",
+       "Start or reload nginx (`nginx -t && nginx -s reload`), check the listen address and port, "
+       "`listen ... ssl`, and firewalls.", "nginx -t && nginx -s reload", "F8.2",
+       "probe (connect/handshake failure)"),
     _c("nginx-not-reloaded",
        "The running nginx advertises other CA names than the CA file on disk: it was not reloaded after the file changed.",
        "nginx reads ssl_client_certificate (and ssl_crl) only when the configuration is loaded; the "

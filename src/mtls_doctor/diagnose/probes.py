@@ -16,6 +16,10 @@ from mtls_doctor.diagnose.evidence import Evidence, EvidenceLine, ProbeEvidence
 
 
 
+#: probe outcomes that mean no TLS server answered at all (probe.model.Outcome values)
+UNREACHABLE = frozenset({"connect-failed", "timeout", "not-tls", "closed"})
+
+
 def node_text(node: Any) -> str:
     return " ".join((node.name, *node.args)) + ";"
 
@@ -113,7 +117,15 @@ def _request_text(a: Any) -> str:
 def from_probes(ev: Evidence, board: Board, verified: set[str]) -> None:
     for p in ev.probes:
         none = p.attempt("none")
-        if none is None or not (none.handshake_done or none.certificate_request is not None):
+        if none is None:
+            continue
+        if not (none.handshake_done or none.certificate_request is not None):
+            if none.outcome.value in UNREACHABLE:
+                where = f" (listen {p.address})" if p.address else ""
+                board.raise_("endpoint-unreachable", 0.6, EvidenceLine(
+                    "probe", p.where, f"{p.label}: {none.error or none.outcome.value}"),
+                    f"nothing answered TLS at {p.where}{where}: {none.error or none.outcome.value}.",
+                    p.server.label if p.server is not None else None)
             continue
         line = EvidenceLine("probe", p.where, f"{p.label}: {_request_text(none)}; without a "
                             f"certificate: {_http(none)}")
