@@ -163,3 +163,20 @@ def test_fleet_bad_line_is_exit_2_naming_the_line(lab):
     targets.write_text("127.0.0.1:443\nhttp://nope/\n")
     proc = probe("--targets", str(targets))
     assert proc.returncode == 2 and f"{targets}:2:" in proc.stderr and proc.stdout == ""
+
+
+def test_client_ca_adds_nginx_offline_verdict(lab, modes, tmp_path):
+    """Live: 400 (495). Offline with the server's CA file: the reason, error 10 expired."""
+    cert, key = lab.client_files("expired")
+    code, data = probe_json(target(modes["on"]), "--servername", "localhost", "--ca-file",
+                            str(lab.root_pem), "--cert", str(cert), "--key", str(key),
+                            "--client-ca", str(lab.root_pem), "--tls", "1.3")
+    assert code == 1 and "MTLS512" in rules_of(data) and "MTLS505" in rules_of(data)
+    verdict = data["offline_verdict"]
+    assert (verdict["status"], verdict["page"], verdict["error_code"]) == (400, 495, 10)
+    assert verdict["ssl_client_verify"] == "FAILED:certificate has expired"
+    cert, key = lab.client_files("good")
+    code, data = probe_json(target(modes["on"]), "--servername", "localhost", "--ca-file",
+                            str(lab.root_pem), "--cert", str(cert), "--key", str(key),
+                            "--client-ca", str(lab.root_pem), "--tls", "1.3")
+    assert (code, data["offline_verdict"]["status"]) == (0, 200)

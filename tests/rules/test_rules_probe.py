@@ -53,9 +53,9 @@ def att(cert=CertKind.NONE, sni="localhost", names=(ROOT,), http=OK_200, *, requ
     )
 
 
-def result(*attempts, inferences=(), legacy=(), client=None, sni="localhost"):
+def result(*attempts, inferences=(), legacy=(), client=None, sni="localhost", offline=None):
     return ProbeResult("127.0.0.1", 8443, "/", sni, tuple(attempts), tuple(inferences), AT,
-                       legacy_tls=legacy, client=client)
+                       legacy_tls=legacy, client=client, offline=offline)
 
 
 def inf(mode, sni="localhost", requested=True):
@@ -139,3 +139,19 @@ def test_no_request_and_empty_list_are_different_findings():
     empty = result(att(names=()), inferences=(inf("optional_no_ca"),))
     assert "MTLS502" not in [f.rule for f in check(absent)]
     assert "MTLS502" in [f.rule for f in check(empty)]
+
+
+def _offline(status, verify="FAILED:certificate has expired", code=10):
+    from mtls_doctor.probe.offline import OfflineVerdict
+
+    return OfflineVerdict((ROOT,), "on", 1, status, 495 if status == 400 else None, verify, code,
+                          "certificate has expired" if code else None, "The leaf expired.", "Renew it.")
+
+
+CASES += [
+    RuleCase("MTLS512", "fire", "expired-offline", result(
+        att(cert=CertKind.USER, http=PAGE_495), client=GOOD_CLIENT, offline=_offline(400))),
+    RuleCase("MTLS512", "ok", "ok_offline-200", result(
+        att(cert=CertKind.USER), client=GOOD_CLIENT, offline=_offline(200, "SUCCESS", 0))),
+    RuleCase("MTLS512", "ok", "ok_no-client-ca", result(att(cert=CertKind.USER), client=GOOD_CLIENT)),
+]

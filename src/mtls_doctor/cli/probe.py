@@ -36,6 +36,10 @@ from mtls_doctor.cli.common import emit, fail, fail_on_option, format_option
               help="Allow an unverified server: still verified and reported, but your certificate may be sent.")
 @click.option("--send-cert-anyway", is_flag=True,
               help="Send your certificate even when the server certificate failed verification.")
+@click.option("--client-ca", metavar="FILE",
+              help="The server's ssl_client_certificate file, if you have it: adds nginx's offline verdict on your certificate.")
+@click.option("--verify-depth", type=click.IntRange(min=0), default=1, show_default=True,
+              help="With --client-ca: the server's ssl_verify_depth (not observable on the wire).")
 @click.option("--tls", type=click.Choice(["1.2", "1.3"]), help="Probe only this TLS version.")
 @click.option("--timeout", type=click.FloatRange(min=0.05, max=120), default=3.0, show_default=True,
               help="Seconds allowed for each step (connect, handshake, HTTP).")
@@ -57,6 +61,8 @@ def command(
     ca_file: str | None,
     insecure: bool,
     send_cert_anyway: bool,
+    client_ca: str | None,
+    verify_depth: int,
     tls: str | None,
     timeout: float,
     no_legacy: bool,
@@ -85,6 +91,11 @@ def command(
         fail(f"--ca-file {ca_file}: no such file")
     secret = _password(password)
     identity = load_identity(cert=cert, key=key, chain=chain, pkcs12=pkcs12, password=secret)
+    if client_ca and identity is None:
+        fail("--client-ca judges your certificate: give --cert/--key or --pkcs12 too")
+    if client_ca and targets_file:
+        fail("--client-ca applies to one TARGET")
+    ca_certs = _client_ca(client_ca) if client_ca else ()
     if targets_file is not None:
         if servername:
             fail("--servername applies to one TARGET; put names in the --targets file")
@@ -102,6 +113,8 @@ def command(
     )
     result = run_matrix(config, primary, other_sni=other, tls=tls, identity=identity,
                         legacy=not no_legacy)
+    if ca_certs and identity is not None:
+        result = _with_offline(result, identity, ca_certs, verify_depth)
     report = Report("probe", findings=check(result), data=result.to_dict())
     emit(report, fmt, lambda r: _render(result, r, identity is not None, insecure or send_cert_anyway))
     return report.exit_code(Severity(fail_on))
@@ -161,6 +174,42 @@ def _progress(total: int):
     task = bar.add_task("probing", total=total)
     bar.start()
     return bar, task
+
+
+def _client_ca(path: str) -> tuple:
+    from cryptography import x509
+
+    from mtls_doctor.probe.identity import _read
+
+    data = _read(path, "--client-ca")
+    try:
+        certs = (x509.load_pem_x509_certificates(data) if b"-----BEGIN" in data
+                 else [x509.load_der_x509_certificate(data)])
+    except ValueError:
+        fail(f"--client-ca {path}: no readable certificate (PEM or DER)")
+        raise
+    return tuple(certs)
+
+
+def _with_offline(result, identity, ca_certs, verify_depth: int):
+    import dataclasses
+    import datetime as dt
+
+    from mtls_doctor.probe.model import primary_request
+    from mtls_doctor.probe.offline import offline_verdict
+
+    cr = primary_request(result)
+    mode = result.primary.mode if result.primary else "on"
+    verdict = None
+    if cr is not None:
+        verdict = offline_verdict(identity.cert, identity.chain, ca_certs, cr.ca_names, mode,
+                                  dt.datetime.fromisoformat(result.at), verify_depth)
+    if verdict is None:
+        note = ("no offline verdict: the --client-ca subjects are none of the CA names the "
+                "server advertised" if cr is not None and cr.ca_names else
+                "no offline verdict: the server advertised no CA names to match --client-ca")
+        return dataclasses.replace(result, notes=result.notes + (note,))
+    return dataclasses.replace(result, offline=verdict)
 
 
 def _password(value: str | None) -> bytes | None:
@@ -235,6 +284,11 @@ def _render(result, report, has_identity: bool, allow_unverified: bool) -> None:
         out.print(Text(f"Inferred mode ({label}): {inf.mode}  [enforced at: {inf.layer}]", style="bold"))
         for ev in inf.evidence:
             out.print(Text(f"  - {ev}", style="dim"))
+    if result.offline is not None:
+        off = result.offline
+        out.print(Text(f"Offline nginx verdict (--client-ca, {off.verify_client}, depth "
+                       f"{off.verify_depth}): {off.status} {off.ssl_client_verify}", style="bold"))
+        out.print(Text(f"  {off.explanation}", style="dim"))
     if result.legacy_note:
         out.print(Text(f"TLS 1.0/1.1: {result.legacy_note}"))
     for note in result.notes:

@@ -331,6 +331,8 @@ class ProbeResult:
     client: ClientChainSummary | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     insecure: bool = False  # the user allowed an unverified server (--insecure)
+    #: probe.offline.OfflineVerdict: nginx's verdict computed offline with --client-ca, or None
+    offline: Any = None
 
     @property
     def primary(self) -> Inference | None:
@@ -351,6 +353,7 @@ class ProbeResult:
             "client": self.client.to_dict() if self.client else None,
             "at": self.at,
             "insecure": self.insecure,
+            "offline_verdict": self.offline.to_dict() if self.offline is not None else None,
             "notes": list(self.notes),
             "attempts": [a.to_dict() for a in self.attempts],
         }

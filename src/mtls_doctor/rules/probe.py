@@ -304,6 +304,10 @@ class ClientCertificateRejected(Rule):
                 continue
             why = _rejection(a)
             if why is not None:
+                offline = result.offline
+                if offline is not None and offline.status == 200:
+                    why += (", although nginx's offline verdict with --client-ca accepts it: the "
+                            "server's trust settings differ (trusted certificates, depth, CRL)")
                 out.append(cls.finding(
                     f"With the user's certificate (TLS {a.spec.tls}, {_sni(a.spec.sni)}) the "
                     f"server answered {why}.",
@@ -572,6 +576,55 @@ class SniHostMisdirected(Rule):
         return ()
 
 
+class ClientCertificateWouldBeRejected(Rule):
+    """Offline, nginx would reject the user's certificate with the CA file the user supplied.
+
+    What it checks:
+    With `--cert`/`--pkcs12` and `--client-ca FILE` (the server's `ssl_client_certificate`),
+    when the file's subjects identify CA names the server advertised: the verdict of
+    `mtls_doctor.pki.verify` (OpenSSL with nginx's settings and the inferred
+    `ssl_verify_client`; `ssl_verify_depth` as given, default 1) is not 200.
+
+    Why it matters:
+    On the wire nginx only says 400 "The SSL certificate error" (495); the reason (expired,
+    unknown issuer, missing intermediate, purpose, depth) is logged at info level only (F4.1).
+    The offline verdict names the verify error nginx would record (F2.3, F4.2) and how to fix it.
+
+    Example:
+    ```sh
+    mtls-doctor probe https://api.example --cert alice.pem --key alice.key --client-ca ca.pem
+    # FAILED:certificate has expired (10)
+    ```
+
+    Use instead:
+    A certificate that verifies: renew it, send its intermediates, or issue it with EKU
+    clientAuth, as the message says.
+
+    References:
+    F2.2, F2.3, F2.4, F3.3, F4.1, F4.2, F6.3 of nginx-mtls-facts.md
+    """
+
+    code, name, severity, target, facts = (
+        "MTLS512", "client-certificate-would-be-rejected", Severity.ERROR, "probe",
+        ("F2.3", "F4.1", "F4.2"))
+
+    @classmethod
+    def check(cls, result: ProbeResult) -> tuple[Finding, ...]:
+        offline = result.offline
+        if offline is None or offline.status == 200:
+            return ()
+        live = [a.http.status for a in result.attempts if a.spec.cert is CertKind.USER
+                and a.spec.sni == result.primary_sni and a.http is not None]
+        differs = (" The live server answered 200 all the same: its trust settings differ from "
+                   "--client-ca." if live and all(s == 200 for s in live) else "")
+        code = f" (error {offline.error_code})" if offline.error_code else ""
+        return (cls.finding(
+            f"nginx ({offline.verify_client}, ssl_verify_depth {offline.verify_depth}) would answer "
+            f"{offline.status} with $ssl_client_verify={offline.ssl_client_verify}{code}: "
+            f"{offline.explanation.rstrip('.')}.{differs}",
+            _where(result), offline.fix or "Use a certificate that verifies against --client-ca."),)
+
+
 RULES: tuple = (
     NoRequestWithoutSni,
     EmptyCaNames,
@@ -584,6 +637,7 @@ RULES: tuple = (
     AnonymousRequestPasses,
     EndpointNotProbed,
     SniHostMisdirected,
+    ClientCertificateWouldBeRejected,
 )
 
 
