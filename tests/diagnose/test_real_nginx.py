@@ -70,6 +70,18 @@ def _send(server, pki, lab_id: str, client: str | None = None, sni: bool = True,
                    sni="localhost" if sni else None, cert_file=cert, key_file=key, timeout=5)
 
 
+def _s_client(port: int) -> tuple[int, str]:
+    """Independent cross-check with `openssl s_client -msg` (TLS 1.2, where the
+    CertificateRequest is plaintext): (CertificateRequest messages seen, full output) (F8.2)."""
+    import subprocess
+
+    done = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost",
+         "-tls1_2", "-msg"], input=b"", capture_output=True, timeout=20)
+    out = done.stdout.decode("utf-8", "replace") + done.stderr.decode("utf-8", "replace")
+    return out.count("CertificateRequest"), out
+
+
 def _scenario_server(name: str, pki, nginx_bin, tmp_path, *clients: str) -> NginxServer:
     scenario = get(name)
     assert scenario is not None
@@ -114,12 +126,14 @@ def test_verify_off_sends_no_certificate_request_f12(pki, nginx_bin, tmp_path, c
             '    location / { return 200 "ok"; }\n')
     with _custom(body, pki, nginx_bin, tmp_path, {"pki/ca.pem": pki.pem("root")}) as server:
         code, data = _diagnose(capsys, server)
+        requests, out = _s_client(server.port)
     assert code == 1
     top = data["root_causes"][0]
     assert top["cause"] == "verify-client-off"
     assert any("no CertificateRequest" in e["text"] for e in top["evidence"] if e["source"] == "probe")
     probe = data["probes"][0]["without_certificate"]
     assert probe["certificate_request"] is False
+    assert requests == 0 and "No client certificate CA names sent" in out  # s_client agrees
 
 
 def test_trusted_only_sends_an_empty_ca_list_f14(pki, nginx_bin, tmp_path, capsys):
@@ -129,6 +143,8 @@ def test_trusted_only_sends_an_empty_ca_list_f14(pki, nginx_bin, tmp_path, capsy
             '    location / { return 200 "ok"; }\n')
     with _custom(body, pki, nginx_bin, tmp_path, {"pki/ca.pem": pki.pem("root")}) as server:
         code, data = _diagnose(capsys, server)
+        requests, out = _s_client(server.port)
+    assert requests >= 1 and "No client certificate CA names sent" in out  # asked, no names
     assert code == 1
     assert _top(data) == "ca-names-trusted-only"
     probe = data["probes"][0]["without_certificate"]
@@ -143,6 +159,9 @@ def test_canames_option_sends_an_empty_ca_list_f16(pki, nginx_bin, tmp_path, cap
             '    location / { return 200 "ok"; }\n')
     with _custom(body, pki, nginx_bin, tmp_path, {"pki/ca.pem": pki.pem("root")}) as server:
         code, data = _diagnose(capsys, server)
+        requests, out = _s_client(server.port)
+    assert requests >= 1 and "No client certificate CA names sent" in out
+    assert data["probes"][0]["without_certificate"]["ca_names"] == []
     assert code == 1
     top = data["root_causes"][0]
     assert top["cause"] == "ca-names-disabled"
@@ -176,6 +195,8 @@ def test_nginx_not_reloaded_after_the_ca_file_changed(pki, nginx_bin, tmp_path, 
         ca_file = server.prefix / "pki" / "mtls-client-ca.pem"
         ca_file.write_bytes(pki.pem("other-root"))  # changed on disk, nginx not reloaded
         code, data = _diagnose(capsys, server)
+        _, out = _s_client(server.port)
+    assert "CN = mtls-doctor lab root CA" in out.split("Acceptable client certificate CA names")[1]
     assert code == 1
     top = data["root_causes"][0]
     assert top["cause"] == "nginx-not-reloaded"
