@@ -429,3 +429,11 @@ def test_log_directory_is_one_line_exit_2(tmp_path, capsys):
     code = main(["diagnose", "--log", str(tmp_path), "--no-probe"])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_url_and_config_together_compare_live_names_with_the_file(pki, nginx_bin, tmp_path, capsys):
+    with _scenario_server("good", pki, nginx_bin, tmp_path) as server:
+        (server.prefix / "pki" / "mtls-client-ca.pem").write_bytes(pki.pem("other-root"))
+        code, data = _diagnose(capsys, server, "--url", f"https://127.0.0.1:{server.port}/",
+                               "--server-name", "localhost")
+    assert code == 1 and _top(data) == "nginx-not-reloaded"

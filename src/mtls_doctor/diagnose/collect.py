@@ -152,7 +152,7 @@ def collect(opts: Options) -> Evidence:
     if opts.probe and eff is not None and not opts.url:
         probes += local_probes(eff, opts, identity)
     if opts.probe and opts.url:
-        probes += remote_probes(opts, identity)
+        probes += remote_probes(opts, identity, eff)
     probe_findings = probe_findings_of(probes, opts.at, identity)
     logs, log_findings = read_logs(opts, config, eff, info, notes, test_output)
     verifies = _verify(eff, files or {}, client, client_chain_sent, opts) if client else ()

@@ -105,17 +105,25 @@ def local_probes(eff: Any, opts: Any, identity: Any) -> list[ProbeEvidence]:
     return out
 
 
-def remote_probes(opts: Any, identity: Any) -> list[ProbeEvidence]:
+def remote_probes(opts: Any, identity: Any, eff: Any = None) -> list[ProbeEvidence]:
+    """``--url``: one attempt set with SNI (the host name, or ``--server-name``) and one without.
+    With ``--config`` too, the server block of that name is the one the probe is compared with
+    (its CA file against the live CA names); without SNI the remote default server is unknown."""
     from mtls_doctor.probe.target import parse_target
 
     target = parse_target(opts.url or "")
     name = opts.server_names[0] if opts.server_names else (None if target.is_ip else target.host)
+    server = None
+    if eff is not None and name:
+        server = next((s for s in eff.servers if s.kind == "http" and name in s.names), None)
     out = []
     if name:
         out.append(ProbeEvidence(target.host, target.port, name, name,
-                                 _attempts(target.host, target.port, name, name, identity, opts, False)))
+                                 _attempts(target.host, target.port, name, name, identity, opts, False),
+                                 None, server, server))
     out.append(ProbeEvidence(target.host, target.port, None, name,
-                             _attempts(target.host, target.port, None, name, identity, opts, False)))
+                             _attempts(target.host, target.port, None, name, identity, opts, False),
+                             None, server, None))
     return out
 
 
