@@ -180,3 +180,15 @@ def test_client_ca_adds_nginx_offline_verdict(lab, modes, tmp_path):
                             str(lab.root_pem), "--cert", str(cert), "--key", str(key),
                             "--client-ca", str(lab.root_pem), "--tls", "1.3")
     assert (code, data["offline_verdict"]["status"]) == (0, 200)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--ca-file", "GARBAGE"), "no readable certificate"),
+    (("--servername", "a..b"), "not a valid host name"),
+])
+def test_bad_trust_file_or_name_is_exit_2_before_any_connection(tmp_path, args, message):
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    args = tuple(str(garbage) if a == "GARBAGE" else a for a in args)
+    proc = probe("127.0.0.1:9", *args)
+    assert proc.returncode == 2 and message in proc.stderr and proc.stdout == ""

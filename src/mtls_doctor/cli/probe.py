@@ -87,8 +87,11 @@ def command(
         fail("--pkcs12 excludes --cert/--key/--chain")
     if chain and not cert:
         fail("--chain needs --cert")
-    if ca_file and not os.path.isfile(ca_file):
-        fail(f"--ca-file {ca_file}: no such file")
+    if ca_file:
+        _client_ca(ca_file, "--ca-file")  # readable certificates, or exit 2 now
+    for name in (servername, host_header):
+        if name is not None and not _valid_name(name):
+            fail(f"{name!r}: not a valid host name")
     secret = _password(password)
     identity = load_identity(cert=cert, key=key, chain=chain, pkcs12=pkcs12, password=secret)
     if client_ca and identity is None:
@@ -176,19 +179,27 @@ def _progress(total: int):
     return bar, task
 
 
-def _client_ca(path: str) -> tuple:
+def _client_ca(path: str, option: str = "--client-ca") -> tuple:
     from cryptography import x509
 
     from mtls_doctor.probe.identity import _read
 
-    data = _read(path, "--client-ca")
+    data = _read(path, option)
     try:
         certs = (x509.load_pem_x509_certificates(data) if b"-----BEGIN" in data
                  else [x509.load_der_x509_certificate(data)])
     except ValueError:
-        fail(f"--client-ca {path}: no readable certificate (PEM or DER)")
+        fail(f"{option} {path}: no readable certificate (PEM or DER)")
         raise
     return tuple(certs)
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        encoded = name.encode("idna")
+    except UnicodeError:
+        return False
+    return 0 < len(encoded) <= 253 and not any(c in name for c in " /\\\r\n\t")
 
 
 def _with_offline(result, identity, ca_certs, verify_depth: int):

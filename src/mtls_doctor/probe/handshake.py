@@ -287,7 +287,7 @@ def attempt(
         steps.append(Step("http", True, http_detail(answer), _ms(t)))
         outcome = Outcome.HTTP_ANSWER
         failed_step = error = None
-    except (_Failure, SSL.Error, OSError) as exc:
+    except (_Failure, SSL.Error, OSError, ValueError) as exc:  # ValueError: e.g. a bad SNI
         failure = exc if isinstance(exc, _Failure) else _Failure(
             Outcome.TLS_ERROR, "handshake" if "version" not in fields else "http",
             f"unexpected TLS/socket error: {_err(exc)}")

@@ -182,7 +182,9 @@ def _describe(a: Attempt) -> str:
     cr = a.certificate_request
     if a.outcome is Outcome.SKIPPED:
         return f"{a.spec.cert.value}: skipped ({a.error})"
-    if cr is None:
+    if cr is None and not (a.handshake_done or a.server_chain):
+        req = "no handshake"
+    elif cr is None:
         req = "no CertificateRequest"
     elif not cr.ca_names:
         req = "CertificateRequest with an empty CA list"
