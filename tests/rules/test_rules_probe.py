@@ -155,3 +155,12 @@ CASES += [
         att(cert=CertKind.USER), client=GOOD_CLIENT, offline=_offline(200, "SUCCESS", 0))),
     RuleCase("MTLS512", "ok", "ok_no-client-ca", result(att(cert=CertKind.USER), client=GOOD_CLIENT)),
 ]
+
+OTHER = "CN=Other Root"
+CASES += [
+    RuleCase("MTLS513", "fire", "other-names-without-sni", result(
+        att(http=PAGE_496), att(sni=None, names=(OTHER,), http=PAGE_496))),
+    RuleCase("MTLS513", "ok", "ok_same-names", result(att(http=PAGE_496), att(sni=None, http=PAGE_496))),
+    RuleCase("MTLS513", "ok", "ok_no-request-without-sni-is-mtls501", result(
+        att(http=PAGE_496), att(sni=None, requested=False, http=PAGE_496))),
+]

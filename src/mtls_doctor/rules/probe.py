@@ -625,6 +625,59 @@ class ClientCertificateWouldBeRejected(Rule):
             _where(result), offline.fix or "Use a certificate that verifies against --client-ca."),)
 
 
+def _names_for(result: ProbeResult, sni: str | None) -> tuple[str, ...] | None:
+    for a in result.attempts:
+        if a.spec.sni == sni and a.certificate_request is not None:
+            return a.certificate_request.ca_names
+    return None
+
+
+class CaNamesDifferWithoutSni(Rule):
+    """Without SNI the server advertises other CA names than with SNI.
+
+    What it checks:
+    Both SNI settings received a CertificateRequest, and the CA names in them differ.
+
+    Why it matters:
+    A connection without SNI (or with an unknown name) is verified with the default server's
+    `ssl_client_certificate`, and the server chosen by the Host header then accepts that verify
+    result (F7.3). A certificate trusted only by the default server passes at the mTLS server:
+    the cross-CA bypass nginx's maintainers documented (nginx/nginx.org PR #302). Different
+    advertised names are the visible sign of different trust stores.
+
+    Example:
+    ```nginx
+    server { listen 443 ssl default_server; ssl_verify_client optional; ssl_client_certificate other-ca.pem; }
+    server { listen 443 ssl; server_name api.example; ssl_verify_client on; ssl_client_certificate api-ca.pem; }
+    ```
+
+    Use instead:
+    ```nginx
+    server { listen 443 ssl default_server; ssl_reject_handshake on; }
+    ```
+    or give every server on the address the same client CAs.
+
+    References:
+    F7.1, F7.3 of nginx-mtls-facts.md; nginx/nginx.org PR #302
+    """
+
+    code, name, severity, target, facts = (
+        "MTLS513", "ca-names-differ-without-sni", Severity.ERROR, "probe", ("F7.1", "F7.3"))
+
+    @classmethod
+    def check(cls, result: ProbeResult) -> tuple[Finding, ...]:
+        if result.primary_sni is None:
+            return ()
+        with_sni, without = _names_for(result, result.primary_sni), _names_for(result, None)
+        if with_sni is None or without is None or with_sni == without:
+            return ()
+        return (cls.finding(
+            f"Without SNI the server advertises {list(without) or 'no CA names'}, with SNI "
+            f"{result.primary_sni} {list(with_sni) or 'no CA names'}: clients without SNI are "
+            "verified against the default server's CAs (F7.3).",
+            _where(result), _FIX_501),)
+
+
 RULES: tuple = (
     NoRequestWithoutSni,
     EmptyCaNames,
@@ -638,6 +691,7 @@ RULES: tuple = (
     EndpointNotProbed,
     SniHostMisdirected,
     ClientCertificateWouldBeRejected,
+    CaNamesDifferWithoutSni,
 )
 
 
