@@ -24,7 +24,7 @@ from mtls_doctor.probe.model import (
 )
 from mtls_doctor.rules.probe import RULES
 
-from .cases import RuleCase
+from tests.rules.cases import RuleCase
 
 AT = "2026-11-28T01:00:00+00:00"
 ROOT = "CN=Lab Root CA,O=mtls-doctor lab"
