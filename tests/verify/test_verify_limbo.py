@@ -192,3 +192,31 @@ def _oracle_plain(case: dict, now: int, workdir: Path):
         return _oracle(case, now, workdir)
     finally:
         SECLEVEL = saved
+
+
+def test_the_nginx_layer_agrees_with_the_engine_and_always_explains(results):
+    """verify_client (x509 objects in, nginx verdict out) on every case: same final error as the
+    raw engine, and an explanation (never an exception) even for malformed certificates."""
+    import warnings
+
+    from cryptography import x509
+
+    from mtls_doctor.pki.verify import TrustSettings, verify_client
+
+    cases, engines, _ = results
+    now = int(datetime.now(timezone.utc).timestamp())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # limbo has non-positive serials on purpose
+        for case, raw in zip(cases, engines):
+            def load(pems):
+                return tuple(x509.load_der_x509_certificate(d) for p in pems
+                             for d in _der_blocks(p))
+            crls = tuple(x509.load_der_x509_crl(d) for p in case["crls"] for d in _der_blocks(p))
+            leaf = load([case["peer_certificate"]])[0]
+            settings = TrustSettings(client_certificate=load(case["trusted_certs"]), crls=crls,
+                                     verify_depth=_depth(case))
+            at = datetime.fromtimestamp(_at(case, now), timezone.utc)
+            result = verify_client(leaf, load(case["untrusted_intermediates"]), settings, at)
+            assert result.error_code == raw.error, case["id"]
+            assert result.explanation, case["id"]
+            assert (result.status == 200) == (raw.error == 0), case["id"]

@@ -105,7 +105,7 @@ def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 def _eku(cert: x509.Certificate) -> list[str] | None:
     try:
         ext = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
+    except (x509.ExtensionNotFound, ValueError):
         return None
     names = {ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",
              ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
@@ -176,7 +176,16 @@ def _crl_for(case: Case, issuer: x509.Name) -> x509.CertificateRevocationList | 
 # -- the explanation ------------------------------------------------------------------------
 
 def explain(case: Case) -> tuple[str, str | None]:
-    """(explanation, fix) for the verdict in ``case``."""
+    """(explanation, fix) for the verdict in ``case``; never raises for odd certificates."""
+    try:
+        return _explain(case)
+    except Exception as exc:  # noqa: BLE001 - a malformed extension must not hide the verdict
+        return (f"OpenSSL reported {case.code} ({case.text}) at depth {case.raw.error_depth}; "
+                f"the certificates could not be analysed further ({type(exc).__name__}: they "
+                "hold a field cryptography cannot parse).", None)
+
+
+def _explain(case: Case) -> tuple[str, str | None]:
     events = case.raw.events
     distinct: list[tuple[int, int]] = []
     for e in events:
@@ -359,6 +368,26 @@ def _by_code(case: Case, w: Walk) -> tuple[str, str | None]:
                 "re-issue it with a 2048-bit (or larger) RSA or a P-256 key and SHA-256.")
     c = cert
     what = _where(case, c) if c is not None else "a certificate"
+    name = f"'{_dn(c.subject)}'" if c is not None else "it"
+    issuer = f"'{_dn(c.issuer)}'" if c is not None else "its issuer"
+    specific = {
+        7: (f"The signature of {what} does not verify with the key of {issuer}: the trust file "
+            "or the client holds a different certificate with the issuer's name (another key), "
+            "or the certificate is corrupt.",
+            f"use the CA certificate whose key really signed {name}."),
+        25: (f"The chain has more CAs below a CA than its basicConstraints pathLenConstraint "
+             f"allows ({what} at depth {depth_at}).",
+             "re-issue the constraining CA with a larger pathlen, or issue the client "
+             "certificate from a CA higher up."),
+        34: (f"{_cap(what)} has a critical extension OpenSSL does not understand, so it must "
+             "refuse it.", f"re-issue {name} without marking that extension critical."),
+        47: (f"{_cap(what)} carries a name outside the permitted name constraints of a CA "
+             "above it.", f"re-issue {name} with names inside the CA's permitted subtrees."),
+        48: (f"{_cap(what)} carries a name inside the excluded name constraints of a CA above "
+             "it.", f"re-issue {name} without the excluded names."),
+    }
+    if code in specific:
+        return specific[code]
     return (f"OpenSSL rejected {what} at depth {depth_at}: {case.code} ({case.text}).", None)
 
 
