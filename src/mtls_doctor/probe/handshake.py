@@ -258,7 +258,7 @@ def attempt(
     try:
         t = time.monotonic()
         try:
-            sock = socket.create_connection((config.host, config.port), timeout=config.timeout)
+            sock = _connect(config.host, config.port, config.timeout)
         except socket.timeout:
             raise _Failure(Outcome.TIMEOUT, "tcp", f"TCP connect timed out after {config.timeout}s") from None
         except OSError as exc:
@@ -311,6 +311,41 @@ def attempt(
         elapsed_ms=_ms(start),
         **fields,
     )
+
+
+def _connect(host: str, port: int, timeout: float) -> socket.socket:
+    """TCP connect where the name lookup is bounded too (getaddrinfo itself has no timeout: it
+    runs on a daemon thread that is abandoned when the deadline passes)."""
+    deadline = time.monotonic() + timeout
+    box: list = []
+
+    def lookup() -> None:
+        try:
+            box.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as exc:
+            box.append(exc)
+
+    worker = threading.Thread(target=lookup, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not box:
+        raise socket.timeout(f"name lookup of {host} timed out")
+    if isinstance(box[0], OSError):
+        raise box[0]
+    error: OSError = OSError(f"no address for {host}")
+    for family, kind, proto, _, address in box[0]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise socket.timeout("connect timed out")
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(remaining)
+        try:
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    raise error
 
 
 def _ms(t: float) -> float:
