@@ -106,6 +106,8 @@ class Server:
     server_proxy_headers: tuple[Directive, ...]
     default_for: tuple[str, ...] = ()
     context: Directive | None = None  # the http/stream block
+    #: the http/stream-level directives (not server blocks) that servers inherit from
+    inherited: tuple[Directive, ...] = ()
 
     def get(self, name: str) -> Setting:
         return self.settings[name]
@@ -134,6 +136,13 @@ class Effective:
     servers: tuple[Server, ...]
     maps: tuple[Directive, ...] = ()  # map blocks of http and stream
     defaults: Mapping[str, Server] = field(default_factory=dict)  # http listen address -> default
+    #: every directive of the configuration by name, in file order (one walk, for the rules)
+    index: Mapping[str, tuple[Directive, ...]] = field(default_factory=dict)
+
+    def named(self, *names: str) -> tuple[Directive, ...]:
+        if len(names) == 1:
+            return self.index.get(names[0], ())
+        return tuple(d for n in names for d in self.index.get(n, ()))
 
 
 def _level_of(nodes: tuple[Directive, ...]) -> str:
@@ -214,29 +223,31 @@ def _servers(context: Directive | None, kind: str, top: tuple[Directive, ...], m
     ctx_arrays = {n: _own(block, n) for n in ARRAY_SETTINGS}
     ctx_proxy = _own(block, "proxy_set_header")
     ctx_add = _own(block, "add_header")
+    inherited = tuple(d for d in block if d.name != "server") if context is not None else ()
     out: list[Server] = []
+    defaults = {n: Setting(d or (), None) for n, d in SINGLE_DEFAULTS.items()}
     for node in block:
         if node.name != "server" or node.block is None:
             continue
-        sblock = node.block
+        by: dict[str, list[Directive]] = {}
+        for d in node.block:
+            by.setdefault(d.name, []).append(d)
         settings: dict[str, Setting] = {}
-        for name, default in SINGLE_DEFAULTS.items():
-            own = _own(sblock, name) or ctx_single[name]
-            if own:
-                settings[name] = Setting(own[0].args, own[0])
-            else:
-                settings[name] = Setting(default or (), None)
-        arrays = {name: _own(sblock, name) or ctx_arrays[name] for name in ARRAY_SETTINGS}
-        logs = _own(sblock, "error_log") or ctx_arrays["error_log"] or main_logs
-        listens = tuple(_normalize_listen(l, kind) for l in _own(sblock, "listen"))
+        for name in SINGLE_DEFAULTS:
+            own = by.get(name) or ctx_single[name]
+            settings[name] = Setting(own[0].args, own[0]) if own else defaults[name]
+        arrays = {name: tuple(by.get(name, ())) or ctx_arrays[name] for name in ARRAY_SETTINGS}
+        logs = tuple(by.get("error_log", ())) or ctx_arrays["error_log"] or main_logs
+        listens = tuple(_normalize_listen(l, kind) for l in by.get("listen", ()))
         if not listens and kind == "http":
             listens = (Listen("*:80", False, False, None),)
-        names = tuple(a for d in _own(sblock, "server_name") for a in d.args)
-        sproxy = _own(sblock, "proxy_set_header") or ctx_proxy
-        sadd = _own(sblock, "add_header") or ctx_add
-        locs = tuple(_locations(sblock, (), sproxy, sadd))
+        names = tuple(a for d in by.get("server_name", ()) for a in d.args)
+        sproxy = tuple(by.get("proxy_set_header", ())) or ctx_proxy
+        sadd = tuple(by.get("add_header", ())) or ctx_add
+        locs = tuple(_locations(node.block, (), sproxy, sadd)) if "location" in by else ()
         out.append(
-            Server(kind, node, names, listens, settings, arrays, _level_of(logs), logs, locs, sproxy, (), context)
+            Server(kind, node, names, listens, settings, arrays, _level_of(logs), logs, locs, sproxy, (), context,
+                   inherited)
         )
     return out
 
@@ -269,7 +280,11 @@ def effective(config: Config) -> Effective:
         mine = tuple(a for a, s in defaults.items() if s is server)
         final.append(Server(**{**server.__dict__, "default_for": mine}))
     by_node = {id(s.node): s for s in final}
-    return Effective(config, tuple(final), tuple(maps), {a: by_node[id(s.node)] for a, s in defaults.items()})
+    index: dict[str, list[Directive]] = {}
+    for node in config.walk():
+        index.setdefault(node.name, []).append(node)
+    return Effective(config, tuple(final), tuple(maps), {a: by_node[id(s.node)] for a, s in defaults.items()},
+                     {k: tuple(v) for k, v in index.items()})
 
 
 def listen_groups(eff: Effective) -> dict[str, list[Server]]:
@@ -278,8 +293,6 @@ def listen_groups(eff: Effective) -> dict[str, list[Server]]:
     for server in eff.servers:
         if server.kind != "http":
             continue
-        for listen in server.listens:
-            groups.setdefault(listen.address, [])
-            if not any(s is server for s in groups[listen.address]):
-                groups[listen.address].append(server)
+        for address in dict.fromkeys(l.address for l in server.listens):
+            groups.setdefault(address, []).append(server)
     return groups

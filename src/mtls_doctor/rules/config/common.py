@@ -140,12 +140,14 @@ def verifying(server: Server) -> bool:
 
 def per_node(items: Iterable[tuple[Directive, Server]]) -> Iterator[tuple[Directive, list[Server]]]:
     """Group (directive, server) pairs by directive, keeping first-seen order."""
-    seen: dict[int, tuple[Directive, list[Server]]] = {}
+    seen: dict[int, tuple[Directive, list[Server], set[int]]] = {}
     for node, server in items:
-        entry = seen.setdefault(id(node), (node, []))
-        if not any(s is server for s in entry[1]):
+        entry = seen.setdefault(id(node), (node, [], set()))
+        if id(server) not in entry[2]:
+            entry[2].add(id(server))
             entry[1].append(server)
-    yield from seen.values()
+    for node, servers, _ in seen.values():
+        yield node, servers
 
 
 def labels(servers: list[Server], limit: int = 3) -> str:

@@ -50,7 +50,7 @@ def _if_match(node: Directive) -> DnMatch | None:
 
 def matches(ctx: LintContext) -> Iterator[DnMatch]:
     """Every regex or string comparison on a DN variable in ``if`` and ``map``."""
-    for node in ctx.eff.config.walk():
+    for node in ctx.eff.named("if", "map"):
         if node.name == "if":
             found = _if_match(node)
             if found:

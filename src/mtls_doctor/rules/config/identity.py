@@ -211,7 +211,7 @@ class ClientCertVariableDeprecated(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         for node in ctx.eff.config.walk():
-            if node.name in LOG_DIRECTIVES or not CLIENT_CERT_VAR.search(text_of(node)):
+            if node.name in LOG_DIRECTIVES or "ssl_client_cert" not in text_of(node) or not CLIENT_CERT_VAR.search(text_of(node)):
                 continue
             new_args = [CLIENT_CERT_VAR.sub(_escaped, a) for a in node.args]
             yield cls.finding(
@@ -300,10 +300,9 @@ def _value(sources, header: str) -> str:
 def _scope(server):
     """Directives in effect for the server: its own subtree plus inherited http/stream ones."""
     yield from server.walk()
-    if server.context is not None:
-        for d in server.context.block or ():
-            if d.name in ("add_header", "proxy_set_header", "grpc_set_header", "fastcgi_param"):
-                yield d
+    for d in server.inherited:
+        if d.name in ("add_header", "proxy_set_header", "grpc_set_header", "fastcgi_param"):
+            yield d
 
 
 RULES = (

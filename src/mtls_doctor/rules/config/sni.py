@@ -242,8 +242,8 @@ class SslDirective(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
-        for node in ctx.eff.config.walk():
-            if node.name != "ssl" or node.block is not None:
+        for node in ctx.eff.named("ssl"):
+            if node.block is not None:
                 continue
             sev = None
             if ctx.version is not None and ctx.version >= SSL_ON_REMOVED:
@@ -295,9 +295,7 @@ class SslProtocolsLegacy(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
-        for node in ctx.eff.config.walk():
-            if node.name != "ssl_protocols":
-                continue
+        for node in ctx.eff.named("ssl_protocols"):
             old = [p for p in node.args if p in ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1")]
             if old:
                 yield cls.finding(
