@@ -304,13 +304,13 @@ def test_no_leak_over_10000_verifications(pki):
     with libcrypto.Store([pki.cas["root"].cert.public_bytes(Encoding.DER)],
                          [c.public_bytes(Encoding.DER) for c in settings.crls]) as store:
         at = int(AT.timestamp())
-        for _ in range(1000):  # warm up allocator pools
+        for _ in range(500):  # warm up allocator pools
             store.verify(leaf, chain, depth=1, at=at, security_level=2)
             store.verify(bad, (), depth=1, at=at, security_level=2)
         before = _rss_kb()
-        for _ in range(10_000):
+        for _ in range(5_000):  # 10,000 verifications: half accepted, half failing
             assert store.verify(leaf, chain, depth=1, at=at, security_level=2).error == 0
             assert store.verify(bad, (), depth=1, at=at, security_level=2).error == 21
         grown = _rss_kb() - before
-    # A leak of even one certificate (~1 KiB) per call would grow by > 10 MiB.
-    assert grown < 4096, f"RSS grew by {grown} KiB over 20,000 verifications"
+    # A leak of even one certificate (~1 KiB) per call would grow by ~10 MiB.
+    assert grown < 3072, f"RSS grew by {grown} KiB over 10,000 verifications"
