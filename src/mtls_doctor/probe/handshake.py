@@ -59,6 +59,7 @@ class _Recorder:
         self.verify_name = verify_name
         self.abort_on_failure = abort_on_failure
         self.aborted = False
+        self.name_checked = False
         self.secrets: dict[str, bytes] = {}
 
 
@@ -90,14 +91,19 @@ def _verify_cb(conn: Any, cert: Any, errnum: int, depth: int, ok: int) -> bool:
     good = bool(ok)
     if not good:
         rec.verify_errors.append(VerifyError(depth, errnum, verify_error_text(errnum)))
-    if depth == 0 and rec.verify_name:
-        if not hostname_matches(cert.to_cryptography(), rec.verify_name):
-            good = False
+    if depth == 0 and rec.verify_name and not rec.name_checked:
+        rec.name_checked = True
+        try:
+            matches = hostname_matches(cert.to_cryptography(), rec.verify_name)
+        except Exception:  # noqa: BLE001 - a certificate cryptography cannot read: no match
+            matches = False
+        if not matches:
             # X509_V_ERR_HOSTNAME_MISMATCH (62), checked here the way curl asks OpenSSL to
             rec.verify_errors.append(VerifyError(0, 62, f"hostname mismatch ({rec.verify_name})"))
-    if not good and rec.abort_on_failure:
-        rec.aborted = True
-        return False
+    if not good or rec.verify_errors:
+        if rec.abort_on_failure:
+            rec.aborted = True
+            return False
     return True
 
 
