@@ -192,3 +192,27 @@ def test_bad_trust_file_or_name_is_exit_2_before_any_connection(tmp_path, args, 
     args = tuple(str(garbage) if a == "GARBAGE" else a for a in args)
     proc = probe("127.0.0.1:9", *args)
     assert proc.returncode == 2 and message in proc.stderr and proc.stdout == ""
+
+
+def test_pkcs12_identity_and_no_sni_primary(lab, modes, tmp_path):
+    import os
+
+    from mtls_doctor.lab.pki import P12_PASSWORD
+
+    lab.pki.write(tmp_path / "lab")
+    p12 = next((tmp_path / "lab").rglob("good.p12"))
+    env = dict(os.environ, LAB_P12=P12_PASSWORD.decode())
+    proc = subprocess.run(
+        [sys.executable, "-m", "mtls_doctor", "probe", f"https://localhost:{modes['on']}/", "--no-sni",
+         "--ca-file", str(lab.root_pem), "--pkcs12", str(p12), "--password", "env:LAB_P12",
+         "--tls", "1.3", "--format", "json", "--no-legacy"],
+        capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["primary_sni"] is None
+    assert [i["sni"] for i in data["inferences"]] == [None, "localhost"]
+    user = [a for a in data["attempts"] if a["spec"]["cert"] == "user"]
+    assert [a["client_certificates_sent"] for a in user] == [2, 2]  # leaf + inter from the p12
+    assert {a["http"]["status"] for a in user} == {200}
+    wrong = probe(f"https://localhost:{modes['on']}/", "--pkcs12", str(p12), "--password", "nope")
+    assert wrong.returncode == 2 and "wrong --password" in wrong.stderr
