@@ -236,3 +236,12 @@ def test_config_server_name_and_explicit_options_win(lab):
 def test_server_name_without_config_is_a_usage_error(lab):
     assert "--server-name needs --config" in one_line_error(
         verify(lab, "clients/good-chain.pem", "--server-name", "x"))
+
+
+@pytest.mark.parametrize("library", ["/nonexistent/libcrypto.so.3", "libz.so.1"])
+def test_unusable_libcrypto_is_one_line_and_exit_2(lab, library):
+    proc = subprocess.run(
+        [sys.executable, "-m", "mtls_doctor", "verify", "clients/good-chain.pem",
+         "--ssl-client-certificate", "ca/root.pem"], capture_output=True, text=True, timeout=120,
+        cwd=lab, env={"PATH": "/usr/bin:/bin", "MTLS_DOCTOR_LIBCRYPTO": library})
+    assert "libcrypto" in one_line_error(proc)

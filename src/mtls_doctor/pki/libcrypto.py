@@ -27,8 +27,9 @@ Invariants of this module:
 - every object allocated during a call is freed before the call returns (also on failure); the
   one long-lived object, the X509_STORE of a ``Store``, is freed by ``close()`` or, failing that,
   by a finalizer; the OpenSSL error queue is cleared after each verification;
-- the library is loaded lazily, once; if it cannot be loaded, ``LibcryptoUnavailable`` (one
-  clear line) is raised;
+- the library is loaded lazily, once (``ctypes.util.find_library("crypto")``, or the path in
+  ``$MTLS_DOCTOR_LIBCRYPTO``); if it cannot be loaded, ``LibcryptoUnavailable`` (one clear
+  line) is raised;
 - no file, socket or clock access: the verification time is always passed in.
 """
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import threading
 import weakref
 from dataclasses import dataclass
@@ -98,7 +100,14 @@ _local = threading.local()
 _VERIFY_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
 
 
+#: environment variable naming another libcrypto to load (e.g. the one a self-built nginx uses)
+ENV_LIBRARY = "MTLS_DOCTOR_LIBCRYPTO"
+
+
 def _find() -> str:
+    explicit = os.environ.get(ENV_LIBRARY)
+    if explicit:
+        return explicit
     name = ctypes.util.find_library("crypto")
     return name or "libcrypto.so.3"
 
@@ -173,8 +182,8 @@ def lib() -> ctypes.CDLL:
                     loaded = ctypes.CDLL(path)
                 except OSError as exc:
                     raise LibcryptoUnavailable(
-                        f"cannot load the system libcrypto ({path}): install OpenSSL "
-                        f"(Debian: apt-get install libssl3)") from exc
+                        f"cannot load libcrypto ({path}): install OpenSSL (Debian: apt-get "
+                        f"install libssl3) or fix ${ENV_LIBRARY}") from exc
                 _bind(loaded)
                 _lib = loaded
     return _lib
