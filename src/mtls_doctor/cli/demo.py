@@ -49,9 +49,17 @@ def command(name: str, nginx: str | None, fmt: str) -> int:
     if fmt == "json":
         data = {"schema_version": 1, "matched": ok, "seconds": round(seconds, 3),
                 "broken": bad.to_dict(), "fixed": good.to_dict()}
+        from mtls_doctor.diagnose import run_on_lab_scenario
+
+        diagnosis = run_on_lab_scenario(name, nginx=nginx)
+        data["diagnose"] = diagnosis.report.to_dict()
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
         _render(broken, fixed, bad, good, seconds)
+        from mtls_doctor.cli.diagnose import demo_section
+
+        diagnosis = demo_section(name, nginx)
+    ok = ok and diagnosis.top is not None
     return 0 if ok else 1
 
 
