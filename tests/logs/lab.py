@@ -83,7 +83,8 @@ def _http(up_port: int) -> str:
     server {{ listen 127.0.0.1:@PORT7@ ssl; server_name localhost; {_TLS}
               ssl_client_certificate ca/root.pem; ssl_ocsp on; {v} }}
     server {{ listen 127.0.0.1:@PORT8@; server_name localhost;
-        location /nocert {{ proxy_pass https://127.0.0.1:{up_port}; }}
+        location /nocert {{ proxy_pass https://127.0.0.1:{up_port}; proxy_ssl_protocols TLSv1.2; }}
+        location /nocert13 {{ proxy_pass https://127.0.0.1:{up_port}; proxy_ssl_protocols TLSv1.3; }}
         location /foreign {{ proxy_pass https://127.0.0.1:{up_port};
             proxy_ssl_certificate up/foreign.pem; proxy_ssl_certificate_key up/foreign.key; }}
         location /verify {{ proxy_pass https://127.0.0.1:@PORT0@;
@@ -104,7 +105,6 @@ class _RequiringUpstream:
         key.write_bytes(pki.server.key_pem)
         (d / "root.pem").write_bytes(pki.pem("root"))
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # alert 40 on TLS 1.2 (F4.3)
         self.ctx.load_cert_chain(str(d / "server.pem"), str(key))
         self.ctx.load_verify_locations(str(d / "root.pem"))
         self.ctx.verify_mode = ssl.CERT_REQUIRED  # = SSL_VERIFY_FAIL_IF_NO_PEER_CERT
@@ -122,7 +122,14 @@ class _RequiringUpstream:
                 continue
             conn.settimeout(3)
             try:
-                with self.ctx.wrap_socket(conn, server_side=True) as tls:
+                with self.ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False) as tls:
+                    try:
+                        tls.do_handshake()
+                    except (ssl.SSLError, OSError):
+                        # the alert is sent; drain nginx's request before closing so that the
+                        # close is a FIN, not a RST that could overtake the alert (TLS 1.3: 116)
+                        _drain(tls)
+                        continue
                     tls.recv(4096)
                     tls.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
             except (ssl.SSLError, OSError):
@@ -138,6 +145,19 @@ class _RequiringUpstream:
         self.stop.set()
         self.thread.join(timeout=5)
         self.sock.close()
+
+
+def _drain(conn: socket.socket) -> None:
+    """Half-close and read what the peer still sends (the SSLSocket's fd; wrap_socket detached
+    the plain socket), so that the final close sends no RST."""
+    try:
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(1)
+        for _ in range(64):
+            if not conn.recv(4096):
+                break
+    except OSError:
+        pass
 
 
 def _plain_http(port: int, path: str = "/") -> bytes:
@@ -194,7 +214,9 @@ def run_lab(workdir: Path, nginx_bin: str | None = None) -> LabRun:
         ask("ocsp", p[7], "client-cert-ocsp-failed", "good")
         expected["ocsp-check-error"] = 1  # the [error] line before it
         answers["up-nocert"] = _plain_http(p[8], "/nocert")
-        expected["upstream-requires-client-certificate"] = 1
+        expected["upstream-requires-client-certificate"] = 1  # TLS 1.2: alert 40 at [error]
+        answers["up-nocert13"] = _plain_http(p[8], "/nocert13")
+        expected["upstream-requires-client-certificate"] += 1  # TLS 1.3: alert 116 at [crit] (F4.3)
         answers["up-foreign"] = _plain_http(p[8], "/foreign")
         expected["upstream-rejected-client-certificate"] = 1
         answers["up-verify"] = _plain_http(p[8], "/verify")

@@ -20,7 +20,7 @@ BENIGN = ("client closed connection", "closed keepalive connection", "using the 
 def test_every_provoked_failure_is_grouped_by_its_cause(lab_run, lab_log):
     rc, data = run_json(str(lab_log))
     assert rc == 1
-    assert counts(data) == lab_run.expected
+    assert counts(data) == lab_run.expected, lab_run.error_log
 
 
 def test_verify_codes_and_context(lab_log):
