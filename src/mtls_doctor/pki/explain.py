@@ -152,12 +152,8 @@ def walk(case: Case) -> Walk:
 def _where(case: Case, cert: x509.Certificate | None) -> str:
     if cert is None:
         return "a certificate"
-    der = cert.public_bytes(Encoding.DER)
-    src = case.origin.get(der)
-    if src is None:
-        src = "client" if cert == case.leaf or cert in case.chain else "client"
-    role = "the leaf" if cert == case.leaf else ("the CA" if src != "client" or cert != case.leaf
-                                                 else "the certificate")
+    src = case.origin.get(cert.public_bytes(Encoding.DER), "client")
+    role = "the leaf" if cert == case.leaf else "the CA"
     return f"{role} '{_dn(cert.subject)}' ({_SOURCE_WORDS.get(src, src)})"
 
 
