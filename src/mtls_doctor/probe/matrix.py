@@ -250,6 +250,11 @@ def infer(attempts: Iterable[Attempt], sni: str | None) -> Inference:
         none = _find(attempts, sni, version, CertKind.NONE)
         self_signed = _find(attempts, sni, version, CertKind.SELF_SIGNED)
         mode, layer = _mode(none, self_signed, is_nginx)
+        if mode == "on" and gate(none) == "reject-http" and none is not None and none.http:
+            evidence.append(
+                f"TLS {version}: 'on' is read from HTTP {none.http.status} without nginx's 496 "
+                "page; if the application answers that for other reasons, probe a path it "
+                "serves or add --cert to compare")
         if mode == "unknown" and none is not None and none.outcome is Outcome.TLS_ALERT:
             continue  # e.g. the version is not offered
         per_version.append((version, mode))
