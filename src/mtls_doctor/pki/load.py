@@ -25,12 +25,10 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
-from cryptography.hazmat.primitives.serialization import (
-    load_der_private_key,
-    load_ssh_private_key,
-    pkcs7,
-    pkcs12,
-)
+from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+# pkcs7 / pkcs12 are imported where used: pkcs7 pulls in the e-mail package (S/MIME), which
+# would slow down every start-up for a format most files are not in.
 
 from mtls_doctor.model import InputError
 
@@ -410,6 +408,8 @@ def _pem_block(acc: _Acc, label: bytes, body: bytes, line: int, password: bytes 
         except Exception:
             acc.problem(_corrupt("X509 CRL", der, line))
     elif label in _PKCS7_LABELS:
+        from cryptography.hazmat.primitives.serialization import pkcs7
+
         try:
             certs = pkcs7.load_der_pkcs7_certificates(der)
         except Exception:
@@ -442,6 +442,8 @@ def _key_block(
         try:
             der = binascii.a2b_base64(b64)
             if label == b"OPENSSH PRIVATE KEY":
+                from cryptography.hazmat.primitives.serialization import load_ssh_private_key
+
                 key = load_ssh_private_key(
                     b"-----BEGIN OPENSSH PRIVATE KEY-----\n" + b64 + b"\n-----END OPENSSH PRIVATE KEY-----\n",
                     password=None,
@@ -591,6 +593,8 @@ def _load_der_objects(acc: _Acc, seqs: list[bytes], password: bytes | None) -> s
         except Exception:
             pass
         try:
+            from cryptography.hazmat.primitives.serialization import pkcs7
+
             for cert in pkcs7.load_der_pkcs7_certificates(der):
                 acc.add_cert(cert, None)
             fmt = fmt or "pkcs7"
@@ -655,6 +659,8 @@ def _load_pkcs12(acc: _Acc, der: bytes, password: bytes | None) -> None:
             )
         )
         return
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     tried = [password] if password is not None else [None, b""]
     for pw in tried:
         try:
