@@ -114,6 +114,14 @@ _NAMED = (
           "algorithm.",
           "Align ssl_protocols / ssl_ciphers with the client (e.g. add TLSv1.3 on nginx < 1.23.4).",
           ("F7.5",), "SSL_do_handshake() failed (... unsupported protocol)"),
+    Cause("client-closed-during-handshake", "clients closed the connection in the TLS handshake",
+          "MTLS606", _CLIENT,
+          "The client hung up during the handshake without sending an alert: a TCP health check "
+          "or port scan, a plain-TCP client on a TLS port, or a client that gave up on nginx's "
+          "certificate silently.",
+          "If real clients are affected, reproduce with `openssl s_client -connect host:port "
+          "-servername NAME` and check nginx's certificate chain and protocols.", (),
+          "peer closed connection in SSL handshake"),
     Cause("tls-handshake-failed", "another TLS handshake failure", "MTLS606", "unknown",
           "A TLS handshake with a client failed for a reason not specific to client certificates "
           "(the SSL reason is in the details).",
@@ -298,6 +306,8 @@ def classify(ev: LogEvent) -> Match | None:
     if "OCSP" in msg or ev.action == "requesting certificate status" or msg.startswith("no resolver defined to resolve"):
         if ev.action in ("requesting certificate status", "SSL handshaking") or "OCSP" in msg:
             return Match(CAUSES["ocsp-check-error"], detail=msg[:160])
+    if msg.startswith("peer closed connection in SSL handshake") and "upstream" not in (ev.action or ""):
+        return Match(CAUSES["client-closed-during-handshake"])
     if msg.startswith("SSL_do_handshake() failed") or msg.startswith("SSL_read() failed") or " alert " in msg:
         return _handshake(ev, msg)
     if ev.level in ("emerg", "alert", "crit", "error"):

@@ -51,6 +51,7 @@ KNOWN_KEYS = frozenset(
     }
 )
 
+_VERIFY_MESSAGES = ("client SSL certificate verify error", "client sent no required SSL certificate")
 LEVELS = ("debug", "info", "notice", "warn", "error", "crit", "alert", "emerg")
 MAX_LINE = 65536
 
@@ -77,7 +78,7 @@ class LogEvent:
 
     @property
     def protocol(self) -> str | None:
-        """``http``, ``mail``, ``stream`` or ``None`` when the line does not say.
+        """``http``, ``mail``, ``stream``, ``stream-or-mail`` or ``None`` when the line does not say.
 
         http lines carry ``request``/``host``; mail lines ``login``; stream lines ``bytes
         from/to ...``. A handshake-time line with only client/server may be any of them.
@@ -89,6 +90,10 @@ class LogEvent:
             return "mail"
         if keys & {"bytes from/to client", "bytes from/to upstream"}:
             return "stream"
+        if self.action == "SSL handshaking" and self.message.startswith(_VERIFY_MESSAGES):
+            # http checks client certificates while reading the request; stream and mail right
+            # after the handshake, with the same texts (F4.1, section 0.4)
+            return "stream-or-mail"
         return None
 
 
