@@ -18,7 +18,8 @@ import click
 
 from mtls_doctor.cli.common import emit, fail_on_option, format_option
 
-TOP_DETAILED = 5
+TOP_DETAILED = 3  # groups shown with why/fix; the rest one line each
+MAX_LISTED = 15  # groups listed at all in text (JSON has every group)
 
 
 def _iso(t: str | None) -> str | None:
@@ -71,6 +72,11 @@ def _render_text(report: Any) -> None:
         total = sum(g["count"] for g in groups)
         out.print(Text(f"{total} failure line(s) in {len(groups)} group(s), biggest first:", style="bold"))
     for i, g in enumerate(groups):
+        if i == MAX_LISTED:
+            rest = groups[i:]
+            out.print(Text(f"{'':>7}  ... {len(rest)} more group(s), {sum(r['count'] for r in rest)} line(s): "
+                           "--format json lists every group", style="dim"))
+            break
         head = Text(f"{g['count']:>7}  ")
         head.append(g["cause"], style="bold")
         title = g["title"] if g["verify_code"] is None else f"{g['verify_text']}: {g['title']}"
