@@ -193,7 +193,7 @@ def test_optional_no_ca_hides_the_purpose_error_and_says_so(pki):
     r = run(pki, "server-eku", TrustSettings(verify_client="optional_no_ca"), send_chain=False)
     assert [e.code for e in r.errors] == [20, 26, 21]
     assert "26 (unsuitable certificate purpose)" in r.explanation
-    assert "must be fixed" in r.explanation
+    assert "26 (unsuitable certificate purpose) must be fixed as well" in r.explanation
 
 
 def test_optional_rejects_a_bad_certificate(pki):

@@ -277,7 +277,12 @@ def _render_text(report: Any) -> None:
         out.print(f"note: {escape(note)}")
     for row in data["clients"]:
         out.print()
-        verdict = "ACCEPTED" if row["accepted"] else "REJECTED"
+        if not row["accepted"]:
+            verdict = "REJECTED"
+        elif row["ssl_client_verify"] == "SUCCESS":
+            verdict = "ACCEPTED"
+        else:  # optional / optional_no_ca: served, but not verified (F2.2, F2.4)
+            verdict = f"LET THROUGH UNVERIFIED ({row['ssl_client_verify']})"
         status = row["status"]
         page = f" (page {row['page']}: \"{row['page_title']}\")" if row["page"] else ""
         out.print(f"[bold]{escape(row['client'])}[/bold]: {verdict}, HTTP {status}{page}")

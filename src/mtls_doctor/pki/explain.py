@@ -217,9 +217,10 @@ def _explain(case: Case) -> tuple[str, str | None]:
         listed = "; ".join(f"{err} ({case.text_of(err)}) at depth {d}" for err, d in others)
         why += (f" The verify callback also saw, before the last error: {listed}; nginx keeps "
                 "only the last one (F3.3, F2.4).")
-        hidden = [err for err, _ in others if err not in _UNTRUSTED_FAMILY]
+        hidden = list(dict.fromkeys(err for err, _ in others if err not in _UNTRUSTED_FAMILY))
         if hidden and not depth_exceeded:
-            why += " Those are real problems too and must be fixed as well."
+            codes = ", ".join(f"{err} ({case.text_of(err)})" for err in hidden)
+            why += f" Hidden behind the last error, {codes} must be fixed as well."
     if case.status == 200:
         why += (f" Under ssl_verify_client optional_no_ca error {case.code} is tolerated: nginx "
                 "answers 200 with $ssl_client_verify FAILED:..., and the application must check "
