@@ -314,3 +314,26 @@ def test_no_leak_over_10000_verifications(pki):
         grown = _rss_kb() - before
     # A leak of even one certificate (~1 KiB) per call would grow by ~10 MiB.
     assert grown < 3072, f"RSS grew by {grown} KiB over 10,000 verifications"
+
+
+def test_pinning_a_self_signed_client_in_the_trusted_file_works(pki):
+    # The alternative fix the explanation of 18 offers must really work.
+    cert = pki.clients["self-signed"].cert
+    r = verify_client(cert, (), TrustSettings(client_certificate=(pki.cas["root"].cert,),
+                                              trusted_certificate=(cert,)), AT)
+    assert r.ssl_client_verify == "SUCCESS"
+    assert [(e.role, e.source) for e in r.chain] == [("trust anchor", "ssl_trusted_certificate")]
+    assert r.intermediates == 0
+
+
+def test_names_are_printed_as_nginx_prints_them():
+    # $ssl_client_s_dn: RFC 2253 via X509_NAME_print_ex (reversed, escaped, \XX for non-ASCII;
+    # facts §5 EMP: "CN=Jos\C3\A9 ..." and "CN=client zero\, with comma,OU=Eng,O=Test Org,C=US").
+    root = issue.CA.new("dn root", at=AT)
+    leaf = root.issue("client zero, with comma", at=AT, org="Test Org")
+    r = verify_client(leaf.cert, (), TrustSettings(client_certificate=(root.cert,)), AT)
+    assert r.ssl_client_s_dn == "CN=client zero\\, with comma,O=Test Org"
+    assert r.ssl_client_i_dn == "CN=dn root,O=mtls-doctor lab"
+    uni = root.issue("José Ünïcode", at=AT, org="Test Org")
+    r = verify_client(uni.cert, (), TrustSettings(client_certificate=(root.cert,)), AT)
+    assert r.ssl_client_s_dn == "CN=Jos\\C3\\A9 \\C3\\9Cn\\C3\\AFcode,O=Test Org"
