@@ -209,3 +209,35 @@ def test_pkcs12_password_from_environment(files):
     assert len(json.loads(proc.stdout)["certificates"]) == 2
     proc = run(str(files["p12"]))  # no password: nothing readable -> one line, exit 2
     assert proc.returncode == 2 and "--password" in proc.stderr
+
+
+def test_crl_file_is_usable_input(tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    p = pki()
+    revoked = (
+        x509.RevokedCertificateBuilder()
+        .serial_number(p.leaf.cert.serial_number)
+        .revocation_date(AT - DAY)
+        .build()
+    )
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(p.inter.cert.subject)
+        .last_update(AT - DAY)
+        .next_update(AT + 6 * DAY)
+        .add_revoked_certificate(revoked)
+        .add_extension(x509.CRLNumber(7), critical=False)
+        .sign(p.inter.key, hashes.SHA256())
+    )
+    f = tmp_path / "inter.crl"
+    f.write_bytes(crl.public_bytes(serialization.Encoding.DER))
+    code, doc = inspect_json(str(f))
+    assert code == 0 and doc["certificates"] == []
+    (c,) = doc["crls"]
+    assert (c["issuer"], c["revoked"], c["crl_number"], c["expired"]) == (
+        "CN=Test Client CA,O=Test Org", 1, 7, False
+    )
+    proc = run("--at", AT_ISO, str(f))
+    assert proc.returncode == 0 and "CRL" in proc.stdout and "1 revoked" in proc.stdout
