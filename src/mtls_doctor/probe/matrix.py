@@ -74,8 +74,11 @@ def run_matrix(
         base = attempt(config, AttemptSpec(CertKind.NONE, primary_sni, version))
         attempts.append(base)
         if base.outcome in UNREACHABLE and not base.handshake_done:
-            notes.append(f"stopped after the first attempt: {base.error}")
-            return _result(config, primary_sni, attempts, at, notes, identity, None, None)
+            if not offered:
+                notes.append(f"stopped after the first attempt: {base.error}")
+                return _result(config, primary_sni, attempts, at, notes, identity, None, None)
+            notes.append(f"TLS {version} failed: {base.error}")
+            continue
         if _version_refused(base):
             notes.append(f"the server does not accept TLS {version}")
             continue
