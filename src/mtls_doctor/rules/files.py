@@ -259,7 +259,9 @@ class NotPem(FileRule):
     Why it matters:
     The tool reads it, but nginx's `ssl_certificate`, `ssl_client_certificate` and
     `ssl_trusted_certificate` read PEM only (F1.5: `PEM_read_bio_X509_AUX`,
-    `SSL_CTX_load_verify_locations`).
+    `SSL_CTX_load_verify_locations`). `nginx -t` on 1.22.1 with a DER `ssl_client_certificate`:
+    `SSL_CTX_load_verify_locations(...) failed (... no certificate or crl found)`, and nginx
+    does not start.
 
     Example:
     `ssl_client_certificate ca.der;`
@@ -274,7 +276,7 @@ class NotPem(FileRule):
 
     code = "MTLS009"
     name = "certificate-not-pem"
-    severity = Severity.INFO
+    severity = Severity.WARNING
     facts = ("F1.5",)
     kinds = (L.NOT_PEM,)
     fix = "Convert the file to PEM before nginx uses it."
