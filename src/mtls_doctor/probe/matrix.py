@@ -74,7 +74,7 @@ def run_matrix(
         base = attempt(config, AttemptSpec(CertKind.NONE, primary_sni, version))
         attempts.append(base)
         if base.outcome in UNREACHABLE and not base.handshake_done:
-            if not offered:
+            if not offered and base.outcome is not Outcome.CLOSED:
                 notes.append(f"stopped after the first attempt: {base.error}")
                 return _result(config, primary_sni, attempts, at, notes, identity, None, None)
             notes.append(f"TLS {version} failed: {base.error}")
