@@ -216,3 +216,14 @@ def test_pkcs12_identity_and_no_sni_primary(lab, modes, tmp_path):
     assert {a["http"]["status"] for a in user} == {200}
     wrong = probe(f"https://localhost:{modes['on']}/", "--pkcs12", str(p12), "--password", "nope")
     assert wrong.returncode == 2 and "wrong --password" in wrong.stderr
+
+
+def test_insecure_sends_the_certificate_and_says_so(lab, modes, tmp_path):
+    other = tmp_path / "other.pem"
+    other.write_bytes(lab.pki.pem("other-root"))
+    cert, key = lab.client_files("good")
+    proc = probe(target(modes["on"]), "--servername", "localhost", "--ca-file", str(other),
+                 "--cert", str(cert), "--key", str(key), "--tls", "1.2", "--insecure", "--no-legacy")
+    assert "your certificate WAS sent to a server whose certificate failed verification" in proc.stdout
+    assert "INFO MTLS506" in proc.stdout  # informational under --insecure
+    assert proc.returncode == 0

@@ -119,7 +119,7 @@ def command(
     if ca_certs and identity is not None:
         result = _with_offline(result, identity, ca_certs, verify_depth)
     report = Report("probe", findings=check(result), data=result.to_dict())
-    emit(report, fmt, lambda r: _render(result, r, identity is not None, insecure or send_cert_anyway))
+    emit(report, fmt, lambda r: _render(result, r))
     return report.exit_code(Severity(fail_on))
 
 
@@ -234,7 +234,7 @@ def _password(value: str | None) -> bytes | None:
     return value.encode()
 
 
-def _render(result, report, has_identity: bool, allow_unverified: bool) -> None:
+def _render(result, report) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -304,8 +304,12 @@ def _render(result, report, has_identity: bool, allow_unverified: bool) -> None:
         out.print(Text(f"TLS 1.0/1.1: {result.legacy_note}"))
     for note in result.notes:
         out.print(Text(f"note: {note}", style="yellow"))
-    if has_identity and allow_unverified:
-        out.print(Text("note: your certificate may be sent to an unverified server "
-                       "(--insecure/--send-cert-anyway)", style="yellow"))
+    unverified = [n for n, a in enumerate(result.attempts, 1)
+                  if a.client_certificate_sent and a.spec.cert.value == "user"
+                  and a.server_verification is not None and not a.server_verification.ok]
+    if unverified:
+        out.print(Text("note: your certificate WAS sent to a server whose certificate failed "
+                       f"verification (attempts {', '.join(map(str, unverified))}), as "
+                       "--insecure/--send-cert-anyway allowed", style="yellow"))
     out.print()
     print_findings(out, report.findings)
