@@ -231,8 +231,12 @@ def test_crl_file_is_usable_input(tmp_path):
         .add_extension(x509.CRLNumber(7), critical=False)
         .sign(p.inter.key, hashes.SHA256())
     )
+    der = tmp_path / "inter.der.crl"
+    der.write_bytes(crl.public_bytes(serialization.Encoding.DER))
+    code, doc = inspect_json(str(der))
+    assert code == 1 and [f["rule"] for f in doc["findings"]] == ["MTLS009"]  # nginx reads PEM
     f = tmp_path / "inter.crl"
-    f.write_bytes(crl.public_bytes(serialization.Encoding.DER))
+    f.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
     code, doc = inspect_json(str(f))
     assert code == 0 and doc["certificates"] == []
     (c,) = doc["crls"]
