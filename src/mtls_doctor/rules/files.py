@@ -223,7 +223,7 @@ class NotACertificate(FileRule):
 
 
 class BinaryFile(FileRule):
-    """The file is binary data that is no certificate format.
+    """The file is binary data in no certificate format.
 
     What it checks:
     Bytes that are not text and not DER, PKCS#7 or PKCS#12.
