@@ -338,8 +338,11 @@ class CaWithoutKeyCertSign(BundleRule):
     basicConstraints CA:TRUE and a keyUsage extension that lacks keyCertSign.
 
     Why it matters:
-    OpenSSL refuses it as an issuer (`key usage does not include certificate signing`, error
-    32): every certificate it issued fails verification.
+    OpenSSL refuses it as an issuer: every certificate it issued fails verification.
+    `openssl verify -purpose sslclient` (OpenSSL 3.0.19) reports error 79 `invalid CA
+    certificate`, 26 and finally 32 `key usage does not include certificate signing`; since the
+    last error wins in nginx (F2.4), expect `FAILED:key usage does not include certificate
+    signing`.
 
     Example:
     A CA made with `keyUsage = digitalSignature, keyEncipherment` copied from a server profile.
@@ -348,13 +351,13 @@ class CaWithoutKeyCertSign(BundleRule):
     Reissue the CA with `keyUsage = critical, keyCertSign, cRLSign`.
 
     References:
-    RFC 5280 4.2.1.3; OpenSSL `X509_V_ERR_KEYUSAGE_NO_CERTSIGN`; F4.2.
+    RFC 5280 4.2.1.3; OpenSSL `X509_V_ERR_KEYUSAGE_NO_CERTSIGN`; F2.4, F4.2.
     """
 
     code = "MTLS108"
     name = "ca-without-keycertsign"
     severity = Severity.ERROR
-    facts = ("F4.2",)
+    facts = ("F2.4", "F4.2")
 
     @classmethod
     def check(cls, view: BundleView) -> Iterator[Finding]:
