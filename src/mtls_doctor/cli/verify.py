@@ -87,7 +87,7 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
     """
     from mtls_doctor.model import Report
     from mtls_doctor.pki import libcrypto
-    from mtls_doctor.pki.verify import TrustSettings, Verifier
+    from mtls_doctor.pki.verify import TrustSettings, Verifier, check_openssl_version
 
     at = _parse_at(at_text)
     notes: list[str] = []
@@ -130,13 +130,19 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
         key_public = kb.keys[0].public_key
 
     try:
+        check_openssl_version(openssl_version)
+    except ValueError as exc:
+        fail(f"--openssl-version: {exc}")
+    try:
         verifier = Verifier(trust, openssl_version=openssl_version)
     except libcrypto.LibcryptoUnavailable as exc:
         fail(str(exc))
         raise
-    except ValueError as exc:
-        fail(f"--openssl-version: {exc}")
+    except ValueError as exc:  # a trust certificate or CRL libcrypto cannot decode
+        fail(f"the trust files hold something OpenSSL cannot load ({exc}); nginx -t would "
+             "fail too")
         raise
+
     def job(path: str):
         # Runs in a worker thread: loading is Python, verification runs in libcrypto without
         # the GIL, so two workers overlap the two (see Verifier.verify_many).
@@ -277,7 +283,9 @@ def _render_text(report: Any) -> None:
         out.print(f"note: {escape(note)}")
     for row in data["clients"]:
         out.print()
-        if not row["accepted"]:
+        if row["ssl_client_verify"] is None:
+            verdict = "HANDSHAKE FAILS"
+        elif not row["accepted"]:
             verdict = "REJECTED"
         elif row["ssl_client_verify"] == "SUCCESS":
             verdict = "ACCEPTED"
@@ -285,8 +293,10 @@ def _render_text(report: Any) -> None:
             verdict = f"LET THROUGH UNVERIFIED ({row['ssl_client_verify']})"
         status = row["status"]
         page = f" (page {row['page']}: \"{row['page_title']}\")" if row["page"] else ""
-        out.print(f"[bold]{escape(row['client'])}[/bold]: {verdict}, HTTP {status}{page}")
-        out.print(f"  $ssl_client_verify  {escape(row['ssl_client_verify'])}")
+        answer = f"HTTP {status}{page}" if status is not None else "no HTTP answer"
+        out.print(f"[bold]{escape(row['client'])}[/bold]: {escape(verdict)}, {answer}")
+        if row["ssl_client_verify"] is not None:
+            out.print(f"  $ssl_client_verify  {escape(row['ssl_client_verify'])}")
         if row["error"]:
             err = row["error"]
             out.print(f"  error               {err['code']}: {escape(err['text'] or '')} "

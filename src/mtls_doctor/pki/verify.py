@@ -62,6 +62,11 @@ _TEXTS_111 = {
 _CODES_111 = {79: 24}
 
 
+def check_openssl_version(version: str | None) -> None:
+    """Raise ValueError unless ``version`` is None, 3.x or 1.1.1."""
+    _family(version)
+
+
 def _family(version: str | None) -> str:
     """'3' or '1.1.1' from a user's --openssl-version ("3.0.11", "1.1.1w", "OpenSSL 1.1.1k")."""
     if version is None:
@@ -147,7 +152,7 @@ class ErrorEvent:
 class VerifyResult:
     """nginx's verdict on one client certificate, and why."""
 
-    ssl_client_verify: str
+    ssl_client_verify: str | None  # None: no request was served (the handshake failed)
     status: int | None  # HTTP status on the wire; None when the handshake itself fails
     page: int | None  # 495 / 496, the internal code whose page nginx sends
     error_code: int  # the verify result nginx reads (SSL_get_verify_result), 0 = X509_V_OK
@@ -267,8 +272,20 @@ class Verifier:
             at = at.replace(tzinfo=timezone.utc)
         leaf_der = _der(leaf)
         chain_der = [_der(c) for c in chain]
-        raw = self._store.verify(leaf_der, chain_der, depth=trust.verify_depth,
-                                 at=int(at.timestamp()), security_level=self.security_level)
+        try:
+            raw = self._store.verify(leaf_der, chain_der, depth=trust.verify_depth,
+                                     at=int(at.timestamp()), security_level=self.security_level)
+        except ValueError:
+            # OpenSSL cannot even decode what the client sends: the handshake fails with a
+            # decode_error alert, before any HTTP request (no $ssl_client_verify, no 400).
+            return VerifyResult(
+                ssl_client_verify=None, status=None, page=None, error_code=0, error_text=None,
+                openssl_version=version, log_line=None, handshake_failed=True,
+                explanation="nginx's OpenSSL cannot parse a certificate the client sends, so "
+                            "the TLS handshake fails before any request: no HTTP status, no "
+                            "$ssl_client_verify (nginx logs the handshake failure at info).",
+                fix="re-issue the client certificate (and its intermediates) with a standard "
+                    "X.509 encoding.", **common)
         code, text, version = reason_text(raw.error, self.openssl_version)
         entries = _chain_entries(raw.chain, {leaf_der, *chain_der}, self._origin)
         events = tuple(
@@ -355,6 +372,7 @@ __all__ = [
     "TrustSettings",
     "VERIFY_CLIENT_MODES",
     "Verifier",
+    "check_openssl_version",
     "VerifyResult",
     "reason_text",
     "verify_client",
