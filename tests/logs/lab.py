@@ -65,6 +65,7 @@ def _http(up_port: int) -> str:
     v = "ssl_verify_client on; return 200 \"$ssl_client_verify\\n\";"
     return f"""
     server {{ listen 127.0.0.1:@PORT0@ ssl; server_name localhost; {_TLS}
+              ssl_stapling on;  # -> [warn] "ssl_stapling" ignored (not a failure)
               ssl_client_certificate ca/root.pem; {v} }}
     server {{ listen 127.0.0.1:@PORT1@ ssl default_server; server_name a.test; {_TLS}
               ssl_client_certificate ca/root.pem; ssl_verify_client optional; return 200 a; }}

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.nginx
 #: lines nginx writes that are not failures (no cause must be given to them)
 BENIGN = ("client closed connection", "closed keepalive connection", "using the \"epoll\"",
           "nginx/", "OS: ", "getrlimit", "start worker", "signal ", "gracefully shutting",
-          "exiting", "exit", "worker process")
+          "exiting", "exit", "worker process", '"ssl_stapling" ignored')
 
 
 def test_every_provoked_failure_is_grouped_by_its_cause(lab_run, lab_log):

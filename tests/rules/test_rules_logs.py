@@ -49,8 +49,9 @@ CASES = [
     RuleCase("MTLS608", "fire", "upstream-alert-40", pick("GET /nocert")),
     RuleCase("MTLS608", "fire", "upstream-verify", pick("upstream SSL certificate verify error")),
     RuleCase("MTLS608", "ok", "client-alert-is-604", pick("alert unknown ca:SSL alert number 48) while SSL handshaking, client")),
-    RuleCase("MTLS609", "fire", "no-responder-url", pick("no OCSP responder URL")),
+    RuleCase("MTLS609", "fire", "no-responder-url", pick("no OCSP responder URL in certificate while")),
     RuleCase("MTLS609", "ok", "ocsp-verdict-is-602", pick("certificate status request failed")),
+    RuleCase("MTLS609", "ok", "stapling-ignored-warning", pick('"ssl_stapling" ignored')),
     RuleCase("MTLS610", "fire", "nginx-t-summary-only", pick("nginx: configuration file")),  # not log format
     RuleCase("MTLS610", "ok", "one-log-line", pick("[notice]")),
 ]

@@ -303,6 +303,8 @@ def classify(ev: LogEvent) -> Match | None:
         return Match(CAUSES["plain-http-to-https-port"])
     if msg.startswith("upstream SSL certificate does not match"):
         return Match(CAUSES["upstream-cert-name-mismatch"], detail=msg[len("upstream SSL certificate does not match "):])
+    if msg.startswith('"ssl_stapling" ignored'):
+        return None  # a configuration warning about the server's own stapling, not a failure
     if "OCSP" in msg or ev.action == "requesting certificate status" or msg.startswith("no resolver defined to resolve"):
         if ev.action in ("requesting certificate status", "SSL handshaking") or "OCSP" in msg:
             return Match(CAUSES["ocsp-check-error"], detail=msg[:160])
