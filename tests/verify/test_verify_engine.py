@@ -337,3 +337,14 @@ def test_names_are_printed_as_nginx_prints_them():
     uni = root.issue("José Ünïcode", at=AT, org="Test Org")
     r = verify_client(uni.cert, (), TrustSettings(client_certificate=(root.cert,)), AT)
     assert r.ssl_client_s_dn == "CN=Jos\\C3\\A9 \\C3\\9Cn\\C3\\AFcode,O=Test Org"
+
+
+def test_verify_many_in_threads_equals_one_by_one(pki):
+    settings = trust(pki, "root", crls=(pki.crls["root"].crl, pki.crls["inter"].crl))
+    items = [(c.cert, c.chain) for c in pki.clients.values()] * 20 + [(None, ())]
+    with Verifier(settings) as v:
+        threaded = list(v.verify_many(items, AT, workers=4))
+        serial = [v.verify(leaf, chain, AT) for leaf, chain in items]
+    assert threaded == serial
+    assert [r.ssl_client_verify for r in threaded[:3]] == [
+        "SUCCESS", "SUCCESS", "FAILED:unable to get certificate CRL"]  # deep: no deep1/2 CRLs
