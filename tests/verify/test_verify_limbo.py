@@ -7,8 +7,10 @@ intermediates [-CRLfile crls -crl_check_all] -no-CApath -no-CAstore`, no partial
 
 What is comparable, and why (one systematic difference):
 - `openssl verify`'s callback (apps/verify.c `cb()`) prints every error, lets a few kinds
-  continue (expired, self-signed leaf, CRL expiry, extension errors, ...) and STOPS at the
-  first other one; nginx's callback returns 1 always and the LAST error wins (F3.3). So:
+  continue (10 expired, 18 self-signed leaf, 24/79 invalid CA, 37 invalid non-CA, 25 path
+  length, 26 purpose, 11/12 CRL validity, 34 unhandled critical extension, 43 no explicit
+  policy, and the -x509_strict errors) and STOPS at the first other one (2, 3, 7, 19, 20, 21,
+  22, 23, ...); nginx's callback returns 1 always and the LAST error wins (F3.3). So:
   * the verdict (accepted or not) must be equal;
   * the errors `openssl verify` printed, in order, must be exactly the first errors of the
     engine's callback sequence (same code, same depth);
