@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 AT = datetime(2026, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -117,7 +117,9 @@ def make(
     b = b.add_extension(
         x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), False
     )
-    cert = b.sign(signer, hash_alg or hashes.SHA256())
+    # Ed25519 signs without a separate hash (and deterministically: golden outputs use it)
+    algo = None if isinstance(signer, ed25519.Ed25519PrivateKey) else hash_alg or hashes.SHA256()
+    cert = b.sign(signer, algo)
     return Made(cert, key)
 
 
@@ -166,3 +168,8 @@ def weak_signed(cn: str, issuer: Made | None, weak: str = "sha1", **kw: Any) -> 
     assert len(sig) == len(old) and der.endswith(old)
     cert = x509.load_der_x509_certificate(der[: -len(old)] + sig)
     return Made(cert, made.key)
+
+
+def fixed_key(n: int) -> ed25519.Ed25519PrivateKey:
+    """A deterministic Ed25519 key: same bytes in, same certificate bytes out."""
+    return ed25519.Ed25519PrivateKey.from_private_bytes(bytes([n]) * 32)

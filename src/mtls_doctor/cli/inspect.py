@@ -9,8 +9,8 @@ JSON shape (``schema_version`` 1, command ``inspect``):
 - ``certificates``: every certificate of every file, in order, with ``file``, ``location``
   (``path#index``) and the facts of ``mtls_doctor.pki.facts.CertFacts`` (``subject``, ``issuer``,
   ``serial``, ``not_before``, ``not_after``, ``days_left``, ``is_ca``, ``sha256``, ...);
-- ``tree``: nested nodes ``{location, subject, issuer, kind, issuer_found, duplicate_of,
-  children}`` over all files (links across files too);
+- ``tree``: nested nodes ``{location, subject, issuer, kind, self_signed, issuer_found,
+  duplicate_of, children}`` over all files (links across files too);
 - ``ca_names`` / ``ca_names_size``: what nginx would advertise if all inputs were concatenated
   into one ``ssl_client_certificate`` file (F1.1);
 - ``crls``, ``keys`` (public facts only: type, bits, line), ``findings``.
@@ -137,6 +137,7 @@ def build(bundles: list, role: str, at: datetime) -> tuple[dict[str, Any], tuple
             "subject": f.subject,
             "issuer": f.issuer,
             "kind": n.kind,
+            "self_signed": n.self_signed,
             "issuer_found": n.issuer_found,
             "duplicate_of": None
             if n.duplicate_of is None
@@ -248,6 +249,8 @@ def render_text(report: Any) -> None:
             label.append(n["location"] + "  ", style="magenta")
             label.append(n["subject"] + "  ", style="bold" if n["kind"] != "leaf" else "")
             label.append(f"[{n['kind']}", style="cyan")
+            if n["self_signed"] and n["kind"] == "leaf":
+                label.append(", self-signed", style="yellow")
             if not n["issuer_found"]:
                 label.append(f", issuer {n['issuer']} not in the files", style="yellow")
             if n["duplicate_of"]:
