@@ -104,3 +104,21 @@ def test_bad_paths_exit_2_with_one_line(tmp_path):
     truncated.write_bytes(gzip.compress(CAPTURED.read_bytes() * 20)[:300])
     out = run_cli(str(truncated))
     assert out.returncode == 2 and b"truncated" in out.stderr and b"Traceback" not in out.stderr
+
+
+def test_summarize_paths_tail_reads_only_the_recent_part(tmp_path):
+    import pytest
+
+    from mtls_doctor.logs.read import summarize_paths
+    from mtls_doctor.model import InputError
+
+    lines = CAPTURED.read_text().splitlines(True)
+    last = lines[-1]
+    path = tmp_path / "error.log"
+    path.write_text("".join(lines))
+    whole = summarize_paths([str(path)])
+    tail = summarize_paths([str(path)], tail_bytes=len(last.encode()) + 5)  # last line + a partial one
+    assert tail.files[0].lines == 1 and whole.files[0].lines == len(lines)
+    assert summarize_paths([str(path)], tail_bytes=10**9).to_dict() == whole.to_dict()
+    with pytest.raises(InputError):
+        summarize_paths([str(tmp_path / "missing.log")])

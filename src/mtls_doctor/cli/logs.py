@@ -22,38 +22,6 @@ TOP_DETAILED = 3  # groups shown with why/fix; the rest one line each
 MAX_LISTED = 15  # groups listed at all in text (JSON has every group)
 
 
-def _iso(t: str | None) -> str | None:
-    return t.replace("/", "-").replace(" ", "T") if t else None
-
-
-def _group_dict(g: Any) -> dict[str, Any]:
-    c = g.cause
-    return {
-        "cause": c.id,
-        "title": c.title,
-        "rule": c.rule,
-        "fault": c.fault,
-        "count": g.count,
-        "verify_code": g.verify_code,
-        "verify_text": g.verify_text,
-        "explanation": c.explanation,
-        "fix": c.fix,
-        "facts": list(c.facts),
-        "first": _iso(g.first),
-        "last": _iso(g.last),
-        "servers": list(g.servers),
-        "clients": list(g.clients),
-        "clients_distinct": g.clients_distinct,
-        "clients_truncated": g.clients_truncated,
-        "hosts": list(g.hosts),
-        "protocols": list(g.protocols),
-        "levels": dict(g.levels),
-        "details": [{"detail": d, "count": n} for d, n in g.details],
-        "location": {"path": g.source, "line": g.line, "display": f"{g.source}:{g.line}"},
-        "example": g.example,
-    }
-
-
 def _render_text(report: Any) -> None:
     from rich.text import Text
 
@@ -106,32 +74,11 @@ def command(files: tuple[str, ...], fmt: str, fail_on: str) -> int:
     """Group client-certificate failures in nginx error logs by cause, with explanations and
     fixes. FILE may be a rotated .gz file or - for stdin. Causes: docs/log-causes.md.
     """
-    from mtls_doctor.logs.read import LogReadError, check_readable, iter_log_lines
-    from mtls_doctor.logs.summary import Summarizer
-    from mtls_doctor.model import InputError, Report, Severity
+    from mtls_doctor.logs.read import summarize_paths
+    from mtls_doctor.model import Report, Severity
     from mtls_doctor.rules.logs import check
 
-    if files.count("-") > 1:
-        raise InputError("stdin (-) can be given only once")
-    for path in files:
-        check_readable(path)
-    summarizer = Summarizer()
-    for path in files:
-        summarizer.start(path)
-        try:
-            for number, text in enumerate(iter_log_lines(path), 1):
-                summarizer.feed(path, number, text)
-        except LogReadError as exc:
-            raise InputError(str(exc)) from None
-    summary = summarizer.result()
-    data = {
-        "files": [
-            {"path": f.source, "lines": f.lines, "nginx_lines": f.nginx_lines,
-             "levels": dict(f.levels), "has_info": f.has_info}
-            for f in summary.files
-        ],
-        "groups": [_group_dict(g) for g in summary.groups],
-    }
-    report = Report(command="logs", findings=check(summary), data=data)
+    summary = summarize_paths(files)
+    report = Report(command="logs", findings=check(summary), data=summary.to_dict())
     emit(report, fmt, _render_text)
     return report.exit_code(Severity(fail_on))

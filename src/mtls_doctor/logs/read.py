@@ -15,9 +15,10 @@ import io
 import sys
 import zlib
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Sequence
 
 from mtls_doctor.logs.parse import MAX_LINE
+from mtls_doctor.logs.summary import LogSummary, Summarizer
 from mtls_doctor.model import InputError
 
 
@@ -59,8 +60,12 @@ def check_readable(path: str) -> None:
         _open(path).close()
 
 
-def iter_log_lines(path: str) -> Iterator[str]:
-    """Yield decoded lines of ``path`` (``-`` = stdin), gunzipping transparently."""
+def iter_log_lines(path: str, tail_bytes: int | None = None) -> Iterator[str]:
+    """Yield decoded lines of ``path`` (``-`` = stdin), gunzipping transparently.
+
+    ``tail_bytes``: read only about the last that many bytes of an uncompressed regular file
+    (the recent part of a live log; the first, partial line is skipped).
+    """
     raw = _open(path)
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
     try:
@@ -69,6 +74,11 @@ def iter_log_lines(path: str) -> Iterator[str]:
             stream: BinaryIO = gzip.GzipFile(fileobj=buffered)  # type: ignore[assignment]
         else:
             stream = buffered
+            if tail_bytes is not None and path != "-" and buffered.seekable():
+                size = buffered.seek(0, io.SEEK_END)
+                buffered.seek(max(0, size - tail_bytes))
+                if size > tail_bytes:
+                    buffered.readline(MAX_LINE)  # a partial line
         try:
             yield from _lines(stream)
         except (EOFError, OSError, zlib.error) as exc:
@@ -78,4 +88,24 @@ def iter_log_lines(path: str) -> Iterator[str]:
             raw.close()
 
 
-__all__ = ["iter_log_lines", "check_readable", "LogReadError"]
+def summarize_paths(paths: Sequence[str], tail_bytes: int | None = None) -> LogSummary:
+    """Stream every path through one ``Summarizer`` (the ``logs`` command; ``diagnose`` too).
+
+    Raises ``InputError`` for a path that cannot be read or a damaged ``.gz``.
+    """
+    if list(paths).count("-") > 1:
+        raise InputError("stdin (-) can be given only once")
+    for path in paths:
+        check_readable(path)
+    summarizer = Summarizer()
+    for path in paths:
+        summarizer.start(path)
+        try:
+            for number, text in enumerate(iter_log_lines(path, tail_bytes), 1):
+                summarizer.feed(path, number, text)
+        except LogReadError as exc:
+            raise InputError(str(exc)) from None
+    return summarizer.result()
+
+
+__all__ = ["iter_log_lines", "check_readable", "summarize_paths", "LogReadError"]

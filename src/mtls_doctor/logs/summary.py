@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from mtls_doctor.logs.causes import Cause, Match, classify
 from mtls_doctor.logs.parse import event_from_fields, line_level, parse_fields
@@ -54,6 +55,34 @@ class Group:
     line: int
     example: str  # the first line, truncated
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of one ``groups[]`` entry of ``mtls-doctor logs --format json``."""
+        c = self.cause
+        return {
+            "cause": c.id,
+            "title": c.title,
+            "rule": c.rule,
+            "fault": c.fault,
+            "count": self.count,
+            "verify_code": self.verify_code,
+            "verify_text": self.verify_text,
+            "explanation": c.explanation,
+            "fix": c.fix,
+            "facts": list(c.facts),
+            "first": _iso(self.first),
+            "last": _iso(self.last),
+            "servers": list(self.servers),
+            "clients": list(self.clients),
+            "clients_distinct": self.clients_distinct,
+            "clients_truncated": self.clients_truncated,
+            "hosts": list(self.hosts),
+            "protocols": list(self.protocols),
+            "levels": dict(self.levels),
+            "details": [{"detail": d, "count": n} for d, n in self.details],
+            "location": {"path": self.source, "line": self.line, "display": f"{self.source}:{self.line}"},
+            "example": self.example,
+        }
+
 
 @dataclass(frozen=True)
 class FileStats:
@@ -66,6 +95,10 @@ class FileStats:
     def has_info(self) -> bool:
         return any(level in ("info", "debug") for level, _ in self.levels)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.source, "lines": self.lines, "nginx_lines": self.nginx_lines,
+                "levels": dict(self.levels), "has_info": self.has_info}
+
 
 @dataclass(frozen=True)
 class LogSummary:
@@ -75,6 +108,15 @@ class LogSummary:
     @property
     def lines(self) -> int:
         return sum(f.lines for f in self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``files`` and ``groups`` (biggest first) as plain JSON data."""
+        return {"files": [f.to_dict() for f in self.files], "groups": [g.to_dict() for g in self.groups]}
+
+
+def _iso(t: str | None) -> str | None:
+    """nginx's "2026/11/28 01:05:41" (server local time, no zone) as "2026-11-28T01:05:41"."""
+    return t.replace("/", "-").replace(" ", "T") if t else None
 
 
 @dataclass
