@@ -276,7 +276,7 @@ def test_verifier_reuse_gives_the_same_results_and_json(pki):
 def test_closed_verifier_refuses(pki):
     v = Verifier(trust(pki, "root"))
     v.close()
-    with pytest.raises(ValueError):
+    with pytest.raises(RuntimeError):
         v.verify(pki.clients["good"].cert, (), AT)
 
 
@@ -348,3 +348,13 @@ def test_verify_many_in_threads_equals_one_by_one(pki):
     assert threaded == serial
     assert [r.ssl_client_verify for r in threaded[:3]] == [
         "SUCCESS", "SUCCESS", "FAILED:unable to get certificate CRL"]  # deep: no deep1/2 CRLs
+
+
+def test_undecodable_der_is_a_decode_error(pki):
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    with libcrypto.Store([pki.cas["root"].cert.public_bytes(Encoding.DER)]) as store:
+        with pytest.raises(libcrypto.DecodeError):
+            store.verify(b"\x30\x03\x02\x01\x00", (), depth=1, at=0, security_level=2)
+    with pytest.raises(libcrypto.DecodeError):
+        libcrypto.Store([b"not a certificate"])

@@ -55,6 +55,10 @@ class LibcryptoUnavailable(RuntimeError):
     """The system libcrypto (OpenSSL >= 1.1) could not be loaded or lacks a needed symbol."""
 
 
+class DecodeError(ValueError):
+    """libcrypto cannot decode a certificate or CRL (nginx's OpenSSL would refuse it too)."""
+
+
 @dataclass(frozen=True)
 class Event:
     """One call of the verify callback with an error: what nginx's debug log would show."""
@@ -237,7 +241,7 @@ def _d2i(fn, der: bytes, what: str) -> int:
     obj = fn(None, ctypes.byref(ptr), len(der))
     if not obj:
         lib().ERR_clear_error()
-        raise ValueError(f"libcrypto could not parse this {what} (DER)")
+        raise DecodeError(f"libcrypto could not parse this {what} (DER)")
     return obj
 
 
@@ -358,7 +362,7 @@ class Store:
                at: int, security_level: int) -> RawResult:
         """Verify ``leaf_der`` + the ``chain_der`` the client sent, at unix time ``at``."""
         if not self._store:
-            raise ValueError("this Store is closed")
+            raise RuntimeError("this Store is closed")
         c = lib()
         owned: list[int] = []
         owned_der: dict[int, bytes] = {}
@@ -426,6 +430,7 @@ class Store:
 
 __all__ = [
     "ChainCert",
+    "DecodeError",
     "Event",
     "LibcryptoUnavailable",
     "RawResult",

@@ -275,7 +275,7 @@ class Verifier:
         try:
             raw = self._store.verify(leaf_der, chain_der, depth=trust.verify_depth,
                                      at=int(at.timestamp()), security_level=self.security_level)
-        except ValueError:
+        except libcrypto.DecodeError:
             # OpenSSL cannot even decode what the client sends: the handshake fails with a
             # decode_error alert, before any HTTP request (no $ssl_client_verify, no 400).
             return VerifyResult(
