@@ -25,8 +25,9 @@ Invariants of this module:
 - the only place that uses ctypes or OpenSSL pointers; inputs are DER bytes, outputs are plain
   Python values (ints, str, bytes) in a frozen dataclass;
 - every object allocated during a call is freed before the call returns (also on failure); the
-  one long-lived object, the X509_STORE of a ``Store``, is freed by ``close()`` or, failing that,
-  by a finalizer; the OpenSSL error queue is cleared after each verification;
+  long-lived objects of a ``Store`` (its X509_STORE and one X509_VERIFY_PARAM per depth) are
+  freed by ``close()`` or, failing that, by a finalizer; the OpenSSL error queue is cleared
+  after each verification;
 - the library is loaded lazily, once (``ctypes.util.find_library("crypto")``, or the path in
   ``$MTLS_DOCTOR_LIBCRYPTO``); if it cannot be loaded, ``LibcryptoUnavailable`` (one clear
   line) is raised;
@@ -299,9 +300,13 @@ def _callback(ok: int, ctx: int) -> int:
 _CALLBACK = _VERIFY_CB(_callback)
 
 
-def _free_store(store: int) -> None:
-    if _lib is not None and store:
-        _lib.X509_STORE_free(store)
+def _free_store(store: int, params: dict[int, int]) -> None:
+    if _lib is not None:
+        for vpm in params.values():
+            _lib.X509_VERIFY_PARAM_free(vpm)
+        if store:
+            _lib.X509_STORE_free(store)
+    params.clear()
 
 
 class Store:
@@ -319,7 +324,10 @@ class Store:
         if not store:
             raise MemoryError("X509_STORE_new failed")
         self._store = store
-        self._finalizer = weakref.finalize(self, _free_store, store)
+        # One X509_VERIFY_PARAM per depth, standing for the SSL's param (only the depth of
+        # SSL_CTX_set_verify_depth is set in it); created once, only read afterwards.
+        self._params: dict[int, int] = {}
+        self._finalizer = weakref.finalize(self, _free_store, store, self._params)
         # The store keeps the very X509 objects added to it, so the chain OpenSSL builds points
         # at them: describe each once here (valid as long as the store lives).
         self._known: dict[int, ChainCert] = {}
@@ -358,6 +366,20 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _param_for(self, depth: int) -> int:
+        vpm = self._params.get(depth)
+        if vpm is None:
+            with _lock:
+                vpm = self._params.get(depth)
+                if vpm is None:
+                    c = lib()
+                    vpm = c.X509_VERIFY_PARAM_new()
+                    if not vpm:
+                        raise MemoryError("X509_VERIFY_PARAM_new failed")
+                    c.X509_VERIFY_PARAM_set_depth(vpm, depth)
+                    self._params[depth] = vpm
+        return vpm
+
     def verify(self, leaf_der: bytes, chain_der: Sequence[bytes], *, depth: int,
                at: int, security_level: int) -> RawResult:
         """Verify ``leaf_der`` + the ``chain_der`` the client sent, at unix time ``at``."""
@@ -366,7 +388,7 @@ class Store:
         c = lib()
         owned: list[int] = []
         owned_der: dict[int, bytes] = {}
-        sk = ctx = vpm = 0
+        sk = ctx = 0
         events: list[Event] = []
         try:
             leaf = _d2i(c.d2i_X509, leaf_der, "certificate")
@@ -387,11 +409,7 @@ class Store:
             param = c.X509_STORE_CTX_get0_param(ctx)
             c.X509_VERIFY_PARAM_set_auth_level(param, security_level)
             c.X509_STORE_CTX_set_default(ctx, b"ssl_client")
-            vpm = c.X509_VERIFY_PARAM_new()  # stands for the SSL's param: only the depth is set
-            if not vpm:
-                raise MemoryError("X509_VERIFY_PARAM_new failed")
-            c.X509_VERIFY_PARAM_set_depth(vpm, depth)
-            c.X509_VERIFY_PARAM_set1(param, vpm)
+            c.X509_VERIFY_PARAM_set1(param, self._param_for(depth))
             c.X509_STORE_CTX_set_verify_cb(ctx, _CALLBACK)
             c.X509_STORE_CTX_set_time(ctx, 0, at)
             _local.events = events
@@ -417,8 +435,6 @@ class Store:
                     c.OPENSSL_sk_free(built)
             return RawResult(returned, error, error_depth, tuple(events), tuple(chain))
         finally:
-            if vpm:
-                c.X509_VERIFY_PARAM_free(vpm)
             if ctx:
                 c.X509_STORE_CTX_free(ctx)
             if sk:
