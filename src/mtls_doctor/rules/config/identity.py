@@ -162,10 +162,10 @@ class IdentityVariableWithoutVerification(ConfigRule):
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         hits = []
         for server in ctx.servers:
-            if verifying(server):
+            if verifying(server) or server.settings["ssl_reject_handshake"].value == "on":
                 continue
             for node in _scope(server):
-                if node.name in LOG_DIRECTIVES or node.name == "add_header":
+                if node.name in LOG_DIRECTIVES or node.name in ("add_header", "return"):
                     continue
                 if IDENTITY_VAR.search(text_of(node)):
                     hits.append((node, server))

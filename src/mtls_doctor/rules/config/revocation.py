@@ -8,7 +8,8 @@ from typing import Iterable
 from mtls_doctor.model import Finding, Fix, Severity
 from mtls_doctor.rules.config.common import ConfigRule, LintContext, labels, per_node, verifying
 
-CRL_SOON = timedelta(days=7)
+#: warn when a CRL has less than this left (weekly CRLs refreshed daily stay quiet)
+CRL_SOON = timedelta(days=2)
 
 
 def _ocsp_on(server) -> bool:
@@ -77,7 +78,7 @@ class CrlMissingForCa(ConfigRule):
 
 
 class CrlExpired(ConfigRule):
-    """A CRL in `ssl_crl` is expired (or expires within 7 days).
+    """A CRL in `ssl_crl` is expired (or expires within 2 days).
 
     What it checks:
     The nextUpdate of every CRL in an `ssl_crl` file used by a verifying server, compared with

@@ -191,6 +191,8 @@ class ServerNameNotInSan(ConfigRule):
             bundle = _bundle(ctx, node)
             if bundle is None or not bundle.certificates or not server.ssl:
                 continue
+            if server.settings["ssl_reject_handshake"].value == "on":
+                continue  # it never presents the certificate
             cert = next((c for c in bundle.certificates if not _is_ca(c)), bundle.certificates[0])
             try:
                 san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

@@ -190,8 +190,8 @@ class Tls13CrossSniResumption(ConfigRule):
         if ctx.version is None or ctx.version >= CVE_2025_23419_FIXED:
             return
         for address, default, others in _groups(ctx):
-            group = [default, *others]
-            if not any(verifying(s) for s in group):
+            group = [s for s in (default, *others) if not _rejects(s)]  # no session starts there
+            if len(group) < 2 or not any(verifying(s) for s in group):
                 continue
             protocols = default.settings["ssl_protocols"].args or default_protocols(ctx.version)
             if "TLSv1.3" not in protocols:
