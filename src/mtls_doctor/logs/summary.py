@@ -43,7 +43,8 @@ class Group:
     verify_text: str | None
     first: str | None  # "2026/11/28 01:05:41" as logged (server local time)
     last: str | None
-    servers: tuple[str, ...]  # bounded sample, first seen first
+    servers: tuple[str, ...]  # bounded sample, first seen first: server_name, listen address,
+    #                           or "host H" when the server block has no name
     clients: tuple[str, ...]
     clients_distinct: int  # exact up to MAX_DISTINCT
     clients_truncated: bool
