@@ -55,6 +55,10 @@ def lab_dir(tmp_path_factory) -> Path:
     (extra / "ca-first.pem").write_bytes(pki.cas["inter"].cert_pem + pki.server.cert_pem)
     (extra / "unrelated-second.pem").write_bytes(pki.server.cert_pem + pki.cas["other-root"].cert_pem)
     (extra / "crl-expired.pem").write_bytes(pki.crls["root"].pem + pki.crls["inter-expired"].pem)
+    from mtls_doctor.pki.issue import CA
+
+    roots = [CA.new(f"Public Root {i:02d}", at=AT) for i in range(60)]  # like a system trust store
+    (extra / "many-roots.pem").write_bytes(b"".join(r.cert_pem for r in roots))
     return d
 
 

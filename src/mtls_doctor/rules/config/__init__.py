@@ -11,7 +11,7 @@ from mtls_doctor.rules.config import dn, files, identity, revocation, server, sn
 
 RULES: tuple = (
     verify.RULES
-    + (files.VerifyDepthTooLow,)
+    + (files.VerifyDepthTooLow, files.CaNamesListLarge)
     + sni.RULES
     + (files.ConfigFileMissing,)
     + server.RULES

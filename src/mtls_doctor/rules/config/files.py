@@ -193,6 +193,67 @@ class VerifyDepthTooLow(ConfigRule):
                 node.location, Fix(f"Raise the depth to {worst}.", f"ssl_verify_depth {worst};"))
 
 
+#: above this the CertificateRequest no longer fits one TLS record (2^14 bytes)
+CA_NAMES_MAX_BYTES = 16384
+#: more distinct names than this looks like a system trust store, not a client CA
+CA_NAMES_MAX_COUNT = 50
+
+
+class CaNamesListLarge(ConfigRule):
+    """`ssl_client_certificate` advertises a very large CA names list (often a whole public trust store).
+
+    What it checks:
+    For each `ssl_client_certificate` file used by a verifying server: the number of distinct
+    subject names nginx advertises and the size of the certificate_authorities vector
+    (F1.1); fires above 50 names or 16 KiB. Needs the file.
+
+    Why it matters:
+    Every certificate of the file is both trusted and advertised (F1.1). A file with dozens of
+    roots is usually the system bundle (`/etc/ssl/certs/ca-certificates.crt`): then a client
+    certificate from *any* public CA verifies, and `$ssl_client_verify = SUCCESS` proves nothing
+    about who the client is. A list larger than one TLS record (16 KiB) also breaks some
+    clients (Windows SChannel drops the handshake or offers no certificate).
+
+    Example:
+    ```nginx
+    ssl_client_certificate /etc/ssl/certs/ca-certificates.crt;
+    ```
+
+    Use instead:
+    A file with only the private CA(s) that issue your client certificates, root first or
+    intermediate + root.
+
+    References:
+    F1.1, F1.7 of nginx-mtls-facts.md; RFC 8446 section 4.2.4 (certificate_authorities).
+    """
+
+    code = "MTLS208"
+    name = "ca-names-list-large"
+    severity = Severity.WARNING
+    facts = ("F1.1",)
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        from mtls_doctor.pki.facts import advertised_ca_names, ca_names_wire_size
+
+        seen: set[int] = set()
+        for server in ctx.servers:
+            setting = server.settings["ssl_client_certificate"]
+            if setting.node is None or id(setting.node) in seen or not verifying(server):
+                continue
+            seen.add(id(setting.node))
+            bundle = ctx.bundle(setting)
+            if bundle is None or not bundle.certificates:
+                continue
+            names = len(advertised_ca_names(bundle.certificates))
+            size = ca_names_wire_size(bundle.certificates)
+            if names > CA_NAMES_MAX_COUNT or size > CA_NAMES_MAX_BYTES:
+                yield cls.finding(
+                    f"{setting.value} advertises {names} CA names ({size} bytes): every one of these CAs"
+                    " can issue client certificates that verify.",
+                    setting.node.location, "Use a file with only the CAs that issue your client certificates.")
+
+
 def suppress_bundle_finding(ctx: LintContext, path: str, finding: Finding) -> bool:
     """Drop MTLS103 (intermediate without root) when another CA file of the server has the root.
 

@@ -8,6 +8,7 @@ from mtls_doctor.model import Finding, Fix, Severity
 from mtls_doctor.nginx.effective import Server, listen_groups
 from mtls_doctor.nginx.version import (
     CVE_2025_23419_FIXED,
+    REJECT_HANDSHAKE,
     SSL_ON_DEPRECATED,
     SSL_ON_REMOVED,
     TLS13_DEFAULT,
@@ -30,6 +31,13 @@ def _groups(ctx: LintContext) -> Iterable[tuple[str, Server, list[Server]]]:
         if not any(l.ssl for s in servers for l in s.listens if l.address == address) and not any(s.ssl for s in servers):
             continue
         yield address, default, [s for s in servers if s is not default]
+
+
+def _reject_fix(ctx: LintContext) -> Fix:
+    if ctx.version is not None and ctx.version < REJECT_HANDSHAKE:
+        return Fix(f"nginx {ctx.version} has no ssl_reject_handshake (1.19.4+): upgrade, or give the default"
+                   " server the same ssl_verify_client and CA files.")
+    return Fix("Reject handshakes without a known server name in the default server.", REJECT_SNIPPET)
 
 
 def _listen_node(server: Server, address: str):
@@ -95,8 +103,7 @@ class DefaultServerSkipsVerification(ConfigRule):
                         f"clients without SNI on {address} get the default {default.label}, which does"
                         f" not request a certificate, so {server.label} answers them 400.",
                         _listen_node(default, address).location,
-                        Fix("Reject handshakes without a known server name in the default server.",
-                            REJECT_SNIPPET),
+                        _reject_fix(ctx),
                     )
 
 
@@ -145,8 +152,7 @@ class DefaultServerOtherCa(ConfigRule):
                         f"clients without SNI on {address} are verified against the CAs of the default"
                         f" {default.label}, then reach {server.label}, which trusts other CAs.",
                         _listen_node(default, address).location,
-                        Fix("Reject handshakes without a known server name in the default server.",
-                            REJECT_SNIPPET),
+                        _reject_fix(ctx),
                     )
 
 
