@@ -171,7 +171,7 @@ Fields = tuple  # (time, level, pid, tid, connection, message, action, context, 
 def parse_fields(line: str) -> Fields | None:
     """The fields of one line as a plain tuple (the fast path of ``parse_line``), or ``None``."""
     line = line[:MAX_LINE].rstrip("\r\n")
-    m = _HEAD.search(line)
+    m = _HEAD.match(line) or _HEAD.search(line)  # match: the common case, no prefix
     if m is not None:
         time, level, pid, tid, conn = m.groups()
         level = level.lower()
@@ -224,7 +224,7 @@ def parse_line(line: str) -> LogEvent | None:
 
 def line_level(line: str) -> str | None:
     """Just the level word of a line (a cheap pre-check used when streaming large logs)."""
-    m = _HEAD.search(line[:MAX_LINE])
+    m = _HEAD.match(line) or _HEAD.search(line[:MAX_LINE])
     if m is not None:
         return m.group(2).lower()
     s = _STDERR.match(line)

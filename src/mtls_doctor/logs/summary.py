@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from mtls_doctor.logs.causes import Cause, Match, classify
+from mtls_doctor.logs.causes import Cause, classify
 from mtls_doctor.logs.parse import event_from_fields, line_level, parse_fields
 
 MAX_SAMPLE = 10
@@ -154,8 +154,8 @@ class Summarizer:
     def __init__(self) -> None:
         self._groups: dict[str, _Acc] = {}
         self._files: dict[str, list] = {}  # source -> [lines, nginx_lines, Counter(levels)]
-        # (level, message, action, host, context keys) -> (classify() result, protocol)
-        self._cache: dict[tuple, tuple[Match | None, str | None]] = {}
+        # (level, message, action, host, context keys)
+        self._cache: dict[tuple, list] = {}  # -> [classify() result, protocol, host/protocol added]
 
     def start(self, source: str) -> None:
         """Register an input, so that an empty one is reported too."""
@@ -181,13 +181,13 @@ class Summarizer:
         ctx = dict(pairs)
         host = ctx.get("host")
         key = (level, message, action, host, tuple(ctx))
-        hit = self._cache.get(key)
-        if hit is None:  # classify() and protocol depend on the key's fields only
+        entry = self._cache.get(key)
+        if entry is None:  # classify() and protocol depend on the key's fields only
             if len(self._cache) >= _CACHE_SIZE:
                 self._cache.clear()
             event = event_from_fields(fields)
-            hit = self._cache[key] = (classify(event), event.protocol)
-        match, protocol = hit
+            entry = self._cache[key] = [classify(event), event.protocol, False]
+        match = entry[0]
         if match is None:
             return
         cause = match.cause
@@ -203,11 +203,16 @@ class Summarizer:
                 acc.first = time
             if acc.last is None or time > acc.last:
                 acc.last = time
+        if not entry[2]:  # host and protocol are part of the key: add them once per key
+            entry[2] = True
+            _add(acc.hosts, host, MAX_SAMPLE)
+            _add(acc.protocols, entry[1], 4)
         server = ctx.get("server") or (host and f"host {host}") or None
-        _add(acc.servers, server, MAX_SAMPLE)
-        _add(acc.clients, ctx.get("client"), MAX_DISTINCT)
-        _add(acc.hosts, host, MAX_SAMPLE)
-        _add(acc.protocols, protocol, 4)
+        if server and server not in acc.servers:
+            _add(acc.servers, server, MAX_SAMPLE)
+        client = ctx.get("client")
+        if client and client not in acc.clients:
+            _add(acc.clients, client, MAX_DISTINCT)
         acc.levels[level] += 1
         if match.detail and (match.detail in acc.details or len(acc.details) < MAX_DETAILS):
             acc.details[match.detail] += 1
