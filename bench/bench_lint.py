@@ -72,12 +72,16 @@ def generate(n: int) -> str:
     return "\n".join(head + [server_block(i) for i in range(n)] + ["}", ""])
 
 
-def timed(cmd: list[str], repeat: int) -> tuple[float, int]:
+def timed(cmd: list[str], repeat: int, timeout: float = TIMEOUT) -> tuple[float | None, int | None]:
+    """Median wall time of ``repeat`` fresh runs; (None, None) when a run exceeds ``timeout``."""
     times, rc = [], 0
     for _ in range(repeat):
         start = time.perf_counter()
-        done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=TIMEOUT,
-                              stdin=subprocess.DEVNULL)
+        try:
+            done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return None, None
         times.append(time.perf_counter() - start)
         rc = done.returncode
     return statistics.median(times), rc
@@ -87,6 +91,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--gixy-timeout", type=float, default=TIMEOUT, help="seconds per gixy-ng run")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     have_gixy = GIXY.exists()
@@ -96,10 +101,10 @@ def main() -> int:
             conf = Path(tmp) / f"servers-{n}.conf"
             conf.write_text(generate(n))
             ours, rc_ours = timed(MTLS + [str(conf)], args.repeat)
-            gixy, rc_gixy = timed([str(GIXY), str(conf)], args.repeat) if have_gixy else (None, None)
+            gixy, rc_gixy = timed([str(GIXY), str(conf)], args.repeat, args.gixy_timeout) if have_gixy else (None, None)
             rows.append((n, conf.stat().st_size, ours, rc_ours, gixy, rc_gixy))
             print(f"# {n} servers: mtls-doctor {ours:.2f}s rc={rc_ours}; gixy-ng "
-                  f"{'n/a' if gixy is None else f'{gixy:.2f}s rc={rc_gixy}'}", file=sys.stderr)
+                  f"{'timeout/n.a.' if gixy is None else f'{gixy:.2f}s rc={rc_gixy}'}", file=sys.stderr)
     out = ["## lint vs gixy-ng", "",
            f"Generated configurations with N mTLS server blocks; wall time of a fresh process (start-up"
            f" included), median of {args.repeat} runs; mtls-doctor `lint --no-files --format json`,"
@@ -108,8 +113,13 @@ def main() -> int:
            "| servers | config size | mtls-doctor lint | gixy-ng | gixy-ng / mtls-doctor |",
            "|---:|---:|---:|---:|---:|"]
     for n, size, ours, _rc, gixy, _rg in rows:
-        ratio = f"{gixy / ours:.1f}x" if gixy else "n/a"
-        out.append(f"| {n:,} | {size / 1e6:.1f} MB | {ours:.2f} s | {'n/a' if gixy is None else f'{gixy:.2f} s'} | {ratio} |")
+        if gixy is not None:
+            gtext, ratio = f"{gixy:.2f} s", f"{gixy / ours:.1f}x"
+        elif have_gixy:
+            gtext, ratio = f"> {args.gixy_timeout:.0f} s (stopped)", f"> {args.gixy_timeout / ours:.0f}x"
+        else:
+            gtext, ratio = "n/a", "n/a"
+        out.append(f"| {n:,} | {size / 1e6:.1f} MB | {ours:.2f} s | {gtext} | {ratio} |")
     if len(rows) >= 2:
         (n0, _, t0, *_), (n1, _, t1, *_) = rows[0], rows[-1]
         out += ["", f"Scaling {n0:,} -> {n1:,} servers ({n1 / n0:.0f}x): mtls-doctor {t1 / t0:.1f}x"]

@@ -41,6 +41,12 @@ class LintContext:
     def servers(self) -> tuple[Server, ...]:
         return self.eff.servers
 
+    @property
+    def tls_servers(self) -> tuple[Server, ...]:
+        """Servers that speak TLS (``listen ... ssl`` or ``ssl on``): ssl_* settings a plain
+        HTTP server inherits from ``http`` do nothing there."""
+        return tuple(s for s in self.eff.servers if s.ssl)
+
     def file(self, setting: Setting) -> LoadedFile | None:
         """The loaded file named by a path setting (None: unset, or files not loaded)."""
         if setting.node is None or not setting.args:
@@ -135,7 +141,8 @@ def verify_use(server: Server, eff: Effective) -> VerifyUse:
 
 
 def verifying(server: Server) -> bool:
-    return server.verify in ("on", "optional", "optional_no_ca")
+    """The server requests client certificates (a TLS server with ssl_verify_client not off)."""
+    return server.ssl and server.verify in ("on", "optional", "optional_no_ca")
 
 
 def per_node(items: Iterable[tuple[Directive, Server]]) -> Iterator[tuple[Directive, list[Server]]]:

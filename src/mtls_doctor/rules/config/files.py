@@ -160,7 +160,7 @@ class VerifyDepthTooLow(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         seen: set[tuple[int, int]] = set()
-        for server in ctx.servers:
+        for server in ctx.tls_servers:
             if not verifying(server):
                 continue
             store = ca_store(ctx, server)
@@ -237,7 +237,7 @@ class CaNamesListLarge(ConfigRule):
         from mtls_doctor.pki.facts import advertised_ca_names, ca_names_wire_size
 
         seen: set[int] = set()
-        for server in ctx.servers:
+        for server in ctx.tls_servers:
             setting = server.settings["ssl_client_certificate"]
             if setting.node is None or id(setting.node) in seen or not verifying(server):
                 continue

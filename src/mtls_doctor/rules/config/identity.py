@@ -60,7 +60,7 @@ class ErrorLogHidesVerifyFailures(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         hits = []
-        for server in ctx.servers:
+        for server in ctx.tls_servers:
             if not verifying(server) or LEVELS.index(server.error_log_level) <= LEVELS.index("info"):
                 continue
             node = server.error_log_nodes[0] if server.error_log_nodes else server.settings["ssl_verify_client"].node

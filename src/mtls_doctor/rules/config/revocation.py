@@ -51,7 +51,7 @@ class CrlMissingForCa(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         seen: set[tuple[int, str]] = set()
-        for server in ctx.servers:
+        for server in ctx.tls_servers:
             s = server.settings
             crl_setting = s["ssl_crl"]
             if crl_setting.node is None or not verifying(server):
@@ -108,7 +108,7 @@ class CrlExpired(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         seen: set[int] = set()
-        for server in ctx.servers:
+        for server in ctx.tls_servers:
             setting = server.settings["ssl_crl"]
             if setting.node is None or id(setting.node) in seen or not verifying(server):
                 continue
@@ -168,7 +168,7 @@ class OcspWithoutResolver(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         hits = []
-        for server in ctx.servers:
+        for server in ctx.tls_servers:
             s = server.settings
             if _ocsp_on(server) and s["resolver"].node is None and s["ssl_ocsp_responder"].node is None:
                 hits.append((s["ssl_ocsp"].node, server))
@@ -212,7 +212,7 @@ class OcspWithOptionalNoCa(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         hits = []
-        for server in ctx.servers:
+        for server in ctx.tls_servers:
             if _ocsp_on(server) and server.verify in ("optional_no_ca", "off"):
                 hits.append((server.settings["ssl_ocsp"].node, server))
         for node, servers in per_node(hits):
@@ -260,7 +260,7 @@ class StaplingIsNotClientRevocation(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         hits = []
-        for server in ctx.servers:
+        for server in ctx.tls_servers:
             s = server.settings
             if server.verify not in ("on", "optional") or s["ssl_stapling"].value != "on":
                 continue

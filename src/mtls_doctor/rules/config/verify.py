@@ -48,7 +48,7 @@ class VerifyClientOptionalUnchecked(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         hits = []
-        for server in ctx.servers:
+        for server in ctx.tls_servers:
             if server.verify != "optional" or not _serves(server):
                 continue
             if not verify_use(server, ctx.eff).referenced:
@@ -102,7 +102,7 @@ class VerifyClientOptionalNoCaAsAuth(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         hits = []
-        for server in ctx.servers:
+        for server in ctx.tls_servers:
             if server.verify != "optional_no_ca" or not _serves(server):
                 continue
             use = verify_use(server, ctx.eff)
@@ -155,7 +155,7 @@ class VerifyClientTrustedOnly(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         hits = []
-        for server in ctx.servers:
+        for server in ctx.tls_servers:
             if server.verify not in ("on", "optional"):
                 continue
             if server.settings["ssl_trusted_certificate"].node and not server.settings["ssl_client_certificate"].node:
@@ -211,7 +211,7 @@ class VerifyClientWithoutCa(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         hits = []
-        for server in ctx.servers:
+        for server in ctx.tls_servers:
             s = server.settings
             if server.verify in ("on", "optional") and not s["ssl_trusted_certificate"].node and not s["ssl_client_certificate"].node:
                 hits.append((s["ssl_verify_client"].node, server))
@@ -259,7 +259,7 @@ class ClientCertificateWithoutVerify(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         users: dict[int, tuple] = {}
-        for server in ctx.servers:
+        for server in ctx.tls_servers:
             node = server.settings["ssl_client_certificate"].node
             if node is None:
                 continue
@@ -315,7 +315,7 @@ class TrustedCertificateNotAdvertised(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         hits = []
-        for server in ctx.servers:
+        for server in ctx.tls_servers:
             s = server.settings
             if not verifying(server) or server.verify == "optional_no_ca":
                 continue
