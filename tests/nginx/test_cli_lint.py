@@ -148,3 +148,13 @@ def test_bad_version_exit_2(bad: Path) -> None:
 def test_directory_lints_its_nginx_conf(bad: Path) -> None:
     done = run(str(bad.parent), "--format", "json")
     assert done.returncode == 1 and json.loads(done.stdout)["findings"]
+
+
+def test_no_path_lints_this_machine(nginx_bin: str) -> None:
+    """Without PATH: `nginx -T` (or /etc/nginx/nginx.conf); the files come from this machine."""
+    done = subprocess.run([sys.executable, "-m", "mtls_doctor", "lint", "--format", "json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode in (0, 1), done.stderr
+    data = json.loads(done.stdout)
+    assert data["configs"][0]["config"] == "/etc/nginx/nginx.conf"
+    assert data["nginx_version"]  # detected from `nginx -v`
