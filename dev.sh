@@ -16,6 +16,9 @@ have_nginx() { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; }
 setup_system() {
   local pkgs=()
   have_nginx || pkgs+=(nginx-light)
+  # stream and mail modules: the logs tests read real stream/mail client-certificate lines
+  [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || pkgs+=(libnginx-mod-stream)
+  [ -e /usr/lib/nginx/modules/ngx_mail_module.so ] || pkgs+=(libnginx-mod-mail)
   command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
   command -v curl >/dev/null 2>&1 || pkgs+=(curl)
   [ -e /etc/ssl/certs/ca-certificates.crt ] || pkgs+=(ca-certificates)
