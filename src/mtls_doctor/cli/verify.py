@@ -3,10 +3,13 @@
 Thin: read the files (``mtls_doctor.pki.load``), build ``TrustSettings`` from options named
 after the nginx directives, call ``mtls_doctor.pki.verify``, render. Exit 0 when nginx would
 answer every client with 200, 1 when any would get 400, 2 on usage or input errors.
+Clients are loaded and verified by ``$MTLS_DOCTOR_VERIFY_WORKERS`` threads (default 2; output
+order is input order).
 """
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
@@ -15,6 +18,9 @@ import click
 
 from mtls_doctor.cli.common import emit, fail, format_option
 from mtls_doctor.model import InputError
+
+#: worker threads for loading + verifying clients (libcrypto runs without the GIL)
+WORKERS = int(os.environ.get("MTLS_DOCTOR_VERIFY_WORKERS", "2") or 2)
 
 
 def _parse_at(value: str | None) -> datetime:
@@ -157,7 +163,7 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
         return path, leaf, problems, verifier.verify(leaf, chain, at)
 
     rows: list[dict[str, Any]] = []
-    with verifier, ThreadPoolExecutor(max_workers=2) as pool:
+    with verifier, ThreadPoolExecutor(max_workers=WORKERS) as pool:
         for path, leaf, problems, result in pool.map(job, clients):
             if result is None:
                 fail(problems[0])
