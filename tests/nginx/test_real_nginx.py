@@ -127,3 +127,28 @@ def test_syntax_error_line_matches_nginx(text: str, tmp_path: Path, nginx_bin: s
     with pytest.raises(ConfigSyntaxError) as err:
         load_path(conf)
     assert f"{conf}:{err.value.line}" in done.stderr, (done.stderr, str(err.value))
+
+
+STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
+
+
+@pytest.mark.skipif(not STREAM_MODULE.exists(), reason="the stream module is not installed")
+@pytest.mark.parametrize("body, passes, message, rule", [
+    ("ssl_verify_client on; ssl_client_certificate bundles/client-ca.pem; ssl_ocsp on; resolver 127.0.0.1;",
+     False, '"ssl_ocsp" directive is not allowed here', "MTLS209"),
+    ("ssl_verify_client optional; ssl_client_certificate bundles/client-ca.pem;", True, None, "MTLS201"),
+])
+def test_stream_verdicts(body: str, passes: bool, message: str | None, rule: str, lab: Path, nginx_bin: str) -> None:
+    conf = lab / f"stream-{rule}.conf"
+    conf.write_text(
+        f"pid {lab}/stream.pid;\nload_module {STREAM_MODULE};\nerror_log stderr info;\nevents {{}}\n"
+        "stream {\n    server {\n        listen 127.0.0.1:18444 ssl;\n"
+        "        ssl_certificate server/server.pem;\n        ssl_certificate_key server/server.key;\n"
+        f"        ssl_protocols TLSv1.2 TLSv1.3;\n        {body}\n        proxy_pass 127.0.0.1:9;\n    }}\n}}\n")
+    done = nginx_t(nginx_bin, conf)
+    assert (done.returncode == 0) == passes, done.stderr
+    if message:
+        assert message in done.stderr
+    config = load_path(conf)
+    report = lint_config(config, AT, V, load_named_files(effective(config)))
+    assert rule in {f.rule for f in report.findings}, report.findings

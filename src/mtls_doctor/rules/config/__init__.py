@@ -7,11 +7,12 @@ explicit concatenation of the submodules' tuples.
 
 from __future__ import annotations
 
-from mtls_doctor.rules.config import dn, files, identity, revocation, server, sni, verify
+from mtls_doctor.rules.config import dn, files, identity, revocation, server, sni, verify, versions
 
 RULES: tuple = (
     verify.RULES
     + (files.VerifyDepthTooLow, files.CaNamesListLarge)
+    + versions.RULES
     + sni.RULES
     + (files.ConfigFileMissing,)
     + server.RULES
