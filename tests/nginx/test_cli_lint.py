@@ -92,6 +92,12 @@ def test_stdin_is_nginx_T_output(bad: Path) -> None:
     assert any(f["location"]["display"] == "/etc/nginx/nginx.conf:7" for f in data["findings"])
 
 
+def test_stdin_plain_config() -> None:
+    done = run("-", "--format", "json", stdin=BAD)
+    data = json.loads(done.stdout)
+    assert any(f["location"]["display"] == "<stdin>:7" for f in data["findings"])
+
+
 def test_select_ignore_and_fail_on(bad: Path) -> None:
     codes = {f["rule"] for f in json.loads(run(str(bad), "--format", "json", "--select", "MTLS4").stdout)["findings"]}
     assert codes and all(c.startswith("MTLS4") for c in codes)

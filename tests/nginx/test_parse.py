@@ -146,6 +146,18 @@ def test_directory_prefers_nginx_conf(tmp_path: Path) -> None:
     assert [Path(p).name for p in directory_mains(tmp_path)] == ["a.conf"]
 
 
+def test_directory_of_snippets_is_judged_together(tmp_path: Path) -> None:
+    from mtls_doctor.nginx.parse import load_directory
+
+    write(tmp_path, {"conf.d/a.conf": "server { listen 443 ssl; server_name a; }\n",
+                     "conf.d/b.conf": "server { listen 443 ssl; server_name b; ssl_verify_client on; }\n"})
+    (config,) = load_directory(tmp_path / "conf.d")
+    e = effective(config)
+    assert [s.names for s in e.servers] == [("a",), ("b",)]
+    assert e.defaults["*:443"].names == ("a",)  # the first file's server, as in one http block
+    assert {Path(s.node.path).name for s in e.servers} == {"a.conf", "b.conf"}
+
+
 def test_missing_main_file_is_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError):
         load_path(tmp_path / "absent.conf")

@@ -68,7 +68,7 @@ def _parse_at(value: str | None) -> datetime:
 
 def _configs(paths: tuple[str, ...], nginx: str | None):
     """The parsed configurations to lint, in order."""
-    from mtls_doctor.nginx.parse import directory_mains, load_path, parse_dump
+    from mtls_doctor.nginx.parse import DictReader, load_directory, load_path, parse_dump, parse_sources
 
     if not paths:
         if nginx is not None:
@@ -81,9 +81,13 @@ def _configs(paths: tuple[str, ...], nginx: str | None):
     out = []
     for path in paths:
         if path == "-":
-            out.append(parse_dump(sys.stdin.read()))
+            text = sys.stdin.read()
+            if "# configuration file " in text:
+                out.append(parse_dump(text))
+            else:  # a plain configuration file on stdin
+                out.append(parse_sources("<stdin>", DictReader({"<stdin>": text}), prefix=os.getcwd()))
         elif os.path.isdir(path):
-            out.extend(load_path(p) for p in directory_mains(path))
+            out.extend(load_directory(path))
         else:
             out.append(load_path(path))
     return out

@@ -288,6 +288,35 @@ def directory_mains(directory: str | Path) -> list[str]:
     return found
 
 
+class _WithMain(FileReader):
+    """The filesystem plus one synthetic main file (for a directory of conf.d snippets)."""
+
+    def __init__(self, main: str, text: str) -> None:
+        self.main, self.text = main, text
+
+    def read(self, path: str) -> str | None:
+        return self.text if path == self.main else super().read(path)
+
+
+def load_directory(directory: str | Path) -> list[Config]:
+    """A directory: its nginx.conf; else its *.conf files judged together, as if included one
+    after the other in ``http`` (so default servers across files come out as nginx sees them);
+    files that hold their own ``http``/``stream``/``events`` are parsed on their own."""
+    mains = directory_mains(directory)
+    if len(mains) == 1:
+        return [load_path(mains[0])]
+    singles = [load_path(p) for p in mains]
+    snippets = [c for c in singles if not {d.name for d in c.root} & {"http", "stream", "events"}]
+    if len(snippets) < 2:
+        return singles
+    d = os.path.abspath(str(directory))
+    main = os.path.join(d, "(*.conf)")
+    text = "".join(f'include "{c.main}";\n' for c in snippets)
+    combined = parse_sources(main, _WithMain(main, text), prefix=d)
+    others = [c for c in singles if all(c is not s for s in snippets)]
+    return [combined, *others]
+
+
 _DUMP_HEADER = re.compile(r"^# configuration file (.+):\s*$")
 
 
