@@ -109,7 +109,7 @@ def main() -> int:
            f"Generated configurations with N mTLS server blocks; wall time of a fresh process (start-up"
            f" included), median of {args.repeat} runs; mtls-doctor `lint --no-files --format json`,"
            " gixy-ng default checks. Command: `.venv/bin/python bench/bench_lint.py"
-           f" --sizes {args.sizes} --repeat {args.repeat}`.", "",
+           f" --sizes {args.sizes} --repeat {args.repeat} --gixy-timeout {args.gixy_timeout:g}`.", "",
            "| servers | config size | mtls-doctor lint | gixy-ng | gixy-ng / mtls-doctor |",
            "|---:|---:|---:|---:|---:|"]
     for n, size, ours, _rc, gixy, _rg in rows:

@@ -58,7 +58,7 @@ def edits(configs: Sequence[Config], findings: Iterable[Finding]) -> dict[str, d
         text = line_of(path, n)
         if text is None:
             continue
-        if f.rule == "MTLS404":
+        if f.rule == "MTLS404" and f.fix is not None and f.fix.snippet:  # not on nginx < 1.13.5
             out.setdefault(path, {})[n] = _CERT_VAR.sub(
                 lambda m: "${ssl_client_escaped_cert}" if m.group(1).startswith("{") else "$ssl_client_escaped_cert", text)
         elif f.rule == "MTLS220":

@@ -6,6 +6,7 @@ from typing import Iterable
 
 from mtls_doctor.model import Finding, Fix, Severity
 from mtls_doctor.nginx.effective import LEVELS
+from mtls_doctor.nginx.version import ESCAPED_CERT
 from mtls_doctor.rules.config.common import (
     ANY_CLIENT_VAR,
     IDENTITY_VAR,
@@ -214,6 +215,12 @@ class ClientCertVariableDeprecated(ConfigRule):
             if node.name in LOG_DIRECTIVES or "ssl_client_cert" not in text_of(node) or not CLIENT_CERT_VAR.search(text_of(node)):
                 continue
             new_args = [CLIENT_CERT_VAR.sub(_escaped, a) for a in node.args]
+            if ctx.version is not None and ctx.version < ESCAPED_CERT:
+                yield cls.finding(
+                    f"`$ssl_client_cert` is a multi-line value; nginx {ctx.version} has no"
+                    " $ssl_client_escaped_cert (1.13.5+).",
+                    node.location, "Upgrade nginx, or have the backend unfold the header.")
+                continue
             yield cls.finding(
                 "`$ssl_client_cert` is a multi-line value (deprecated since nginx 1.13.5).",
                 node.location,

@@ -12,6 +12,7 @@ from mtls_doctor.nginx.version import (
     SSL_ON_DEPRECATED,
     SSL_ON_REMOVED,
     TLS13_DEFAULT,
+    Version,
     default_protocols,
 )
 from mtls_doctor.rules.config.common import ConfigRule, LintContext, verifying
@@ -343,6 +344,8 @@ class Tls13Missing(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         seen: set[int] = set()
+        if ctx.version is not None and ctx.version < Version(1, 13, 0):
+            return  # the TLSv1.3 parameter appeared in nginx 1.13.0
         for server in ctx.servers:
             if not server.ssl:
                 continue
