@@ -49,9 +49,25 @@ def emit(report: Report, fmt: str, render_text: Callable[[Report], None]) -> Non
         render_text(report)
 
 
+def parse_at(value: str | None):
+    """The ``--at`` option of every command: ISO 8601 (``Z`` or an offset; naive = UTC) or
+    ``now``/empty for now. Returned in UTC; a time UTC cannot hold is a usage error."""
+    from datetime import datetime, timezone
+
+    text = (value or "").strip()
+    if not text or text.lower() == "now":
+        return datetime.now(timezone.utc)
+    try:
+        at = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        fail(f"--at: not an ISO 8601 time: {value!r} (e.g. 2026-11-28T00:00:00Z)")
+        raise  # unreachable: fail() raises
+
+
 def fail(message: str) -> None:
     """Usage or input error: one clear line on stderr, exit 2."""
     raise InputError(message)
 
 
-__all__ = ["format_option", "fail_on_option", "emit", "fail", "EXIT_USAGE"]
+__all__ = ["format_option", "fail_on_option", "emit", "fail", "parse_at", "EXIT_USAGE"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import click
 
-from mtls_doctor.cli.common import emit, fail, format_option
+from mtls_doctor.cli.common import emit, fail, format_option, parse_at
 
 TOP_SHOWN = 5
 EVIDENCE_SHOWN = 4
@@ -54,7 +54,7 @@ def command(config, url, cert, key, chain, logs, server_names, ca_file, insecure
             fail(f"--log {path}: no such file")
         if os.path.isdir(path):
             fail(f"--log {path}: is a directory, not an error log")
-    opts = Options(at=_parse_at(at), config=config, url=url, cert=cert, key=key, chain=chain,
+    opts = Options(at=parse_at(at), config=config, url=url, cert=cert, key=key, chain=chain,
                    logs=tuple(logs), server_names=tuple(server_names), ca_file=ca_file,
                    insecure=insecure, nginx=nginx, timeout=timeout, probe=not no_probe)
     evidence = collect(opts)
@@ -62,19 +62,6 @@ def command(config, url, cert, key, chain, logs, server_names, ca_file, insecure
     report = build_report(evidence, causes)
     emit(report, fmt, render_text)
     return 1 if causes else 0
-
-
-def _parse_at(value: str | None):
-    from datetime import datetime, timezone
-
-    if not value:
-        return datetime.now(timezone.utc)
-    try:
-        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"--at: not an ISO 8601 time: {value!r} (e.g. 2026-11-28T00:00:00Z)")
-        raise
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
 def render_text(report) -> None:

@@ -18,25 +18,14 @@ JSON shape (``schema_version`` 1, command ``inspect``):
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import click
 
-from mtls_doctor.cli.common import fail, fail_on_option, format_option
+from mtls_doctor.cli.common import fail, fail_on_option, format_option, parse_at
 
 ROLE_CHOICES = ("auto", "ca", "client", "server", "any")
-
-
-def parse_at(value: str | None) -> datetime:
-    if not value:
-        return datetime.now(timezone.utc)
-    try:
-        at = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"--at: {value!r} is not an ISO 8601 time (e.g. 2026-01-31T12:00:00Z)")
-        raise  # unreachable
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
 @click.command("inspect")

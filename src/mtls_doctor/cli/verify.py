@@ -11,28 +11,15 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from typing import Any
 
 import click
 
-from mtls_doctor.cli.common import emit, fail, format_option
+from mtls_doctor.cli.common import emit, fail, format_option, parse_at
 from mtls_doctor.model import InputError
 
 #: worker threads for loading + verifying clients (libcrypto runs without the GIL)
 WORKERS = int(os.environ.get("MTLS_DOCTOR_VERIFY_WORKERS", "2") or 2)
-
-
-def _parse_at(value: str | None) -> datetime:
-    if value is None or value == "now":
-        return datetime.now(timezone.utc)
-    text = value.strip()
-    try:
-        at = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-    except ValueError:
-        fail(f"--at {value!r}: not an ISO 8601 time (e.g. 2026-01-31T12:00:00Z)")
-        raise  # unreachable: fail() raises
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
 def _bundle(path: str, password: bytes | None, what: str):
@@ -95,7 +82,7 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
     from mtls_doctor.pki import libcrypto
     from mtls_doctor.pki.verify import TrustSettings, Verifier, check_openssl_version
 
-    at = _parse_at(at_text)
+    at = parse_at(at_text)
     notes: list[str] = []
     server_label = None
     if config_path is not None:

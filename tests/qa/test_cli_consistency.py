@@ -1,0 +1,69 @@
+"""Black-box QA of the commands: bad input gives one line and exit 2, options mean the same
+thing in every command (run as a user would, in a subprocess)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mtls_doctor.lab.pki import build_lab_pki
+
+
+def run(*args: str, cwd: Path | None = None, env: dict | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mtls_doctor", *args],
+        capture_output=True, text=True, timeout=120, cwd=cwd, env=env, input=stdin,
+    )
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("qa-pki")
+    proc = run("lab", "pki", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def at_commands(pki: Path) -> list[list[str]]:
+    return [
+        ["inspect", str(pki / "ca" / "root.pem")],
+        ["verify", str(pki / "clients" / "good-chain.pem"),
+         "--ssl-client-certificate", str(pki / "bundles" / "client-ca.pem")],
+        ["diagnose", "--no-probe", "--config", str(pki / "nothing.conf"),
+         "--cert", str(pki / "clients" / "good-chain.pem")],
+    ]
+
+
+@pytest.fixture(scope="module")
+def empty_conf(pki: Path) -> Path:
+    path = pki / "nothing.conf"
+    path.write_text("events {}\nhttp {}\n")
+    return path
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+02:00", "9999-12-31T23:59:59-05:00"])
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_at_out_of_range_is_a_usage_error(pki: Path, empty_conf: Path, index: int, at: str):
+    # a time that is valid ISO 8601 but outside what UTC can represent: one line, exit 2
+    proc = run(*at_commands(pki)[index], "--at", at)
+    line = one_line_error(proc)
+    assert line.startswith("mtls-doctor: error: --at"), line
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_at_same_words_everywhere(pki: Path, empty_conf: Path, index: int):
+    # `--at now` means the same in every command that has --at; garbage gets the same message
+    assert run(*at_commands(pki)[index], "--at", "now").returncode in (0, 1)
+    line = one_line_error(run(*at_commands(pki)[index], "--at", "yesterday"))
+    assert line == "mtls-doctor: error: --at: not an ISO 8601 time: 'yesterday' (e.g. 2026-11-28T00:00:00Z)"
