@@ -2,7 +2,9 @@
 
 - MTLS405: a location with its own proxy_set_header inherits none, so a client's own
   X-Client-DN reaches the backend (nginx proxy docs), while lint flags exactly that location;
-- MTLS201: with `optional` and no check, a client without a certificate gets the content.
+- MTLS201: with `optional` and no check, a client without a certificate gets the content, also
+  in a location nested in a checked one (rewrite-module `if` of an enclosing location does not
+  run for a nested location).
 Requests use the real curl CLI with timeouts; nginx is started and always stopped by
 lab.nginx.NginxServer.
 """
@@ -38,6 +40,11 @@ server {{
         proxy_set_header Host $host;
         proxy_pass http://127.0.0.1:{backend};
     }}
+    location /admin/ {{
+        if ($ssl_client_verify != SUCCESS) {{ return 403; }}
+        return 200 "admin";
+        location /admin/reports/ {{ return 200 "reports"; }}
+    }}
 }}
 server {{
     listen 127.0.0.1:{backend};
@@ -67,6 +74,14 @@ def server(tmp_path_factory, nginx_bin: str):
 
 def test_inherited_identity_header_overwrites_spoof(server) -> None:
     assert curl(f"https://127.0.0.1:{server.port}/inherit/") == "dn=[]"  # overwritten with the (empty) DN
+
+
+def test_nested_location_escapes_the_parent_check(server) -> None:
+    assert "403" in curl(f"https://127.0.0.1:{server.port}/admin/")
+    assert curl(f"https://127.0.0.1:{server.port}/admin/reports/") == "reports"
+    config = load_path(Path(server.conf_path))
+    (finding,) = [f for f in lint_config(config, AT).findings if f.rule == "MTLS201"]
+    assert "`location /admin/reports/`" in finding.message and "`location /admin/`" not in finding.message
 
 
 def test_location_with_own_headers_passes_spoof_and_lint_flags_it(server) -> None:

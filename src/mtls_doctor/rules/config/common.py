@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Iterable, Iterator, Mapping
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 
 from mtls_doctor.model import Finding
 from mtls_doctor.nginx.effective import Effective, Server, Setting
@@ -115,13 +115,18 @@ class VerifyUse:
 
 
 def verify_use(server: Server, eff: Effective) -> VerifyUse:
+    return verify_use_of(server.walk(), eff)
+
+
+def verify_use_of(nodes: Iterable[Directive], eff: Effective) -> VerifyUse:
+    """How these directives (walked by the caller) use ``$ssl_client_verify``."""
     maps = mapped_vars(eff, VERIFY_VAR)
     mapped = var_re(*maps) if maps else None
     success_maps = {n for n, m in maps.items() if any(
         "SUCCESS" in (c.name + " " + text_of(c)) for c in m.block or ())}
     success_mapped = var_re(*success_maps) if success_maps else None
     referenced = success = forwarded = False
-    for node in server.walk():
+    for node in nodes:
         if node.name in NOT_A_CHECK:
             continue
         text = text_of(node)
@@ -138,6 +143,30 @@ def verify_use(server: Server, eff: Effective) -> VerifyUse:
         if node.name in FORWARD:
             forwarded = True
     return VerifyUse(referenced, success, forwarded)
+
+
+def unprotected(server: Server, eff: Effective, ok: Callable[[VerifyUse], bool]) -> list[str]:
+    """Where a server serves content without a check ``ok`` accepts: [] when protected.
+
+    A server-level check (``if`` in ``server``, a forwarding directive) covers every request.
+    Otherwise each content location needs its own: rewrite-module directives (``if``,
+    ``return``) of an enclosing location do not run for a nested location, while
+    ``proxy_set_header`` is inherited by a location without its own (``loc.proxy_headers``).
+    """
+    top = [d for d in server.node.block or () if d.name != "location"]
+    top += [d for d in server.inherited if d.name in FORWARD]
+    if ok(verify_use_of((n for d in top for n in d.walk()), eff)):
+        return []
+    if not server.locations:
+        return [server.label]
+    out = []
+    for loc in server.locations:
+        if not loc.serves_content:
+            continue
+        own = [d for d in loc.own if d.name != "location"] + list(loc.proxy_headers)
+        if not ok(verify_use_of((n for d in own for n in d.walk()), eff)):
+            out.append(f"`location {' '.join(loc.node.args)}`")
+    return out
 
 
 def verifying(server: Server) -> bool:

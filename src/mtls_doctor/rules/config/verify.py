@@ -6,7 +6,7 @@ from typing import Iterable
 
 from mtls_doctor.model import Finding, Fix, Severity
 from mtls_doctor.nginx.version import TRUSTED_ONLY_OK
-from mtls_doctor.rules.config.common import ConfigRule, LintContext, labels, per_node, verify_use, verifying
+from mtls_doctor.rules.config.common import ConfigRule, LintContext, labels, per_node, unprotected, verifying
 
 
 class VerifyClientOptionalUnchecked(ConfigRule):
@@ -47,16 +47,19 @@ class VerifyClientOptionalUnchecked(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
-        hits = []
+        hits, where = [], {}
         for server in ctx.tls_servers:
             if server.verify != "optional" or not _serves(server):
                 continue
-            if not verify_use(server, ctx.eff).referenced:
+            places = unprotected(server, ctx.eff, lambda use: use.referenced)
+            if places:
                 hits.append((server.settings["ssl_verify_client"].node, server))
+                where[id(server)] = places
         for node, servers in per_node(hits):
+            places = [p for s in servers for p in where[id(s)]]
             yield cls.finding(
-                f"`ssl_verify_client optional` lets clients without a certificate into {labels(servers)}:"
-                " nothing checks $ssl_client_verify.",
+                f"`ssl_verify_client optional` lets clients without a certificate into {labels(servers)}"
+                f" ({_few(places)}): nothing checks $ssl_client_verify there.",
                 node.location,
                 Fix("Use `ssl_verify_client on`, or reject unverified clients.",
                     "if ($ssl_client_verify != SUCCESS) { return 403; }"),
@@ -101,17 +104,19 @@ class VerifyClientOptionalNoCaAsAuth(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
-        hits = []
+        hits, where = [], {}
         for server in ctx.tls_servers:
             if server.verify != "optional_no_ca" or not _serves(server):
                 continue
-            use = verify_use(server, ctx.eff)
-            if not use.success_checked and not use.forwarded:
+            places = unprotected(server, ctx.eff, lambda use: use.success_checked or use.forwarded)
+            if places:
                 hits.append((server.settings["ssl_verify_client"].node, server))
+                where[id(server)] = places
         for node, servers in per_node(hits):
+            places = [p for s in servers for p in where[id(s)]]
             yield cls.finding(
-                f"`optional_no_ca` in {labels(servers)} accepts no certificate and self-signed or"
-                " foreign certificates, and nothing requires $ssl_client_verify = SUCCESS.",
+                f"`optional_no_ca` in {labels(servers)} ({_few(places)}) accepts no certificate and"
+                " self-signed or foreign certificates, and nothing requires $ssl_client_verify = SUCCESS.",
                 node.location,
                 Fix("Use `ssl_verify_client on` with a CA file, or require SUCCESS.",
                     "if ($ssl_client_verify != SUCCESS) { return 403; }"),
@@ -336,6 +341,11 @@ class TrustedCertificateNotAdvertised(ConfigRule):
                 node.location,
                 "Move CAs whose clients you accept into ssl_client_certificate.",
             )
+
+
+def _few(places: list[str], limit: int = 3) -> str:
+    more = len(places) - limit
+    return ", ".join(places[:limit]) + (f" and {more} more" if more > 0 else "")
 
 
 def _serves(server) -> bool:
