@@ -67,3 +67,39 @@ def test_at_same_words_everywhere(pki: Path, empty_conf: Path, index: int):
     assert run(*at_commands(pki)[index], "--at", "now").returncode in (0, 1)
     line = one_line_error(run(*at_commands(pki)[index], "--at", "yesterday"))
     assert line == "mtls-doctor: error: --at: not an ISO 8601 time: 'yesterday' (e.g. 2026-11-28T00:00:00Z)"
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def password_commands(pki: Path) -> list[list[str]]:
+    p12 = str(pki / "clients" / "good.p12")
+    return [
+        ["inspect", p12],
+        ["verify", p12, "--ssl-client-certificate", str(pki / "bundles" / "client-ca.pem")],
+        ["probe", f"127.0.0.1:{closed_port()}", "--pkcs12", p12, "--timeout", "1", "--no-legacy"],
+    ]
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_password_given_the_same_ways_everywhere(pki: Path, index: int):
+    # --password PW, --password env:VAR and MTLS_DOCTOR_PASSWORD (not shown by `ps`) all work
+    # in every command that reads a PKCS#12; a wrong one is a usage error
+    import os
+
+    cmd = password_commands(pki)[index]
+    base = {k: v for k, v in os.environ.items() if k != "MTLS_DOCTOR_PASSWORD"}
+    for args, env in (
+        (["--password", "lab"], base),
+        (["--password", "env:QA_P12_PW"], {**base, "QA_P12_PW": "lab"}),
+        ([], {**base, "MTLS_DOCTOR_PASSWORD": "lab"}),
+    ):
+        proc = run(*cmd, *args, env=env)
+        assert proc.returncode in (0, 1), (args, proc.stderr)
+    line = one_line_error(run(*cmd, env={**base, "MTLS_DOCTOR_PASSWORD": "wrong"}))
+    assert "password" in line, line

@@ -49,6 +49,33 @@ def emit(report: Report, fmt: str, render_text: Callable[[Report], None]) -> Non
         render_text(report)
 
 
+PASSWORD_ENV = "MTLS_DOCTOR_PASSWORD"
+
+
+def password_option(what: str) -> Callable:
+    """``--password`` as every command takes it: the text, ``env:VAR``, or $MTLS_DOCTOR_PASSWORD."""
+    return click.option(
+        "--password",
+        metavar="TEXT",
+        envvar=PASSWORD_ENV,
+        help=f"Password of {what} ('env:VAR' reads $VAR; or set {PASSWORD_ENV}, which `ps` does not show).",
+    )
+
+
+def password_bytes(value: str | None) -> bytes | None:
+    """The bytes of a ``--password`` value (``env:VAR`` reads the variable)."""
+    import os
+
+    if value is None:
+        return None
+    if value.startswith("env:"):
+        found = os.environ.get(value[4:])
+        if found is None:
+            fail(f"--password {value}: environment variable not set")
+        return found.encode()  # type: ignore[union-attr]
+    return value.encode()
+
+
 def parse_at(value: str | None):
     """The ``--at`` option of every command: ISO 8601 (``Z`` or an offset; naive = UTC) or
     ``now``/empty for now. Returned in UTC; a time UTC cannot hold is a usage error."""
@@ -70,4 +97,4 @@ def fail(message: str) -> None:
     raise InputError(message)
 
 
-__all__ = ["format_option", "fail_on_option", "emit", "fail", "parse_at", "EXIT_USAGE"]
+__all__ = ["format_option", "fail_on_option", "emit", "fail", "parse_at", "password_option", "password_bytes", "EXIT_USAGE"]

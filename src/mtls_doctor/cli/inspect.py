@@ -23,19 +23,14 @@ from typing import Any
 
 import click
 
-from mtls_doctor.cli.common import fail, fail_on_option, format_option, parse_at
+from mtls_doctor.cli.common import fail, fail_on_option, format_option, parse_at, password_bytes, password_option
 
 ROLE_CHOICES = ("auto", "ca", "client", "server", "any")
 
 
 @click.command("inspect")
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
-@click.option(
-    "--password",
-    default=None,
-    envvar="MTLS_DOCTOR_PASSWORD",
-    help="Password of PKCS#12 files (or set MTLS_DOCTOR_PASSWORD, which `ps` does not show).",
-)
+@password_option("PKCS#12 files")
 @click.option(
     "--role",
     type=click.Choice(ROLE_CHOICES),
@@ -62,7 +57,7 @@ def command(
     at = parse_at(at_text)
     if list(files).count("-") > 1:
         fail("stdin ('-') can be given only once")
-    pw = password.encode() if password is not None else None
+    pw = password_bytes(password)
     bundles = [load_path(f, pw) for f in files]
     if not any(b.usable for b in bundles):
         reasons = "; ".join(

@@ -10,11 +10,9 @@ The JSON output (``Report.data``) is ``ProbeResult.to_dict()``: top-level
 
 from __future__ import annotations
 
-import os
-
 import click
 
-from mtls_doctor.cli.common import emit, fail, fail_on_option, format_option
+from mtls_doctor.cli.common import emit, fail, fail_on_option, format_option, password_bytes, password_option
 
 
 @click.command("probe")
@@ -30,7 +28,7 @@ from mtls_doctor.cli.common import emit, fail, fail_on_option, format_option
 @click.option("--key", metavar="FILE", help="Its private key (default: the --cert file).")
 @click.option("--chain", metavar="FILE", help="Intermediates to send after the certificate.")
 @click.option("--pkcs12", metavar="FILE", help="Certificate, key and chain in one PKCS#12 file.")
-@click.option("--password", metavar="TEXT", help="Password of --pkcs12 or --key ('env:VAR' reads $VAR).")
+@password_option("--pkcs12 or --key")
 @click.option("--ca-file", metavar="FILE", help="CAs to verify the server with (default: the system store).")
 @click.option("--insecure", is_flag=True,
               help="Allow an unverified server: still verified and reported, but your certificate may be sent.")
@@ -92,7 +90,7 @@ def command(
     for name in (servername, host_header):
         if name is not None and not _valid_name(name):
             fail(f"{name!r}: not a valid host name")
-    secret = _password(password)
+    secret = password_bytes(password)
     identity = load_identity(cert=cert, key=key, chain=chain, pkcs12=pkcs12, password=secret)
     if client_ca and identity is None:
         fail("--client-ca judges your certificate: give --cert/--key or --pkcs12 too")
@@ -221,17 +219,6 @@ def _with_offline(result, identity, ca_certs, verify_depth: int):
                 "no offline verdict: the server advertised no CA names to match --client-ca")
         return dataclasses.replace(result, notes=result.notes + (note,))
     return dataclasses.replace(result, offline=verdict)
-
-
-def _password(value: str | None) -> bytes | None:
-    if value is None:
-        return None
-    if value.startswith("env:"):
-        found = os.environ.get(value[4:])
-        if found is None:
-            fail(f"--password {value}: environment variable not set")
-        return found.encode()  # type: ignore[union-attr]
-    return value.encode()
 
 
 def _render(result, report) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from mtls_doctor.cli.common import emit, fail, format_option, parse_at
+from mtls_doctor.cli.common import emit, fail, format_option, parse_at, password_bytes, password_option
 from mtls_doctor.model import InputError
 
 #: worker threads for loading + verifying clients (libcrypto runs without the GIL)
@@ -65,7 +65,7 @@ def _certs(path: str | None, what: str, notes: list[str]) -> tuple:
 @click.option("--server-name", metavar="NAME",
               help="With --config: the SNI/Host name whose server block to use (default: the "
                    "only verifying server, else the default server).")
-@click.option("--password", metavar="TEXT", help="Password of a PKCS#12 CLIENT.")
+@password_option("a PKCS#12 CLIENT")
 @click.option("--key", metavar="FILE", help="The client's private key, to check it matches.")
 @format_option()
 def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | None, depth: int,
@@ -113,7 +113,7 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
     trust = TrustSettings(client_certificate=client_certs, trusted_certificate=trusted_certs,
                           verify_depth=depth, crls=crls, verify_client=mode,
                           security_level=security_level)
-    pw = password.encode() if password is not None else None
+    pw = password_bytes(password)
     key_public = None
     if key is not None:
         kb, problems = _bundle(key, pw, "--key")
