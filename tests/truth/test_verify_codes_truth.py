@@ -27,8 +27,10 @@ from mtls_doctor.lab.nginx import NginxServer, parse_access_line
 from mtls_doctor.lab.pki import build_lab_pki
 from mtls_doctor.logs.causes import classify
 from mtls_doctor.logs.parse import parse_line
-from mtls_doctor.logs.verify_codes import CODES
-from mtls_doctor.pki.issue import CA, CLIENT_AUTH, key_pem, new_key, pem
+from mtls_doctor.logs.verify_codes import describe
+from mtls_doctor.pki.load import load_bytes
+from mtls_doctor.rules import bundle as bundle_rules
+from mtls_doctor.pki.issue import CA, CLIENT_AUTH, SERVER_AUTH, key_pem, new_key, pem
 from mtls_doctor.pki.verify import TrustSettings, verify_client
 from tests.truth.util import AT, https_get
 
@@ -50,14 +52,18 @@ server {
 
 
 def _leaf(issuer_cert: x509.Certificate, signing_key, key, cn: str, digest=hashes.SHA256(),
-          ca: bool = False) -> x509.Certificate:
+          ca: bool = False, eku=(CLIENT_AUTH,), cert_sign: bool | None = None) -> x509.Certificate:
+    """A certificate by hand (the lab issuer has no knob for these defects)."""
     b = (x509.CertificateBuilder()
          .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn)]))
          .issuer_name(issuer_cert.subject).public_key(key.public_key())
          .serial_number(x509.random_serial_number())
          .not_valid_before(AT - timedelta(hours=1)).not_valid_after(AT + timedelta(days=30))
          .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-         .add_extension(x509.ExtendedKeyUsage([CLIENT_AUTH]), critical=False))
+         .add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False))
+    if cert_sign is not None:
+        b = b.add_extension(x509.KeyUsage(True, False, False, False, False, cert_sign, cert_sign,
+                                          False, False), critical=True)
     return b.sign(signing_key, digest)
 
 
@@ -80,6 +86,7 @@ def _sha1_leaf(inter: CA, key, workdir: Path) -> x509.Certificate:
 
 def _cases(pki, workdir: Path):
     inter = CA(pki.cas["inter"].cert, pki.cas["inter"].key)
+    root = pki.cas["root"]
     cases = {}
     # 7: the issuer name of inter, signed by another key
     k = new_key("ec")
@@ -98,12 +105,30 @@ def _cases(pki, workdir: Path):
     # a leaf (CA:FALSE, EKU clientAuth) of the root (no pathlen limit) that signs another leaf:
     # OpenSSL raises 79 (invalid CA) then 26 (the sslclient purpose check of a CA fails for a
     # non-CA); nginx keeps the last error (F3.3), so 26 is what nginx reports, never 79
-    root = pki.cas["root"]
     mid_key = new_key("ec")
     mid = _leaf(root.cert, root.key, mid_key, "lab leaf used as CA")
     k = new_key("ec")
     cases["leaf-as-ca"] = (26, _leaf(mid, mid_key, k, "lab under a leaf"), (mid,), k)
+    # MTLS108: a CA whose keyUsage lacks keyCertSign -> 79, 26, then 32 (the last, F2.4)
+    k, mk = new_key("ec"), new_key("ec")
+    mid = _leaf(root.cert, root.key, mk, "lab CA without keyCertSign", ca=True, cert_sign=False)
+    cases["ca-no-keycertsign"] = (32, _leaf(mid, mk, k, "lab under no-keycertsign"), (mid,), k)
+    # MTLS109: a CA whose EKU lacks clientAuth -> 26 (F6.3)
+    k, mk = new_key("ec"), new_key("ec")
+    mid = _leaf(root.cert, root.key, mk, "lab CA serverAuth only", ca=True, eku=(SERVER_AUTH,))
+    cases["ca-server-eku"] = (26, _leaf(mid, mk, k, "lab under serverAuth CA"), (mid,), k)
+    # MTLS110: an RSA-1024 CA -> 67
+    k, mk = new_key("ec"), rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    mid = _leaf(root.cert, root.key, mk, "lab RSA-1024 CA", ca=True)
+    cases["ca-rsa1024"] = (67, _leaf(mid, mk, k, "lab under RSA-1024 CA"), (mid,), k)
     return cases
+
+
+#: the bundle rule that, on the client's chain file, claims each measured error
+BUNDLE_RULE = {"rsa1024": "MTLS110", "sha1": "MTLS111", "ca-no-keycertsign": "MTLS108",
+               "ca-server-eku": "MTLS109", "ca-rsa1024": "MTLS110"}
+NAMES = ["sigfail", "pathlen", "rsa1024", "sha1", "leaf-as-ca", "ca-no-keycertsign",
+         "ca-server-eku", "ca-rsa1024"]
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +156,7 @@ def measured(nginx_bin, tmp_path_factory):
     return pki, cases, answers, verify, error_log, at
 
 
-@pytest.mark.parametrize("name", ["sigfail", "pathlen", "rsa1024", "sha1", "leaf-as-ca"])
+@pytest.mark.parametrize("name", NAMES)
 def test_verify_code_measured_and_predicted(measured, name):
     pki, cases, answers, verify, error_log, at = measured
     code, leaf, chain, _ = cases[name]
@@ -141,13 +166,16 @@ def test_verify_code_measured_and_predicted(measured, name):
     line = next(l for l in error_log.splitlines() if f"GET /?lab={name} " in l and "verify error" in l)
     assert f"verify error: ({code}:" in line, line  # the measured code is the one this case targets
     text = got[len("FAILED:"):]
-    assert CODES[code].text == text  # logs/verify_codes.py knows the code under OpenSSL 3.0 text
+    assert describe(code, text).text == text  # logs/verify_codes.py: the OpenSSL 3.0 text
     match = classify(parse_line(line))
     assert match is not None and match.cause.id == f"client-cert-verify-failed:{code}", line
     trust = TrustSettings(client_certificate=(pki.cas["root"].cert,), verify_depth=3)
     predicted = verify_client(leaf, chain, trust, at)
     assert (predicted.ssl_client_verify, predicted.status, predicted.error_code) == (got, 400, code)
     assert predicted.log_line is not None and predicted.log_line in line
+    if name in BUNDLE_RULE:  # the bundle rule's stated nginx verdict is the measured one
+        bundle = load_bytes(pem(leaf, *chain), f"{name}.pem")
+        assert BUNDLE_RULE[name] in {f.rule for f in bundle_rules.check(bundle, "client", at)}
 
 
 @pytest.mark.xfail(strict=True, reason=(
