@@ -49,6 +49,8 @@ CASES = [
     ("key-mismatch", "", "clients/good.key", False, "key values mismatch", "MTLS232"),
     ("invalid-dn-regex", "ssl_verify_client on; ssl_client_certificate bundles/client-ca.pem;"
      ' if ($ssl_client_s_dn !~ "^CN=(admin|ops,") { return 403; }', None, False, "pcre", "MTLS407"),
+    ("verify-in-location", "ssl_client_certificate bundles/client-ca.pem; location /admin/ { ssl_verify_client on; }",
+     None, False, '"ssl_verify_client" directive is not allowed here', "MTLS213"),
     # accepted by nginx, broken for mTLS:
     ("optional-unchecked", "ssl_verify_client optional; ssl_client_certificate bundles/client-ca.pem;", None,
      True, None, "MTLS201"),

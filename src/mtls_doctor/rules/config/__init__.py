@@ -7,10 +7,11 @@ explicit concatenation of the submodules' tuples.
 
 from __future__ import annotations
 
-from mtls_doctor.rules.config import dn, files, identity, revocation, server, sni, verify, versions
+from mtls_doctor.rules.config import context, dn, files, identity, revocation, server, sni, verify, versions
 
 RULES: tuple = (
     verify.RULES
+    + context.RULES
     + (files.VerifyDepthTooLow, files.CaNamesListLarge)
     + versions.RULES
     + sni.RULES
