@@ -153,9 +153,12 @@ def test_key_mismatch_is_a_note(lab):
                   "--ssl-client-certificate", "ca/root.pem", "--format", "json")
     notes = as_json(proc)["clients"][0]["notes"]
     assert any("does not belong to the leaf" in n for n in notes)
+    # a client holding the wrong key never completes the handshake, so it never gets 200: exit 1
+    assert proc.returncode == 1 and as_json(proc)["clients"][0]["key_matches"] is False
     proc = verify(lab, "clients/good-chain.pem", "--key", "clients/good.key",
                   "--ssl-client-certificate", "ca/root.pem", "--format", "json")
     assert as_json(proc)["clients"][0]["notes"] == []
+    assert proc.returncode == 0 and as_json(proc)["clients"][0]["key_matches"] is True
     assert "BEGIN" not in proc.stdout and "PRIVATE" not in proc.stdout
 
 

@@ -76,7 +76,8 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
     exactly as nginx would with these settings: $ssl_client_verify, HTTP status and page, the
     error-log line, the chain built, and the real cause with its fix.
 
-    Exit codes: 0 every client gets 200, 1 any gets 400, 2 usage or input error.
+    Exit codes: 0 every client gets 200, 1 any gets 400 (or --key does not match it), 2 usage or
+    input error.
     """
     from mtls_doctor.model import Report
     from mtls_doctor.pki import libcrypto
@@ -156,7 +157,8 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
                 fail(problems[0])
             row = {"client": path, **result.to_dict()}
             row["notes"] = row["notes"] + problems
-            if key_public is not None and not _same_key(key_public, leaf.public_key()):
+            row["key_matches"] = None if key_public is None else _same_key(key_public, leaf.public_key())
+            if row["key_matches"] is False:
                 row["notes"].append(f"{key}: this private key does not belong to the leaf; the "
                                     "client could not complete the handshake with it")
             rows.append(row)
@@ -172,7 +174,8 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
     }
     report = Report(command="verify", data=data)
     emit(report, fmt, _render_text)
-    return 0 if data["accepted"] else 1
+    # a client whose key does not match its leaf never completes the handshake: not a 200
+    return 0 if data["accepted"] and all(r["key_matches"] is not False for r in rows) else 1
 
 
 def _from_config(path: str, server_name: str | None) -> dict[str, Any]:
