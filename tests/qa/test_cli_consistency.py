@@ -103,3 +103,19 @@ def test_password_given_the_same_ways_everywhere(pki: Path, index: int):
         assert proc.returncode in (0, 1), (args, proc.stderr)
     line = one_line_error(run(*cmd, env={**base, "MTLS_DOCTOR_PASSWORD": "wrong"}))
     assert "password" in line, line
+
+
+def test_verify_config_directory_like_diagnose(pki: Path, tmp_path: Path):
+    # --config DIR means DIR/nginx.conf in verify as in diagnose (and lint); no internal API names
+    conf_dir = tmp_path / "etc-nginx"
+    conf_dir.mkdir()
+    (conf_dir / "nginx.conf").write_text(
+        "events {}\nhttp { server { listen 127.0.0.1:8443 ssl; server_name a.test;\n"
+        f"  ssl_certificate {pki}/server/server.pem; ssl_certificate_key {pki}/server/server.key;\n"
+        f"  ssl_verify_client on; ssl_client_certificate {pki}/bundles/client-ca.pem; }} }}\n")
+    client = str(pki / "clients" / "good-chain.pem")
+    proc = run("verify", client, "--config", str(conf_dir))
+    assert proc.returncode == 0, proc.stderr
+    assert "SUCCESS" in proc.stdout
+    line = one_line_error(run("verify", client, "--config", str(tmp_path)))
+    assert "directory" in line and "load_directory" not in line, line

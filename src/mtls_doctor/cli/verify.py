@@ -183,6 +183,11 @@ def _from_config(path: str, server_name: str | None) -> dict[str, Any]:
     from mtls_doctor.nginx.effective import effective
     from mtls_doctor.nginx.parse import load_path as load_config
 
+    if os.path.isdir(path):  # a configuration directory means its nginx.conf, as in diagnose
+        main = os.path.join(path, "nginx.conf")
+        if not os.path.isfile(main):
+            fail(f"--config {path}: a directory without nginx.conf")
+        path = main
     config = load_config(path)
     eff = effective(config)
     servers = [s for s in eff.servers if s.kind == "http" and s.ssl]
