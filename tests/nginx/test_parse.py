@@ -196,3 +196,18 @@ def test_fuzz_structured_configs(parts: list[str]) -> None:
     except InputError:
         return
     lint_config(config)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["/etc/nginx/nginx.conf", "/etc/nginx/conf.d/a.conf", "rel.conf", ""]),
+                          NGINXISH), max_size=4))
+def test_fuzz_nginx_T_input_never_tracebacks(sections) -> None:
+    from mtls_doctor.nginx.lint import lint_config
+
+    text = "".join(f"# configuration file {name}:\n{body}\n" for name, body in sections)
+    try:
+        config = parse_dump(text)
+    except InputError as exc:
+        assert "\n" not in str(exc)
+        return
+    lint_config(config)

@@ -118,8 +118,9 @@ def command(paths, nginx_version, at, no_files, select, ignore, show_diff, fmt, 
     ignore = [c for s in ignore for c in s.split(",")]
     findings, data, configs = [], {}, _configs(tuple(paths), nginx)
     for config in configs:
-        files = None if no_files else load_named_files(effective(config))
-        report = lint_config(config, when, version, files, select, ignore)
+        eff = effective(config)
+        files = None if no_files else load_named_files(eff)
+        report = lint_config(config, when, version, files, select, ignore, eff=eff)
         findings.extend(report.findings)
         data.setdefault("configs", []).append(report.data)
     report = Report("lint", tuple(findings), {"nginx_version": str(version) if version else None, **data})

@@ -120,6 +120,7 @@ def lint_config(
     select: Sequence[str] | None = None,
     ignore: Sequence[str] | None = None,
     rules: Iterable | None = None,
+    eff: Effective | None = None,
 ) -> Report:
     """Every finding for ``config``. ``files`` (from ``load_named_files``) enables file checks."""
     from mtls_doctor.rules.config import RULES
@@ -127,7 +128,7 @@ def lint_config(
     at = at or datetime.now(timezone.utc)
     if at.tzinfo is None:
         at = at.replace(tzinfo=timezone.utc)
-    eff = effective(config)
+    eff = eff if eff is not None and eff.config is config else effective(config)
     ctx = LintContext(eff, at, version, dict(files or {}))
     findings: list[Finding] = []
     for rule in rules if rules is not None else RULES:

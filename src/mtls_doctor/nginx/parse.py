@@ -51,9 +51,12 @@ class Directive:
 
     def walk(self) -> Iterator["Directive"]:
         """This directive and everything below it, depth first, in file order."""
-        yield self
-        for child in self.block or ():
-            yield from child.walk()
+        stack = [self]
+        while stack:  # iterative: recursive generators cost a frame per level per node
+            node = stack.pop()
+            yield node
+            if node.block:
+                stack.extend(reversed(node.block))
 
     def __repr__(self) -> str:
         return f"Directive({self.name!r}, {self.args!r}, {self.path}:{self.line})"
