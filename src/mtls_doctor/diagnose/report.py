@@ -33,13 +33,20 @@ def _attempt(a: Any) -> dict[str, Any] | None:
 
 
 def _probe_notes(ev: Evidence) -> list[str]:
-    """Endpoints that did not answer TLS: nginx not running there, or not reloaded since the
-    listen was added."""
+    """Endpoints that did not answer TLS (nginx not running there, or not reloaded since the
+    listen was added), and endpoints the user's certificate was withheld from (unverified)."""
     out = []
     for p in ev.probes:
         a = p.attempt("none")
         if a is not None and not a.handshake_done and a.certificate_request is None:
             note = f"no TLS answer at {p.where} ({p.label}): {a.error or a.outcome.value}"
+            if note not in out:
+                out.append(note)
+        mine = p.attempt("user")
+        if mine is not None and mine.outcome.value == "server-untrusted":
+            note = (f"your certificate was not sent to {p.where} ({p.label}): the server "
+                    "certificate failed verification; give its CA with --ca-file (or --insecure "
+                    "to send it anyway)")
             if note not in out:
                 out.append(note)
     return out
