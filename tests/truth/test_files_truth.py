@@ -22,7 +22,7 @@ from mtls_doctor.lab.nginx import NginxServer
 from mtls_doctor.lab.pki import build_lab_pki
 from mtls_doctor.pki.load import load_bytes
 from mtls_doctor.rules import bundle as bundle_rules
-from tests.truth.util import AT, client_context, https_get, s_client
+from tests.truth.util import AT, client_context, https_get, s_client, wait_for_text
 
 pytestmark = pytest.mark.nginx
 
@@ -48,8 +48,8 @@ def _defects(pki) -> dict[str, tuple[bytes, str, bool, str | None]]:
         "empty": (b"", "MTLS001", False, NO_CERT),
         "crlf": ((root + inter).replace(b"\n", b"\r\n"), "MTLS002", True, None),
         "end-begin-one-line": (root.rstrip(b"\n") + inter, "MTLS003", False, "bad end line"),
-        "truncated-first": (root[: len(root) // 2] + b"\n" + inter, "MTLS004", False, "bad base64 decode"),
-        "truncated-last": (root + inter[: len(inter) // 2], "MTLS004", False, "bad end line"),
+        "truncated-first": (root[: len(root) // 2] + b"\n" + inter, "MTLS004", False, "PEM routines"),
+        "truncated-last": (root + inter[: len(inter) // 2], "MTLS004", False, "PEM routines"),
         "corrupt-der": (corrupt + inter, "MTLS005", False, "asn1 encoding routines"),
         "bad-base64": (root.replace(root.split(b"\n")[2][:8], b"!!!!!!!!", 1) + inter, "MTLS006", False,
                        "bad base64 decode"),
@@ -117,4 +117,5 @@ server {
         ctx = client_context(p / "ca/root.pem", p / "clients/good.pem", p / "clients/good.key")
         answer = https_get(server.port, "/", ctx)
         assert answer.status == 400 and "The SSL certificate error" in answer.body
-        assert "verify error: (21:unable to verify the first certificate)" in server.read_error_log()
+        log = wait_for_text(server.read_error_log, "verify error")
+        assert "verify error: (21:unable to verify the first certificate)" in log

@@ -27,7 +27,7 @@ from mtls_doctor.lab.nginx import NginxServer
 from mtls_doctor.lab.pki import build_lab_pki
 from mtls_doctor.pki.issue import CA, key_pem, pem
 from tests.truth.util import (AT, certificate_requests, client_context, https_get, lint_running,
-                              rules_in, s_client)
+                              rules_in, s_client, wait_for_text)
 
 pytestmark = pytest.mark.nginx
 
@@ -207,7 +207,7 @@ def test_error_log_above_info_hides_verify_failures_mtls401(lab):
         assert https_get(port(server, name), "/", ctx_for(server, None)).status == 400
         assert https_get(port(server, name), "/", ctx_for(server, "foreign")).status == 400
     logs = server.prefix / "logs"
-    loud = (logs / "loud.log").read_text()
+    loud = wait_for_text((logs / "loud.log").read_text, "client SSL certificate verify error", 1)
     quiet = (logs / "quiet.log").read_text() if (logs / "quiet.log").exists() else ""
     assert "client sent no required SSL certificate" in loud  # F4.1: logged at info
     assert "client SSL certificate verify error: (21:" in loud

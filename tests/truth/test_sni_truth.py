@@ -24,7 +24,7 @@ from mtls_doctor.logs.parse import parse_line
 from mtls_doctor.probe.handshake import ProbeConfig
 from mtls_doctor.probe.matrix import run_matrix
 from mtls_doctor.rules.probe import check as probe_check
-from tests.truth.util import AT, TIMEOUT, client_context, https_get, lint_running, rules_in
+from tests.truth.util import AT, TIMEOUT, client_context, https_get, lint_running, rules_in, wait_for_text
 
 pytestmark = pytest.mark.nginx
 
@@ -70,7 +70,8 @@ def test_sni_host_mismatch_is_421_only_towards_a_verifying_server_f72(sni):
     assert https_get(sni.port, "/", ctx, sni="default.test", host="a.test").status == 421
     ok = https_get(sni.port, "/", ctx, sni="a.test", host="c.test")
     assert (ok.status, ok.body) == (200, "c.test verify=SUCCESS")
-    lines = [l for l in sni.read_error_log().splitlines()
+    needle = "client attempted to request the server name different"
+    lines = [l for l in wait_for_text(sni.read_error_log, needle, 2).splitlines()
              if "client attempted to request the server name different" in l]
     assert len(lines) == 2, sni.read_error_log()
     for line in lines:
@@ -125,7 +126,8 @@ def test_cross_sni_tls13_resumption_rejected_on_debian_1_22_1_mtls212(sni):
     assert (reused, body) == (True, "a.test verify=SUCCESS")  # same SNI: resumed, verified (F2.3)
     reused, body = _resume(sni.port, ctx, "b.test", "a.test")
     assert not reused and body.startswith("refused") and "ACCESS_DENIED" in body.upper(), body
-    assert "handshake rejected while SSL handshaking" in sni.read_error_log()
+    assert "handshake rejected while SSL handshaking" in wait_for_text(
+        sni.read_error_log, "handshake rejected while SSL handshaking")
     findings = lint_running(sni.conf_path)
     f212 = [f for f in findings if f.rule == "MTLS212"]
     assert f212 and rules_in(f212, sni.conf_path, "sni") == {"MTLS212"}

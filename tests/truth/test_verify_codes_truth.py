@@ -32,7 +32,7 @@ from mtls_doctor.pki.load import load_bytes
 from mtls_doctor.rules import bundle as bundle_rules
 from mtls_doctor.pki.issue import CA, CLIENT_AUTH, SERVER_AUTH, key_pem, new_key, pem
 from mtls_doctor.pki.verify import TrustSettings, verify_client
-from tests.truth.util import AT, https_get
+from tests.truth.util import AT, https_get, wait_for_text
 
 pytestmark = pytest.mark.nginx
 
@@ -149,8 +149,9 @@ def measured(nginx_bin, tmp_path_factory):
             ctx.load_cert_chain(str(server.prefix / f"clients/{name}.pem"),
                                 str(server.prefix / f"clients/{name}.key"))
             answers[name] = https_get(server.port, f"/?lab={name}", ctx)
-        access = [parse_access_line(l) for l in server.read_access_log().splitlines() if l]
-        error_log = server.read_error_log()
+        access_text = wait_for_text(server.read_access_log, "\n", len(cases))
+        access = [parse_access_line(l) for l in access_text.splitlines() if l]
+        error_log = wait_for_text(server.read_error_log, "verify error", len(cases))
     verify = {row["lab"]: row["verify"] for row in access}
     at = datetime.now(timezone.utc)  # the CLI-signed SHA-1 leaf starts "now": judge at measurement
     return pki, cases, answers, verify, error_log, at

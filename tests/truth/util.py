@@ -7,6 +7,7 @@ Nothing here mocks TLS or nginx: every answer comes from a real nginx on 127.0.0
 from __future__ import annotations
 
 import re
+import time
 import shutil
 import socket
 import ssl
@@ -105,3 +106,17 @@ def rules_in(findings: list, conf: Path, marker: str) -> set[str]:
     lines = block_lines(conf, marker)
     return {f.rule for f in findings
             if f.location.path == str(conf) and f.location.line in lines}
+
+
+def wait_for_text(read, needle: str, count: int = 1, rounds: int = 100) -> str:
+    """Poll ``read()`` (a log reader) until ``needle`` occurs ``count`` times; bounded (~5 s).
+
+    nginx answers (or sends its alert) before it writes the info line, so a client can be
+    faster than the log. Returns the last text read (the caller asserts on it)."""
+    text = read()
+    for _ in range(rounds):
+        if text.count(needle) >= count:
+            break
+        time.sleep(0.05)
+        text = read()
+    return text
