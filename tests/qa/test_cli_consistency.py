@@ -3,6 +3,7 @@ thing in every command (run as a user would, in a subprocess)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +120,14 @@ def test_verify_config_directory_like_diagnose(pki: Path, tmp_path: Path):
     assert "SUCCESS" in proc.stdout
     line = one_line_error(run("verify", client, "--config", str(tmp_path)))
     assert "directory" in line and "load_directory" not in line, line
+
+
+def test_lab_pki_offers_json(tmp_path: Path):
+    # README: every command offers --format json; lab pki gives its manifest (no key material)
+    proc = run("lab", "pki", str(tmp_path / "p"), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["schema_version"] == 1 and data["command"] == "lab pki"
+    assert data["directory"] == str(tmp_path / "p")
+    assert any(f["path"] == "ca/root.pem" for f in data["files"])
+    assert "PRIVATE KEY" not in proc.stdout

@@ -32,7 +32,9 @@ def group() -> None:
 @click.option("--server-name", "server_names", multiple=True, metavar="NAME",
               help="Extra DNS name for the server certificate (repeatable).")
 @click.option("--force", is_flag=True, help="Overwrite the lab files in a non-empty directory.")
-def pki_command(directory: Path, key_type: str, server_names: tuple[str, ...], force: bool) -> int:
+@format_option()
+def pki_command(directory: Path, key_type: str, server_names: tuple[str, ...], force: bool,
+                fmt: str) -> int:
     """Write a complete lab PKI (CAs, server, every broken client, CRLs, bundles) to DIRECTORY."""
     from datetime import datetime, timezone
 
@@ -49,6 +51,11 @@ def pki_command(directory: Path, key_type: str, server_names: tuple[str, ...], f
         fail(f"cannot write {directory}: {exc.strerror or exc}")
         return 2
     data = json.loads(manifest.read_text())
+    if fmt == "json":  # the manifest (paths, roles, fingerprints; never key material)
+        out = {"schema_version": 1, "command": "lab pki", "directory": str(directory),
+               "manifest": str(manifest), **data}
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        return 0
     console().print(f"wrote {len(data['files'])} files ({key_type}) to {directory}; "
                     f"manifest: {manifest}", markup=False)
     console().print(f"keys are mode 0600; PKCS#12 password: {data['pkcs12_password']!r}",
