@@ -43,6 +43,8 @@ CASES = [
         lambda: {"data": pki().root.pem + pki().leaf.key_pem(), "role": "ca"},
     ),
     RuleCase("MTLS101", "ok", "ok_key_inside_pkcs12", _p12_with_key),
+    # a key file on its own (`inspect cert.pem cert.key`) is not a key in a certificate file
+    RuleCase("MTLS101", "ok", "ok_key_file_alone", lambda: {"data": pki().leaf.key_pem(), "role": "any"}),
     RuleCase("MTLS102", "fire", "leaf_in_ca_file", lambda: ca(pki().root, pki().leaf)),
     RuleCase("MTLS102", "ok", "ok_root_and_inter", lambda: ca(pki().root, pki().inter)),
     RuleCase("MTLS103", "fire", "only_intermediate", lambda: ca(pki().inter)),  # no root

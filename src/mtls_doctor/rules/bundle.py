@@ -59,7 +59,8 @@ class PrivateKeyInBundle(BundleRule):
 
     What it checks:
     A PEM or DER private key (any type, encrypted or not) in a file of certificates. Keys inside
-    a PKCS#12 are expected there and are not flagged. The key itself is never printed.
+    a PKCS#12 are expected there and are not flagged, nor is a file that holds only keys (a key
+    file given next to its certificate). The key itself is never printed.
 
     Why it matters:
     CA bundles and certificate chains are public data: they are copied to every server and
@@ -85,6 +86,8 @@ class PrivateKeyInBundle(BundleRule):
 
     @classmethod
     def check(cls, view: BundleView) -> Iterator[Finding]:
+        if not view.bundle.certificates and not view.bundle.crls:
+            return  # a key file of its own: where a key belongs
         for key in view.bundle.keys:
             if key.container == "pkcs12":
                 continue
