@@ -131,3 +131,13 @@ def test_lab_pki_offers_json(tmp_path: Path):
     assert data["directory"] == str(tmp_path / "p")
     assert any(f["path"] == "ca/root.pem" for f in data["files"])
     assert "PRIVATE KEY" not in proc.stdout
+
+
+def test_probe_takes_server_name_like_verify_and_diagnose():
+    # verify, diagnose and lab pki spell it --server-name; probe keeps openssl's --servername
+    # and takes --server-name as well
+    target = f"127.0.0.1:{closed_port()}"
+    proc = run("probe", target, "--server-name", "a.test", "--timeout", "1", "--no-legacy",
+               "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(proc.stdout)["primary_sni"] == "a.test"

@@ -21,7 +21,8 @@ from mtls_doctor.cli.common import emit, fail, fail_on_option, format_option, pa
               help="Probe every target in FILE (one `TARGET [SERVERNAME]` a line); JSON Lines out.")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
               help="With --targets: how many targets are probed at a time.")
-@click.option("--servername", metavar="NAME", help="SNI name to send (default: the target's host name).")
+@click.option("--servername", "--server-name", "servername", metavar="NAME",
+              help="SNI name to send (default: the target's host name).")
 @click.option("--no-sni", is_flag=True, help="Send no SNI in the primary variant.")
 @click.option("--host-header", metavar="HOST", help="Host header (default: the SNI name or host, with the port).")
 @click.option("--cert", metavar="FILE", help="Your client certificate (PEM/DER; may hold the chain).")
