@@ -141,3 +141,18 @@ def test_probe_takes_server_name_like_verify_and_diagnose():
                "--format", "json")
     assert proc.returncode == 1, proc.stderr
     assert json.loads(proc.stdout)["primary_sni"] == "a.test"
+
+
+def test_diagnose_reads_an_encrypted_key_with_password(pki: Path, empty_conf: Path, tmp_path: Path):
+    # diagnose --key takes the same --password as probe --key (an encrypted key is common)
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key((pki / "clients" / "good.key").read_bytes(), None)
+    enc = tmp_path / "good.enc.key"
+    enc.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.BestAvailableEncryption(b"s3cret")))
+    args = ("diagnose", "--no-probe", "--config", str(empty_conf),
+            "--cert", str(pki / "clients" / "good-chain.pem"), "--key", str(enc))
+    assert "password" in one_line_error(run(*args))
+    proc = run(*args, "--password", "s3cret")
+    assert proc.returncode in (0, 1), proc.stderr

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import click
 
-from mtls_doctor.cli.common import emit, fail, format_option, parse_at
+from mtls_doctor.cli.common import emit, fail, format_option, parse_at, password_bytes, password_option
 
 TOP_SHOWN = 5
 EVIDENCE_SHOWN = 4
@@ -23,6 +23,7 @@ EVIDENCE_SHOWN = 4
 @click.option("--cert", metavar="FILE", help="A client certificate to judge (PEM; may hold the chain).")
 @click.option("--key", metavar="FILE", help="Its private key: the probes then send the certificate.")
 @click.option("--chain", metavar="FILE", help="Intermediates the client sends after the certificate.")
+@password_option("an encrypted --key")
 @click.option("--log", "logs", multiple=True, metavar="FILE",
               help="Error log to read (default: those the configuration names; repeatable).")
 @click.option("--server-name", "server_names", multiple=True, metavar="NAME",
@@ -35,7 +36,7 @@ EVIDENCE_SHOWN = 4
 @click.option("--no-probe", is_flag=True, help="Do not connect to anything (config, files, logs, verify only).")
 @click.option("--at", "at", metavar="TIME", help="Judge validity at this ISO 8601 time (default: now).")
 @format_option()
-def command(config, url, cert, key, chain, logs, server_names, ca_file, insecure, nginx, timeout,
+def command(config, url, cert, key, chain, password, logs, server_names, ca_file, insecure, nginx, timeout,
             no_probe, at, fmt) -> int:
     """Find the root causes of an mTLS problem: on this machine's nginx by default, or with any
     subset of --config, --url, --cert/--key, --log, --server-name. Most likely cause first."""
@@ -56,7 +57,8 @@ def command(config, url, cert, key, chain, logs, server_names, ca_file, insecure
             fail(f"--log {path}: is a directory, not an error log")
     opts = Options(at=parse_at(at), config=config, url=url, cert=cert, key=key, chain=chain,
                    logs=tuple(logs), server_names=tuple(server_names), ca_file=ca_file,
-                   insecure=insecure, nginx=nginx, timeout=timeout, probe=not no_probe)
+                   insecure=insecure, nginx=nginx, timeout=timeout, probe=not no_probe,
+                   password=password_bytes(password))
     evidence = collect(opts)
     causes = diagnose(evidence)
     report = build_report(evidence, causes)

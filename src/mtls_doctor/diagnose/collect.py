@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +49,7 @@ class Options:
     nginx: str | None = None
     timeout: float = 3.0
     probe: bool = True
+    password: bytes | None = field(default=None, repr=False)  # of an encrypted --key
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess | None:
@@ -186,7 +187,8 @@ def _client(opts: Options) -> tuple[tuple[Any, ...], int, Any]:
         if not certs:
             raise InputError(f"--cert {opts.cert}: no certificate in it")
         return tuple(certs), len(certs) - 1, None
-    identity = load_identity(cert=opts.cert, key=opts.key, chain=opts.chain)
+    identity = load_identity(cert=opts.cert, key=opts.key, chain=opts.chain,
+                             password=opts.password)
     certs = (identity.cert, *identity.chain)
     return certs, len(identity.chain), identity
 
