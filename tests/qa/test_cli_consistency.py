@@ -156,3 +156,14 @@ def test_diagnose_reads_an_encrypted_key_with_password(pki: Path, empty_conf: Pa
     assert "password" in one_line_error(run(*args))
     proc = run(*args, "--password", "s3cret")
     assert proc.returncode in (0, 1), proc.stderr
+
+
+def test_lab_run_with_a_relative_nginx_path(nginx_bin: str, tmp_path: Path):
+    # `--nginx ./nginx` (relative to the cwd) must work, not crash once nginx runs in its prefix
+    import os
+
+    os.symlink(nginx_bin, tmp_path / "nginx")
+    proc = run("lab", "run", "good", "--nginx", "./nginx", cwd=tmp_path)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(tmp_path)) == ["nginx"]  # nothing written in the cwd

@@ -81,7 +81,7 @@ def find_nginx(explicit: str | None = None) -> str:
     if explicit:
         path = shutil.which(explicit) or explicit
         if Path(path).is_file() and os.access(path, os.X_OK):
-            return str(path)
+            return os.path.abspath(path)  # nginx runs with its prefix as cwd
         raise NginxNotFound(f"nginx not found at {explicit!r}; {INSTALL_HINT}")
     found = shutil.which("nginx")
     if found:
