@@ -6,7 +6,8 @@
 - MTLS220 (F8.1): `ssl on;` -> `[warn] the "ssl" directive is deprecated` on 1.22.1, nginx -t passes;
 - MTLS222 (F7.5): no ssl_protocols on 1.22.1 -> a TLS 1.3-only client gets `protocol version`;
 - MTLS221: TLSv1/TLSv1.1 listed -> still no TLS 1.0 / 1.1 handshake (OpenSSL 3 security level);
-- F2.1 (no rule): `ssl_verify_client` in a location -> `nginx -t` fails (not allowed here).
+- MTLS213 (F2.1): `ssl_verify_client` / `ssl_client_certificate` / `ssl_verify_depth` in a location
+  -> `nginx -t` fails (not allowed here).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import pytest
 from mtls_doctor.lab.nginx import NginxServer
 from mtls_doctor.lab.pki import build_lab_pki
 from mtls_doctor.nginx.version import parse_version
+from mtls_doctor.pki.load import load_bytes
+from mtls_doctor.rules import bundle as bundle_rules
 from tests.truth.util import AT, TIMEOUT, V, client_context, https_get, lint_running, rules_in
 
 pytestmark = [pytest.mark.nginx, pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")]
@@ -82,6 +85,9 @@ def test_ca_first_in_ssl_certificate_fails_nginx_t_mtls231(nginx_bin, pki, tmp_p
     done = nginx_t(nginx_bin, path)
     assert done.returncode != 0 and "key values mismatch" in done.stderr, done.stderr
     assert "MTLS231" in rules_in(lint_running(path), path, "server")
+    # the bundle rule on the same file (role server) states the same nginx -t failure
+    data = (tmp_path / "certs/ca-first.pem").read_bytes()
+    assert "MTLS113" in {f.rule for f in bundle_rules.check(load_bytes(data, "ca-first.pem"), "server", AT)}
 
 
 def test_variable_newer_than_1_22_1_fails_nginx_t_mtls209(nginx_bin, pki, tmp_path):
@@ -101,12 +107,17 @@ def test_ssl_on_is_a_deprecation_warning_on_1_22_1_mtls220(nginx_bin, pki, tmp_p
     assert "MTLS220" in rules_in(lint_running(path), path, "server")
 
 
-def test_verify_client_in_location_fails_nginx_t_f21(nginx_bin, pki, tmp_path):
-    body = ("        ssl_client_certificate ca/root.pem;\n"
-            "        location / { ssl_verify_client on; return 200; }")
-    done = nginx_t(nginx_bin, conf(tmp_path, pki, body))
+@pytest.mark.parametrize("directive", ["ssl_verify_client on;", "ssl_client_certificate ca/root.pem;",
+                                       "ssl_verify_depth 2;"])
+def test_client_cert_directive_in_location_fails_nginx_t_mtls213(directive, nginx_bin, pki, tmp_path):
+    body = ("        ssl_verify_client optional;\n        ssl_client_certificate ca/root.pem;\n"
+            f"        location / {{ {directive} return 200; }}")
+    path = conf(tmp_path, pki, body)
+    done = nginx_t(nginx_bin, path)
+    name = directive.split()[0]
     assert done.returncode != 0
-    assert '"ssl_verify_client" directive is not allowed here' in done.stderr, done.stderr
+    assert f'"{name}" directive is not allowed here' in done.stderr, done.stderr
+    assert "MTLS213" in rules_in(lint_running(path), path, "server")
 
 
 PROTOCOLS = """
