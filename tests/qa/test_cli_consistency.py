@@ -167,3 +167,9 @@ def test_lab_run_with_a_relative_nginx_path(nginx_bin: str, tmp_path: Path):
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 0, proc.stderr
     assert sorted(os.listdir(tmp_path)) == ["nginx"]  # nothing written in the cwd
+
+
+@pytest.mark.parametrize("command", ["inspect", "verify", "diagnose"])
+def test_at_help_alike(command: str):
+    out = " ".join(run(command, "--help").stdout.split())
+    assert "--at TIME" in out and "ISO 8601" in out and "(default: now)" in out, out

@@ -39,7 +39,8 @@ ROLE_CHOICES = ("auto", "ca", "client", "server", "any")
     help="What the files are for: ca (ssl_client_certificate), client (leaf + chain it sends), "
     "server (ssl_certificate), any; auto = ca when every certificate is a CA, else any.",
 )
-@click.option("--at", "at_text", default=None, help="Judge validity at this ISO time (default now).")
+@click.option("--at", "at_text", metavar="TIME",
+              help="Judge validity at this ISO 8601 time (default: now).")
 @format_option()
 @fail_on_option()
 def command(
