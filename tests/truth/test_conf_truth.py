@@ -184,3 +184,44 @@ def test_legacy_protocols_listed_still_refused_mtls221(protocols):
         # the server answered with an alert (the client offered the version: SECLEVEL=0 here)
         assert got.startswith("refused") and "ALERT" in got.upper(), got
     assert "MTLS221" in rules_in(findings, server.conf_path, "legacy")
+
+
+DEFAULT_DECIDES = """
+# begin default
+server {
+    listen 127.0.0.1:@PORT0@ ssl default_server;
+    server_name default.test;
+    ssl_certificate certs/server.pem;
+    ssl_certificate_key certs/server.key;
+    ssl_protocols TLSv1.2;
+    return 200 "default";
+}
+# end default
+# begin named
+server {
+    listen 127.0.0.1:@PORT0@ ssl;
+    server_name a.test;
+    ssl_certificate certs/server.pem;
+    ssl_certificate_key certs/server.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_verify_client on;
+    ssl_client_certificate ca/root.pem;
+    return 200 "a.test $ssl_protocol";
+}
+# end named
+"""
+
+
+def test_default_servers_protocols_decide_before_1_29_2_mtls222(nginx_bin, tmp_path):
+    pki = build_lab_pki(AT, server_names=["a.test", "default.test"])
+    files = {"certs/server.pem": pki.server_chain_pem, "certs/server.key": pki.server.key_pem,
+             "ca/root.pem": pki.pem("root"), "clients/good.pem": pki.clients["good"].chain_pem,
+             "clients/good.key": pki.clients["good"].key_pem}
+    with NginxServer(DEFAULT_DECIDES, files=files, nginx_bin=nginx_bin, workdir=tmp_path / "ng") as server:
+        assert https_get(server.port, "/", good(server, "1.2"), sni="a.test").body == "a.test TLSv1.2"
+        with pytest.raises(ssl.SSLError) as err:  # a.test lists TLSv1.3, the default server does not
+            https_get(server.port, "/", good(server, "1.3"), sni="a.test")
+        assert "PROTOCOL_VERSION" in str(err.value).upper().replace(" ", "_"), err.value
+        findings = lint_running(server.conf_path)
+    # the finding sits on the default server, whose ssl_protocols must change (F7.1)
+    assert "MTLS222" in rules_in(findings, server.conf_path, "default")
