@@ -173,3 +173,14 @@ def test_lab_run_with_a_relative_nginx_path(nginx_bin: str, tmp_path: Path):
 def test_at_help_alike(command: str):
     out = " ".join(run(command, "--help").stdout.split())
     assert "--at TIME" in out and "ISO 8601" in out and "(default: now)" in out, out
+
+
+def test_probe_takes_verify_names_for_the_server_trust(pki: Path):
+    # the server's trust settings are spelled as in verify (the nginx directive names) too
+    proc = run("probe", f"127.0.0.1:{closed_port()}", "--timeout", "1", "--no-legacy",
+               "--cert", str(pki / "clients" / "good-chain.pem"),
+               "--key", str(pki / "clients" / "good.key"),
+               "--ssl-client-certificate", str(pki / "bundles" / "client-ca.pem"),
+               "--ssl-verify-depth", "2", "--format", "json")
+    assert proc.returncode == 1, proc.stderr  # nothing listens: a finding, not a usage error
+    assert json.loads(proc.stdout)["inferred_mode"] == "unknown"

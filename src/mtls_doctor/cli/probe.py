@@ -35,9 +35,9 @@ from mtls_doctor.cli.common import emit, fail, fail_on_option, format_option, pa
               help="Allow an unverified server: still verified and reported, but your certificate may be sent.")
 @click.option("--send-cert-anyway", is_flag=True,
               help="Send your certificate even when the server certificate failed verification.")
-@click.option("--client-ca", metavar="FILE",
+@click.option("--client-ca", "--ssl-client-certificate", "client_ca", metavar="FILE",
               help="The server's ssl_client_certificate file, if you have it: adds nginx's offline verdict on your certificate.")
-@click.option("--verify-depth", type=click.IntRange(min=0), default=1, show_default=True,
+@click.option("--verify-depth", "--ssl-verify-depth", "verify_depth", type=click.IntRange(min=0), default=1, show_default=True,
               help="With --client-ca: the server's ssl_verify_depth (not observable on the wire).")
 @click.option("--tls", type=click.Choice(["1.2", "1.3"]), help="Probe only this TLS version.")
 @click.option("--timeout", type=click.FloatRange(min=0.05, max=120), default=3.0, show_default=True,
