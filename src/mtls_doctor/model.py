@@ -120,6 +120,9 @@ class Finding:
             "name": self.name,
             "severity": self.severity.value,
             "message": self.message,
+            # path/line at the top level too: what CI tools and `jq` users reach for first
+            "path": self.location.path,
+            "line": self.location.line,
             "location": self.location.to_dict(),
             "fix": self.fix.to_dict() if self.fix else None,
         }

@@ -44,7 +44,9 @@ def emit(report: Report, fmt: str, render_text: Callable[[Report], None]) -> Non
         from mtls_doctor import __version__
         from mtls_doctor.report.sarif import render_sarif
 
-        sys.stdout.write(render_sarif(report, __version__))
+        import os
+
+        sys.stdout.write(render_sarif(report, __version__, base=os.getcwd()))
     else:
         render_text(report)
 

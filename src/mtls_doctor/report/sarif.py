@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from mtls_doctor.model import Report, Severity
@@ -17,7 +18,24 @@ _LEVEL = {
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
-def render_sarif(report: Report, tool_version: str) -> str:
+def artifact_location(path: str, base: str | None) -> dict[str, Any]:
+    """A repo-relative URI under ``%SRCROOT%`` when ``path`` lies below ``base`` (what GitHub
+    code scanning expects), else an absolute ``file://`` URI."""
+    p = Path(path)
+    if base is not None:
+        root = Path(base).resolve()
+        full = (root / p).resolve() if not p.is_absolute() else p.resolve()
+        try:
+            return {"uri": full.relative_to(root).as_posix(), "uriBaseId": "%SRCROOT%"}
+        except ValueError:
+            pass
+    if p.is_absolute():
+        return {"uri": p.as_uri()}
+    return {"uri": p.as_posix()}
+
+
+def render_sarif(report: Report, tool_version: str, base: str | None = None) -> str:
+    """SARIF for ``report``; ``base`` is the directory file URIs are made relative to."""
     from mtls_doctor.rules import REGISTRY
 
     used = sorted({f.rule for f in report.findings})
@@ -53,7 +71,7 @@ def render_sarif(report: Report, tool_version: str) -> str:
             result["ruleIndex"] = index[f.rule]
         loc = f.location
         if loc.path is not None:
-            physical: dict[str, Any] = {"artifactLocation": {"uri": loc.path}}
+            physical: dict[str, Any] = {"artifactLocation": artifact_location(loc.path, base)}
             if loc.line is not None:
                 physical["region"] = {"startLine": loc.line}
             result["locations"] = [{"physicalLocation": physical}]
@@ -74,6 +92,11 @@ def render_sarif(report: Report, tool_version: str) -> str:
                     }
                 },
                 "results": results,
+                **(
+                    {"originalUriBaseIds": {"%SRCROOT%": {"uri": Path(base).resolve().as_uri() + "/"}}}
+                    if base is not None
+                    else {}
+                ),
                 "properties": {"rulesUsed": used},
             }
         ],
