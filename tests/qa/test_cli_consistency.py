@@ -184,3 +184,30 @@ def test_probe_takes_verify_names_for_the_server_trust(pki: Path):
                "--ssl-verify-depth", "2", "--format", "json")
     assert proc.returncode == 1, proc.stderr  # nothing listens: a finding, not a usage error
     assert json.loads(proc.stdout)["inferred_mode"] == "unknown"
+
+
+@pytest.mark.parametrize("option,kind", [("--ssl-client-certificate", "der"),
+                                         ("--ssl-client-certificate", "p7b"),
+                                         ("--ssl-trusted-certificate", "der"),
+                                         ("--ssl-crl", "crl-der")])
+def test_verify_refuses_trust_files_nginx_cannot_load(pki: Path, tmp_path: Path, option: str, kind: str):
+    # nginx reads these files as PEM only: a DER or PKCS#7 file fails `nginx -t` with
+    # "SSL_CTX_load_verify_locations(...) failed ... no certificate or crl found" (F1.5; measured
+    # on 1.22.1, also X509_LOOKUP_load_file for ssl_crl), so verify must not call it accepted
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+
+    root = x509.load_pem_x509_certificate((pki / "ca" / "root.pem").read_bytes())
+    path = tmp_path / f"trust.{kind}"
+    if kind == "der":
+        path.write_bytes(root.public_bytes(Encoding.DER))
+    elif kind == "p7b":
+        path.write_bytes(pkcs7.serialize_certificates([root], Encoding.DER))
+    else:
+        crl = x509.load_pem_x509_crl((pki / "crl" / "root.crl.pem").read_bytes())
+        path.write_bytes(crl.public_bytes(Encoding.DER))
+    args = ["verify", str(pki / "clients" / "good-chain.pem")]
+    if option != "--ssl-client-certificate":
+        args += ["--ssl-client-certificate", str(pki / "bundles" / "client-ca.pem")]
+    line = one_line_error(run(*args, option, str(path)))
+    assert "PEM" in line and "nginx -t" in line, line
