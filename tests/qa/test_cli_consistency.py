@@ -211,3 +211,16 @@ def test_verify_refuses_trust_files_nginx_cannot_load(pki: Path, tmp_path: Path,
         args += ["--ssl-client-certificate", str(pki / "bundles" / "client-ca.pem")]
     line = one_line_error(run(*args, option, str(path)))
     assert "PEM" in line and "nginx -t" in line, line
+
+
+def test_password_set_for_a_pkcs12_does_not_break_a_plain_key(pki: Path, empty_conf: Path):
+    # MTLS_DOCTOR_PASSWORD (or --password) given while --key is not encrypted: the password is
+    # not needed and ignored, as `openssl` does (was "encrypted; give --password")
+    import os
+
+    env = {**os.environ, "MTLS_DOCTOR_PASSWORD": "lab"}
+    ident = ("--cert", str(pki / "clients" / "good-chain.pem"), "--key", str(pki / "clients" / "good.key"))
+    proc = run("probe", f"127.0.0.1:{closed_port()}", *ident, "--timeout", "1", "--no-legacy", env=env)
+    assert proc.returncode == 1, proc.stderr
+    proc = run("diagnose", "--no-probe", "--config", str(empty_conf), *ident, "--password", "x")
+    assert proc.returncode in (0, 1), proc.stderr

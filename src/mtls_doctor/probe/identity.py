@@ -104,7 +104,9 @@ def _key(data: bytes, path: str, password: bytes | None) -> Any:
             return serialization.load_pem_private_key(data, password)
         return serialization.load_der_private_key(data, password)
     except TypeError:
-        raise InputError(f"key {path}: encrypted; give --password (or it is not encrypted)") from None
+        if password is not None:  # a password for a key that is not encrypted: not needed
+            return _key(data, path, None)
+        raise InputError(f"key {path}: encrypted; give --password") from None
     except ValueError:
         raise InputError(f"key {path}: no readable private key (or wrong password)") from None
 
