@@ -344,7 +344,7 @@ EXPECTED_TOP = {
     "depth-0": "verify-depth-exceeded",
     "depth-0-inter-trusted": "verify-depth-exceeded",
     "ca-intermediate-only": "ca-file-missing-root",
-    "client-omits-intermediate": "client-omits-intermediate",
+    "client-omits-intermediate": "client-issuer-unknown",
     "ca-root-and-inter": None,
     "trusted-only-optional-no-ca": "ca-names-trusted-only",
     "trusted-only-on": "verify-client-without-ca",

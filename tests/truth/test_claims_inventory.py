@@ -48,7 +48,7 @@ def test_cited_tests_exist():
 def test_contradictions_are_listed_first_and_have_strict_xfail_tests():
     text = _text()
     assert text.index("## Contradicted") < text.index("## 1. Rules")
-    section = text[text.index("## Contradicted"):text.index("## Notes from the audit")]
+    section = text[text.index("## Contradicted"):text.index("## Contradictions found and fixed")]
     found = re.findall(r"(tests/truth/[\w/]+\.py)::(\w+)`\s*\n?\s*\(xfail strict\)", section)
     assert len(found) == section.count("\n### "), found  # one strict-xfail test per contradiction
     for path, name in found:

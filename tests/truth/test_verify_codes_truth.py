@@ -179,11 +179,7 @@ def test_verify_code_measured_and_predicted(measured, name):
         assert BUNDLE_RULE[name] in {f.rule for f in bundle_rules.check(bundle, "client", at)}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "CONTRADICTED (docs/claims.md): for a non-CA certificate used as a CA whose EKU includes "
-    "clientAuth, real nginx reports 26 because the certificate is not a CA (79 first, then the "
-    "sslclient purpose check of a CA fails); pki/explain.py says its EKU lacks clientAuth and "
-    "advises adding clientAuth, which it already has"))
+# Was a contradiction (docs/claims.md): explain.py blamed the EKU of a CA:FALSE issuer.
 def test_purpose_error_at_a_non_ca_is_not_blamed_on_its_eku(measured):
     pki, cases, answers, verify, _, at = measured
     _, leaf, chain, _ = cases["leaf-as-ca"]

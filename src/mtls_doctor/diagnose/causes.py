@@ -120,12 +120,18 @@ CATALOGUE: tuple[CauseInfo, ...] = (
        "with 2 'unable to get issuer certificate' (F3.4).",
        "Add the root CA to ssl_client_certificate (or to ssl_trusted_certificate).", None,
        "F3.4 F4.2", "files (MTLS103), verify (2), logs (2)"),
-    _c("client-omits-intermediate",
-       "The client sends its leaf without the intermediate CA, which nginx does not have.",
-       "With only the root trusted, the client must send the intermediates; a bare leaf fails "
-       "with 21 'unable to verify the first certificate' (F3.4, F4.2).",
-       "Make the client send leaf + intermediate (curl --cert chain.pem), or add the intermediate "
-       "to ssl_client_certificate.", None, "F3.4 F4.2", "verify (21, no chain sent), logs (21)"),
+    _c("client-issuer-unknown",
+       "nginx has no certificate for the client's issuer: an intermediate the client does not "
+       "send, or a CA this server does not trust.",
+       "The client sent its leaf alone and its issuer is in no trust file, so verification fails "
+       "with 21 'unable to verify the first certificate' (F3.4, F4.2). From the leaf alone the two "
+       "readings cannot be told apart: if the issuer is an intermediate under a trusted root, "
+       "sending leaf + intermediate fixes it; if it is another CA's root or intermediate, nginx "
+       "keeps rejecting it (measured: 19 once the issuer is sent, tests/truth).",
+       "If the issuer is an intermediate of a CA in ssl_client_certificate, make the client send "
+       "leaf + intermediate (curl --cert chain.pem) or add the intermediate to "
+       "ssl_client_certificate; otherwise issue the client a certificate from a trusted CA.",
+       None, "F3.4 F4.2", "verify (21, no chain sent), logs (21)"),
     _c("client-ca-not-trusted",
        "The client certificate comes from a CA that this server does not trust.",
        "Its chain does not end at a certificate of ssl_client_certificate / "

@@ -89,7 +89,7 @@ LOG_RAISES: dict[int, tuple[str, float]] = {
 LOG_SUPPORTS: dict[int, tuple[str, ...]] = {
     2: ("verify-depth-exceeded",),
     20: ("verify-depth-exceeded", "client-ca-not-trusted"),
-    21: ("client-omits-intermediate", "client-ca-not-trusted"),
+    21: ("client-issuer-unknown", "client-ca-not-trusted"),
     18: ("client-ca-not-trusted",), 19: ("client-ca-not-trusted",),
     10: ("client-certificate-expired",), 9: ("client-certificate-expired",),
     23: ("client-certificate-revoked",),
@@ -183,11 +183,15 @@ def _from_verify(ev: Evidence, board: Board) -> set[str]:
             raised.add("verify-depth-exceeded")
             continue
         if code == 21 and v.chain_sent == 0:
-            raised.add("client-omits-intermediate")
-            board.raise_("client-omits-intermediate", 0.5, line,
+            # Without the issuer's certificate an omitted intermediate and a foreign CA look
+            # the same (21); real nginx keeps rejecting a foreign CA's leaf sent with its
+            # issuer (19), so no single reading may be claimed (tests/truth, F3.4, F4.2).
+            raised.add("client-issuer-unknown")
+            board.raise_("client-issuer-unknown", 0.5, line,
                          f"{subject} was sent without intermediates and its issuer "
                          f"{ev.client[0].issuer.rfc4514_string() if ev.client else ''} is not in the "
-                         f"trust files of {label or 'the server'} (F3.4).", label)
+                         f"trust files of {label or 'the server'}: an intermediate it must send, or "
+                         "a CA the server does not trust (F3.4, F4.2).", label)
             continue
         cause, weight = VERIFY_MAP.get(code, ("client-certificate-rejected", 0.6))
         raised.add(cause)

@@ -160,13 +160,16 @@ CODES: dict[int, VerifyCode] = {
         ),
         VerifyCode(
             26, "unsuitable certificate purpose",
-            "an EKU in the chain lacks clientAuth (leaf or any CA)",
+            "an EKU in the chain lacks clientAuth (leaf or any CA), or an issuer is not a CA",
             "OpenSSL verifies client chains for the sslclient purpose: every certificate that has "
             "an extendedKeyUsage extension must list clientAuth, CAs included, and "
             "anyExtendedKeyUsage does not help (F6.3). A leaf with keyUsage needs "
-            "digitalSignature.",
-            "Re-issue the client certificate (or the CA) with extendedKeyUsage clientAuth, or "
-            "without any extendedKeyUsage extension.",
+            "digitalSignature. The same code also ends the chain when a certificate that issued "
+            "another is not a CA (basicConstraints CA:FALSE): OpenSSL reports 79 and then 26, and "
+            "nginx keeps the last one (F3.3; measured in tests/truth).",
+            "Check the chain with `mtls-doctor verify`: re-issue the client certificate (or the "
+            "CA) with extendedKeyUsage clientAuth or without any extendedKeyUsage extension, or, "
+            "if an issuer is not a CA, issue the client from a real CA.",
             ("F6.3", "F4.2"),
         ),
         VerifyCode(
@@ -184,6 +187,15 @@ CODES: dict[int, VerifyCode] = {
             "A CA in the trust files is explicitly marked as rejected for this purpose.",
             "Use a plain BEGIN CERTIFICATE PEM of the CA, without auxiliary trust settings.",
             fault="nginx trust files",
+        ),
+        VerifyCode(
+            32, "key usage does not include certificate signing",
+            "a CA's keyUsage lacks keyCertSign",
+            "A CA in the chain has a keyUsage extension without keyCertSign, so it may not sign "
+            "certificates; OpenSSL reports 79 and 26 on the way and ends with 32 (measured in "
+            "tests/truth).",
+            "Re-issue the CA with keyUsage keyCertSign (and cRLSign), or without keyUsage.",
+            ("F4.2",),
         ),
         VerifyCode(
             79, "invalid CA certificate",

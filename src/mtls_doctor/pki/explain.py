@@ -102,6 +102,13 @@ def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         return False
 
 
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except (x509.ExtensionNotFound, ValueError):
+        return False
+
+
 def _eku(cert: x509.Certificate) -> list[str] | None:
     try:
         ext = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
@@ -349,6 +356,18 @@ def _by_code(case: Case, w: Walk) -> tuple[str, str | None]:
                     f"{detail} (OpenSSL purpose sslclient, F6.3).",
                     "issue the client certificate with extendedKeyUsage clientAuth (or without "
                     "an EKU extension) and keyUsage digitalSignature.")
+        if not _is_ca(c):
+            # check_purpose_ssl_client() at a CA position first requires a CA (check_ssl_ca):
+            # a CA:FALSE issuer fails the purpose with 26 right after 79 "invalid CA
+            # certificate", and nginx keeps the last error (F3.3, F6.3). Measured on real
+            # nginx: tests/truth/test_verify_codes_truth.py.
+            return (f"{_cap(_where(case, c))} at depth {depth_at} issued the certificate below "
+                    "it but is not a CA (basicConstraints CA:TRUE is missing). OpenSSL reports "
+                    "79 (invalid CA certificate) and then 26, because the sslclient purpose "
+                    "check of an issuing position needs a CA; nginx keeps only the last error "
+                    "(F3.3, F6.3). Its extendedKeyUsage is not the problem.",
+                    f"issue the client certificate from a real CA (basicConstraints CA:TRUE, "
+                    f"keyUsage keyCertSign), or re-issue '{_dn(c.subject)}' as a CA.")
         shown = ", ".join(eku) if eku else "(none)"
         return (f"{_cap(_where(case, c))} at depth {depth_at} has extendedKeyUsage "
                 f"{shown} without clientAuth. OpenSSL applies the sslclient purpose to every CA "
