@@ -110,6 +110,10 @@ CASES = [
     RuleCase("MTLS510", "fire", "timeout", result(Attempt(
         AttemptSpec(CertKind.NONE, "localhost", "1.3"), Outcome.TIMEOUT, failed_step="handshake",
         error="handshake: no answer within the timeout"))),
+    # a TLS server that never answers the HTTP request: nothing can be inferred either
+    RuleCase("MTLS510", "fire", "handshake_but_no_http_answer", result(
+        att(http=None, outcome=Outcome.TIMEOUT, requested=False),
+        att(http=None, outcome=Outcome.NO_HTTP_ANSWER, requested=False, tls="1.2"))),
     RuleCase("MTLS510", "ok", "ok_tls-required-alert-after-request", result(att(
         http=None, outcome=Outcome.TLS_ALERT, done=False, tls="1.2",
         alert=Alert("received", "fatal", 40, "handshake_failure", False)))),

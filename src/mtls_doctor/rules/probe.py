@@ -11,7 +11,7 @@ import datetime as dt
 
 from mtls_doctor.model import Finding, Fix, Location, Severity
 from mtls_doctor.probe.matrix import gate
-from mtls_doctor.probe.model import Attempt, CertKind, ProbeResult, primary_request
+from mtls_doctor.probe.model import Attempt, CertKind, Outcome, ProbeResult, primary_request
 from mtls_doctor.rules.base import Rule
 
 EXPIRY_WARNING_DAYS = 30
@@ -500,11 +500,13 @@ class AnonymousRequestPasses(Rule):
 
 
 class EndpointNotProbed(Rule):
-    """The endpoint could not be probed: no TLS handshake completed.
+    """The endpoint could not be probed: no TLS handshake completed, or no HTTP answer came.
 
     What it checks:
     Every attempt ended before a completed handshake or an HTTP answer: TCP refused or timed
-    out, the server sent non-TLS bytes or closed the connection, or a handshake error.
+    out, the server sent non-TLS bytes or closed the connection, or a handshake error. Or the
+    handshakes completed but not one HTTP request got an answer (and no TLS alert came either):
+    a TLS port that does not speak HTTP, or a server that hangs.
 
     Why it matters:
     Nothing about client-certificate enforcement can be concluded; the cause is earlier (wrong
@@ -528,15 +530,21 @@ class EndpointNotProbed(Rule):
 
     @classmethod
     def check(cls, result: ProbeResult) -> tuple[Finding, ...]:
-        if not result.attempts or any(
-            a.handshake_done or a.certificate_request is not None or a.http is not None
-            for a in result.attempts
-        ):
+        if not result.attempts or any(a.http is not None for a in result.attempts):
             return ()
         first = result.attempts[0]
+        if not any(a.handshake_done or a.certificate_request is not None for a in result.attempts):
+            return (cls.finding(
+                f"No handshake completed: {first.error or first.outcome.value}.", _where(result),
+                "Check the port is a TLS port of this server and reachable; try --servername."),)
+        if any(a.outcome in (Outcome.TLS_ALERT, Outcome.SERVER_UNTRUSTED, Outcome.SKIPPED)
+               for a in result.attempts):
+            return ()  # an alert is an answer (TLS-layer enforcement); a skip is a choice
         return (cls.finding(
-            f"No handshake completed: {first.error or first.outcome.value}.", _where(result),
-            "Check the port is a TLS port of this server and reachable; try --servername."),)
+            f"The TLS handshake completed but no HTTP answer came: "
+            f"{first.error or first.outcome.value}.", _where(result),
+            "Check the port serves HTTPS (not another protocol over TLS) and answers in time; "
+            "try a longer --timeout."),)
 
 
 class SniHostMisdirected(Rule):
