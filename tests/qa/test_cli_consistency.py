@@ -224,3 +224,22 @@ def test_password_set_for_a_pkcs12_does_not_break_a_plain_key(pki: Path, empty_c
     assert proc.returncode == 1, proc.stderr
     proc = run("diagnose", "--no-probe", "--config", str(empty_conf), *ident, "--password", "x")
     assert proc.returncode in (0, 1), proc.stderr
+
+
+@pytest.mark.parametrize("args", [["--cert", "/dev/zero", "--key", "/dev/zero"],
+                                  ["--ca-file", "/dev/zero"], ["--targets", "/dev/zero"]])
+def test_probe_endless_input_file_is_refused(args: list[str]):
+    # a file with no end (a device, a FIFO) must not be read into memory without bound
+    cmd = ["probe", *args, "--timeout", "1", "--no-legacy"]
+    if "--targets" not in args:
+        cmd.insert(1, f"127.0.0.1:{closed_port()}")
+
+    def limit_memory() -> None:  # so that a regression fails instead of eating the machine
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    proc = subprocess.run([sys.executable, "-m", "mtls_doctor", *cmd], capture_output=True,
+                          text=True, timeout=60, preexec_fn=limit_memory)
+    line = one_line_error(proc)
+    assert "/dev/zero" in line and "larger than" in line, line

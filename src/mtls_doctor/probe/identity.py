@@ -74,9 +74,11 @@ def _read(path: str, what: str) -> bytes:
     try:
         if p.is_dir():
             raise InputError(f"{what} {path}: is a directory")
-        if p.stat().st_size > MAX_FILE:
+        with p.open("rb") as handle:  # bounded: a device or FIFO has no size to check first
+            data = handle.read(MAX_FILE + 1)
+        if len(data) > MAX_FILE:
             raise InputError(f"{what} {path}: larger than {MAX_FILE} bytes")
-        return p.read_bytes()
+        return data
     except FileNotFoundError:
         raise InputError(f"{what} {path}: no such file") from None
     except PermissionError:
