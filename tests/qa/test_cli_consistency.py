@@ -243,3 +243,20 @@ def test_probe_endless_input_file_is_refused(args: list[str]):
                           text=True, timeout=60, preexec_fn=limit_memory)
     line = one_line_error(proc)
     assert "/dev/zero" in line and "larger than" in line, line
+
+
+@pytest.mark.parametrize("command", ["verify", "diagnose"])
+def test_config_that_is_not_a_regular_file_is_refused(pki: Path, command: str):
+    # `--config /dev/zero` (a device: endless) must be a usage error, not a MemoryError
+    cmd = (["verify", str(pki / "clients" / "good-chain.pem")] if command == "verify"
+           else ["diagnose", "--no-probe"])
+
+    def limit_memory() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    proc = subprocess.run([sys.executable, "-m", "mtls_doctor", *cmd, "--config", "/dev/zero"],
+                          capture_output=True, text=True, timeout=60, preexec_fn=limit_memory)
+    line = one_line_error(proc)
+    assert "/dev/zero" in line and "not a regular file" in line, line

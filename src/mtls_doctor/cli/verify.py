@@ -199,6 +199,8 @@ def _from_config(path: str, server_name: str | None) -> dict[str, Any]:
         if not os.path.isfile(main):
             fail(f"--config {path}: a directory without nginx.conf")
         path = main
+    elif os.path.exists(path) and not os.path.isfile(path):  # a device or FIFO has no end
+        fail(f"--config {path}: not a regular file")
     config = load_config(path)
     eff = effective(config)
     servers = [s for s in eff.servers if s.kind == "http" and s.ssl]

@@ -104,6 +104,8 @@ def load_config(opts: Options, binary: str | None, notes: list[str],
             if not os.path.isfile(path):
                 raise InputError(f"--config {opts.config}: a directory without nginx.conf")
             return load_path(path)
+        if os.path.exists(opts.config) and not os.path.isfile(opts.config):
+            raise InputError(f"--config {opts.config}: not a regular file")  # a device: endless
         return load_path(opts.config)
     if binary is None or opts.url:
         return None
