@@ -260,3 +260,12 @@ def test_config_that_is_not_a_regular_file_is_refused(pki: Path, command: str):
                           capture_output=True, text=True, timeout=60, preexec_fn=limit_memory)
     line = one_line_error(proc)
     assert "/dev/zero" in line and "not a regular file" in line, line
+
+
+def test_bad_columns_environment_is_ignored():
+    # COLUMNS is the user's environment, not input to validate: a bad value means "unknown width"
+    import os
+
+    proc = run("rules", env={**os.environ, "COLUMNS": "abc"})
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "MTLS101" in proc.stdout

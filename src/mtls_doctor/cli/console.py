@@ -18,7 +18,8 @@ def console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     is_tty = stream.isatty()
     no_color = "NO_COLOR" in os.environ or not is_tty
-    width = int(os.environ.get("COLUMNS", "0") or 0) or (None if is_tty else 100)
+    columns = os.environ.get("COLUMNS", "").strip()
+    width = (int(columns) if columns.isdigit() else 0) or (None if is_tty else 100)
     return Console(
         file=stream,
         no_color=no_color,
