@@ -269,3 +269,13 @@ def test_bad_columns_environment_is_ignored():
     proc = run("rules", env={**os.environ, "COLUMNS": "abc"})
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert "MTLS101" in proc.stdout
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3"])
+def test_bad_verify_workers_environment_is_not_a_traceback(pki: Path, value: str):
+    import os
+
+    env = {**os.environ, "MTLS_DOCTOR_VERIFY_WORKERS": value}
+    proc = run("verify", str(pki / "clients" / "good-chain.pem"),
+               "--ssl-client-certificate", str(pki / "bundles" / "client-ca.pem"), env=env)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr

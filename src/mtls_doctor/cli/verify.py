@@ -19,7 +19,8 @@ from mtls_doctor.cli.common import emit, fail, format_option, parse_at, password
 from mtls_doctor.model import InputError
 
 #: worker threads for loading + verifying clients (libcrypto runs without the GIL)
-WORKERS = int(os.environ.get("MTLS_DOCTOR_VERIFY_WORKERS", "2") or 2)
+_WORKERS_ENV = os.environ.get("MTLS_DOCTOR_VERIFY_WORKERS", "").strip()
+WORKERS = max(1, int(_WORKERS_ENV)) if _WORKERS_ENV.isdigit() else 2  # junk: the default
 
 
 def _bundle(path: str, password: bytes | None, what: str):
