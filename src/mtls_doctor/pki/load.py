@@ -297,7 +297,9 @@ def _load_pem(raw: bytes, source: str, password: bytes | None) -> Bundle:
         window = max(0, m.start() - 256)
         nl = data.rfind(b"\n", window, m.start())
         before = data[(nl + 1 if nl >= 0 else window) : m.start()]
-        if before.strip():
+        # A UTF-8 BOM at the very start is skipped by OpenSSL's PEM reader: `openssl x509` and
+        # nginx -t (1.22.1, OpenSSL 3.0) read such a file (measured), so it is no problem.
+        if before.strip() and not (before == b"\xef\xbb\xbf" and m.start() == 3):
             index = len(acc.certs) if label in _CERT_LABELS else None
             if _END.search(before):
                 # OpenSSL reads "-----END X----------BEGIN Y-----" as a bad END line and rejects
