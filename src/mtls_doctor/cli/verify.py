@@ -45,6 +45,13 @@ def _certs(path: str | None, what: str, notes: list[str]) -> tuple:
     bundle, problems = _bundle(path, None, what)
     _pem_only(path, bundle, what)
     notes.extend(problems)
+    if what == "ssl_client_certificate" and bundle.format == "pem" and os.path.isfile(path):
+        with open(path, "rb") as handle:  # already read once within the loader's size limit
+            if b"-----BEGIN TRUSTED CERTIFICATE-----" in handle.read():
+                # SSL_load_client_CA_file() expects CERTIFICATE blocks (F1.5; measured 1.22.1)
+                notes.append(f"{path}: holds TRUSTED CERTIFICATE blocks: nginx before 1.27.2 "
+                             "refuses them in ssl_client_certificate (\"SSL_load_client_CA_file()"
+                             " failed\", F1.5); use plain CERTIFICATE blocks")
     if not bundle.certificates:
         fail(f"{path}: no certificate found for {what}")
     return tuple(bundle.certificates)
