@@ -7,12 +7,16 @@ times, over the same files and with the same settings (purpose sslclient, depth 
             -no-CApath -no-CAstore f1 ... fN` process (what a user would run);
 - library:  one Python process: load every file (mtls_doctor.pki.load) and `Verifier.verify`
             each (one X509_STORE, as nginx), with the full nginx verdict and explanation;
+- batch:    `mtls_doctor.pki.batch.verify_paths` (clean-PEM fast path, one X509_STORE, worker
+            processes when CPUs are idle): what `mtls-doctor verify` calls once patched;
 - cli:      `mtls-doctor verify --format json --ssl-client-certificate ca.pem f1 ... fN`, one
             process, JSON for every client.
 
 Each is run REPEAT times (default 3), interleaved, and the best time is kept. Prints a markdown section with
 the ratios (> 1 means mtls-doctor is faster). Usage:
     .venv/bin/python bench/bench_verify.py [N] [REPEAT]
+The CLI subprocess inherits the environment: PYTHONPATH=<a patched copy of src> measures a patch
+to the command before it is applied.
 """
 
 from __future__ import annotations
@@ -93,6 +97,19 @@ def run_library_loader(ca_file: Path, files: list[Path], at: datetime) -> int:
             return sum(pool.map(job, files))
 
 
+def run_batch(ca_file: Path, files: list[Path], at: datetime, workers: int) -> int:
+    """``pki.batch.verify_paths``, every result turned into its JSON dict as the CLI does."""
+    from mtls_doctor.pki.batch import verify_paths
+    from mtls_doctor.pki.load import load_path
+    from mtls_doctor.pki.verify import TrustSettings, Verifier
+
+    ca = load_path(ca_file).certificates
+    with Verifier(TrustSettings(client_certificate=tuple(ca), verify_depth=1)) as verifier:
+        return sum(o.result.to_dict()["ssl_client_verify"] == "SUCCESS"
+                   for o in verify_paths(verifier, [str(f) for f in files], at,
+                                         workers=workers))
+
+
 def run_cli(ca_file: Path, files: list[Path], at: datetime) -> int:
     exe = Path(sys.executable).with_name("mtls-doctor")
     cmd = [str(exe), "verify", "--format", "json", "--ssl-client-certificate", str(ca_file),
@@ -110,20 +127,27 @@ def main() -> None:
         # Interleaved rounds, best of each: the machine is shared, so load changes over time.
         runs = {"ssl": run_openssl, "lib1": run_library,
                 "lib2": lambda c, f, a: run_library(c, f, a, workers=2),
-                "load": run_library_loader, "cli": run_cli}
+                "load": run_library_loader,
+                "batch1": lambda c, f, a: run_batch(c, f, a, 1),
+                "batch2": lambda c, f, a: run_batch(c, f, a, 2),
+                "cli": run_cli}
         wall = {k: [] for k in runs}
         cpu = {k: [] for k in runs}
         oks = {}
         load = os.getloadavg()[0]
+        loads = [load]
         for _ in range(repeat):
+            loads.append(os.getloadavg()[0])
             for key, fn in runs.items():
                 w, c, oks[key] = measure(lambda: fn(ca_file, files, at))
                 wall[key].append(w)
                 cpu[key].append(c)
-        load = max(load, os.getloadavg()[0])
+        loads.append(os.getloadavg()[0])
+        load = max(loads)
     assert set(oks.values()) == {n}, oks
     print(f"## verify: {n:,} client certificates of one CA\n")
-    print(f"Machine: {os.cpu_count()} CPUs, load average up to {load:.1f} during the run; "
+    print(f"Machine: {os.cpu_count()} CPUs, 1-min load average {min(loads):.1f} to {load:.1f} "
+          "(other work on the machine) during the run; "
           f"{libcrypto.openssl_version()}; best of {repeat} interleaved rounds. CPU = user + "
           "system seconds of the process (and its children).\n")
     print("| tool | wall s | certs/s | wall ratio | CPU s | CPU ratio |")
@@ -131,8 +155,10 @@ def main() -> None:
     names = {"ssl": "`openssl verify -CAfile ca.pem -purpose sslclient` (one process)",
              "lib1": "library: cryptography reads, `Verifier.verify_many`, 1 thread",
              "lib2": "library: cryptography reads, `Verifier.verify_many`, 2 threads",
-             "load": "library: mtls_doctor.pki.load + `Verifier.verify`, 2 threads",
-             "cli": "`mtls-doctor verify --format json` (one process, 2 threads)"}
+             "load": "library: mtls_doctor.pki.load + `Verifier.verify`, 2 threads (old CLI)",
+             "batch1": "library: `pki.batch.verify_paths`, 1 process",
+             "batch2": "library: `pki.batch.verify_paths`, up to 2 processes (idle CPUs)",
+             "cli": "`mtls-doctor verify --format json` (as on PYTHONPATH)"}
     base_w, base_c = min(wall["ssl"]), min(cpu["ssl"])
     for key, name in names.items():
         w, c = min(wall[key]), min(cpu[key])

@@ -49,7 +49,8 @@ X509_V_FLAG_CRL_CHECK = 0x4
 X509_V_FLAG_CRL_CHECK_ALL = 0x8
 # XN_FLAG_RFC2253 (include/openssl/x509.h, asn1.h): what nginx prints $ssl_client_s_dn with
 XN_FLAG_RFC2253 = 0x317 | (1 << 16) | (1 << 20) | (1 << 24)
-_BIO_CTRL_PENDING = 10
+_BIO_CTRL_RESET = 1
+_BIO_CTRL_INFO = 3
 
 
 class LibcryptoUnavailable(RuntimeError):
@@ -257,25 +258,33 @@ def _i2d(x509: int) -> bytes:
     return buf.raw[:size]
 
 
-def _name(c: ctypes.CDLL, name: int) -> str:
-    bio = c.BIO_new(c.BIO_s_mem())
-    if not bio:
-        raise MemoryError("BIO_new failed")
+def _name(c: ctypes.CDLL, name: int, bio: int | None = None) -> str:
+    """``X509_NAME_print_ex(..., XN_FLAG_RFC2253)`` as text; ``bio``: a memory BIO to reuse
+    (it is reset first), else one is made and freed here."""
+    own = bio is None
+    if own:
+        bio = c.BIO_new(c.BIO_s_mem())
+        if not bio:
+            raise MemoryError("BIO_new failed")
     try:
+        c.BIO_ctrl(bio, _BIO_CTRL_RESET, 0, None)
         if c.X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) < 0:
             return ""
-        size = c.BIO_ctrl(bio, _BIO_CTRL_PENDING, 0, None)
-        buf = ctypes.create_string_buffer(max(size, 1))
-        got = c.BIO_read(bio, buf, size) if size > 0 else 0
-        return buf.raw[:max(got, 0)].decode("utf-8", "replace")
+        data = ctypes.c_void_p()
+        size = c.BIO_ctrl(bio, _BIO_CTRL_INFO, 0, ctypes.byref(data))  # BIO_get_mem_data
+        if size <= 0 or not data.value:
+            return ""
+        return ctypes.string_at(data.value, size).decode("utf-8", "replace")
     finally:
-        c.BIO_free(bio)
+        if own:
+            c.BIO_free(bio)
 
 
-def _describe(c: ctypes.CDLL, x509: int, der: bytes | None = None) -> ChainCert:
+def _describe(c: ctypes.CDLL, x509: int, der: bytes | None = None,
+              bio: int | None = None) -> ChainCert:
     subject, issuer = c.X509_get_subject_name(x509), c.X509_get_issuer_name(x509)
-    return ChainCert(der if der is not None else _i2d(x509), _name(c, subject), _name(c, issuer),
-                     c.X509_NAME_cmp(subject, issuer) == 0)
+    return ChainCert(der if der is not None else _i2d(x509), _name(c, subject, bio),
+                     _name(c, issuer, bio), c.X509_NAME_cmp(subject, issuer) == 0)
 
 
 def _callback(ok: int, ctx: int) -> int:
@@ -388,7 +397,7 @@ class Store:
         c = lib()
         owned: list[int] = []
         owned_der: dict[int, bytes] = {}
-        sk = ctx = 0
+        sk = ctx = bio = 0
         events: list[Event] = []
         try:
             leaf = _d2i(c.d2i_X509, leaf_der, "certificate")
@@ -427,8 +436,13 @@ class Store:
                         x = c.OPENSSL_sk_value(built, idx)
                         try:
                             known = self._known.get(x)
-                            chain.append(known if known is not None
-                                         else _describe(c, x, owned_der.get(x)))
+                            if known is None:
+                                if not bio:
+                                    bio = c.BIO_new(c.BIO_s_mem())
+                                    if not bio:
+                                        raise MemoryError("BIO_new failed")
+                                known = _describe(c, x, owned_der.get(x), bio)
+                            chain.append(known)
                         finally:
                             c.X509_free(x)  # get1_chain took one reference per certificate
                 finally:
@@ -439,6 +453,8 @@ class Store:
                 c.X509_STORE_CTX_free(ctx)
             if sk:
                 c.OPENSSL_sk_free(sk)
+            if bio:
+                c.BIO_free(bio)
             for x in owned:
                 c.X509_free(x)
             c.ERR_clear_error()

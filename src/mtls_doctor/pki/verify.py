@@ -224,6 +224,7 @@ class Verifier:
         self.security_level = (trust.security_level if trust.security_level is not None
                                else libcrypto.default_security_level())
         self._origin: dict[bytes, str] = {}
+        self._reasons: dict[int, tuple[int, str, str]] = {}
         for label, certs in (("ssl_trusted_certificate", trust.trusted_certificate),
                              ("ssl_client_certificate", trust.client_certificate)):
             for cert in certs:
@@ -238,11 +239,14 @@ class Verifier:
 
     def verify_many(self, items: Iterable[tuple[x509.Certificate | None,
                                                 Sequence[x509.Certificate]]],
-                    at: datetime, *, workers: int = 2) -> Iterator[VerifyResult]:
+                    at: datetime, *, workers: int = 1) -> Iterator[VerifyResult]:
         """``verify`` over many (leaf, chain) pairs, results in input order.
 
         libcrypto runs without the GIL (ctypes releases it), and the X509_STORE may be shared
-        by threads (as by an SSL_CTX's connections), so ``workers`` threads verify in parallel.
+        by threads (as by an SSL_CTX's connections), so ``workers`` threads may verify at once;
+        but OpenSSL 3.0's d2i_X509 and X509_verify_cert contend on library-wide locks, so two
+        threads measured slower than one (bench/bench_verify.py): hence the default of 1. For
+        files, ``mtls_doctor.pki.batch.verify_paths`` uses processes instead.
         """
         if workers <= 1:
             for leaf, chain in items:
@@ -257,21 +261,38 @@ class Verifier:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _reason(self, code: int) -> tuple[int, str, str]:
+        """``reason_text(code, self.openssl_version)``, computed once per code."""
+        known = self._reasons.get(code)
+        if known is None:
+            known = self._reasons[code] = reason_text(code, self.openssl_version)
+        return known
+
     def verify(self, leaf: x509.Certificate | None, chain: Sequence[x509.Certificate],
-               at: datetime) -> VerifyResult:
+               at: datetime, *, ders: Sequence[bytes] | None = None) -> VerifyResult:
+        """nginx's verdict on ``leaf`` + the ``chain`` it sends, at ``at``.
+
+        ``ders``: the DER encodings of leaf and chain, in that order, when the caller already
+        holds them (a loader does): saves re-encoding each certificate.
+        """
         from mtls_doctor.pki import explain
 
         trust = self.trust
         mode = trust.verify_client
         common = dict(verify_client=mode, verify_depth=trust.verify_depth,
                       security_level=self.security_level)
-        version = reason_text(0, self.openssl_version)[2]
+        version = self._reason(0)[2]
         if mode == "off" or leaf is None:
             return explain.no_certificate(mode, version, common)
         if at.tzinfo is None:
             at = at.replace(tzinfo=timezone.utc)
-        leaf_der = _der(leaf)
-        chain_der = [_der(c) for c in chain]
+        if ders is None:
+            leaf_der = _der(leaf)
+            chain_der = [_der(c) for c in chain]
+        else:
+            if len(ders) != 1 + len(chain):
+                raise ValueError("ders must hold the DER of the leaf and of each chain certificate")
+            leaf_der, *chain_der = ders
         try:
             raw = self._store.verify(leaf_der, chain_der, depth=trust.verify_depth,
                                      at=int(at.timestamp()), security_level=self.security_level)
@@ -286,11 +307,11 @@ class Verifier:
                             "$ssl_client_verify (nginx logs the handshake failure at info).",
                 fix="re-issue the client certificate (and its intermediates) with a standard "
                     "X.509 encoding.", **common)
-        code, text, version = reason_text(raw.error, self.openssl_version)
+        code, text, version = self._reason(raw.error)
         entries = _chain_entries(raw.chain, {leaf_der, *chain_der}, self._origin)
         events = tuple(
-            ErrorEvent(e.depth, reason_text(e.error, self.openssl_version)[0],
-                       reason_text(e.error, self.openssl_version)[1], _subject(e.cert_der))
+            ErrorEvent(e.depth, self._reason(e.error)[0], self._reason(e.error)[1],
+                       _subject(e.cert_der))
             for e in raw.events)
         intermediates = sum(1 for e in entries if e.role == "intermediate") if entries and \
             entries[-1].role == "trust anchor" else None
