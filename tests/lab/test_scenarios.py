@@ -19,7 +19,7 @@ from mtls_doctor.lab.scenarios import SCENARIOS, Expect, get
 
 pytestmark = pytest.mark.nginx
 
-FACTS = Path(__file__).resolve().parents[3] / "shared" / "docs" / "nginx-mtls-facts.md"
+FACTS = Path(__file__).resolve().parents[2] / "docs" / "nginx-mtls-facts.md"
 
 
 @pytest.fixture(scope="module")

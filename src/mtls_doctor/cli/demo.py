@@ -112,7 +112,7 @@ def _render(broken: Any, fixed: Any, bad: Any, good: Any, seconds: float) -> Non
     out.print()
     out.rule("4. Why, and the fix", align="left")
     out.print(Text(f"Why: {broken.demonstrates}\nFacts: {' '.join(broken.facts)} "
-                   "(../shared/docs/nginx-mtls-facts.md)"))
+                   "(docs/nginx-mtls-facts.md)"))
     out.print(Text(f"Fix: {broken.fix}"))
     out.print(Text(f"With the fix: {fixed.demonstrates}"))
     verdict = "as the facts sheet says" if bad.matched and good.matched else \

@@ -41,7 +41,7 @@ def causes_markdown() -> str:
             lines += [f"Log text: `{c.sample}`", ""]
         lines += [c.explanation, "", f"Fix: {c.fix}", ""]
         if c.facts:
-            lines += ["Facts: " + ", ".join(c.facts) + " (`shared/docs/nginx-mtls-facts.md`)", ""]
+            lines += ["Facts: " + ", ".join(c.facts) + " (`docs/nginx-mtls-facts.md`)", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -19,7 +19,7 @@ def rule_markdown(rule: type[Rule]) -> str:
     lines.append(f"- Looks at: {rule.target}")
     lines.append(f"- Group: {GROUPS.get(int(rule.code[4]), '?')}")
     if rule.facts:
-        lines.append("- Facts: " + ", ".join(rule.facts) + " (`shared/docs/nginx-mtls-facts.md`)")
+        lines.append("- Facts: " + ", ".join(rule.facts) + " (`docs/nginx-mtls-facts.md`)")
     lines.append("")
     for title, text in rule.sections().items():
         lines += [f"## {title}", "", text, ""]
