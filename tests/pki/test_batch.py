@@ -180,3 +180,29 @@ def test_verify_paths_equals_one_by_one(lab, monkeypatch, parallel):
     assert statuses == {200, 400}  # both verdicts were exercised
     missing = [o for o in got if o.path == "missing.pem"][0]
     assert missing.result is None and missing.problems == ["missing.pem: no such file"]
+
+
+def test_a_dying_worker_does_not_hang_and_the_rest_is_done_here(lab, monkeypatch):
+    """A worker killed mid-batch (as by a crash inside libcrypto) breaks the pool; the batch
+    then finishes in this process, in order, with the same outcomes."""
+    monkeypatch.chdir(lab)
+    clients = ["clients/good-chain.pem", "clients/expired-chain.pem"] * 20
+    parent = os.getpid()
+    real = batch.check_client
+
+    def dies_in_worker(verifier, path, password, at):
+        if os.getpid() != parent and path == "clients/expired-chain.pem":
+            os._exit(3)
+        return real(verifier, path, password, at)
+
+    monkeypatch.setattr(batch, "check_client", dies_in_worker)
+    monkeypatch.setattr(batch, "MIN_PARALLEL", 1)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    root = load_path("ca/root.pem").certificates
+    inter = load_path("ca/inter.pem").certificates
+    trust = TrustSettings(client_certificate=tuple(root), trusted_certificate=tuple(inter))
+    with Verifier(trust) as verifier:
+        got = list(batch.verify_paths(verifier, clients, AT, workers=2))
+        want = _one_by_one(verifier, clients)
+    assert _comparable(got) == _comparable(want)

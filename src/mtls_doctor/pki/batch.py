@@ -241,6 +241,9 @@ def _spec(verifier: Verifier) -> _Spec:
 
 def _init(spec: _Spec, at: datetime, password: bytes | None) -> None:
     global _WORKER
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     client, trusted, crls, depth, mode, level, version = spec
     trust = TrustSettings(
         client_certificate=tuple(x509.load_der_x509_certificate(d) for d in client),
@@ -265,6 +268,8 @@ def _chunk(paths: Sequence[str]) -> list[tuple]:
 def _in_pool(verifier: Verifier, paths: Sequence[str], at: datetime,
              password: bytes | None, workers: int) -> Iterator[Outcome]:
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     size = max(16, min(256, len(paths) // (workers * 8) or 1))
     chunks = [paths[i:i + size] for i in range(0, len(paths), size)]
@@ -273,12 +278,24 @@ def _in_pool(verifier: Verifier, paths: Sequence[str], at: datetime,
             stream.flush()
         except (OSError, ValueError, AttributeError):
             pass
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers, initializer=_init, initargs=(_spec(verifier), at, password)) as pool:
-        for rows in pool.imap(_chunk, chunks):
+    done = 0
+    # ProcessPoolExecutor, not multiprocessing.Pool: a worker that dies (a crash inside
+    # libcrypto) breaks the executor instead of leaving the caller waiting forever.
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_init, initargs=(_spec(verifier), at, password))
+    try:
+        for rows in pool.map(_chunk, chunks):
             for path, leaf_der, problems, result in rows:
                 leaf = None if leaf_der is None else x509.load_der_x509_certificate(leaf_der)
+                done += 1
                 yield Outcome(path, leaf, problems, result)
+    except BrokenProcessPool:
+        # Finish here, in order: whatever killed the worker happens (or not) in this process,
+        # exactly as without workers.
+        for path in paths[done:]:
+            yield check_client(verifier, path, password, at)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 __all__ = [
