@@ -81,7 +81,11 @@ def find_nginx(explicit: str | None = None) -> str:
     if explicit:
         path = shutil.which(explicit) or explicit
         if Path(path).is_file() and os.access(path, os.X_OK):
-            return os.path.abspath(path)  # nginx runs with its prefix as cwd
+            path = os.path.abspath(path)  # nginx runs with its prefix as cwd
+            if not nginx_version(path):  # `nginx -v` (10 s timeout) must name an nginx
+                raise NginxNotFound(f"{explicit!r} is not nginx (`{explicit} -v` printed no "
+                                    f"nginx version); {INSTALL_HINT}")
+            return path
         raise NginxNotFound(f"nginx not found at {explicit!r}; {INSTALL_HINT}")
     found = shutil.which("nginx")
     if found:

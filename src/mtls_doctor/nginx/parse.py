@@ -275,6 +275,8 @@ def load_path(path: str | Path) -> Config:
         raise InputError(f"{p}: no such file")
     if not os.access(p, os.R_OK):
         raise InputError(f"{p}: not readable")
+    if not os.path.isfile(p):  # /dev/zero, a FIFO: nothing a config can be read from whole
+        raise InputError(f"{p}: not a regular file")
     p = os.path.abspath(p)
     return parse_sources(p, FileReader())
 
