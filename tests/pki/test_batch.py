@@ -168,7 +168,7 @@ def test_verify_paths_equals_one_by_one(lab, monkeypatch, parallel):
                           verify_depth=1)
     if parallel:  # force worker processes for this small batch
         monkeypatch.setattr(batch, "MIN_PARALLEL", 1)
-        monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+        monkeypatch.setattr(batch, "_idle_cpus", lambda cpus: 2.0)
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
         assert batch._usable_workers(2, len(clients)) == 2
     with Verifier(trust) as verifier:
@@ -197,7 +197,7 @@ def test_a_dying_worker_does_not_hang_and_the_rest_is_done_here(lab, monkeypatch
 
     monkeypatch.setattr(batch, "check_client", dies_in_worker)
     monkeypatch.setattr(batch, "MIN_PARALLEL", 1)
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(batch, "_idle_cpus", lambda cpus: 2.0)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     root = load_path("ca/root.pem").certificates
     inter = load_path("ca/inter.pem").certificates
@@ -206,3 +206,7 @@ def test_a_dying_worker_does_not_hang_and_the_rest_is_done_here(lab, monkeypatch
         got = list(batch.verify_paths(verifier, clients, AT, workers=2))
         want = _one_by_one(verifier, clients)
     assert _comparable(got) == _comparable(want)
+
+
+def test_idle_cpus_is_between_zero_and_all():
+    assert 0.0 <= batch._idle_cpus(2) <= 2.0 + 1e-9

@@ -185,8 +185,8 @@ def verify_paths(verifier: Verifier, paths: Sequence[str], at: datetime, *,
     """``check_client`` for every path, in input order.
 
     With ``workers`` > 1 and at least ``MIN_PARALLEL`` paths, the files are shared out in chunks
-    to ``workers`` forked processes (capped at the CPUs this process may use that are idle, by
-    the load average), each with its own
+    to ``workers`` forked processes (capped at the CPUs this process may use that are idle
+    now, sampled over 50 ms), each with its own
     X509_STORE built from the verifier's trust settings. Processes, not threads: OpenSSL 3.0's
     d2i_X509 and X509_verify_cert contend on library-wide locks, so two threads verify more
     slowly than one (bench/bench_verify.py).
@@ -214,13 +214,34 @@ def _usable_workers(workers: int, count: int) -> int:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        busy = 0.0
-    # Only as many processes as there are idle CPUs (plus this one): on a busy machine more
+    idle = _idle_cpus(cpus)
+    # Only as many processes as there are idle CPUs: on a machine busy with other work more
     # processes only take turns and thrash the caches (measured: slower than one process).
-    return max(1, min(workers, cpus, int(cpus - busy + 1)))
+    return max(1, min(workers, cpus, int(idle + 0.6)))
+
+
+def _idle_cpus(cpus: int, window: float = 0.05) -> float:
+    """How many CPUs were idle over the last ``window`` seconds (/proc/stat; this process
+    sleeps meanwhile, so it does not count). Without /proc: ``cpus`` minus the load average."""
+    import time
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat", "rb") as fh:
+            fields = [int(v) for v in fh.readline().split()[1:9]]
+        return fields[3] + fields[4], sum(fields)  # idle + iowait, all
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(window)
+        idle1, total1 = sample()
+        if total1 > total0:
+            return cpus * (idle1 - idle0) / (total1 - total0)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return max(0.0, cpus - os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return float(cpus)
 
 
 # -- worker processes ----------------------------------------------------------------------
