@@ -5,9 +5,10 @@ large batches).
 Where the time of ``mtls-doctor verify`` over thousands of clients went (bench/bench_verify.py,
 cProfile + perf): the libcrypto work nginx pays too (d2i_X509 with OpenSSL 3.0's decoder for the
 public key, X509_verify_cert) is about what one ``openssl verify`` process spends in all; on top
-of it came the tolerant loader (~250 us a file), and two *threads* that made libcrypto slower,
-not faster (OpenSSL 3.0 serialises decoder and fetch look-ups on shared locks). So: a fast path
-for the common clean file, and processes instead of threads to use a second core.
+of it came the tolerant loader (~130-250 us a file), re-encoding each certificate to DER, and two
+*threads* that gained little (OpenSSL 3.0 serialises decoder and fetch look-ups on shared locks,
+the Python half holds the GIL) and lost on a busy machine. So: a fast path for the common clean
+file, the DER passed through, and processes instead of threads to use a second core when idle.
 
 Invariants of this module:
 - ``load_client(path, password)`` returns exactly what ``load.load_path(path, password)``

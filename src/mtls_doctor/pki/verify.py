@@ -239,14 +239,15 @@ class Verifier:
 
     def verify_many(self, items: Iterable[tuple[x509.Certificate | None,
                                                 Sequence[x509.Certificate]]],
-                    at: datetime, *, workers: int = 1) -> Iterator[VerifyResult]:
+                    at: datetime, *, workers: int = 2) -> Iterator[VerifyResult]:
         """``verify`` over many (leaf, chain) pairs, results in input order.
 
         libcrypto runs without the GIL (ctypes releases it), and the X509_STORE may be shared
-        by threads (as by an SSL_CTX's connections), so ``workers`` threads may verify at once;
-        but OpenSSL 3.0's d2i_X509 and X509_verify_cert contend on library-wide locks, so two
-        threads measured slower than one (bench/bench_verify.py): hence the default of 1. For
-        files, ``mtls_doctor.pki.batch.verify_paths`` uses processes instead.
+        by threads (as by an SSL_CTX's connections), so ``workers`` threads verify at once.
+        OpenSSL 3.0's d2i_X509 and X509_verify_cert contend on library-wide locks and the
+        Python half holds the GIL: two threads gained ~1.3x on two idle CPUs and were slower
+        than one on a busy machine (bench/bench_verify.py). For files,
+        ``mtls_doctor.pki.batch.verify_paths`` uses processes instead.
         """
         if workers <= 1:
             for leaf, chain in items:
