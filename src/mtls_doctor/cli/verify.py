@@ -3,22 +3,21 @@
 Thin: read the files (``mtls_doctor.pki.load``), build ``TrustSettings`` from options named
 after the nginx directives, call ``mtls_doctor.pki.verify``, render. Exit 0 when nginx would
 answer every client with 200, 1 when any would get 400, 2 on usage or input errors.
-Clients are loaded and verified by ``$MTLS_DOCTOR_VERIFY_WORKERS`` threads (default 2; output
-order is input order).
+Clients are loaded and verified by ``mtls_doctor.pki.batch.verify_paths``: one X509_STORE for
+all, a clean-PEM fast path, and up to ``$MTLS_DOCTOR_VERIFY_WORKERS`` processes (default 2) for
+large batches when CPUs are idle (output order is input order).
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import click
 
 from mtls_doctor.cli.common import emit, fail, format_option, parse_at, password_bytes, password_option
-from mtls_doctor.model import InputError
 
-#: worker threads for loading + verifying clients (libcrypto runs without the GIL)
+#: worker processes for loading + verifying many clients (see pki.batch.verify_paths)
 _WORKERS_ENV = os.environ.get("MTLS_DOCTOR_VERIFY_WORKERS", "").strip()
 WORKERS = max(1, int(_WORKERS_ENV)) if _WORKERS_ENV.isdigit() else 2  # junk: the default
 
@@ -156,22 +155,12 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
              "fail too")
         raise
 
-    def job(path: str):
-        # Runs in a worker thread: loading is Python, verification runs in libcrypto without
-        # the GIL, so two workers overlap the two (see Verifier.verify_many).
-        try:
-            bundle, problems = _bundle(path, pw, "CLIENT")
-        except InputError as exc:
-            return path, None, [str(exc)], None
-        if not bundle.certificates:
-            detail = "; ".join(p.message for p in bundle.problems) or "no certificate in it"
-            return path, None, [f"{path}: no client certificate ({detail})"], None
-        leaf, *chain = bundle.certificates
-        return path, leaf, problems, verifier.verify(leaf, chain, at)
+    from mtls_doctor.pki.batch import verify_paths
 
     rows: list[dict[str, Any]] = []
-    with verifier, ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        for path, leaf, problems, result in pool.map(job, clients):
+    with verifier:
+        for path, leaf, problems, result in verify_paths(verifier, clients, at, password=pw,
+                                                         workers=WORKERS):
             if result is None:
                 fail(problems[0])
             row = {"client": path, **result.to_dict()}
