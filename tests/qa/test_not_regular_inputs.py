@@ -21,3 +21,20 @@ def test_lab_run_with_a_binary_that_is_not_nginx_is_a_usage_error():
     proc = _run("lab", "run", "good", "--nginx", "/bin/true")
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "is not nginx" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_logs_of_an_endless_device_is_a_usage_error():
+    proc = _run("logs", "/dev/zero")
+    assert proc.returncode == 2, proc.stderr
+    assert "is a device" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_logs_still_reads_a_pipe(tmp_path):
+    log = tmp_path / "error.log"
+    log.write_text("2026/11/28 01:00:00 [info] 1#1: *1 client sent no required SSL certificate "
+                   "while reading client request headers, client: 127.0.0.1, server: a, "
+                   'request: "GET / HTTP/1.1", host: "a"\n')
+    proc = subprocess.run(["bash", "-c", f"{sys.executable} -m mtls_doctor logs --format json "
+                           f"<(cat {log})"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert '"no-required-certificate"' in proc.stdout

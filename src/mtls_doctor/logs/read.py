@@ -48,6 +48,9 @@ def _open(path: str) -> BinaryIO:
         raise InputError(f"{path}: no such file")
     if p.is_dir():
         raise InputError(f"{path}: is a directory, not an error log")
+    if p.is_char_device() or p.is_block_device():
+        # /dev/zero, /dev/urandom: endless; a log is a file, a pipe (<(zcat ...)) or stdin
+        raise InputError(f"{path}: is a device, not an error log")
     try:
         return open(p, "rb")  # noqa: SIM115 - closed by iter_log_lines
     except OSError as exc:
