@@ -62,7 +62,7 @@ def _certs(path: str | None, what: str, notes: list[str]) -> tuple:
               help="The ssl_client_certificate file (trusted and advertised CAs).")
 @click.option("--ssl-trusted-certificate", "trusted_ca", metavar="FILE",
               help="The ssl_trusted_certificate file (trusted, not advertised).")
-@click.option("--ssl-verify-depth", "depth", type=click.IntRange(min=0), default=1,
+@click.option("--ssl-verify-depth", "depth", type=click.IntRange(min=0, max=2**31 - 1), default=1,
               show_default=True, help="ssl_verify_depth: how many intermediates are allowed.")
 @click.option("--ssl-crl", "crl", metavar="FILE",
               help="The ssl_crl file (CRLs of every CA in the chain, root included).")
