@@ -9,35 +9,14 @@ for ``nginx -T`` output on stdin. Without PATH: run ``nginx -T`` (nginx on PATH 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
-from datetime import datetime, timezone
 
 import click
 
-from mtls_doctor.cli.common import emit, fail, fail_on_option, format_option
+from mtls_doctor.cli.common import emit, fail, fail_on_option, format_option, parse_at
+from mtls_doctor.nginx.local import find_local_nginx, run_nginx
 
-NGINX_TIMEOUT = 20
 DEFAULT_CONF = "/etc/nginx/nginx.conf"
-
-
-def find_nginx() -> str | None:
-    found = shutil.which("nginx")
-    if found:
-        return found
-    for candidate in ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"):
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-def _run(args: list[str]) -> subprocess.CompletedProcess | None:
-    try:
-        return subprocess.run(args, capture_output=True, text=True, timeout=NGINX_TIMEOUT,
-                              stdin=subprocess.DEVNULL, errors="replace")
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def detect_version(nginx: str | None):
@@ -46,7 +25,7 @@ def detect_version(nginx: str | None):
 
     if nginx is None:
         return None
-    done = _run([nginx, "-v"])
+    done = run_nginx([nginx, "-v"])
     if done is None:
         return None
     try:
@@ -55,24 +34,13 @@ def detect_version(nginx: str | None):
         return None
 
 
-def _parse_at(value: str | None) -> datetime:
-    if not value:
-        return datetime.now(timezone.utc)
-    try:
-        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"--at: not an ISO 8601 time: {value!r} (e.g. 2026-11-28T00:00:00Z)")
-        raise
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
-
-
 def _configs(paths: tuple[str, ...], nginx: str | None):
     """The parsed configurations to lint, in order."""
     from mtls_doctor.nginx.parse import DictReader, load_directory, load_path, parse_dump, parse_sources
 
     if not paths:
         if nginx is not None:
-            done = _run([nginx, "-T"])
+            done = run_nginx([nginx, "-T"])
             if done is not None and done.returncode == 0 and "# configuration file" in done.stdout:
                 return [parse_dump(done.stdout)]
         if os.path.isfile(DEFAULT_CONF):
@@ -116,8 +84,8 @@ def command(paths, nginx_version, at, no_files, select, ignore, show_diff, fmt, 
     # a 10,000-server config makes millions of small acyclic objects: the cyclic collector's
     # repeated full passes cost ~30% of the run and buy nothing in a short-lived command
     gc.disable()
-    when = _parse_at(at)
-    nginx = find_nginx()
+    when = parse_at(at)
+    nginx = find_local_nginx()
     version = parse_version(nginx_version) if nginx_version else detect_version(nginx)
     select = [c for s in select for c in s.split(",")]
     ignore = [c for s in ignore for c in s.split(",")]
@@ -142,38 +110,25 @@ def _render_text(report, configs) -> None:
     from rich.text import Text
 
     from mtls_doctor.cli.console import console
-    from mtls_doctor.model import sort_findings
-    from mtls_doctor.report.text import severity_text
+    from mtls_doctor.report.text import print_findings
 
     out = console()
     sources: dict[str, str] = {}
     for config in configs:
         sources.update(config.sources)
-    ordered = sort_findings(report.findings)
     version = report.data.get("nginx_version") or "unknown"
     out.print(Text(f"nginx version: {version}; {sum(c.get('servers', 0) for c in report.data.get('configs', []))}"
                    " server blocks", style="dim"))
-    if not ordered:
-        out.print(Text("Findings: none", style="green"))
-        return
-    out.print(Text(f"Findings ({len(ordered)})", style="bold"))
-    for f in ordered:
-        head = Text("  ")
-        head.append_text(severity_text(f.severity))
-        head.append(f" {f.rule} ", style="bold")
-        head.append(f"{f.name} ", style="dim")
-        head.append(str(f.location), style="magenta")
-        out.print(head)
-        out.print(Text("    " + f.message))
+
+    def around(f) -> list[Text]:
+        """The config line of the finding, with one line of context either side."""
         loc = f.location
         text = sources.get(loc.path or "")
-        if text is not None and loc.line:
-            lines = text.splitlines()
-            for n in range(max(1, loc.line - 1), min(len(lines), loc.line + 1) + 1):
-                marker = ">" if n == loc.line else " "
-                out.print(Text(f"    {marker} {n:>5} | {lines[n - 1]}", style="bold" if n == loc.line else "dim"))
-        if f.fix is not None:
-            out.print(Text("    fix: " + f.fix.text, style="green"))
-            if f.fix.snippet:
-                for line in f.fix.snippet.splitlines():
-                    out.print(Text("      " + line, style="green"))
+        if text is None or not loc.line:
+            return []
+        lines = text.splitlines()
+        return [Text(f"    {'>' if n == loc.line else ' '} {n:>5} | {lines[n - 1]}",
+                     style="bold" if n == loc.line else "dim")
+                for n in range(max(1, loc.line - 1), min(len(lines), loc.line + 1) + 1)]
+
+    print_findings(out, report.findings, context=around)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,8 +28,8 @@ from mtls_doctor.diagnose.logtail import log_paths, read_logs, tail_lines
 from mtls_doctor.diagnose.probing import PROBE_MARK, PROBE_PATH, local_probes, remote_probes
 from mtls_doctor.diagnose.probing import probe_findings as probe_findings_of
 from mtls_doctor.model import InputError
+from mtls_doctor.nginx.local import run_nginx as _run
 
-NGINX_TIMEOUT = 20.0
 DEEP = 16  # the depth used to tell "too deep" from "untrusted" (F3.3)
 
 
@@ -50,14 +49,6 @@ class Options:
     timeout: float = 3.0
     probe: bool = True
     password: bytes | None = field(default=None, repr=False)  # of an encrypted --key
-
-
-def _run(args: list[str]) -> subprocess.CompletedProcess | None:
-    try:
-        return subprocess.run(args, capture_output=True, text=True, timeout=NGINX_TIMEOUT,
-                              stdin=subprocess.DEVNULL, errors="replace")
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def find_binary(explicit: str | None) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 from rich.console import Console
 from rich.text import Text
@@ -21,8 +21,14 @@ def severity_text(severity: Severity) -> Text:
     return Text(severity.value.upper(), style=SEVERITY_STYLE[severity])
 
 
-def print_findings(console: Console, findings: Iterable[Finding], title: str = "Findings") -> None:
-    """One block per finding: severity, rule, location, message, then the fix indented."""
+def print_findings(
+    console: Console,
+    findings: Iterable[Finding],
+    title: str = "Findings",
+    context: Callable[[Finding], Iterable[Text]] | None = None,
+) -> None:
+    """One block per finding: severity, rule, location, message, the ``context`` lines (e.g.
+    the config lines around ``file:line``), then the fix indented."""
     ordered = sort_findings(findings)
     if not ordered:
         console.print(Text(f"{title}: none", style="green"))
@@ -36,6 +42,8 @@ def print_findings(console: Console, findings: Iterable[Finding], title: str = "
         head.append(str(f.location), style="magenta")
         console.print(head)
         console.print(Text("    " + f.message))
+        for line in context(f) if context is not None else ():
+            console.print(line)
         if f.fix is not None:
             console.print(Text("    fix: " + f.fix.text, style="green"))
             if f.fix.snippet:
