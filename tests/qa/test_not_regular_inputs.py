@@ -38,3 +38,17 @@ def test_logs_still_reads_a_pipe(tmp_path):
                            f"<(cat {log})"], capture_output=True, text=True, timeout=60)
     assert proc.returncode in (0, 1), proc.stderr
     assert '"no-required-certificate"' in proc.stdout
+
+
+def test_diagnose_reads_a_log_from_stdin():
+    line = ("2026/11/28 01:00:00 [info] 1#1: *1 client SSL certificate verify error: (2:unable to "
+            "get issuer certificate) while reading client request headers, client: 127.0.0.1, "
+            'server: localhost, request: "GET / HTTP/1.1", host: "localhost"\n')
+    proc = subprocess.run([sys.executable, "-m", "mtls_doctor", "diagnose", "--log", "-",
+                           "--no-probe", "--format", "json"], input=line, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    import json
+
+    data = json.loads(proc.stdout)
+    assert data["root_causes"][0]["cause"] == "ca-file-missing-root"

@@ -25,7 +25,7 @@ EVIDENCE_SHOWN = 4
 @click.option("--chain", metavar="FILE", help="Intermediates the client sends after the certificate.")
 @password_option("an encrypted --key")
 @click.option("--log", "logs", multiple=True, metavar="FILE",
-              help="Error log to read (default: those the configuration names; repeatable).")
+              help="Error log to read, - for stdin (default: those the configuration names; repeatable).")
 @click.option("--server-name", "server_names", multiple=True, metavar="NAME",
               help="Only this server_name (SNI for --url; repeatable).")
 @click.option("--ca-file", metavar="FILE", help="CAs to verify the server with when probing (default: system store).")
@@ -51,6 +51,8 @@ def command(config, url, cert, key, chain, password, logs, server_names, ca_file
         if path and not os.path.exists(path):
             fail(f"{option} {path}: no such file")
     for path in logs:
+        if path == "-":  # stdin
+            continue
         if not os.path.exists(path):
             fail(f"--log {path}: no such file")
         if os.path.isdir(path):

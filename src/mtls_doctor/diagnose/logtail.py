@@ -45,6 +45,17 @@ def tail_lines(path: str, max_bytes: int = MAX_LOG_BYTES) -> list[str]:
     """The last ``max_bytes`` of a log, as whole lines (a .gz file: its first lines, bounded)."""
     from mtls_doctor.logs.read import iter_log_lines
 
+    if path == "-":  # stdin: stream it, keep only the last max_bytes
+        from collections import deque
+
+        kept: deque[str] = deque()
+        size = 0
+        for line in iter_log_lines("-"):
+            kept.append(line)
+            size += len(line)
+            while size > max_bytes and kept:
+                size -= len(kept.popleft())
+        return list(kept)
     with open(path, "rb") as fh:
         head = fh.read(2)
         if head == b"\x1f\x8b":
@@ -82,7 +93,7 @@ def read_logs(opts: Any, config: Any, eff: Any, info: NginxInfo | None, notes: l
         read.append(extra_source)
     skipped = 0
     for path in paths:
-        if opts.logs and not os.path.exists(path):
+        if opts.logs and path != "-" and not os.path.exists(path):
             raise InputError(f"--log {path}: no such file")
         try:
             lines = tail_lines(path)
