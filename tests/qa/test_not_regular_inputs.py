@@ -52,3 +52,19 @@ def test_diagnose_reads_a_log_from_stdin():
 
     data = json.loads(proc.stdout)
     assert data["root_causes"][0]["cause"] == "ca-file-missing-root"
+
+
+def test_probe_fleet_reads_targets_from_stdin():
+    import socket
+
+    with socket.socket() as s:  # a loopback port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.run([sys.executable, "-m", "mtls_doctor", "probe", "--targets", "-",
+                           "--timeout", "1"], input=f"127.0.0.1:{port}\n", capture_output=True,
+                          text=True, timeout=60)
+    assert "Traceback" not in proc.stderr
+    import json
+
+    record = json.loads(proc.stdout.splitlines()[0])
+    assert record["line"] == 1 and record["findings"][0]["rule"] == "MTLS510"

@@ -17,8 +17,8 @@ from mtls_doctor.cli.common import emit, fail, fail_on_option, format_option, pa
 
 @click.command("probe")
 @click.argument("target", required=False)
-@click.option("--targets", "targets_file", metavar="FILE",
-              help="Probe every target in FILE (one `TARGET [SERVERNAME]` a line); JSON Lines out.")
+@click.option("--targets", "targets_file", metavar="FILE",  # - = stdin
+              help="Probe every target in FILE (- for stdin; one `TARGET [SERVERNAME]` a line); JSON Lines out.")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
               help="With --targets: how many targets are probed at a time.")
 @click.option("--servername", "--server-name", "servername", metavar="NAME",
@@ -133,7 +133,17 @@ def _fleet(path, identity, host_header, timeout, ca_file, insecure, send_cert_an
     from mtls_doctor.probe.identity import _read
     from mtls_doctor.rules.probe import check
 
-    entries = parse_targets(_read(path, "targets").decode("utf-8", "replace"), path)
+    if path == "-":  # the target list on stdin, bounded like a file
+        from mtls_doctor.probe.identity import MAX_FILE
+
+        raw = sys.stdin.buffer.read(MAX_FILE + 1)
+        if len(raw) > MAX_FILE:
+            from mtls_doctor.model import InputError
+
+            raise InputError(f"--targets -: larger than {MAX_FILE} bytes")
+    else:
+        raw = _read(path, "targets")
+    entries = parse_targets(raw.decode("utf-8", "replace"), path)
     base = ProbeConfig(host="", port=0, host_header=host_header, timeout=timeout, ca_file=ca_file,
                        insecure=insecure, send_cert_anyway=send_cert_anyway)
     failing = []
