@@ -6,7 +6,8 @@ Each case's input builds ``{"data": bytes, "role": str}``; everything is judged 
 from __future__ import annotations
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from mtls_doctor.model import Severity
@@ -27,6 +28,19 @@ def chain(*made, role: str = "client") -> dict:
 
 def _rsa_root():
     return make("RSA Root", ca=True, key=rsa_key(2048, 1))
+
+
+def crl_file(this_update, next_update, issuer=None) -> dict:
+    """A PEM CRL of ``issuer`` (default the test intermediate), times relative to ``AT``."""
+    issuer = issuer or pki().inter
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.cert.subject)
+        .last_update(AT + this_update)
+        .next_update(AT + next_update)
+        .sign(issuer.key, hashes.SHA256())
+    )
+    return {"data": crl.public_bytes(serialization.Encoding.PEM), "role": "any"}
 
 
 def _p12_with_key() -> dict:
@@ -124,6 +138,23 @@ CASES = [
     RuleCase(  # the full path in order, root included
         "MTLS114", "ok", "ok_full_path", lambda: chain(pki().leaf, pki().inter, pki().root)
     ),
+    RuleCase(  # nextUpdate an hour ago
+        "MTLS115", "fire", "crl_expired", lambda: crl_file(-8 * DAY, -DAY / 24)
+    ),
+    RuleCase("MTLS115", "ok", "ok_crl_one_hour_left", lambda: crl_file(-8 * DAY, DAY / 24)),
+    RuleCase(  # the stale CRL left next to the current one: OpenSSL uses the current one
+        "MTLS115", "ok", "ok_stale_crl_beside_current",
+        lambda: {"data": crl_file(-8 * DAY, -DAY)["data"] + crl_file(-DAY, 6 * DAY)["data"],
+                 "role": "any"},
+    ),
+    RuleCase(  # thisUpdate an hour ahead (a CA clock running fast)
+        "MTLS116", "fire", "crl_future", lambda: crl_file(DAY / 24, 7 * DAY)
+    ),
+    RuleCase("MTLS116", "ok", "ok_crl_issued_an_hour_ago", lambda: crl_file(-DAY / 24, 7 * DAY)),
+    RuleCase(  # 47 hours left
+        "MTLS117", "fire", "crl_47_hours", lambda: crl_file(-5 * DAY, 2 * DAY - DAY / 24)
+    ),
+    RuleCase("MTLS117", "ok", "ok_crl_49_hours", lambda: crl_file(-5 * DAY, 2 * DAY + DAY / 24)),
 ]
 
 
@@ -181,3 +212,12 @@ def test_infer_role():
 def test_unknown_role_is_a_bug():
     with pytest.raises(ValueError):
         bundle_rules.check(load_bytes(pki().root.pem, "x"), "nginx", AT)
+
+
+def test_crl_findings_point_at_the_crl_index():
+    good, old = crl_file(-DAY, 7 * DAY), crl_file(-8 * DAY, -DAY, pki().root)
+    fs = findings_for({"data": pki().root.pem + good["data"] + old["data"], "role": "ca"})
+    assert [(f.rule, str(f.location)) for f in fs] == [("MTLS115", "case.pem#1")]
+    assert "error 12" in fs[0].message and "CN=Test Root CA,O=Test Org" in fs[0].message
+    (f,) = findings_for(crl_file(DAY, 7 * DAY))
+    assert f.rule == "MTLS116" and "error 11" in f.message

@@ -27,6 +27,8 @@ FILE_SETTINGS = {
     "ssl_trusted_certificate": "ca",
     "ssl_crl": "crl",
 }
+#: bundle CRL rules that MTLS302 (crl-expired) already judges for the ssl_crl of a verifying server
+MTLS302_COVERS = ("MTLS115", "MTLS117")
 SUPPRESS = re.compile(r"mtls-doctor:\s*(?:ignore|noqa)(?:\[([A-Za-z0-9_,\s-]+)\])?")
 
 
@@ -90,12 +92,25 @@ def _selected(code: str, select: Sequence[str] | None, ignore: Sequence[str] | N
     return not (ignore and hit(ignore))
 
 
+def crl_files_judged_by_mtls302(ctx: LintContext) -> set[str]:
+    """Resolved ``ssl_crl`` paths of verifying servers: the files MTLS302 reads (F6.1)."""
+    from mtls_doctor.rules.config.common import verifying
+
+    out: set[str] = set()
+    for server in ctx.tls_servers:
+        setting = server.settings["ssl_crl"]
+        if setting.node is not None and setting.node.args and verifying(server):
+            out.add(ctx.eff.config.resolve(setting.node.args[0]))
+    return out
+
+
 def file_findings(ctx: LintContext) -> list[Finding]:
     """Apply the bundle rules (CONTRACTS A) to every loaded file in its role."""
     from mtls_doctor.rules.bundle import check
     from mtls_doctor.rules.config.files import suppress_bundle_finding
 
     roles = named_files(ctx.eff)
+    judged = crl_files_judged_by_mtls302(ctx)
     out: list[Finding] = []
     for path, loaded in ctx.files.items():
         if loaded.bundle is None:
@@ -107,6 +122,8 @@ def file_findings(ctx: LintContext) -> list[Finding]:
             out.extend(file_rules.check(loaded.bundle))
             continue
         for finding in check(loaded.bundle, "any" if role == "crl" else role, ctx.at):
+            if finding.rule in MTLS302_COVERS and path in judged:
+                continue  # the same expired CRL, already reported once at the ssl_crl line
             if not suppress_bundle_finding(ctx, path, finding):
                 out.append(finding)
     return out

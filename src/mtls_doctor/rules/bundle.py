@@ -1,8 +1,9 @@
 """MTLS1xx: judgements on the certificates of one file in the role nginx gives it.
 
 Input: ``check(bundle, role, at)`` with a loaded ``Bundle``, a role (``ROLES``) and an explicit
-``at``; no I/O, no clock. Findings point at ``path#index`` (certificate index in file order),
-private keys at ``path:line``. ``check`` also reports the bundle's load problems (rules/files.py).
+``at``; no I/O, no clock. Findings point at ``path#index`` (certificate index in file order;
+for MTLS115-117 the CRL's index among the file's CRLs), private keys at ``path:line``.
+``check`` also reports the bundle's load problems (rules/files.py).
 
 Roles: ``ca`` a file for ``ssl_client_certificate`` / ``ssl_trusted_certificate``; ``client``
 the leaf and the intermediates a client sends; ``server`` an ``ssl_certificate`` chain; ``any``
@@ -12,7 +13,7 @@ no assumption (only role-independent rules run).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 from mtls_doctor.model import Finding, Location, Severity
@@ -26,6 +27,8 @@ ROLES = ("ca", "client", "server", "any")
 #: MTLS106 fires when notAfter is this close
 EXPIRY_WARNING_DAYS = 30
 MIN_RSA_BITS = 2048
+#: MTLS117 fires when a CRL's nextUpdate is this close (as MTLS302 in lint)
+CRL_WARNING = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -629,6 +632,162 @@ class ChainOutOfOrder(BundleRule):
                 )
                 return
 
+def _crl_times(crl) -> tuple[datetime, datetime | None]:
+    """(thisUpdate, nextUpdate) of ``crl`` in UTC; nextUpdate is optional in X.509."""
+    return crl.last_update_utc, crl.next_update_utc
+
+
+def _in_time(crl, at: datetime, until: datetime | None = None) -> bool:
+    """thisUpdate <= at and nextUpdate (if any) after ``until`` (default ``at``)."""
+    this, nxt = _crl_times(crl)
+    return this <= at and (nxt is None or nxt > (until or at))
+
+
+def _replaced(view: BundleView, index: int, until: datetime | None = None) -> bool:
+    """Another CRL of the same issuer in the file is in time (until ``until``).
+
+    OpenSSL picks the best-scoring CRL of an issuer, and one within its validity period scores
+    higher (OpenSSL ``get_crl_sk()``, CRL_SCORE_TIME): a stale CRL left next to a current one
+    is never used (measured: tests/truth/test_crl_truth.py).
+    """
+    crl = view.bundle.crls[index]
+    return any(
+        i != index and other.issuer == crl.issuer and _in_time(other, view.at, until)
+        for i, other in enumerate(view.bundle.crls)
+    )
+
+
+def _crl_loc(view: BundleView, index: int) -> Location:
+    return Location(path=view.bundle.source, index=index)
+
+
+def _crl_label(crl) -> str:
+    return f"the CRL of '{crl.issuer.rfc4514_string() or '(empty issuer)'}'"
+
+
+class CrlNextUpdatePassed(BundleRule):
+    """A CRL in the file is past its nextUpdate.
+
+    What it checks:
+    Every CRL in the file (any role) whose nextUpdate is before the time of the check (`--at`,
+    default now), unless another CRL of the same issuer in the file is current (OpenSSL then
+    uses that one). A CRL without nextUpdate is not judged. The location is `path#index` with
+    the index of the CRL among the file's CRLs.
+
+    Why it matters:
+    Used in `ssl_crl`, an expired CRL fails every client certificate under that CA with
+    `FAILED:CRL has expired` (error 12) and a 400 (F6.1, F4.2); nginx reads the file only at
+    (re)load, so a renewed file also needs `nginx -s reload`. `lint` reports CRLs of the
+    `ssl_crl` of a verifying server as MTLS302 instead.
+
+    Example:
+    A CRL with nextUpdate yesterday that a cron job stopped refreshing.
+
+    Use instead:
+    Publish a fresh CRL before nextUpdate, install it and reload nginx; monitor nextUpdate.
+
+    References:
+    F6.1, F4.2; OpenSSL `X509_V_ERR_CRL_HAS_EXPIRED`.
+    """
+
+    code = "MTLS115"
+    name = "crl-next-update-passed"
+    severity = Severity.ERROR
+    facts = ("F6.1", "F4.2")
+
+    @classmethod
+    def check(cls, view: BundleView) -> Iterator[Finding]:
+        for i, crl in enumerate(view.bundle.crls):
+            _, nxt = _crl_times(crl)
+            if nxt is not None and nxt < view.at and not _replaced(view, i):
+                yield cls.finding(
+                    f"{_crl_label(crl)} expired at {nxt:%Y-%m-%d %H:%M}Z: under ssl_crl every "
+                    "client certificate of that CA fails with error 12 (CRL has expired)",
+                    _crl_loc(view, i),
+                    "Install a current CRL from that CA and reload nginx.",
+                )
+
+
+class CrlNotYetValid(BundleRule):
+    """A CRL in the file is not valid yet (thisUpdate in the future).
+
+    What it checks:
+    Every CRL in the file (any role) whose thisUpdate (lastUpdate) is after the time of the
+    check, unless another CRL of the same issuer in the file is current.
+
+    Why it matters:
+    OpenSSL rejects such a CRL with `CRL is not yet valid` (error 11): under `ssl_crl` every
+    client certificate of that CA fails with a 400 (F6.1, F4.2; measured on nginx 1.22.1). Usually a clock problem on the
+    CA or on the server, or a CRL generated for a later date.
+
+    Example:
+    A CRL signed on a machine whose clock runs a day ahead.
+
+    Use instead:
+    Check the clocks (NTP) of the CA and the server; reissue the CRL with thisUpdate in the past.
+
+    References:
+    F6.1, F4.2; OpenSSL `X509_V_ERR_CRL_NOT_YET_VALID`.
+    """
+
+    code = "MTLS116"
+    name = "crl-not-yet-valid"
+    severity = Severity.ERROR
+    facts = ("F6.1", "F4.2")
+
+    @classmethod
+    def check(cls, view: BundleView) -> Iterator[Finding]:
+        for i, crl in enumerate(view.bundle.crls):
+            this, _ = _crl_times(crl)
+            if this > view.at and not _replaced(view, i):
+                yield cls.finding(
+                    f"{_crl_label(crl)} is valid only from {this:%Y-%m-%d %H:%M}Z: under ssl_crl "
+                    "every client certificate of that CA fails with error 11 (CRL is not yet valid)",
+                    _crl_loc(view, i),
+                    "Fix the clock, or reissue the CRL with thisUpdate in the past.",
+                )
+
+
+class CrlExpiringSoon(BundleRule):
+    """A CRL in the file reaches its nextUpdate within 2 days.
+
+    What it checks:
+    Every CRL in the file (any role) whose nextUpdate is after the time of the check but less
+    than 2 days after it (weekly CRLs refreshed daily stay quiet), unless another CRL of the
+    same issuer in the file stays current beyond those 2 days.
+
+    Why it matters:
+    Once nextUpdate passes, every client certificate of that CA fails under `ssl_crl` with
+    error 12 (F6.1); the fresh CRL must be installed and nginx reloaded before then. `lint`
+    reports CRLs of the `ssl_crl` of a verifying server as MTLS302 instead.
+
+    Example:
+    A CRL with nextUpdate in 20 hours.
+
+    Use instead:
+    Install a fresh CRL and reload nginx now; automate it on a timer.
+
+    References:
+    F6.1, F4.2.
+    """
+
+    code = "MTLS117"
+    name = "crl-expiring-soon"
+    severity = Severity.WARNING
+    facts = ("F6.1", "F4.2")
+
+    @classmethod
+    def check(cls, view: BundleView) -> Iterator[Finding]:
+        for i, crl in enumerate(view.bundle.crls):
+            _, nxt = _crl_times(crl)
+            soon = view.at + CRL_WARNING
+            if nxt is not None and view.at < nxt < soon and not _replaced(view, i, soon):
+                yield cls.finding(
+                    f"{_crl_label(crl)} expires at {nxt:%Y-%m-%d %H:%M}Z",
+                    _crl_loc(view, i),
+                    "Install a fresh CRL and reload nginx before then.",
+                )
+
 
 RULES: tuple[type[BundleRule], ...] = (
     PrivateKeyInBundle,
@@ -645,8 +804,10 @@ RULES: tuple[type[BundleRule], ...] = (
     ClientLeafEkuWithoutClientAuth,
     ChainLeafNotFirst,
     ChainOutOfOrder,
+    CrlNextUpdatePassed,
+    CrlNotYetValid,
+    CrlExpiringSoon,
 )
-
 
 def infer_role(bundle: Bundle, tree: Tree | None = None) -> str:
     """``--role auto``: ``ca`` when the file holds certificates and every one is a CA, else
