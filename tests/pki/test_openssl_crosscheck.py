@@ -110,5 +110,6 @@ def test_trusted_certificate_block_loads(tmp_path):
     )
     assert out.read_bytes().startswith(b"-----BEGIN TRUSTED CERTIFICATE-----")
     b = load_path(out)
-    assert b.problems == ()
+    # the block is recorded (MTLS012: nginx < 1.27.2 refuses it in ssl_client_certificate, F1.5)
+    assert [(p.kind, p.line, p.index) for p in b.problems] == [("trusted-certificate", 1, 0)]
     assert b.certificates == (pki().root.cert,)

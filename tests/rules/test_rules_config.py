@@ -55,6 +55,9 @@ def lab_dir(tmp_path_factory) -> Path:
     (extra / "ca-first.pem").write_bytes(pki.cas["inter"].cert_pem + pki.server.cert_pem)
     (extra / "unrelated-second.pem").write_bytes(pki.server.cert_pem + pki.cas["other-root"].cert_pem)
     (extra / "crl-expired.pem").write_bytes(pki.crls["root"].pem + pki.crls["inter-expired"].pem)
+    # a stale CRL next to the current one of the same CA: OpenSSL uses the current one (F6.1)
+    (extra / "crl-stale-and-current.pem").write_bytes(
+        pki.crls["root"].pem + pki.crls["inter-expired"].pem + pki.crls["inter"].pem)
     from mtls_doctor.pki.issue import CA
 
     roots = [CA.new(f"Public Root {i:02d}", at=AT) for i in range(60)]  # like a system trust store

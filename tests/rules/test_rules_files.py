@@ -27,6 +27,26 @@ def _p12() -> bytes:
     )
 
 
+def _trusted(pem: bytes) -> bytes:
+    """``pem`` relabelled TRUSTED CERTIFICATE with an empty trust-settings (aux) SEQUENCE after
+    the certificate, as `openssl x509 -trustout` writes it."""
+    import base64
+
+    der = base64.b64decode(b"".join(pem.strip().splitlines()[1:-1])) + b"\x30\x00"
+    body = base64.encodebytes(der).replace(b"\n", b"")
+    lines = b"\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+    return b"-----BEGIN TRUSTED CERTIFICATE-----\n" + lines + b"\n-----END TRUSTED CERTIFICATE-----\n"
+
+
+def test_trusted_certificate_severity_and_location():
+    only = files.check(load_bytes(_trusted(pki().root.pem), "ca.pem"), "ca")
+    assert [(f.rule, f.severity.value, str(f.location)) for f in only] == [("MTLS012", "error", "ca.pem:1")]
+    mixed = files.check(load_bytes(pki().root.pem + _trusted(pki().inter.pem), "ca.pem"), "any")
+    assert [(f.rule, f.severity.value) for f in mixed] == [("MTLS012", "warning")]
+    assert files.check(load_bytes(_trusted(pki().root.pem), "c.pem"), "client") == ()
+    assert files.check(load_bytes(_trusted(pki().root.pem), "c.pem")) == ()  # no role: quiet
+
+
 CASES = [
     RuleCase("MTLS001", "fire", "empty", lambda: {"data": b""}),  # empty file
     RuleCase("MTLS001", "ok", "ok_one_cert", lambda: {"data": pki().root.pem}),
@@ -67,6 +87,15 @@ CASES = [
     RuleCase(
         "MTLS011", "ok", "ok_10000_blocks",
         lambda: {"data": b"-----BEGIN X-----\n-----END X-----\n" * 10_000},
+    ),
+    RuleCase("MTLS012", "fire", "trusted_only", lambda: {"data": _trusted(pki().root.pem), "role": "ca"}),
+    RuleCase(  # mixed with a plain CERTIFICATE: loads, TRUSTED CA not advertised (warning)
+        "MTLS012", "fire", "trusted_mixed",
+        lambda: {"data": pki().root.pem + _trusted(pki().inter.pem), "role": "ca"},
+    ),
+    RuleCase("MTLS012", "ok", "ok_plain", lambda: {"data": pki().root.pem, "role": "ca"}),
+    RuleCase(  # a chain file: TRUSTED blocks only matter to ssl_client_certificate (F1.5)
+        "MTLS012", "ok", "ok_server_role", lambda: {"data": _trusted(pki().root.pem), "role": "server"}
     ),
 ]
 

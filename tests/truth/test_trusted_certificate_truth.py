@@ -21,7 +21,9 @@ from cryptography.x509.oid import NameOID
 
 from mtls_doctor.lab.nginx import NginxServer
 from mtls_doctor.lab.pki import build_lab_pki
+from mtls_doctor.model import Severity
 from mtls_doctor.pki.load import load_bytes
+from mtls_doctor.rules.bundle import check
 from tests.truth.util import AT, s_client
 
 pytestmark = pytest.mark.nginx
@@ -76,6 +78,10 @@ def test_only_trusted_blocks_in_ssl_client_certificate_fail_nginx_t(pki, nginx_b
     # the loader reads the block as the certificate it wraps (the trust settings dropped)
     bundle = load_bytes(trusted, "ca.pem")
     assert [c.subject for c in bundle.certificates] == [pki.cas["root"].cert.subject]
+    # ... and MTLS012 reports the measured nginx -t failure as an error in a CA file only
+    found = [f for f in check(bundle, "ca", AT) if f.rule == "MTLS012"]
+    assert [f.severity for f in found] == [Severity.ERROR], found
+    assert not [f for f in check(bundle, "server", AT) if f.rule == "MTLS012"]
 
 
 def test_a_trusted_block_next_to_a_plain_one_loads_but_is_not_advertised(pki, nginx_bin, tmp_path):
@@ -83,6 +89,10 @@ def test_a_trusted_block_next_to_a_plain_one_loads_but_is_not_advertised(pki, ng
     done = _nginx_t(nginx_bin, tmp_path, pki, "        ssl_client_certificate @DIR@/ca.pem;\n",
                     {"ca.pem": data})
     assert done.returncode == 0, done.stderr
+    # MTLS012: it loads (a warning, not an error), on the TRUSTED block (certificate #1)
+    found = [f for f in check(load_bytes(data, "ca.pem"), "ca", AT) if f.rule == "MTLS012"]
+    assert [f.severity for f in found] == [Severity.WARNING], found
+    assert "#1" in found[0].message, found
     http = """
 server {
     listen 127.0.0.1:@PORT0@ ssl;

@@ -25,8 +25,12 @@ WORKERS = max(1, int(_WORKERS_ENV)) if _WORKERS_ENV.isdigit() else 2  # junk: th
 def _bundle(path: str, password: bytes | None, what: str):
     from mtls_doctor.pki.load import load_path
 
+    from mtls_doctor.pki.load import TRUSTED
+
     bundle = load_path(path, password)
-    return bundle, [f"{path}: {p.message}" for p in bundle.problems]
+    # TRUSTED CERTIFICATE blocks get one note of their own, for ssl_client_certificate only
+    # (see _certs; F1.5): not a second one here
+    return bundle, [f"{path}: {p.message}" for p in bundle.problems if p.kind != TRUSTED]
 
 
 def _pem_only(path: str, bundle: Any, what: str) -> None:

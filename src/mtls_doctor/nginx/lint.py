@@ -110,7 +110,15 @@ def file_findings(ctx: LintContext) -> list[Finding]:
     from mtls_doctor.rules.config.files import suppress_bundle_finding
 
     roles = named_files(ctx.eff)
+    from mtls_doctor.nginx.version import TRUSTED_ONLY_OK
+
     judged = crl_files_judged_by_mtls302(ctx)
+    client_ca = {
+        ctx.eff.config.resolve(server.settings["ssl_client_certificate"].node.args[0])
+        for server in ctx.servers
+        if server.settings["ssl_client_certificate"].node is not None
+        and server.settings["ssl_client_certificate"].node.args
+    }
     out: list[Finding] = []
     for path, loaded in ctx.files.items():
         if loaded.bundle is None:
@@ -124,6 +132,11 @@ def file_findings(ctx: LintContext) -> list[Finding]:
         for finding in check(loaded.bundle, "any" if role == "crl" else role, ctx.at):
             if finding.rule in MTLS302_COVERS and path in judged:
                 continue  # the same expired CRL, already reported once at the ssl_crl line
+            if finding.rule == "MTLS012" and (path not in client_ca or (
+                    ctx.version is not None and ctx.version >= TRUSTED_ONLY_OK)):
+                # TRUSTED blocks load as ssl_trusted_certificate (measured) and, since 1.27.2,
+                # as ssl_client_certificate too (F1.5)
+                continue
             if not suppress_bundle_finding(ctx, path, finding):
                 out.append(finding)
     return out

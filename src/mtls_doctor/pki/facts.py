@@ -296,7 +296,37 @@ def colon_hex(value: str) -> str:
     return ":".join(value[i : i + 2] for i in range(0, len(value), 2))
 
 
+def crl_times(crl: x509.CertificateRevocationList) -> tuple[datetime, datetime | None]:
+    """(thisUpdate, nextUpdate) of ``crl`` in UTC; nextUpdate is optional in X.509."""
+    return crl.last_update_utc, crl.next_update_utc
+
+
+def crl_in_time(crl: x509.CertificateRevocationList, at: datetime,
+                until: datetime | None = None) -> bool:
+    """thisUpdate <= at and nextUpdate (if any) after ``until`` (default ``at``)."""
+    this, nxt = crl_times(crl)
+    return this <= at and (nxt is None or nxt > (until or at))
+
+
+def crl_replaced(crls: Sequence[x509.CertificateRevocationList], index: int, at: datetime,
+                 until: datetime | None = None) -> bool:
+    """Another CRL of the same issuer as ``crls[index]`` is in time at ``at`` (until ``until``).
+
+    OpenSSL picks the best-scoring CRL of an issuer, and one within its validity period scores
+    higher (OpenSSL ``get_crl_sk()``, CRL_SCORE_TIME): a stale CRL left next to a current one
+    in the same ssl_crl file is never used (F6.1; measured: tests/truth/test_crl_truth.py).
+    """
+    crl = crls[index]
+    return any(
+        i != index and other.issuer == crl.issuer and crl_in_time(other, at, until)
+        for i, other in enumerate(crls)
+    )
+
+
 __all__ = [
+    "crl_times",
+    "crl_in_time",
+    "crl_replaced",
     "CertFacts",
     "dn",
     "cert_facts",

@@ -52,6 +52,9 @@ UNSUPPORTED_BLOCK = "unsupported-block"
 NOT_PEM = "not-pem"
 PKCS12_UNREADABLE = "pkcs12-unreadable"
 TOO_MANY_BLOCKS = "too-many-blocks"
+#: a "TRUSTED CERTIFICATE" block (OpenSSL auxiliary trust): read as the certificate it wraps,
+#: and recorded because nginx before 1.27.2 refuses it in ssl_client_certificate (F1.5)
+TRUSTED = "trusted-certificate"
 
 
 @dataclass(frozen=True)
@@ -404,6 +407,16 @@ def _pem_block(acc: _Acc, label: bytes, body: bytes, line: int, password: bytes 
             acc.add_cert(x509.load_der_x509_certificate(der), line)
         except Exception:
             acc.problem(_corrupt("CERTIFICATE", der, line))
+            return
+        if label == b"TRUSTED CERTIFICATE":
+            acc.problem(
+                Problem(
+                    TRUSTED,
+                    "a TRUSTED CERTIFICATE block (OpenSSL trust settings), not a plain CERTIFICATE",
+                    line=line,
+                    index=len(acc.certs) - 1,
+                )
+            )
     elif label in _CRL_LABELS:
         try:
             acc.crls.append(x509.load_der_x509_crl(der))

@@ -17,7 +17,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 from mtls_doctor.model import Finding, Location, Severity
-from mtls_doctor.pki.facts import WEAK_SIGNATURE_HASHES, CertFacts, all_facts
+from mtls_doctor.pki.facts import (
+    WEAK_SIGNATURE_HASHES,
+    CertFacts,
+    all_facts,
+    crl_replaced,
+    crl_times,
+)
 from mtls_doctor.pki.load import Bundle
 from mtls_doctor.pki.tree import LEAF, Tree, build_tree
 from mtls_doctor.rules import files
@@ -632,29 +638,9 @@ class ChainOutOfOrder(BundleRule):
                 )
                 return
 
-def _crl_times(crl) -> tuple[datetime, datetime | None]:
-    """(thisUpdate, nextUpdate) of ``crl`` in UTC; nextUpdate is optional in X.509."""
-    return crl.last_update_utc, crl.next_update_utc
-
-
-def _in_time(crl, at: datetime, until: datetime | None = None) -> bool:
-    """thisUpdate <= at and nextUpdate (if any) after ``until`` (default ``at``)."""
-    this, nxt = _crl_times(crl)
-    return this <= at and (nxt is None or nxt > (until or at))
-
-
 def _replaced(view: BundleView, index: int, until: datetime | None = None) -> bool:
-    """Another CRL of the same issuer in the file is in time (until ``until``).
-
-    OpenSSL picks the best-scoring CRL of an issuer, and one within its validity period scores
-    higher (OpenSSL ``get_crl_sk()``, CRL_SCORE_TIME): a stale CRL left next to a current one
-    is never used (measured: tests/truth/test_crl_truth.py).
-    """
-    crl = view.bundle.crls[index]
-    return any(
-        i != index and other.issuer == crl.issuer and _in_time(other, view.at, until)
-        for i, other in enumerate(view.bundle.crls)
-    )
+    """Another CRL of the same issuer in the file is in time (``pki.facts.crl_replaced``)."""
+    return crl_replaced(view.bundle.crls, index, view.at, until)
 
 
 def _crl_loc(view: BundleView, index: int) -> Location:
@@ -698,7 +684,7 @@ class CrlNextUpdatePassed(BundleRule):
     @classmethod
     def check(cls, view: BundleView) -> Iterator[Finding]:
         for i, crl in enumerate(view.bundle.crls):
-            _, nxt = _crl_times(crl)
+            _, nxt = crl_times(crl)
             if nxt is not None and nxt < view.at and not _replaced(view, i):
                 yield cls.finding(
                     f"{_crl_label(crl)} expired at {nxt:%Y-%m-%d %H:%M}Z: under ssl_crl every "
@@ -738,7 +724,7 @@ class CrlNotYetValid(BundleRule):
     @classmethod
     def check(cls, view: BundleView) -> Iterator[Finding]:
         for i, crl in enumerate(view.bundle.crls):
-            this, _ = _crl_times(crl)
+            this, _ = crl_times(crl)
             if this > view.at and not _replaced(view, i):
                 yield cls.finding(
                     f"{_crl_label(crl)} is valid only from {this:%Y-%m-%d %H:%M}Z: under ssl_crl "
@@ -779,7 +765,7 @@ class CrlExpiringSoon(BundleRule):
     @classmethod
     def check(cls, view: BundleView) -> Iterator[Finding]:
         for i, crl in enumerate(view.bundle.crls):
-            _, nxt = _crl_times(crl)
+            _, nxt = crl_times(crl)
             soon = view.at + CRL_WARNING
             if nxt is not None and view.at < nxt < soon and not _replaced(view, i, soon):
                 yield cls.finding(
@@ -847,7 +833,7 @@ def check(
 ) -> tuple[Finding, ...]:
     """Every finding for ``bundle`` in ``role`` at time ``at``: load problems, then MTLS1xx."""
     view = view_of(bundle, role, at, facts, tree)
-    out = list(files.check(bundle))
+    out = list(files.check(bundle, role))
     for rule in RULES:
         if role in rule.roles:
             out.extend(rule.check(view))

@@ -17,6 +17,8 @@ class FileRule(Rule):
     #: the loader Problem kinds this rule reports
     kinds: tuple[str, ...] = ()
     fix: str = ""
+    #: the roles (rules/bundle.ROLES) this rule reports in; None: every role
+    roles: tuple[str, ...] | None = None
 
 
 class EmptyFile(FileRule):
@@ -339,6 +341,44 @@ class TooManyPemBlocks(FileRule):
     fix = "Rebuild the file from the certificates it should hold."
 
 
+class TrustedCertificatePem(FileRule):
+    """A CA file holds `TRUSTED CERTIFICATE` blocks, which nginx before 1.27.2 refuses.
+
+    What it checks:
+    In a CA file (roles `ca` and `any`; never `client` or `server`), every
+    `-----BEGIN TRUSTED CERTIFICATE-----` block (`openssl x509 -trustout`: a certificate plus
+    OpenSSL trust settings). Error when every certificate of the file is in such a block;
+    warning when plain `CERTIFICATE` blocks are mixed in.
+
+    Why it matters:
+    nginx up to 1.27.1 reads `ssl_client_certificate` with `SSL_load_client_CA_file()`, which
+    expects plain `CERTIFICATE` blocks (F1.5, F1.1). Measured on 1.22.1: a file of only TRUSTED
+    blocks fails `nginx -t` with `SSL_load_client_CA_file("...") failed (... no start
+    line:Expecting: CERTIFICATE)`; next to a plain certificate the file loads, but the TRUSTED
+    CA is not advertised in the CertificateRequest (F1.1), so clients that pick their
+    certificate by CA name may not offer one. As `ssl_trusted_certificate` the file loads.
+    nginx >= 1.27.2 accepts TRUSTED blocks in `ssl_client_certificate` (F1.5, CHG 1.27.2).
+
+    Example:
+    `openssl x509 -in root.pem -trustout -addtrust clientAuth -out ca.pem`, then
+    `ssl_client_certificate ca.pem;`
+
+    Use instead:
+    Plain PEM: `openssl x509 -in ca.pem -out ca-plain.pem` (drops the trust settings).
+
+    References:
+    F1.5, F1.1; tests/truth/test_trusted_certificate_truth.py (nginx 1.22.1).
+    """
+
+    code = "MTLS012"
+    name = "trusted-certificate-pem"
+    severity = Severity.ERROR
+    facts = ("F1.5", "F1.1")
+    kinds = (L.TRUSTED,)
+    roles = ("ca", "any")
+    fix = "Rewrite the block as a plain CERTIFICATE: openssl x509 -in FILE -out FILE.plain"
+
+
 RULES: tuple[type[FileRule], ...] = (
     EmptyFile,
     CrlfLineEndings,
@@ -351,18 +391,44 @@ RULES: tuple[type[FileRule], ...] = (
     NotPem,
     Pkcs12Unreadable,
     TooManyPemBlocks,
+    TrustedCertificatePem,
 )
 
 _BY_KIND = {kind: rule for rule in RULES for kind in rule.kinds}
 
 
-def check(bundle: L.Bundle) -> tuple[Finding, ...]:
-    """One finding per load problem of ``bundle``."""
+def check(bundle: L.Bundle, role: str | None = None) -> tuple[Finding, ...]:
+    """One finding per load problem of ``bundle``; rules bound to roles (``FileRule.roles``)
+    report only when ``role`` is one of theirs (no role given: they stay quiet)."""
     out = []
+    trusted = sum(p.kind == L.TRUSTED for p in bundle.problems)
     for p in bundle.problems:
         rule = _BY_KIND.get(p.kind, PemCorruptBlock)
-        out.append(rule.finding(p.message, Location(path=bundle.source, line=p.line), rule.fix))
+        if rule.roles is not None and role not in rule.roles:
+            continue
+        location = Location(path=bundle.source, line=p.line)
+        if rule is TrustedCertificatePem:
+            out.append(_trusted_finding(bundle, p, location, only=trusted >= len(bundle.certificates)))
+            continue
+        out.append(rule.finding(p.message, location, rule.fix))
     return tuple(out)
+
+
+def _trusted_finding(bundle: L.Bundle, p: L.Problem, location: Location, only: bool) -> Finding:
+    # F1.5: SSL_load_client_CA_file() of nginx <= 1.27.1 expects CERTIFICATE blocks (measured
+    # on 1.22.1: nginx -t fails when nothing else is in the file; mixed, the TRUSTED CA loads
+    # but is not advertised, F1.1). nginx >= 1.27.2 accepts the blocks.
+    which = f"certificate #{p.index}" if p.index is not None else "a certificate"
+    if only:
+        msg = (f"{which} is a TRUSTED CERTIFICATE block and the file has no plain CERTIFICATE: "
+               "as ssl_client_certificate, nginx before 1.27.2 fails `nginx -t` "
+               "(SSL_load_client_CA_file() failed ... Expecting: CERTIFICATE)")
+        severity = Severity.ERROR
+    else:
+        msg = (f"{which} is a TRUSTED CERTIFICATE block: as ssl_client_certificate, nginx before "
+               "1.27.2 loads the file but does not advertise this CA to clients")
+        severity = Severity.WARNING
+    return TrustedCertificatePem.finding(msg, location, TrustedCertificatePem.fix, severity)
 
 
 __all__ = ["RULES", "check"]

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Iterable
 
 from mtls_doctor.model import Finding, Fix, Severity
+from mtls_doctor.pki.facts import crl_replaced
 from mtls_doctor.rules.config.common import ConfigRule, LintContext, labels, per_node, verifying
 
 #: warn when a CRL has less than this left (weekly CRLs refreshed daily stay quiet)
@@ -82,7 +83,8 @@ class CrlExpired(ConfigRule):
 
     What it checks:
     The nextUpdate of every CRL in an `ssl_crl` file used by a verifying server, compared with
-    the lint instant (`--at`, default now).
+    the lint instant (`--at`, default now), unless another CRL of the same issuer in that file
+    is current (OpenSSL then uses that one, and nginx works: measured, F6.1).
 
     Why it matters:
     An expired CRL fails every client certificate of that CA with `FAILED:CRL has expired`
@@ -114,18 +116,23 @@ class CrlExpired(ConfigRule):
                 continue
             seen.add(id(setting.node))
             bundle = ctx.bundle(setting)
-            for crl in bundle.crls if bundle is not None else ():
+            crls = bundle.crls if bundle is not None else ()
+            for i, crl in enumerate(crls):
                 nxt = getattr(crl, "next_update_utc", None) or (
                     crl.next_update.replace(tzinfo=ctx.at.tzinfo) if crl.next_update else None)
                 if nxt is None:
                     continue
                 issuer = crl.issuer.rfc4514_string()
+                # a current CRL of the same CA in the file wins; the stale one is never used
+                # (F6.1; measured in tests/truth/test_crl_truth.py): the same check as MTLS115
                 if nxt < ctx.at:
+                    if crl_replaced(crls, i, ctx.at):
+                        continue
                     yield cls.finding(
                         f"the CRL of `{issuer}` expired at {nxt:%Y-%m-%d %H:%M}Z: every client certificate"
                         " of that CA fails with error 12 (CRL has expired).",
                         setting.node.location, "Install a current CRL and reload nginx.")
-                elif nxt - ctx.at < CRL_SOON:
+                elif nxt - ctx.at < CRL_SOON and not crl_replaced(crls, i, ctx.at, ctx.at + CRL_SOON):
                     yield cls.finding(
                         f"the CRL of `{issuer}` expires at {nxt:%Y-%m-%d %H:%M}Z.",
                         setting.node.location, "Install a fresh CRL and reload nginx before then.",
