@@ -9,6 +9,21 @@ from mtls_doctor.nginx.version import TRUSTED_ONLY_OK
 from mtls_doctor.rules.config.common import ConfigRule, LintContext, labels, per_node, unprotected, verifying
 
 
+def _unguarded(ctx: LintContext, mode: str, guarded):
+    """Per `ssl_verify_client` directive with ``mode``: the content-serving servers it governs
+    and their locations where no `$ssl_client_verify` use satisfies ``guarded`` (F2.2)."""
+    hits, where = [], {}
+    for server in ctx.tls_servers:
+        if server.verify != mode or not _serves(server):
+            continue
+        places = unprotected(server, ctx.eff, guarded)
+        if places:
+            hits.append((server.settings["ssl_verify_client"].node, server))
+            where[id(server)] = places
+    for node, servers in per_node(hits):
+        yield node, servers, [p for s in servers for p in where[id(s)]]
+
+
 class VerifyClientOptionalUnchecked(ConfigRule):
     """`ssl_verify_client optional` on a server that serves content and never checks `$ssl_client_verify`.
 
@@ -47,16 +62,7 @@ class VerifyClientOptionalUnchecked(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
-        hits, where = [], {}
-        for server in ctx.tls_servers:
-            if server.verify != "optional" or not _serves(server):
-                continue
-            places = unprotected(server, ctx.eff, lambda use: use.referenced)
-            if places:
-                hits.append((server.settings["ssl_verify_client"].node, server))
-                where[id(server)] = places
-        for node, servers in per_node(hits):
-            places = [p for s in servers for p in where[id(s)]]
+        for node, servers, places in _unguarded(ctx, "optional", lambda use: use.referenced):
             yield cls.finding(
                 f"`ssl_verify_client optional` lets clients without a certificate into {labels(servers)}"
                 f" ({_few(places)}): nothing checks $ssl_client_verify there.",
@@ -104,16 +110,8 @@ class VerifyClientOptionalNoCaAsAuth(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
-        hits, where = [], {}
-        for server in ctx.tls_servers:
-            if server.verify != "optional_no_ca" or not _serves(server):
-                continue
-            places = unprotected(server, ctx.eff, lambda use: use.success_checked or use.forwarded)
-            if places:
-                hits.append((server.settings["ssl_verify_client"].node, server))
-                where[id(server)] = places
-        for node, servers in per_node(hits):
-            places = [p for s in servers for p in where[id(s)]]
+        guard = lambda use: use.success_checked or use.forwarded  # noqa: E731
+        for node, servers, places in _unguarded(ctx, "optional_no_ca", guard):
             yield cls.finding(
                 f"`optional_no_ca` in {labels(servers)} ({_few(places)}) accepts no certificate and"
                 " self-signed or foreign certificates, and nothing requires $ssl_client_verify = SUCCESS.",
