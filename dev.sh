@@ -22,7 +22,6 @@ setup_system() {
   command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
   command -v curl >/dev/null 2>&1 || pkgs+=(curl)
   [ -e /etc/ssl/certs/ca-certificates.crt ] || pkgs+=(ca-certificates)
-  python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || pkgs+=(python3-venv)
   if [ "${#pkgs[@]}" -gt 0 ]; then
     echo "==> installing Debian packages: ${pkgs[*]}"
     # A temporary policy-rc.d (exit 101) keeps the nginx package from starting a system nginx
@@ -38,9 +37,15 @@ setup_system() {
 }
 
 setup_python() {
-  if [ ! -x .venv/bin/python ]; then
+  if [ ! -x .venv/bin/python ] || [ ! -x .venv/bin/pip ]; then
     echo "==> creating .venv"
-    python3 -m venv .venv
+    if ! python3 -m venv --clear .venv >/dev/null 2>&1; then
+      # Debian's python3 ships venv without ensurepip until python3-venv is installed
+      echo "==> installing python3-venv"
+      $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+      python3 -m venv --clear .venv
+    fi
   fi
   echo "==> installing mtls-doctor into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
