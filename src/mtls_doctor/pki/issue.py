@@ -130,8 +130,8 @@ def key_pem(key: PrivateKey) -> bytes:
 
 
 @dataclass(frozen=True)
-class Leaf:
-    """An end-entity certificate and its private key."""
+class KeyPair:
+    """A certificate and its private key (the key is never in ``repr``)."""
 
     cert: x509.Certificate
     key: PrivateKey = field(repr=False)
@@ -146,19 +146,13 @@ class Leaf:
 
 
 @dataclass(frozen=True)
-class CA:
+class Leaf(KeyPair):
+    """An end-entity certificate and its private key."""
+
+
+@dataclass(frozen=True)
+class CA(KeyPair):
     """A certificate authority: its certificate and signing key. Create roots with ``CA.new``."""
-
-    cert: x509.Certificate
-    key: PrivateKey = field(repr=False)
-
-    @property
-    def cert_pem(self) -> bytes:
-        return pem(self.cert)
-
-    @property
-    def key_pem(self) -> bytes:
-        return key_pem(self.key)
 
     @property
     def key_type(self) -> str:
