@@ -12,6 +12,7 @@ from mtls_doctor.pki.load import load_bytes
 from mtls_doctor.rules import bundle as bundle_rules
 from mtls_doctor.rules import files
 
+from tests.hardening import craft
 from tests.pki.certs import AT, pki
 from tests.rules.cases import RuleCase
 
@@ -97,6 +98,10 @@ CASES = [
     RuleCase(  # a chain file: TRUSTED blocks only matter to ssl_client_certificate (F1.5)
         "MTLS012", "ok", "ok_server_role", lambda: {"data": _trusted(pki().root.pem), "role": "server"}
     ),
+    RuleCase(  # version encoded explicitly as v1: OpenSSL accepts it, cryptography refuses it
+        "MTLS013", "fire", "explicit_v1", lambda: {"data": craft.pem(craft.explicit_v1_leaf(*craft.ca())[0])}
+    ),
+    RuleCase("MTLS013", "ok", "ok_v3_der", lambda: {"data": pki().leaf.pem}),
 ]
 
 

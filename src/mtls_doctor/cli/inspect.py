@@ -53,14 +53,15 @@ def command(
     above --fail-on, 1 when one is, 2 when no input could be read or on usage errors.
     """
     from mtls_doctor.model import Report, Severity
-    from mtls_doctor.pki.load import load_path
+    from mtls_doctor.pki.load import NOT_STRICT_DER, load_path
 
     at = parse_at(at_text)
     if list(files).count("-") > 1:
         fail("stdin ('-') can be given only once")
     pw = password_bytes(password)
     bundles = [load_path(f, pw) for f in files]
-    if not any(b.usable for b in bundles):
+    # a certificate only OpenSSL can read is something to report (MTLS013), not unreadable input
+    if not any(b.usable or any(p.kind == NOT_STRICT_DER for p in b.problems) for b in bundles):
         reasons = "; ".join(
             f"{b.source}: {b.problems[0].message}" if b.problems else f"{b.source}: nothing found"
             for b in bundles

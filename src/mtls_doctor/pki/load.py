@@ -55,6 +55,9 @@ TOO_MANY_BLOCKS = "too-many-blocks"
 #: a "TRUSTED CERTIFICATE" block (OpenSSL auxiliary trust): read as the certificate it wraps,
 #: and recorded because nginx before 1.27.2 refuses it in ssl_client_certificate (F1.5)
 TRUSTED = "trusted-certificate"
+#: a certificate OpenSSL (so nginx) accepts but that is not strict DER, so ``cryptography``
+#: cannot read it (e.g. the version encoded explicitly as v1); described by ``pki.lenient``
+NOT_STRICT_DER = "not-strict-der"
 
 
 @dataclass(frozen=True)
@@ -405,8 +408,8 @@ def _pem_block(acc: _Acc, label: bytes, body: bytes, line: int, password: bytes 
             der = _first_der(der) or der  # drop the OpenSSL "aux" trust settings after it
         try:
             acc.add_cert(x509.load_der_x509_certificate(der), line)
-        except Exception:
-            acc.problem(_corrupt("CERTIFICATE", der, line))
+        except Exception as exc:
+            acc.problem(_openssl_only(der, exc, line) or _corrupt("CERTIFICATE", der, line))
             return
         if label == b"TRUSTED CERTIFICATE":
             acc.problem(
@@ -436,6 +439,24 @@ def _pem_block(acc: _Acc, label: bytes, body: bytes, line: int, password: bytes 
     else:
         what = _OTHER_NAMES.get(label, f"a {_label(label)} block, which is not a certificate")
         acc.problem(Problem(UNSUPPORTED_BLOCK, f"ignored {what}", line=line))
+
+
+def _openssl_only(der: bytes, exc: Exception, line: int | None) -> Problem | None:
+    """The problem for a certificate OpenSSL accepts although ``cryptography`` refuses it, or
+    None when OpenSSL refuses it too (then it is corrupt)."""
+    from mtls_doctor.pki import lenient
+
+    why = lenient.refusal_of(exc)
+    read = lenient.read(der, why)
+    if read is None:
+        return None
+    return Problem(
+        NOT_STRICT_DER,
+        f"the certificate {read.subject or '(empty subject)'} (issuer {read.issuer or '(empty)'}) "
+        f"is not strict DER ({why}): OpenSSL and nginx accept it, but strict parsers refuse it "
+        "and its extensions could not be checked here",
+        line=line,
+    )
 
 
 def _corrupt(what: str, der: bytes, line: int | None) -> Problem:
@@ -599,8 +620,12 @@ def _load_der_objects(acc: _Acc, seqs: list[bytes], password: bytes | None) -> s
             acc.add_cert(x509.load_der_x509_certificate(der), None)
             fmt = fmt or "der"
             continue
-        except Exception:
-            pass
+        except Exception as exc:
+            lenient_problem = _openssl_only(der, exc, None)
+            if lenient_problem is not None:
+                acc.problem(lenient_problem)
+                fmt = fmt or "der"
+                continue
         try:
             acc.crls.append(x509.load_der_x509_crl(der))
             fmt = fmt or "der"

@@ -83,8 +83,9 @@ def after_handshake(conn, pump, rec, spec, identity) -> dict[str, Any]:
         out["cipher"] = conn.get_cipher_name()
     elif any("read server hello" in s for s in rec.states):
         out["notes_version"] = conn.get_protocol_version_name()
-    chain = conn.get_peer_cert_chain(as_cryptography=True) or []
-    out["server_chain"] = tuple(_summary(c) for c in chain)
+    chain = conn.get_peer_cert_chain() or []
+    notes: list[str] = []
+    out["server_chain"] = tuple(_summary(c, i, notes) for i, c in enumerate(chain))
     if chain or rec.verify_errors:
         out["server_verification"] = ServerVerification(
             ok=not rec.verify_errors, errors=tuple(rec.verify_errors), hostname=rec.verify_name
@@ -93,7 +94,6 @@ def after_handshake(conn, pump, rec, spec, identity) -> dict[str, Any]:
     received = bytes(pump.received)
     flight = wire.server_flight(received, rec.secrets.get("SERVER_HANDSHAKE_TRAFFIC_SECRET"))
     asked = any(_CR_STATE in s for s in rec.states) or flight.find(wire.HS_CERTIFICATE_REQUEST) is not None
-    notes: list[str] = []
     if asked:
         out["certificate_request"] = _request(conn, flight, tls13, notes)
     if asked and any("write client certificate" in s for s in rec.states):
@@ -146,9 +146,16 @@ def _request(conn, flight: wire.ServerFlight, tls13: bool, notes: list[str]) -> 
     return CertificateRequest(ca_names=names, certificate_types=None if tls13 else None)
 
 
-def _summary(cert: Any) -> CertSummary:
+def _summary(peer: Any, index: int, notes: list[str]) -> CertSummary:
+    """The facts of the server's certificate #index (a pyOpenSSL X509, parsed by OpenSSL in
+    the handshake). One that ``cryptography`` refuses but OpenSSL accepted (e.g. a version
+    encoded explicitly as v1) is described from OpenSSL's reading (``pki.lenient``)."""
     from mtls_doctor.probe.tlsinfo import san_names
 
+    try:
+        cert = peer.to_cryptography()
+    except ValueError as exc:
+        return _lenient_summary(peer, index, exc, notes)
     dns, ips = san_names(cert)
     return CertSummary(
         subject=cert.subject.rfc4514_string(),
@@ -158,6 +165,26 @@ def _summary(cert: Any) -> CertSummary:
         dns_names=dns,
         ip_addresses=ips,
         self_signed=cert.subject == cert.issuer,
+    )
+
+
+def _lenient_summary(peer: Any, index: int, exc: ValueError, notes: list[str]) -> CertSummary:
+    from OpenSSL import crypto
+
+    from mtls_doctor.pki import lenient
+
+    why = lenient.refusal_of(exc)
+    read = lenient.read(crypto.dump_certificate(crypto.FILETYPE_ASN1, peer), why)
+    notes.append(f"server certificate #{index} is not strict DER ({why}): OpenSSL accepts it, "
+                 "its extensions were not read")
+    if read is None:
+        return CertSummary(subject="?", issuer="?", not_before="", not_after="")
+    return CertSummary(
+        subject=read.subject,
+        issuer=read.issuer,
+        not_before=read.not_before.isoformat() if read.not_before else "",
+        not_after=read.not_after.isoformat() if read.not_after else "",
+        self_signed=read.self_issued,
     )
 
 

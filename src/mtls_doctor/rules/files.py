@@ -379,6 +379,39 @@ class TrustedCertificatePem(FileRule):
     fix = "Rewrite the block as a plain CERTIFICATE: openssl x509 -in FILE -out FILE.plain"
 
 
+class CertificateNotStrictDer(FileRule):
+    """A certificate that OpenSSL accepts is not strict DER, so strict parsers refuse it.
+
+    What it checks:
+    A certificate whose encoding OpenSSL's `d2i_X509` accepts but DER forbids, such as the
+    `version` field encoded explicitly as v1 (a DEFAULT value that DER requires to be left out).
+    OpenSSL reads its names and validity; its extensions are not checked by this tool.
+
+    Why it matters:
+    nginx loads and serves it and `openssl verify` passes, so it looks fine, but clients with a
+    strict parser (Go's crypto/x509, rustls, Python's `cryptography`, some browsers) reject it,
+    and a CA that emits it will emit it again.
+
+    Example:
+    A certificate made by a home-grown CA script whose TBSCertificate starts `a0 03 02 01 00`.
+
+    Use instead:
+    Reissue the certificate with a standard tool (`openssl x509 -req`, `openssl ca`), which
+    writes DER.
+
+    References:
+    F1.5; RFC 5280 section 4.1 (`version ... DEFAULT v1`); X.690 section 11.5 (DER omits DEFAULT
+    values).
+    """
+
+    code = "MTLS013"
+    name = "certificate-not-strict-der"
+    severity = Severity.WARNING
+    facts = ("F1.5",)
+    kinds = (L.NOT_STRICT_DER,)
+    fix = "Reissue the certificate so that it is strict DER (a standard CA tool does)."
+
+
 RULES: tuple[type[FileRule], ...] = (
     EmptyFile,
     CrlfLineEndings,
@@ -392,6 +425,7 @@ RULES: tuple[type[FileRule], ...] = (
     Pkcs12Unreadable,
     TooManyPemBlocks,
     TrustedCertificatePem,
+    CertificateNotStrictDer,
 )
 
 _BY_KIND = {kind: rule for rule in RULES for kind in rule.kinds}
