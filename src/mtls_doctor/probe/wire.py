@@ -135,6 +135,16 @@ def flight(
     if not data or not looks_like_tls(data):
         return ServerFlight(False, None, (), False)
     try:
+        return _flight(data, hs_secret, suite, tls13)
+    except (WireError, ValueError, IndexError):
+        # a malformed message deep inside (a truncated extension, say) must not escape the
+        # promise above: the flight is TLS, and nothing of it could be read reliably
+        return ServerFlight(True, suite, (), False)
+
+
+def _flight(data: bytes, hs_secret: bytes | None, suite: int | None,
+            tls13: bool | None) -> ServerFlight:
+    try:
         parts = records(data)
     except WireError:
         return ServerFlight(True, suite, (), False)
@@ -229,9 +239,10 @@ def _server_hello_suite(body: bytes) -> int | None:
 def _supported_version(body: bytes) -> int | None:
     try:
         _, _, ext = _server_hello_fields(body)
-    except WireError:
+        extensions = _extensions(ext)
+    except WireError:  # e.g. a truncated supported_versions: no version can be read
         return None
-    for ext_type, data in _extensions(ext):
+    for ext_type, data in extensions:
         if ext_type == 43 and len(data) == 2:  # supported_versions
             return int.from_bytes(data, "big")
     return None
