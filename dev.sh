@@ -21,6 +21,7 @@ setup_system() {
   [ -e /usr/lib/nginx/modules/ngx_mail_module.so ] || pkgs+=(libnginx-mod-mail)
   command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
   command -v curl >/dev/null 2>&1 || pkgs+=(curl)
+  command -v patch >/dev/null 2>&1 || pkgs+=(patch)  # lint --diff is checked by applying it
   [ -e /etc/ssl/certs/ca-certificates.crt ] || pkgs+=(ca-certificates)
   if [ "${#pkgs[@]}" -gt 0 ]; then
     echo "==> installing Debian packages: ${pkgs[*]}"

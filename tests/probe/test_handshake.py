@@ -12,6 +12,7 @@ from mtls_doctor.probe.handshake import ProbeConfig, attempt
 from mtls_doctor.probe.identity import load_identity, throwaway
 from mtls_doctor.probe.model import AttemptSpec, CertKind, Outcome
 
+from ..witness import ca_names as s_client_ca_names, oneline_to_rfc4514
 from .conftest import AT
 
 pytestmark = pytest.mark.nginx
@@ -32,26 +33,6 @@ def s_client(port: int, tls: str, servername: str | None = "localhost") -> str:
 
 def received_requests(text: str) -> int:
     return len(re.findall(r"^<<< .*CertificateRequest", text, flags=re.M))
-
-
-def s_client_ca_names(text: str) -> list[str]:
-    """The `Acceptable client certificate CA names` block (OpenSSL's one-line DN format)."""
-    lines = text.splitlines()
-    if "Acceptable client certificate CA names" not in text:
-        return []
-    start = lines.index("Acceptable client certificate CA names") + 1
-    names = []
-    for line in lines[start:]:
-        if not re.match(r"^[A-Z]+ ?= ", line):
-            break
-        names.append(line)
-    return names
-
-
-def oneline_to_rfc4514(line: str) -> str:
-    """s_client's `C = US, O = Org, CN = Name` -> RFC 4514 `CN=Name,O=Org,C=US` (simple names)."""
-    parts = [p.split(" = ", 1) for p in line.split(", ")]
-    return ",".join(f"{k}={v}" for k, v in reversed(parts))
 
 
 @pytest.mark.parametrize("tls", ["1.2", "1.3"])

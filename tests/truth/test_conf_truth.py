@@ -1,10 +1,12 @@
-"""Config-rule claims about what `nginx -t` says and which TLS versions work, on real nginx 1.22.1.
+"""Config-rule claims about what `nginx -t` says and which TLS versions work, on the real nginx
+at hand (any version: expectations follow the gates of mtls_doctor.nginx.version).
 
-- nginx here is 1.22.1 (every other truth test assumes it);
 - MTLS231: a CA first in ssl_certificate -> `nginx -t` fails with `key values mismatch`;
-- MTLS209: `$ssl_client_sigalg` (1.29.3) on 1.22.1 -> `nginx -t` fails (`unknown ... variable`);
-- MTLS220 (F8.1): `ssl on;` -> `[warn] the "ssl" directive is deprecated` on 1.22.1, nginx -t passes;
-- MTLS222 (F7.5): no ssl_protocols on 1.22.1 -> a TLS 1.3-only client gets `protocol version`;
+- MTLS209: `$ssl_client_sigalg` (1.29.3) before 1.29.3 -> `nginx -t` fails (`unknown ... variable`);
+- MTLS220 (F8.1): `ssl on;` -> before 1.25.1 `[warn] the "ssl" directive is deprecated` and
+  nginx -t passes; from 1.25.1 `unknown directive "ssl"` and nginx -t fails;
+- MTLS222 (F7.5): no ssl_protocols before 1.23.4 -> a TLS 1.3-only client gets `protocol version`;
+  from 1.23.4 TLS 1.3 is on by default and MTLS222 stays quiet;
 - MTLS221: TLSv1/TLSv1.1 listed -> still no TLS 1.0 / 1.1 handshake (OpenSSL 3 security level);
 - MTLS213 (F2.1): `ssl_verify_client` / `ssl_client_certificate` / `ssl_verify_depth` in a location
   -> `nginx -t` fails (not allowed here).
@@ -21,7 +23,7 @@ import pytest
 
 from mtls_doctor.lab.nginx import NginxServer
 from mtls_doctor.lab.pki import build_lab_pki
-from mtls_doctor.nginx.version import parse_version
+from mtls_doctor.nginx.version import SSL_ON_REMOVED, TLS13_DEFAULT, Version
 from mtls_doctor.pki.load import load_bytes
 from mtls_doctor.rules import bundle as bundle_rules
 from tests.truth.util import AT, TIMEOUT, V, client_context, https_get, lint_running, rules_in
@@ -75,11 +77,6 @@ def nginx_t(nginx_bin: str, path: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
 
 
-def test_nginx_here_is_1_22_1(nginx_bin):
-    out = subprocess.run([nginx_bin, "-v"], capture_output=True, text=True, timeout=10)
-    assert parse_version(out.stderr) == V
-
-
 def test_ca_first_in_ssl_certificate_fails_nginx_t_mtls231(nginx_bin, pki, tmp_path):
     path = conf(tmp_path, pki, "        location / { return 200; }", cert="certs/ca-first.pem")
     done = nginx_t(nginx_bin, path)
@@ -90,7 +87,8 @@ def test_ca_first_in_ssl_certificate_fails_nginx_t_mtls231(nginx_bin, pki, tmp_p
     assert "MTLS113" in {f.rule for f in bundle_rules.check(load_bytes(data, "ca-first.pem"), "server", AT)}
 
 
-def test_variable_newer_than_1_22_1_fails_nginx_t_mtls209(nginx_bin, pki, tmp_path):
+@pytest.mark.skipif(V >= Version(1, 29, 3), reason="$ssl_client_sigalg exists from nginx 1.29.3")
+def test_variable_newer_than_nginx_fails_nginx_t_mtls209(nginx_bin, pki, tmp_path):
     body = ("        ssl_verify_client on;\n        ssl_client_certificate ca/root.pem;\n"
             '        location / { return 200 "$ssl_client_sigalg"; }')
     path = conf(tmp_path, pki, body)
@@ -99,11 +97,14 @@ def test_variable_newer_than_1_22_1_fails_nginx_t_mtls209(nginx_bin, pki, tmp_pa
     assert "MTLS209" in rules_in(lint_running(path), path, "server")
 
 
-def test_ssl_on_is_a_deprecation_warning_on_1_22_1_mtls220(nginx_bin, pki, tmp_path):
+def test_ssl_on_is_a_warning_before_1_25_1_and_refused_after_mtls220(nginx_bin, pki, tmp_path):
     path = conf(tmp_path, pki, "        ssl on;\n        location / { return 200; }")
     done = nginx_t(nginx_bin, path)
-    assert done.returncode == 0, done.stderr
-    assert '[warn]' in done.stderr and 'the "ssl" directive is deprecated, use the "listen ... ssl"' in done.stderr
+    if V < SSL_ON_REMOVED:
+        assert done.returncode == 0, done.stderr
+        assert '[warn]' in done.stderr and 'the "ssl" directive is deprecated, use the "listen ... ssl"' in done.stderr
+    else:
+        assert done.returncode != 0 and 'unknown directive "ssl"' in done.stderr, done.stderr
     assert "MTLS220" in rules_in(lint_running(path), path, "server")
 
 
@@ -153,9 +154,13 @@ def good(server, tls=None):
     return client_context(p / "ca/root.pem", p / "clients/good.pem", p / "clients/good.key", tls=tls)
 
 
-def test_tls13_is_off_by_default_on_1_22_1_mtls222(protocols):
+def test_tls13_by_default_from_1_23_4_mtls222(protocols):
     server, findings = protocols
     assert https_get(server.ports[0], "/", good(server, "1.2")).body == "TLSv1.2"
+    if V >= TLS13_DEFAULT:
+        assert https_get(server.ports[0], "/", good(server, "1.3")).body == "TLSv1.3"
+        assert "MTLS222" not in rules_in(findings, server.conf_path, "default-protocols")
+        return
     with pytest.raises(ssl.SSLError) as err:
         https_get(server.ports[0], "/", good(server, "1.3"))
     assert "PROTOCOL_VERSION" in str(err.value).upper().replace(" ", "_"), err.value

@@ -20,9 +20,11 @@ from mtls_doctor.nginx.effective import effective
 from mtls_doctor.nginx.lint import lint_config, load_named_files
 from mtls_doctor.nginx.parse import load_path
 from mtls_doctor.nginx.version import parse_version
+from tests.conftest import nginx_at_hand_version
 
 AT = datetime.now(timezone.utc)
-V = parse_version("1.22.1")  # the nginx these tests run against (checked in test_conf_truth)
+#: the version of the nginx these tests run against (never pinned: tests/conftest.py)
+V = nginx_at_hand_version() or parse_version("1.22.1")
 TIMEOUT = 5.0
 
 

@@ -219,7 +219,9 @@ _VERIFY = re.compile(r"^(upstream|client) SSL certificate verify error: \((\d{1,
 _OCSP_REASON = {"certificate status request failed": "client-cert-ocsp-failed",
                 "certificate revoked": "client-cert-ocsp-revoked",
                 "certificate status unknown": "client-cert-ocsp-unknown"}
-_ALERT = re.compile(r"(?:sslv3|tlsv1|tlsv13) alert ([a-z0-9 _]+?)(?::SSL alert number (\d+))?\)")
+# OpenSSL 3.5 and later name SSL 3.0 alerts "ssl/tls alert" (3.0 and 1.1.1: "sslv3 alert"); measured
+# in the Debian 13 and sid roots of tools/roots.sh
+_ALERT = re.compile(r"(?:sslv3|ssl/tls|tlsv1|tlsv13) alert ([a-z0-9 _]+?)(?::SSL alert number (\d+))?\)")
 _CERT_ALERTS = frozenset({"42", "43", "44", "45", "46", "48", "49"})  # bad/unsupported/revoked/expired/unknown cert, unknown ca
 _MISMATCH = ("unsupported protocol", "no shared cipher", "alert protocol version", "version too low",
              "no suitable signature algorithm", "no shared signature algorithms", "wrong version number",
