@@ -99,9 +99,12 @@ def find_nginx(explicit: str | None = None) -> str:
 @lru_cache(maxsize=8)
 def nginx_version(nginx_bin: str) -> tuple[int, ...]:
     """The version of ``nginx_bin`` as a tuple, e.g. (1, 22, 1); () when it cannot be read."""
+    from mtls_doctor.nginx.local import nginx_command
+
     try:
         out = subprocess.run(
-            [nginx_bin, "-v"], capture_output=True, text=True, timeout=10, check=False
+            [*nginx_command(nginx_bin), "-v"], capture_output=True, text=True, timeout=10,
+            check=False, stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.SubprocessError):
         return ()
@@ -352,7 +355,10 @@ class NginxServer:
         _check_loopback_only(self.conf_path)
 
     def _cmd(self, *extra: str) -> list[str]:
-        cmd = [self.nginx_bin, "-p", f"{self.prefix}/", "-c", str(self.conf_path)]
+        from mtls_doctor.nginx.local import nginx_command
+
+        # a binary of another OS root runs with that root's loader and libraries
+        cmd = [*nginx_command(self.nginx_bin), "-p", f"{self.prefix}/", "-c", str(self.conf_path)]
         if nginx_version(self.nginx_bin) >= (1, 19, 5):
             cmd += ["-e", str(self.error_log)]  # startup errors too stay in the prefix
         return cmd + list(extra)

@@ -187,12 +187,29 @@ def lib() -> ctypes.CDLL:
                 try:
                     loaded = ctypes.CDLL(path)
                 except OSError as exc:
+                    # the loader's own reason, e.g. "version `GLIBC_2.38' not found": a library
+                    # built for a newer system (mtls_doctor.pki.remote runs it in its own root)
                     raise LibcryptoUnavailable(
-                        f"cannot load libcrypto ({path}): install OpenSSL (Debian: apt-get "
+                        f"cannot load libcrypto {path}: {exc}; install OpenSSL (Debian: apt-get "
                         f"install libssl3) or fix ${ENV_LIBRARY}") from exc
                 _bind(loaded)
                 _lib = loaded
     return _lib
+
+
+def loaded_path() -> str | None:
+    """The file of the loaded library (``/proc/self/maps``), or None when it cannot be told."""
+    lib()
+    wanted = os.path.basename(_find())
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                path = line.split(maxsplit=5)[-1].strip() if line.count(" ") >= 5 else ""
+                if path.startswith("/") and os.path.basename(path) == wanted:
+                    return path
+    except OSError:
+        return None
+    return _find() if os.path.isabs(_find()) else None
 
 
 def openssl_version() -> str:
@@ -221,7 +238,7 @@ def default_security_level() -> int:
         return _seclevel
     level = 2
     try:
-        ssl = ctypes.CDLL(ctypes.util.find_library("ssl") or "libssl.so.3")
+        ssl = ctypes.CDLL(_libssl_beside(_find()))
         ssl.TLS_server_method.restype = ctypes.c_void_p
         ssl.SSL_CTX_new.restype = ctypes.c_void_p
         ssl.SSL_CTX_new.argtypes = [ctypes.c_void_p]
@@ -236,6 +253,17 @@ def default_security_level() -> int:
         pass
     _seclevel = level
     return level
+
+
+def _libssl_beside(libcrypto: str) -> str:
+    """The libssl that goes with ``libcrypto``: the file next to it with the same suffix
+    (libcrypto.so.1.1 -> libssl.so.1.1), else the system's."""
+    folder, name = os.path.split(libcrypto)
+    if folder and name.startswith("libcrypto"):
+        sibling = os.path.join(folder, "libssl" + name[len("libcrypto"):])
+        if os.path.exists(sibling):
+            return sibling
+    return ctypes.util.find_library("ssl") or "libssl.so.3"
 
 
 def _d2i(fn, der: bytes, what: str) -> int:
