@@ -46,17 +46,19 @@ def command(config, url, cert, key, chain, password, logs, server_names, ca_file
     from mtls_doctor.diagnose.core import diagnose
     from mtls_doctor.diagnose.report import build_report
 
+    from mtls_doctor.inputs import check_path
+
+    # regular files only (a FIFO or a device would block or never end); stdin is --log -
     for option, path in (("--config", config), ("--cert", cert), ("--key", key), ("--chain", chain),
                          ("--ca-file", ca_file)):
-        if path and not os.path.exists(path):
-            fail(f"{option} {path}: no such file")
+        if path:
+            check_path(path, what=option)
     for path in logs:
         if path == "-":  # stdin
             continue
-        if not os.path.exists(path):
-            fail(f"--log {path}: no such file")
         if os.path.isdir(path):
             fail(f"--log {path}: is a directory, not an error log")
+        check_path(path, what="--log")
     opts = Options(at=parse_at(at), config=config, url=url, cert=cert, key=key, chain=chain,
                    logs=tuple(logs), server_names=tuple(server_names), ca_file=ca_file,
                    insecure=insecure, nginx=nginx, timeout=timeout, probe=not no_probe,

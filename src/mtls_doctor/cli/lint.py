@@ -49,7 +49,10 @@ def _configs(paths: tuple[str, ...], nginx: str | None):
     out = []
     for path in paths:
         if path == "-":
-            text = sys.stdin.read()
+            from mtls_doctor.inputs import read_bytes
+            from mtls_doctor.nginx.parse import MAX_FILE_BYTES
+
+            text = read_bytes("-", limit=MAX_FILE_BYTES, what="stdin").decode("utf-8", "replace")
             if "# configuration file " in text:
                 out.append(parse_dump(text))
             else:  # a plain configuration file on stdin

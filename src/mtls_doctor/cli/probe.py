@@ -133,16 +133,7 @@ def _fleet(path, identity, host_header, timeout, ca_file, insecure, send_cert_an
     from mtls_doctor.probe.identity import _read
     from mtls_doctor.rules.probe import check
 
-    if path == "-":  # the target list on stdin, bounded like a file
-        from mtls_doctor.probe.identity import MAX_FILE
-
-        raw = sys.stdin.buffer.read(MAX_FILE + 1)
-        if len(raw) > MAX_FILE:
-            from mtls_doctor.model import InputError
-
-            raise InputError(f"--targets -: larger than {MAX_FILE} bytes")
-    else:
-        raw = _read(path, "targets")
+    raw = _read(path, "--targets")  # a file, a pipe or stdin (-), bounded, with a read timeout
     entries = parse_targets(raw.decode("utf-8", "replace"), path)
     base = ProbeConfig(host="", port=0, host_header=host_header, timeout=timeout, ca_file=ca_file,
                        insecure=insecure, send_cert_anyway=send_cert_anyway)

@@ -41,26 +41,25 @@ def _lines(raw: BinaryIO) -> Iterator[str]:
 
 
 def _open(path: str) -> BinaryIO:
-    if path == "-":
-        return sys.stdin.buffer
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{path}: no such file")
-    if p.is_dir():
-        raise InputError(f"{path}: is a directory, not an error log")
-    if p.is_char_device() or p.is_block_device():
-        # /dev/zero, /dev/urandom: endless; a log is a file, a pipe (<(zcat ...)) or stdin
-        raise InputError(f"{path}: is a device, not an error log")
-    try:
-        return open(p, "rb")  # noqa: SIM115 - closed by iter_log_lines
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    # the bounded reader: a file, or a pipe (<(zcat ...)) or stdin read with a read timeout (a
+    # FIFO without a writer ends in one line); /dev/zero and /dev/urandom (endless) are refused
+    from mtls_doctor.inputs import open_stream
+
+    if path != "-":
+        p = Path(path)
+        if p.is_dir():
+            raise InputError(f"{path}: is a directory, not an error log")
+        if p.is_char_device() or p.is_block_device():
+            raise InputError(f"{path}: is a device, not an error log")
+    return open_stream(path)
 
 
 def check_readable(path: str) -> None:
     """Raise InputError now (before any output) if ``path`` cannot be read."""
     if path != "-":
-        _open(path).close()
+        from mtls_doctor.inputs import check_path
+
+        check_path(path, pipe=True)  # opening a pipe here would take bytes from its writer
 
 
 def iter_log_lines(path: str, tail_bytes: int | None = None) -> Iterator[str]:

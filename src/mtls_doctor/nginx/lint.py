@@ -60,7 +60,7 @@ def load_named_files(eff: Effective) -> dict[str, LoadedFile]:
             out[path] = LoadedFile(path, None, "no such file", exists=False)
             continue
         try:
-            out[path] = LoadedFile(path, load_path(path))
+            out[path] = LoadedFile(path, load_path(path, pipe=False))  # not asked for by the user
         except InputError as exc:
             out[path] = LoadedFile(path, None, str(exc))
     return out

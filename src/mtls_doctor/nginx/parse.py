@@ -124,16 +124,17 @@ def _same_depth(path: str, pattern: str) -> bool:
 
 
 class FileReader:
-    """The filesystem; unreadable files read as None (reported as a problem)."""
+    """The filesystem, through the bounded reader (``mtls_doctor.inputs``): regular files only,
+    at most ``MAX_FILE_BYTES``. A missing file reads as None (reported as a problem); any other
+    refusal (a device, a FIFO, too big, unreadable) raises ``InputError`` with its reason."""
 
     def read(self, path: str) -> str | None:
-        try:
-            if os.path.getsize(path) > MAX_FILE_BYTES:
-                raise InputError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                return fh.read()
-        except (OSError, ValueError):
+        from mtls_doctor.inputs import read_bytes
+
+        if "\x00" not in path and not os.path.lexists(path):
             return None
+        data = read_bytes(path, limit=MAX_FILE_BYTES, pipe=False)
+        return data.decode("utf-8", errors="replace")
 
     def glob(self, pattern: str) -> list[str]:
         # ngx_open_glob() uses glob(3) without GLOB_NOSORT: sorted; directories are skipped
@@ -252,7 +253,13 @@ def parse_sources(main: str, reader: Reader, prefix: str | None = None) -> Confi
             if path in chain or depth >= MAX_INCLUDE_DEPTH:
                 problems.append(ParseProblem(node.path, node.line, f'include loop through "{path}"'))
                 continue
-            tree = load(path)
+            try:
+                tree = load(path)
+            except ConfigSyntaxError:
+                raise
+            except InputError as exc:  # /dev/zero, a FIFO, too big: nginx could not use it either
+                problems.append(ParseProblem(node.path, node.line, f'include "{path}": {exc}'))
+                continue
             if tree is None:
                 problems.append(ParseProblem(node.path, node.line, f'open() "{path}" failed (no such or unreadable file)'))
                 continue
@@ -277,6 +284,8 @@ def load_path(path: str | Path) -> Config:
         raise InputError(f"{p}: not readable")
     if not os.path.isfile(p):  # /dev/zero, a FIFO: nothing a config can be read from whole
         raise InputError(f"{p}: not a regular file")
+    if "\x00" in p:
+        raise InputError(f"{p!r}: the path contains a NUL byte")
     p = os.path.abspath(p)
     return parse_sources(p, FileReader())
 

@@ -40,7 +40,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from mtls_doctor.model import InputError
-from mtls_doctor.pki import load
+from mtls_doctor.pki import libcrypto, load
 from mtls_doctor.pki.verify import TrustSettings, Verifier, VerifyResult
 
 #: below this many paths, ``verify_paths`` stays in this process (a pool costs ~30 ms)
@@ -106,17 +106,19 @@ def _load_client(path: str | Path,
     if text is None or text == "-":
         return load.load_path(path, password), None
     try:
-        fd = os.open(text, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
+        if not stat.S_ISREG(os.stat(text).st_mode):  # a FIFO, a device: the bounded reader
+            return load.load_path(path, password), None
+        fd = os.open(text, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except (OSError, ValueError):
         return load.load_path(path, password), None  # the tolerant loader words the error
     try:
         st = os.fstat(fd)
         mode = st.st_mode
         regular = stat.S_ISREG(mode)
-        if (regular and st.st_size > load.MAX_BYTES) or not (
-                regular or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+        if not regular or st.st_size > load.MAX_BYTES:
             return load.load_path(path, password), None  # the same "too big"/odd-file line
-        data = _read(fd, st.st_size + 1 if regular else 65536)
+        os.set_blocking(fd, True)
+        data = _read(fd, st.st_size + 1)
     except OSError:
         return load.load_path(path, password), None
     finally:
@@ -192,7 +194,8 @@ def verify_paths(verifier: Verifier, paths: Sequence[str], at: datetime, *,
     d2i_X509 and X509_verify_cert contend on library-wide locks, so two threads verify more
     slowly than one (bench/bench_verify.py).
     """
-    n = _usable_workers(workers, len(paths))
+    # a verifier whose libcrypto lives in a helper process (pki.remote) stays in this process
+    n = _usable_workers(workers if verifier.engine is libcrypto else 1, len(paths))
     if n <= 1:
         for path in paths:
             yield check_client(verifier, path, password, at)

@@ -113,28 +113,24 @@ class Bundle:
 # --------------------------------------------------------------------------- entry points
 
 
-def load_path(path: str | Path, password: bytes | None = None) -> Bundle:
-    """Read ``path`` (``"-"`` = stdin) and load it; InputError if it cannot be read at all."""
+def load_path(path: str | Path, password: bytes | None = None, *, pipe: bool = True) -> Bundle:
+    """Read ``path`` (``"-"`` = stdin) and load it; InputError if it cannot be read at all.
+
+    Read through ``mtls_doctor.inputs`` (regular files, or a pipe when ``pipe``: what the user
+    names; a file a configuration names is read with ``pipe=False``)."""
+    from mtls_doctor.inputs import read_bytes
+
     if str(path) == "-":
-        data = sys.stdin.buffer.read(MAX_BYTES + 1)
+        data = read_bytes("-", limit=MAX_BYTES, too_big=_too_big("<stdin>", MAX_BYTES + 1))
         return load_bytes(data, "<stdin>", password)
     p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, not a certificate file")
     try:
-        if p.is_dir():
-            raise InputError(f"{p}: is a directory, not a certificate file")
         size = p.stat().st_size
-        if size > MAX_BYTES:
-            raise InputError(_too_big(str(p), size))
-        with p.open("rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
-    except FileNotFoundError:
-        raise InputError(f"{p}: no such file") from None
-    except PermissionError:
-        raise InputError(f"{p}: permission denied") from None
-    except IsADirectoryError:
-        raise InputError(f"{p}: is a directory, not a certificate file") from None
-    except OSError as exc:
-        raise InputError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    except (OSError, ValueError):  # ValueError: a NUL byte in the path
+        size = 0  # the reader words the error
+    data = read_bytes(str(p), limit=MAX_BYTES, pipe=pipe, too_big=_too_big(str(p), size))
     return load_bytes(data, str(p), password)
 
 

@@ -143,6 +143,10 @@ def _new_context(config: ProbeConfig, identity: ClientIdentity | None) -> Any:
     ctx.set_max_proto_version(SSL.TLS1_3_VERSION)
     try:
         if config.ca_file:
+            from mtls_doctor.inputs import check_path
+
+            # OpenSSL opens the file itself: a FIFO or a device would block it forever
+            check_path(config.ca_file, what="--ca-file", pipe=False)
             ctx.load_verify_locations(config.ca_file)
         else:
             system = next((f for f in SYSTEM_CA_FILES if _exists(f)), None)

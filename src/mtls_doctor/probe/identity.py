@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mtls_doctor.model import InputError
@@ -70,21 +69,11 @@ def throwaway(at: dt.datetime) -> ClientIdentity:
 
 
 def _read(path: str, what: str) -> bytes:
-    p = Path(path)
-    try:
-        if p.is_dir():
-            raise InputError(f"{what} {path}: is a directory")
-        with p.open("rb") as handle:  # bounded: a device or FIFO has no size to check first
-            data = handle.read(MAX_FILE + 1)
-        if len(data) > MAX_FILE:
-            raise InputError(f"{what} {path}: larger than {MAX_FILE} bytes")
-        return data
-    except FileNotFoundError:
-        raise InputError(f"{what} {path}: no such file") from None
-    except PermissionError:
-        raise InputError(f"{what} {path}: permission denied") from None
-    except OSError as exc:
-        raise InputError(f"{what} {path}: cannot read ({exc.strerror})") from None
+    """At most ``MAX_FILE`` bytes of ``path`` (``-`` = stdin) through the bounded reader: a
+    regular file or a pipe (read timeout), never a device or a directory."""
+    from mtls_doctor.inputs import read_bytes
+
+    return read_bytes(path, limit=MAX_FILE, what=what)
 
 
 def _certs(data: bytes, path: str, what: str) -> list[Any]:
