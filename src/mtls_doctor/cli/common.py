@@ -100,3 +100,31 @@ def fail(message: str) -> None:
 
 
 __all__ = ["format_option", "fail_on_option", "emit", "fail", "parse_at", "password_option", "password_bytes", "EXIT_USAGE"]
+
+
+def target_options(nginx_help: str = "The nginx to predict for (also one inside another OS "
+                   "root): its version, TLS library and the very libcrypto it loads.") -> Callable:
+    """``--nginx PATH``, ``--nginx-version``, ``--openssl-version``: the same on every command
+    (``mtls_doctor.nginx.target``)."""
+    def wrap(fn: Callable) -> Callable:
+        fn = click.option("--openssl-version", "openssl_version", metavar="X.Y.Z",
+                          help="Predict codes and texts for this OpenSSL (`nginx -V`: "
+                               "'running with'); default: that of --nginx, else this "
+                               "machine's.")(fn)
+        fn = click.option("--nginx-version", "nginx_version", metavar="X.Y.Z",
+                          help="Judge for this nginx version (default: that of --nginx or of "
+                               "the nginx found).")(fn)
+        return click.option("--nginx", "nginx", metavar="PATH", help=nginx_help)(fn)
+    return wrap
+
+
+def resolve_target(nginx: str | None, nginx_version: str | None, openssl_version: str | None):
+    """``nginx.target.resolve`` with its InputError as one line and exit 2."""
+    from mtls_doctor.model import InputError
+    from mtls_doctor.nginx.target import resolve
+
+    try:
+        return resolve(nginx, nginx_version, openssl_version)
+    except InputError as exc:
+        fail(str(exc))
+        raise

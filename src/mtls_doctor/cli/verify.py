@@ -15,7 +15,8 @@ from typing import Any
 
 import click
 
-from mtls_doctor.cli.common import emit, fail, format_option, parse_at, password_bytes, password_option
+from mtls_doctor.cli.common import (emit, fail, format_option, parse_at, password_bytes,
+                                    password_option, resolve_target, target_options)
 
 #: worker processes for loading + verifying many clients (see pki.batch.verify_paths)
 _WORKERS_ENV = os.environ.get("MTLS_DOCTOR_VERIFY_WORKERS", "").strip()
@@ -75,9 +76,6 @@ def _certs(path: str | None, what: str, notes: list[str]) -> tuple:
               show_default=True, help="ssl_verify_client mode.")
 @click.option("--at", "at_text", metavar="TIME",
               help="Verification time, ISO 8601 (default: now).")
-@click.option("--openssl-version", metavar="VERSION",
-              help="Give error texts as this OpenSSL would (3.x or 1.1.1; `nginx -V` shows "
-                   "it). Default: the system OpenSSL, the one this machine's nginx uses.")
 @click.option("--security-level", type=click.IntRange(0, 5), default=None,
               help="The SSL security level (default: the system libssl's, 2 on Debian).")
 @click.option("--config", "config_path", metavar="NGINX.CONF",
@@ -88,11 +86,14 @@ def _certs(path: str | None, what: str, notes: list[str]) -> tuple:
                    "only verifying server, else the default server).")
 @password_option("a PKCS#12 CLIENT")
 @click.option("--key", metavar="FILE", help="The client's private key, to check it matches.")
+@target_options("Verify with the libcrypto this nginx loads (exact for that nginx, also one "
+                "inside another OS root); default: this machine's OpenSSL.")
 @format_option()
 def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | None, depth: int,
-            crl: str | None, mode: str, at_text: str | None, openssl_version: str | None,
-            security_level: int | None, config_path: str | None, server_name: str | None,
-            password: str | None, key: str | None, fmt: str) -> int:
+            crl: str | None, mode: str, at_text: str | None, security_level: int | None,
+            config_path: str | None, server_name: str | None, password: str | None,
+            key: str | None, nginx: str | None, nginx_version: str | None,
+            openssl_version: str | None, fmt: str) -> int:
     """Judge each CLIENT (a PEM with the leaf then the intermediates it sends, or a PKCS#12)
     exactly as nginx would with these settings: $ssl_client_verify, HTTP status and page, the
     error-log line, the chain built, and the real cause with its fix.
@@ -102,9 +103,11 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
     """
     from mtls_doctor.model import Report
     from mtls_doctor.pki import libcrypto
-    from mtls_doctor.pki.verify import TrustSettings, Verifier, check_openssl_version
+    from mtls_doctor.nginx.version import TRUSTED_ONLY_OK
+    from mtls_doctor.pki.verify import TrustSettings, Verifier
 
     at = parse_at(at_text)
+    target = resolve_target(nginx, nginx_version, openssl_version)
     notes: list[str] = []
     server_label = None
     if config_path is not None:
@@ -131,8 +134,13 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
             fail(f"{crl}: no CRL found for ssl_crl (nginx -t would fail too, F6.1)")
         crls = tuple(bundle.crls)
     if mode in ("on", "optional") and not client_certs:
-        notes.append("nginx before 1.27.2 refuses this configuration: \"no ssl_client_certificate "
-                     "for ssl_verify_client\" (F1.5)")
+        if target.nginx_version is None:
+            notes.append("nginx before 1.27.2 refuses this configuration: \"no "
+                         "ssl_client_certificate for ssl_verify_client\" (F1.5)")
+        elif target.nginx_version < TRUSTED_ONLY_OK:
+            notes.append(f"nginx {target.nginx_version} refuses this configuration: \"no "
+                         "ssl_client_certificate for ssl_verify_client\" (F1.5; accepted from "
+                         "1.27.2)")
     trust = TrustSettings(client_certificate=client_certs, trusted_certificate=trusted_certs,
                           verify_depth=depth, crls=crls, verify_client=mode,
                           security_level=security_level)
@@ -145,12 +153,10 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
             fail(f"{key}: no readable private key")
         key_public = kb.keys[0].public_key
 
+    engine_args, engine_notes = target.verifier_args()
+    notes.extend(target.notes + engine_notes)
     try:
-        check_openssl_version(openssl_version)
-    except ValueError as exc:
-        fail(f"--openssl-version: {exc}")
-    try:
-        verifier = Verifier(trust, openssl_version=openssl_version)
+        verifier = Verifier(trust, **engine_args)
     except libcrypto.LibcryptoUnavailable as exc:
         fail(str(exc))
         raise
@@ -176,7 +182,9 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
             rows.append(row)
     data = {
         "at": at.isoformat(),
-        "openssl_version": libcrypto.openssl_version(),
+        "openssl_version": verifier.engine.openssl_version(),
+        "prediction": {"exact": verifier.exact, "verified_with": verifier.engine.openssl_version(),
+                       **target.to_dict()},
         "settings": {"server": server_label, "ssl_verify_client": mode, "ssl_verify_depth": depth,
                      "ssl_client_certificate": client_ca, "ssl_trusted_certificate": trusted_ca,
                      "ssl_crl": crl, "security_level": verifier.security_level},

@@ -188,6 +188,21 @@ def explain(case: Case) -> tuple[str, str | None]:
                 "hold a field cryptography cannot parse).", None)
 
 
+def _depth_exceeded(case: Case, w: Walk) -> bool:
+    return case.raw.error in (2, 20, 21, 22) and (
+        any(e.error == 22 for e in case.raw.events)
+        or (w.complete and w.intermediates > case.trust.verify_depth))
+
+
+def depth_exceeded(case: Case) -> bool:
+    """The chain the client can complete is longer than ssl_verify_depth allows (the error
+    nginx logs for it is 22 on OpenSSL 1.1.1, 20 or 2 on 3.x)."""
+    try:
+        return case.raw.error != 0 and _depth_exceeded(case, walk(case))
+    except Exception:  # noqa: BLE001 - as explain(): odd certificates never raise
+        return False
+
+
 def _explain(case: Case) -> tuple[str, str | None]:
     events = case.raw.events
     distinct: list[tuple[int, int]] = []
@@ -200,15 +215,19 @@ def _explain(case: Case) -> tuple[str, str | None]:
     w = walk(case)
     depth = case.trust.verify_depth
 
-    depth_exceeded = case.raw.error in (2, 20, 21, 22) and (
-        any(e.error == 22 for e in events) or (w.complete and w.intermediates > depth))
+    depth_exceeded = _depth_exceeded(case, w)
     if depth_exceeded and w.complete:
         names = ", ".join(f"'{_dn(c.subject)}'" for c in w.certs[1:-1])
+        if case.code == 22:  # OpenSSL 1.1.1 (openssl_versions: measured on nginx 1.18)
+            how = ("OpenSSL 1.1.1 reports it as 22 \"certificate chain too long\" (OpenSSL 3.x "
+                   "reports the error of the cut instead: 20 or 2)")
+        else:
+            how = ("OpenSSL 3.x builds at most depth+2 certificates and, because nginx's callback "
+                   "lets verification continue, reports the error caused by the cut "
+                   f"({case.code}: {case.text}) instead of \"certificate chain too long\" "
+                   "(OpenSSL 1.1.1 reports 22)")
         why = (f"The chain needs {w.intermediates} intermediate(s) ({names}) but ssl_verify_depth "
-               f"is {depth}: OpenSSL builds at most depth+2 certificates and, because nginx's "
-               "callback lets verification continue, reports the error caused by the cut "
-               f"({case.code}: {case.text}) instead of \"certificate chain too long\" "
-               "(F3.2, F3.3).")
+               f"is {depth}: {how} (F3.2, F3.3).")
         fix = f"raise ssl_verify_depth to {w.intermediates} (ssl_verify_depth {w.intermediates};)."
     else:
         why, fix = _by_code(case, w)

@@ -13,7 +13,7 @@ Protocol: one JSON object per line on stdin, one answer per line on stdout; byte
 - ``{"op": "verify", "store", "leaf", "chain", "depth", "at", "level"}`` -> a ``RawResult``
 - ``{"op": "close", "store"}`` -> ``{"ok": true}``
 
-An answer ``{"error": KIND, "message": TEXT}`` reports a failure (``decode``: libcrypto refused a
+An answer ``{"failure": KIND, "message": TEXT}`` reports a failure (``decode``: libcrypto refused a
 DER; ``unavailable``: the library cannot be used); the helper keeps serving. End of input ends it.
 """
 
@@ -82,13 +82,13 @@ def serve(lc, lines, write) -> None:
                     store.close()
                 answer = {"ok": True}
             else:
-                answer = {"error": "usage", "message": f"unknown op {op!r}"}
+                answer = {"failure": "usage", "message": f"unknown op {op!r}"}
         except lc.DecodeError as exc:
-            answer = {"error": "decode", "message": str(exc)}
+            answer = {"failure": "decode", "message": str(exc)}
         except lc.LibcryptoUnavailable as exc:
-            answer = {"error": "unavailable", "message": str(exc)}
+            answer = {"failure": "unavailable", "message": str(exc)}
         except (KeyError, TypeError, ValueError) as exc:
-            answer = {"error": "usage", "message": f"{type(exc).__name__}: {exc}"}
+            answer = {"failure": "usage", "message": f"{type(exc).__name__}: {exc}"}
         write(json.dumps(answer) + "\n")
 
 

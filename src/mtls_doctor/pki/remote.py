@@ -76,9 +76,9 @@ class Helper:
         if not line:
             raise LibcryptoUnavailable(self._died())
         answer = json.loads(line)
-        if answer.get("error") == "decode":
+        if answer.get("failure") == "decode":
             raise DecodeError(answer["message"])
-        if "error" in answer:
+        if "failure" in answer:
             raise LibcryptoUnavailable(f"verify helper ({self.label}): {answer['message']}")
         return answer
 

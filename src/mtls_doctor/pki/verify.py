@@ -27,7 +27,8 @@ from typing import Any, Iterable, Iterator, Sequence
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from mtls_doctor.pki import libcrypto
+from mtls_doctor.model import InputError
+from mtls_doctor.pki import libcrypto, openssl_versions
 
 VERIFY_CLIENT_MODES = ("on", "optional", "optional_no_ca", "off")
 
@@ -43,56 +44,43 @@ PAGES = {495: "The SSL certificate error", 496: "No required SSL certificate was
 _CONTEXT = " while reading client request headers"
 LOG_NO_CERT = "client sent no required SSL certificate" + _CONTEXT
 
-# OpenSSL 1.1.1 crypto/x509/x509_txt.c texts that differ from 3.x (3.0 reworded them), and the
-# one code that was renumbered: 3.0 moved X509_V_ERR_INVALID_CA from 24 to 79.
-_TEXTS_111 = {
-    18: "self signed certificate",
-    19: "self signed certificate in certificate chain",
-    26: "unsupported certificate purpose",
-    44: "Different CRL scope",
-    45: "Unsupported extension feature",
-    55: "Path Loop",
-    62: "Hostname mismatch",
-    63: "Email address mismatch",
-    65: "No matching DANE TLSA records",
-    69: "Invalid certificate verification context",
-    70: "Issuer certificate lookup error",
-    79: "invalid CA certificate",
-}
-_CODES_111 = {79: 24}
-
-
 def check_openssl_version(version: str | None) -> None:
-    """Raise ValueError unless ``version`` is None, 3.x or 1.1.1."""
-    _family(version)
+    """Raise ValueError unless ``version`` is None or an OpenSSL release (1.1.1 or newer)."""
+    if version is not None:
+        try:
+            openssl_versions.parse_release(version)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
 
 
-def _family(version: str | None) -> str:
-    """'3' or '1.1.1' from a user's --openssl-version ("3.0.11", "1.1.1w", "OpenSSL 1.1.1k")."""
-    if version is None:
-        return "system"
-    v = version.strip().lower().removeprefix("openssl").strip()
-    if v.startswith("3"):
-        return "3"
-    if v.startswith("1.1"):
-        return "1.1.1"
-    raise ValueError(f"unsupported OpenSSL version {version!r}: give 3.x or 1.1.1")
+def _release_of(label: str) -> openssl_versions.Release:
+    """The release in an ``OpenSSL_version()`` label ("OpenSSL 3.0.19 27 Jan 2026")."""
+    return openssl_versions.parse_release(label)
 
 
-def reason_text(code: int, openssl_version: str | None = None) -> tuple[int, str, str]:
+def reason_text(code: int, openssl_version: str | None = None, *, depth_exceeded: bool = False,
+                engine: Any = None) -> tuple[int, str, str]:
     """(code, text, version label) as nginx linked against that OpenSSL would log them.
 
-    ``None`` = the system OpenSSL (the one this machine's nginx uses). Texts of other versions
-    are translated from the system's: only the known 1.1.1 differences are applied.
+    ``engine``: the libcrypto that verified (default: this process's). ``openssl_version``
+    None = that library's own numbering and text, exact. Another release: the code translated
+    (``openssl_versions.translate``) and the measured text of that release; the label says it
+    is a prediction from another library's verification.
     """
-    family = _family(openssl_version)
-    text = libcrypto.error_string(code)
-    if family == "1.1.1":
-        return _CODES_111.get(code, code), _TEXTS_111.get(code, text), \
-            f"OpenSSL 1.1.1 (translated from {libcrypto.openssl_version()})"
-    if family == "3":
-        return code, text, f"OpenSSL {openssl_version} (text of {libcrypto.openssl_version()})"
-    return code, text, libcrypto.openssl_version()
+    engine = engine or libcrypto
+    label = engine.openssl_version()
+    if openssl_version is None:
+        return code, engine.error_string(code), label
+    check_openssl_version(openssl_version)
+    source, target = _release_of(label), openssl_versions.parse_release(openssl_version)
+    if source.series == target.series:
+        return code, engine.error_string(code), f"OpenSSL {target} (text of {label})"
+    stands_for, same_series = openssl_versions.nearest(target)
+    new = openssl_versions.translate(code, source=source, target=target,
+                                     depth_exceeded=depth_exceeded)
+    basis = f"OpenSSL {stands_for}" if same_series else f"the nearest measured, OpenSSL {stands_for}"
+    return new, openssl_versions.text(new, target), \
+        f"OpenSSL {target} (approximate: predicted from {label}, texts of {basis})"
 
 
 @dataclass(frozen=True)
@@ -217,19 +205,29 @@ class Verifier:
     store at once; it is also freed when the object is collected.
     """
 
-    def __init__(self, trust: TrustSettings, *, openssl_version: str | None = None) -> None:
-        _family(openssl_version)  # validate early
+    def __init__(self, trust: TrustSettings, *, openssl_version: str | None = None,
+                 engine: Any = None) -> None:
+        """``engine``: the libcrypto that verifies: this process's (default) or a
+        ``pki.remote.engine_for(path)`` (the very library an nginx uses: exact).
+        ``openssl_version``: predict for that release instead (codes and texts translated from
+        the engine's verification through ``openssl_versions``: approximate when its series
+        differs from the engine's)."""
+        check_openssl_version(openssl_version)  # validate early
         self.trust = trust
+        self.engine = engine or libcrypto
         self.openssl_version = openssl_version
+        self._translating = openssl_version is not None and \
+            _release_of(self.engine.openssl_version()).series != \
+            openssl_versions.parse_release(openssl_version).series
         self.security_level = (trust.security_level if trust.security_level is not None
-                               else libcrypto.default_security_level())
+                               else self.engine.default_security_level())
         self._origin: dict[bytes, str] = {}
         self._reasons: dict[int, tuple[int, str, str]] = {}
         for label, certs in (("ssl_trusted_certificate", trust.trusted_certificate),
                              ("ssl_client_certificate", trust.client_certificate)):
             for cert in certs:
                 self._origin[_der(cert)] = label  # ssl_client_certificate wins for duplicates
-        self._store = libcrypto.Store(
+        self._store = self.engine.Store(
             [_der(c) for c in (*trust.client_certificate, *trust.trusted_certificate)],
             [c.public_bytes(Encoding.DER) for c in trust.crls],
         )
@@ -262,11 +260,19 @@ class Verifier:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _reason(self, code: int) -> tuple[int, str, str]:
+    @property
+    def exact(self) -> bool:
+        """True when codes and texts are those of the verifying library itself."""
+        return not self._translating
+
+    def _reason(self, code: int, depth_exceeded: bool = False) -> tuple[int, str, str]:
         """``reason_text(code, self.openssl_version)``, computed once per code."""
-        known = self._reasons.get(code)
+        key = (code, depth_exceeded)
+        known = self._reasons.get(key)
         if known is None:
-            known = self._reasons[code] = reason_text(code, self.openssl_version)
+            known = self._reasons[key] = reason_text(code, self.openssl_version,
+                                                     depth_exceeded=depth_exceeded,
+                                                     engine=self.engine)
         return known
 
     def verify(self, leaf: x509.Certificate | None, chain: Sequence[x509.Certificate],
@@ -297,7 +303,7 @@ class Verifier:
         try:
             raw = self._store.verify(leaf_der, chain_der, depth=trust.verify_depth,
                                      at=int(at.timestamp()), security_level=self.security_level)
-        except libcrypto.DecodeError:
+        except (libcrypto.DecodeError, self.engine.DecodeError):
             # OpenSSL cannot even decode what the client sends: the handshake fails with a
             # decode_error alert, before any HTTP request (no $ssl_client_verify, no 400).
             return VerifyResult(
@@ -308,7 +314,12 @@ class Verifier:
                             "$ssl_client_verify (nginx logs the handshake failure at info).",
                 fix="re-issue the client certificate (and its intermediates) with a standard "
                     "X.509 encoding.", **common)
-        code, text, version = self._reason(raw.error)
+        over = self._translating and raw.error != 0 and explain.depth_exceeded(
+            explain.Case(leaf=leaf, chain=tuple(chain), trust=trust, raw=raw, at=at,
+                         origin=self._origin, status=400, code=raw.error,
+                         text=self.engine.error_string(raw.error),
+                         security_level=self.security_level, text_of=self.engine.error_string))
+        code, text, version = self._reason(raw.error, over)
         entries = _chain_entries(raw.chain, {leaf_der, *chain_der}, self._origin)
         events = tuple(
             ErrorEvent(e.depth, self._reason(e.error)[0], self._reason(e.error)[1],
@@ -333,7 +344,7 @@ class Verifier:
                 explain.Case(leaf=leaf, chain=tuple(chain), trust=trust, raw=raw, at=at,
                              origin=self._origin, status=status, code=code, text=text,
                              security_level=self.security_level,
-                             text_of=lambda n: reason_text(n, self.openssl_version)[1]))
+                             text_of=lambda n: self._reason(n)[1]))
         return VerifyResult(
             ssl_client_verify=verify, status=status, page=page, error_code=code,
             error_text=text if raw.error else None, openssl_version=version, log_line=log_line,
