@@ -189,7 +189,15 @@ def _locations(
     proxy_headers: tuple[Directive, ...],
     add_headers: tuple[Directive, ...],
 ) -> Iterator[LocationView]:
-    for node in block:
+    # depth first, in file order, with an explicit stack: nginx -t accepts locations nested
+    # 1,000 deep, deeper than Python's recursion limit
+    stack = [(iter(block), parents, proxy_headers, add_headers)]
+    while stack:
+        nodes, parents, proxy_headers, add_headers = stack[-1]
+        node = next(nodes, None)
+        if node is None:
+            stack.pop()
+            continue
         if node.name != "location" or node.block is None:
             continue
         own = node.block + tuple(c for d in node.block if d.name == "if" and d.block for c in d.block)
@@ -202,7 +210,7 @@ def _locations(
         if not names & CONTENT_DIRECTIVES and not returns and "location" not in names:
             serves = True  # static files from the inherited root
         yield LocationView(node, parents, headers, adds, bool(names & PROXY_DIRECTIVES), serves)
-        yield from _locations(node.block, parents + (node,), headers, adds)
+        stack.append((iter(node.block), parents + (node,), headers, adds))
 
 
 def _return_serves(node: Directive) -> bool:

@@ -23,13 +23,18 @@ def _parents(config: Config) -> dict[tuple[str, int, str], tuple[Directive, ...]
     """(path, line, name) of each directive -> the block it sits in."""
     out: dict[tuple[str, int, str], tuple[Directive, ...]] = {}
 
-    def visit(block: tuple[Directive, ...]) -> None:
-        for d in block:
-            out.setdefault((d.path, d.line, d.name), block)
-            if d.block:
-                visit(d.block)
-
-    visit(config.root)
+    # depth first in file order, with an explicit stack: blocks may nest deeper than Python
+    # recurses (nginx -t accepts 1,000 levels)
+    stack = [(config.root, iter(config.root))]
+    while stack:
+        block, rest = stack[-1]
+        d = next(rest, None)
+        if d is None:
+            stack.pop()
+            continue
+        out.setdefault((d.path, d.line, d.name), block)
+        if d.block:
+            stack.append((d.block, iter(d.block)))
     return out
 
 
@@ -41,6 +46,7 @@ def edits(configs: Sequence[Config], findings: Iterable[Finding]) -> dict[str, d
         sources.update(config.sources)
         parents.update(_parents(config))
     out: dict[str, dict[int, str]] = {}
+    split: dict[str, list[str]] = {}
 
     def line_of(path: str, n: int) -> str | None:
         if path not in sources:
@@ -48,7 +54,9 @@ def edits(configs: Sequence[Config], findings: Iterable[Finding]) -> dict[str, d
         current = out.get(path, {}).get(n)
         if current is not None:
             return current
-        lines = sources[path].splitlines(keepends=True)
+        lines = split.get(path)
+        if lines is None:  # split each file once, not once per finding
+            lines = split[path] = sources[path].splitlines(keepends=True)
         return lines[n - 1] if 0 < n <= len(lines) else None
 
     for f in findings:

@@ -223,20 +223,36 @@ def parse_sources(main: str, reader: Reader, prefix: str | None = None) -> Confi
         return tree
 
     def expand(nodes: tuple[Directive, ...], depth: int, chain: tuple[str, ...]) -> tuple[Directive, ...]:
-        out: list[Directive] = []
-        changed = False
-        for node in nodes:
+        # iterative (an explicit stack of [block, next index, expanded, changed]): nginx -t
+        # accepts blocks nested 1,000 deep, which would overflow Python's recursion limit;
+        # only include nesting recurses, bounded by MAX_INCLUDE_DEPTH
+        stack: list[list] = [[nodes, 0, [], False]]
+        finished: tuple[Directive, ...] | None = None
+        while True:
+            frame = stack[-1]
+            items, index, out = frame[0], frame[1], frame[2]
+            if finished is not None:  # the block of items[index - 1] is expanded
+                node, block, finished = items[index - 1], finished, None
+                if block is not node.block:
+                    node, frame[3] = Directive(node.name, node.args, node.path, node.line, block), True
+                out.append(node)
+                continue
+            if index == len(items):
+                stack.pop()
+                done = tuple(out) if frame[3] else items  # untouched subtrees are shared
+                if not stack:
+                    return done
+                finished = done
+                continue
+            node = items[index]
+            frame[1] = index + 1
             if node.name == "include" and node.block is None:
                 out.extend(include(node, depth, chain))
-                changed = True
+                frame[3] = True
             elif node.block is not None:
-                block = expand(node.block, depth, chain)
-                if block is not node.block:
-                    node, changed = Directive(node.name, node.args, node.path, node.line, block), True
-                out.append(node)
+                stack.append([node.block, 0, [], False])
             else:
                 out.append(node)
-        return tuple(out) if changed else nodes  # untouched subtrees are shared, not copied
 
     def include(node: Directive, depth: int, chain: tuple[str, ...]) -> list[Directive]:
         if len(node.args) != 1:

@@ -1,0 +1,44 @@
+"""Issue 11, defect 4: ``location``/``if`` nested 1,000 deep (nginx -t accepts it) is parsed,
+linted, rendered and diagnosed without RecursionError: every walk over the tree is iterative."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.hardening.conftest import clean, cli
+from tests.pki.certs import pki
+
+DEPTH = 1000
+
+
+def _conf(tmp_path, inner: str) -> str:
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_bytes(pki().leaf.pem)
+    text = ("events {}\nhttp {\n server {\n  listen 443 ssl;\n  server_name a.test;\n"
+            f"  ssl_certificate {leaf};\n  ssl_certificate_key {leaf};\n"
+            "  ssl_verify_client optional;\n  ssl on;\n"
+            + inner * DEPTH + "  return 200 $ssl_client_cert;\n" + "}\n" * (DEPTH * inner.count("{"))
+            + " }\n}\n")
+    path = tmp_path / "nginx.conf"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("inner", ["location /a {\n", "location /b {\nif ($x) {\n"],
+                         ids=["location", "location-if"])
+def test_lint_of_deep_nesting(tmp_path, inner):
+    conf = _conf(tmp_path, inner)
+    for args in ((), ("--format", "json"), ("--format", "sarif"), ("--diff",)):
+        proc = cli("lint", conf, "--nginx-version", "1.22.1", *args)
+        clean(proc, 1)
+    findings = json.loads(cli("lint", conf, "--format", "json").stdout)["findings"]
+    assert any(f["rule"] == "MTLS404" for f in findings)  # $ssl_client_cert at the bottom
+
+
+def test_verify_and_diagnose_of_deep_nesting(tmp_path):
+    conf = _conf(tmp_path, "location /a {\n")
+    leaf = tmp_path / "leaf.pem"
+    clean(cli("verify", "--config", conf, "--server-name", "a.test", str(leaf)), 0, 1, 2)
+    clean(cli("diagnose", "--config", conf, "--no-probe"), 0, 1)
