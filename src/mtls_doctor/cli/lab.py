@@ -91,11 +91,22 @@ def list_command(fmt: str) -> int:
 @click.option("--nginx", "nginx", metavar="PATH", help="The nginx binary (default: PATH, /usr/sbin).")
 @format_option()
 @click.option("--keep", is_flag=True, help="Keep each scenario's nginx prefix (config, logs) and the PKI.")
-def run_command(scenarios: tuple[str, ...], nginx: str | None, fmt: str, keep: bool) -> int:
-    """Run scenarios on real nginx (all by default) and compare with the expected behaviour.
+@click.option("--matrix", is_flag=True,
+              help="Run on every nginx of the version matrix (this machine's and the roots "
+                   "tools/roots.sh built in $MTLS_DOCTOR_ROOTS) and show where they differ.")
+def run_command(scenarios: tuple[str, ...], nginx: str | None, fmt: str, keep: bool,
+                matrix: bool) -> int:
+    """Run scenarios on real nginx (all by default) and compare with the expected behaviour
+    (expectations follow the nginx and OpenSSL version: codes, texts, directives).
 
     Exit 0 when every client got what the scenario expects, 1 otherwise, 2 when nginx is
     missing or a scenario name is unknown.
+
+    \b
+    Examples:
+      mtls-doctor lab run depth-default
+      mtls-doctor lab run --nginx /var/cache/mtls-doctor/roots/bullseye/usr/sbin/nginx
+      mtls-doctor lab run --matrix
     """
     from mtls_doctor.lab.scenarios import SCENARIOS, get
 
@@ -105,6 +116,10 @@ def run_command(scenarios: tuple[str, ...], nginx: str | None, fmt: str, keep: b
         if scenario is None:
             fail(f"no scenario {name!r}; `mtls-doctor lab list` shows them")
         chosen.append(scenario)
+    if matrix:
+        if nginx is not None:
+            fail("--matrix runs every nginx of the matrix: leave out --nginx")
+        return _run_matrix(chosen or list(SCENARIOS), fmt)
     results, total, workdir = execute(chosen or list(SCENARIOS), nginx, keep)
     ok = all(r.matched for r in results)
     if fmt == "json":
@@ -123,6 +138,44 @@ def run_command(scenarios: tuple[str, ...], nginx: str | None, fmt: str, keep: b
         if keep:
             console().print(f"kept: {workdir} (pki/ and one nginx prefix per scenario)",
                             markup=False)
+    return 0 if ok else 1
+
+
+def _run_matrix(scenarios: Sequence[Any], fmt: str) -> int:
+    from mtls_doctor.lab.matrix import differences, matrix_nginx, roots_dir
+
+    binaries = matrix_nginx()
+    if not binaries:
+        fail(f"no nginx here and no roots in {roots_dir()}: run tools/roots.sh build")
+    by_nginx: dict[str, list[Any]] = {}
+    for binary in binaries:
+        results, _, _ = execute(scenarios, binary, False)
+        label = results[0].nginx.removeprefix(binary).strip() if results else binary
+        by_nginx[label] = results
+    ok = all(r.matched for results in by_nginx.values() for r in results)
+    diffs = differences(by_nginx)
+    if fmt == "json":
+        data = {"schema_version": 1, "matched": ok,
+                "nginx": {label: {"path": binary, "matched": sum(r.matched for r in rs),
+                                  "scenarios": len(rs)}
+                          for (label, rs), binary in zip(by_nginx.items(), binaries)},
+                "differences": diffs}
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return 0 if ok else 1
+    from rich.table import Table
+
+    from mtls_doctor.cli.console import console
+
+    for label, results in by_nginx.items():
+        console().print(f"{label}: {sum(r.matched for r in results)}/{len(results)} scenarios "
+                        "behaved as expected", markup=False)
+    table = Table(title="Where the versions differ", show_lines=False)
+    table.add_column("scenario / client", overflow="fold")
+    for label in by_nginx:
+        table.add_column(label, overflow="fold")
+    for d in diffs:
+        table.add_row(f"{d['scenario']} / {d['client']}", *d["by_nginx"].values())
+    console().print(table)
     return 0 if ok else 1
 
 

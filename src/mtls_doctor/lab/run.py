@@ -134,6 +134,9 @@ def run_scenario(
             files.update(_client_files(spec, pki))
     version_tuple = nginx_version(nginx_bin)
     version = ".".join(map(str, version_tuple)) or "?"
+    release = openssl_release(nginx_bin)
+    if release is not None:
+        version += f" (OpenSSL {release})"
     server = NginxServer(scenario.render, ports=scenario.ports, files=files, nginx_bin=nginx_bin,
                          workdir=prefix, keep=True)
     answers: list[tuple[ClientSpec, Answer]] = []
@@ -149,11 +152,28 @@ def run_scenario(
     errors = _errors_by_lab(_read(prefix / "logs" / "error.log"))
     if not keep:
         shutil.rmtree(prefix, ignore_errors=True)
-    rows = tuple(_row(spec, answer, access.get(spec.id), errors.get(spec.id)) for spec, answer in answers)
+    rows = tuple(_row(spec, answer, access.get(spec.id), errors.get(spec.id), release)
+                 for spec, answer in answers)
     return ScenarioResult(scenario.name, scenario.title, scenario.broken, scenario.facts, rows,
                           f"{nginx_bin} {version}", time.monotonic() - started, config,
                           str(prefix) if keep else None, error,
                           scenario.expected_config_error(version_tuple))
+
+
+def openssl_release(nginx_bin: str):
+    """The OpenSSL release ``nginx_bin`` runs with (``nginx -V``), or None when unknown: the
+    expectations (written in OpenSSL 3.0's codes and texts) are rewritten for it."""
+    from mtls_doctor.model import InputError
+    from mtls_doctor.nginx.local import describe_nginx
+    from mtls_doctor.pki.openssl_versions import parse_release
+
+    build = describe_nginx(nginx_bin)
+    if build is None or build.openssl_version is None:
+        return None
+    try:
+        return parse_release(build.openssl_version)
+    except InputError:
+        return None
 
 
 def compare(expect: Expect, status: int | None, verify: str | None, log_line: str | None,
@@ -208,8 +228,10 @@ def _ask(port: int, spec: ClientSpec, prefix: Path, pki: Any, timeout: float) ->
                    tls=spec.tls, headers=spec.headers, timeout=timeout)
 
 
-def _row(spec: ClientSpec, answer: Answer, access: dict[str, str] | None, log_line: str | None) -> Row:
+def _row(spec: ClientSpec, answer: Answer, access: dict[str, str] | None, log_line: str | None,
+         release: Any = None) -> Row:
     access = access or {}
+    expect = spec.expect.for_release(release)
 
     def field(name: str) -> str | None:
         value = access.get(name)
@@ -220,11 +242,11 @@ def _row(spec: ClientSpec, answer: Answer, access: dict[str, str] | None, log_li
         verify = "NONE"  # cannot happen on an SSL port; kept total for plain-HTTP lines
     page = recognise_page(answer.body) if answer.status is not None else None
     protocol = field("protocol") or answer.protocol
-    mismatches = compare(spec.expect, answer.status, verify, log_line, page, answer.body,
+    mismatches = compare(expect, answer.status, verify, log_line, page, answer.body,
                          answer.error, protocol)
     return Row(spec.id, spec.client, spec.send_chain, spec.sni, answer.status, page, verify,
                field("s_dn"), log_line, protocol, field("server"), answer.body, answer.error,
-               spec.expect, mismatches)
+               expect, mismatches)
 
 
 def _access_by_lab(text: str) -> dict[str, dict[str, str]]:

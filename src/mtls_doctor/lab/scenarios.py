@@ -15,7 +15,7 @@ Invariants of this module:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 __all__ = ["Expect", "ClientSpec", "ServerSpec", "Scenario", "SCENARIOS", "get", "PAGES"]
@@ -42,6 +42,25 @@ class Expect:
     body: str | None = None  # substring of the body
     error: str | None = None  # substring of the client's TLS error (status None)
     protocol: str | None = None  # negotiated TLS version when it matters
+    #: the verify error code behind ``verify``/``log``, in OpenSSL 3.0's numbering (the texts
+    #: above are 3.0's): ``for_release`` rewrites both for the OpenSSL nginx runs with
+    code: int | None = None
+    #: the chain is longer than ssl_verify_depth allows: OpenSSL 1.1.1 reports 22 instead
+    depth_exceeded: bool = False
+
+    def for_release(self, release: Any) -> Expect:
+        """This expectation as nginx linked against OpenSSL ``release`` answers
+        (``pki.openssl_versions``: codes and texts measured per release)."""
+        if self.code is None or release is None:
+            return self
+        from mtls_doctor.pki import openssl_versions as ov
+
+        code = ov.translate(self.code, source=ov.parse_release("3.0.0"), target=release,
+                            depth_exceeded=self.depth_exceeded)
+        text = ov.text(code, release)
+        verify = f"FAILED:{text}" if self.verify and self.verify.startswith("FAILED:") else self.verify
+        log = f"client SSL certificate verify error: ({code}:{text})" if self.log else None
+        return replace(self, verify=verify, log=log, code=code)
 
 
 def ok(verify: str = "SUCCESS", **kw: Any) -> Expect:
@@ -52,13 +71,14 @@ def missing() -> Expect:  # F2.2 "on" without a certificate; F4.1 line
     return Expect(400, "NONE", "client sent no required SSL certificate", PAGES["no_cert"])
 
 
-def rejected(code: int, text: str) -> Expect:  # F2.2 495, F4.1 line with the numeric code
+def rejected(code: int, text: str, *, depth_exceeded: bool = False) -> Expect:
+    # F2.2 495, F4.1 line with the numeric code
     return Expect(400, f"FAILED:{text}", f"client SSL certificate verify error: ({code}:{text})",
-                  PAGES["cert_error"])
+                  PAGES["cert_error"], code=code, depth_exceeded=depth_exceeded)
 
 
-def tolerated(text: str) -> Expect:  # F2.4: optional_no_ca serves it, logs nothing
-    return Expect(200, f"FAILED:{text}", None, PAGES["ok"])
+def tolerated(code: int, text: str) -> Expect:  # F2.4: optional_no_ca serves it, logs nothing
+    return Expect(200, f"FAILED:{text}", None, PAGES["ok"], code=code)
 
 
 def handshake_fails(error: str) -> Expect:
@@ -249,7 +269,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "'chain too long', because the last error wins (F3.3).",
         "F3.1 F3.2 F3.3", S(),
         C("one-intermediate", "good", ok()),
-        C("two-intermediates", "deep", rejected(*_LOCAL_ISSUER)),
+        C("two-intermediates", "deep", rejected(*_LOCAL_ISSUER, depth_exceeded=True)),
         broken=True, fix="ssl_verify_depth 2; (as many as the longest client chain has intermediates)"),
     _sc("depth-2", "ssl_verify_depth 2 accepts two intermediates",
         "The fix for depth-default: depth 2 = up to two intermediates (F3.2).",
@@ -260,13 +280,14 @@ SCENARIOS: tuple[Scenario, ...] = (
         "Depth 0 allows no intermediate at all, even one the client sends (F3.2, F3.3).",
         "F3.2 F3.3", S(verify_depth=0),
         C("root-direct", "root-direct", ok()),
-        C("one-intermediate", "good", rejected(*_LOCAL_ISSUER)),
+        C("one-intermediate", "good", rejected(*_LOCAL_ISSUER, depth_exceeded=True)),
         broken=True, fix="remove ssl_verify_depth 0 (default 1) or set it to the intermediates count"),
     _sc("depth-0-inter-trusted", "ssl_verify_depth 0 with the intermediate in the CA file",
         "Intermediates count against the depth even when they come from nginx's own trust "
         "file: depth 0 with root + inter trusted still fails a client under inter (F3.2).",
         "F3.2 F3.3", S(client_certificate=("root", "inter"), verify_depth=0),
-        C("good-leaf-only", "good", rejected(2, "unable to get issuer certificate"), send_chain=False),
+        C("good-leaf-only", "good", rejected(2, "unable to get issuer certificate", depth_exceeded=True),
+          send_chain=False),
         C("root-direct", "root-direct", ok()),
         broken=True, fix="remove ssl_verify_depth 0 (default 1)"),
     _sc("ca-intermediate-only", "ssl_client_certificate holds only the intermediate",
@@ -298,7 +319,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         S(verify_client="optional_no_ca", client_certificate=(), trusted_certificate=("root",)),
         C("none", None, ok("NONE")),
         C("good", "good", ok()),
-        C("foreign", "foreign", tolerated(_UNTRUSTED_LEAF[1]))),
+        C("foreign", "foreign", tolerated(*_UNTRUSTED_LEAF))),
     _sc("trusted-only-on", "ssl_verify_client on with ssl_trusted_certificate only",
         "Before nginx 1.27.2, on/optional need ssl_client_certificate: nginx -t fails with "
         "'no ssl_client_certificate for ssl_verify_client'; since 1.27.2 the trusted file "
@@ -326,8 +347,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         "optional_no_ca tolerates exactly 18, 19, 20, 21 and 27 (200 with FAILED, nothing "
         "logged); every other error, e.g. expired (10), is still a 400 (F2.4).",
         "F2.4 F2.2", S(verify_client="optional_no_ca"),
-        C("foreign", "foreign", tolerated(_UNTRUSTED_LEAF[1])),
-        C("self-signed", "self-signed", tolerated("self-signed certificate")),
+        C("foreign", "foreign", tolerated(*_UNTRUSTED_LEAF)),
+        C("self-signed", "self-signed", tolerated(18, "self-signed certificate")),
         C("expired", "expired", rejected(10, "certificate has expired")),
         C("server-eku", "server-eku", rejected(26, "unsuitable certificate purpose")),
         C("good", "good", ok()),
@@ -370,7 +391,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         C("foreign-sni", "foreign", rejected(*_UNTRUSTED_LEAF)),
         C("good-sni", "good", ok()),
         default_server=S(verify_client="off", client_certificate=(), server_name="default.invalid",
-                         reject_handshake=True)),
+                         reject_handshake=True),
+        # ssl_reject_handshake exists from nginx 1.19.4 (section 9; measured on 1.18.0)
+        config_error='unknown directive "ssl_reject_handshake"', config_error_before=(1, 19, 4)),
     _sc("crl-valid", "ssl_crl with the CRLs of root and inter: a revoked client",
         "With ssl_crl, every CA in the chain needs its CRL; a listed client fails with 23 "
         "'certificate revoked' (F6.1).", "F6.1 F4.2", S(crl=("root", "inter")),
