@@ -63,17 +63,44 @@ def cli() -> None:
     """
 
 
+#: exit codes after a signal, as a shell reports them (128 + signal number)
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C (``finally`` blocks stop nginx and remove temporary
+    directories), then exit 143. A BaseException, so ``except Exception`` does not swallow it."""
+
+
+def _on_sigterm(signum, frame) -> None:  # noqa: ARG001 - the signal handler signature
+    raise Terminated()
+
+
+def _catch_sigterm() -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def main(argv: list[str] | None = None) -> int:
     from mtls_doctor.model import EXIT_USAGE, InputError
 
+    _catch_sigterm()
     try:
         rv = cli.main(args=argv, prog_name="mtls-doctor", standalone_mode=False)
+    except Terminated:
+        click.echo("mtls-doctor: terminated", err=True)
+        return EXIT_SIGTERM
     except InputError as exc:
         click.echo(f"mtls-doctor: error: {exc}", err=True)
         return EXIT_USAGE
     except click.exceptions.Abort:
         click.echo("mtls-doctor: interrupted", err=True)
-        return 130
+        return EXIT_SIGINT
     except click.ClickException as exc:
         exc.show()
         return EXIT_USAGE if exc.exit_code != 0 else 0
@@ -81,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         click.echo("mtls-doctor: interrupted", err=True)
-        return 130
+        return EXIT_SIGINT
     return rv if isinstance(rv, int) else 0
 
 

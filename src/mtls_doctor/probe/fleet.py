@@ -5,14 +5,14 @@ Invariants:
   (all lines are checked before anything is probed);
 - ``run_fleet`` runs at most ``concurrency`` targets at a time (each target's matrix runs on its
   own thread, sequentially, so the number of open connections is bounded by ``concurrency``);
-  each result is handed to ``on_result`` as it completes, so output streams;
+  each result is handed to ``on_result`` as it completes, so output streams; Ctrl-C stops it at
+  once (``probe.pool``: no queued target starts, running ones are abandoned);
 - a target that fails is a result (mode "unknown" and an MTLS510 finding), never an exception.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
@@ -20,6 +20,7 @@ from mtls_doctor.model import InputError, Report
 from mtls_doctor.probe.handshake import ProbeConfig
 from mtls_doctor.probe.identity import ClientIdentity
 from mtls_doctor.probe.matrix import run_matrix
+from mtls_doctor.probe.pool import run_unordered
 from mtls_doctor.probe.target import Target, parse_target
 
 MAX_TARGETS = 100_000
@@ -103,10 +104,8 @@ def run_fleet(
         return summary(entry, judge(result), (time.perf_counter() - t0) * 1000)
 
     records = []
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(entries)))) as pool:
-        futures = [pool.submit(one, entry) for entry in entries]
-        for future in as_completed(futures):
-            record = future.result()
-            records.append(record)
-            on_result(record)
+    # daemon workers: Ctrl-C stops at once instead of after every queued target timed out
+    for _, record in run_unordered(one, entries, max(1, concurrency)):
+        records.append(record)
+        on_result(record)
     return records

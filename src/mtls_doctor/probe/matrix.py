@@ -123,12 +123,11 @@ def _run_all(config: ProbeConfig, planned: list, workers: int) -> list[Attempt]:
     jobs = [p for p in planned if not isinstance(p, Attempt)]
     if workers <= 1 or len(jobs) <= 1:
         done = {id(p): attempt(config, *p) for p in jobs}
-    else:
-        from concurrent.futures import ThreadPoolExecutor
+    else:  # daemon threads: Ctrl-C ends the probe at once (probe.pool)
+        from mtls_doctor.probe.pool import run_unordered
 
-        with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-            futures = {id(p): pool.submit(attempt, config, *p) for p in jobs}
-            done = {key: future.result() for key, future in futures.items()}
+        done = {id(p): result for p, result in
+                run_unordered(lambda p: attempt(config, *p), jobs, workers)}
     return [p if isinstance(p, Attempt) else done[id(p)] for p in planned]
 
 

@@ -1,0 +1,61 @@
+"""Issue 11, defects 6 and 14: signals end long commands promptly and cleanly.
+
+Real processes, real signals, real hostile servers on 127.0.0.1 (they accept and never answer).
+Promptness is shown by behaviour, not by a clock: after the signal no queued target is ever
+connected to."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.hardening import hostile
+from tests.hardening.conftest import ENV
+
+
+def silent(conn, stop):
+    stop.wait(30)
+
+
+def _wait_for(predicate, limit: int = 600) -> None:
+    for _ in range(limit):  # bounded: 600 x 50 ms at most
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition never became true")
+
+
+@pytest.mark.parametrize("concurrency", ["1", "4"])
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_during_probe_targets_of_silent_servers(tmp_path, concurrency, sig, code):
+    servers = [hostile.HostileServer(silent) for _ in range(12)]
+    try:
+        targets = tmp_path / "targets"
+        targets.write_text("".join(f"127.0.0.1:{s.port}\n" for s in servers))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mtls_doctor", "probe", "--targets", str(targets),
+             "--timeout", "3", "--no-legacy", "--concurrency", concurrency],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+            stdin=subprocess.DEVNULL)
+        try:
+            _wait_for(lambda: any(s.accepted for s in servers))
+            proc.send_signal(sig)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == code, (proc.returncode, err[-2000:])
+        assert "Traceback" not in err
+        assert ("interrupted" if sig == signal.SIGINT else "terminated") in err
+        untouched = [s for s in servers if s.accepted == 0]
+        # the targets still queued when the signal came were never probed
+        assert len(untouched) >= len(servers) - 2 * int(concurrency), [s.accepted for s in servers]
+    finally:
+        for s in servers:
+            s.close()
