@@ -16,6 +16,13 @@ CONTRACTS C); this file only maps each row to `verify_client` inputs:
   is not trusted, scenario no-sni-cross-ca). The model reproduces it; it is not an exception.
 - rows without an HTTP answer (TLS protocol mismatch, `ssl_reject_handshake`) are outside what
   `verify` judges; they are counted, and the test fails if no row at all was compared.
+
+Every nginx of the version matrix is measured (this machine's, plus each root of
+``tools/roots.sh`` in ``$MTLS_DOCTOR_ROOTS``: nginx 1.18/OpenSSL 1.1.1 ... 1.30/3.6), and
+``verify`` is run on this host in both ways a user can ask for that nginx: given the binary
+(``--nginx``: its own libcrypto, in a helper process when needed: must be exact) and told only its
+OpenSSL version (``--openssl-version``: this machine's libcrypto plus the measured per-release
+table: must be exact on every lab row too).
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ from datetime import datetime, timezone
 import pytest
 
 from mtls_doctor.lab.pki import build_lab_pki
+from mtls_doctor.nginx.target import resolve
 from mtls_doctor.pki.verify import PAGES, TrustSettings, verify_client
+from tests.conftest import find_nginx
 
 pytestmark = pytest.mark.nginx
 
@@ -46,13 +55,23 @@ def _lab_modules():
     return scenarios, run
 
 
-@pytest.fixture(scope="module")
-def measured(nginx_bin, tmp_path_factory):
+def _matrix() -> list[str]:
+    from mtls_doctor.lab.matrix import matrix_nginx
+
+    return [p for p in matrix_nginx(include_local=False) if p != find_nginx()]
+
+
+MATRIX = ["here", *_matrix()]
+
+
+@pytest.fixture(scope="module", params=MATRIX, ids=lambda p: p if p == "here" else p.split("/")[-4])
+def measured(request, nginx_bin, tmp_path_factory):
     scenarios, run = _lab_modules()
+    binary = nginx_bin if request.param == "here" else request.param
     pki = build_lab_pki(datetime.now(timezone.utc))
     work = tmp_path_factory.mktemp("nginx-diff")
-    results = [(sc, run.run_scenario(sc, pki, nginx_bin, work)) for sc in scenarios.SCENARIOS]
-    return pki, results
+    results = [(sc, run.run_scenario(sc, pki, binary, work)) for sc in scenarios.SCENARIOS]
+    return pki, results, resolve(binary)
 
 
 def _sent(pki, spec):
@@ -74,7 +93,7 @@ def _sent(pki, spec):
     return client.cert, ()
 
 
-def _predict(pki, scenario, spec):
+def _predict(pki, scenario, spec, **how):
     trust = scenario.trust_for(spec)
     enforcing = scenario.server
     settings = TrustSettings(
@@ -87,7 +106,7 @@ def _predict(pki, scenario, spec):
     leaf, chain = _sent(pki, spec)
     if trust.verify_client == "off":
         leaf, chain = None, ()  # no CertificateRequest in that handshake (F1.2, F7.3)
-    return verify_client(leaf, chain, settings, datetime.now(timezone.utc))
+    return verify_client(leaf, chain, settings, datetime.now(timezone.utc), **how)
 
 
 def _page_text(page):
@@ -95,7 +114,7 @@ def _page_text(page):
 
 
 def test_every_scenario_ran(measured):
-    _pki, results = measured
+    _pki, results, _target = measured
     for scenario, result in results:
         if result.expected_error is not None:
             assert result.error and result.expected_error in result.error, scenario.name
@@ -104,8 +123,14 @@ def test_every_scenario_ran(measured):
             assert len(result.rows) == len(scenario.clients), scenario.name
 
 
-def test_verify_predicts_what_nginx_measured(measured, capsys):
-    pki, results = measured
+@pytest.mark.parametrize("how", ["given-the-binary", "told-the-version"])
+def test_verify_predicts_what_nginx_measured(measured, how, capsys):
+    pki, results, target = measured
+    if how == "given-the-binary":
+        kwargs, notes = target.verifier_args()
+        assert not notes, notes  # the nginx's own libcrypto ran (here or in a helper)
+    else:
+        kwargs = {"openssl_version": target.openssl_version}
     compared, outside, wrong = 0, [], []
     for scenario, result in results:
         specs = {c.id: c for c in scenario.clients}
@@ -115,7 +140,7 @@ def test_verify_predicts_what_nginx_measured(measured, capsys):
             if row.status is None:
                 outside.append(where)  # no HTTP answer: not a verification verdict
                 continue
-            ours = _predict(pki, scenario, spec)
+            ours = _predict(pki, scenario, spec, **kwargs)
             compared += 1
             problems = []
             if ours.ssl_client_verify != row.ssl_client_verify:
@@ -140,7 +165,8 @@ def test_verify_predicts_what_nginx_measured(measured, capsys):
             if problems:
                 wrong.append(f"{where}: " + "; ".join(problems))
     with capsys.disabled():
-        print(f"\n[nginx differential] {compared} rows compared with real nginx, "
+        print(f"\n[nginx differential, {target.build.version} / OpenSSL "
+              f"{target.openssl_version}, verify {how}] {compared} rows compared with real nginx, "
               f"{len(outside)} without an HTTP answer ({', '.join(outside)})")
     assert compared >= 40, compared
     assert not wrong, "\n".join(wrong)

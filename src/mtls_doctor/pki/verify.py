@@ -356,12 +356,13 @@ class Verifier:
 
 def verify_client(leaf: x509.Certificate | None, chain: Sequence[x509.Certificate],
                   trust: TrustSettings, at: datetime, *,
-                  openssl_version: str | None = None) -> VerifyResult:
+                  openssl_version: str | None = None, engine: Any = None) -> VerifyResult:
     """nginx's verdict on ``leaf`` (+ the intermediates ``chain`` it sends) at time ``at``.
 
-    ``leaf=None``: the client sent no certificate.
+    ``leaf=None``: the client sent no certificate. ``openssl_version``/``engine``: as
+    ``Verifier``.
     """
-    with Verifier(trust, openssl_version=openssl_version) as verifier:
+    with Verifier(trust, openssl_version=openssl_version, engine=engine) as verifier:
         return verifier.verify(leaf, chain, at)
 
 
