@@ -103,9 +103,7 @@ def run_matrix(
                 if kind is CertKind.USER and not server_ok and not (
                     config.insecure or config.send_cert_anyway
                 ):
-                    planned.append(Attempt(spec, Outcome.SKIPPED, error=(
-                        "not sent: the server certificate failed verification "
-                        "(--insecure or --send-cert-anyway to send it anyway)")))
+                    planned.append(Attempt(spec, Outcome.SKIPPED, error=_not_sent(baselines[version])))
                     continue
                 ident = throwaway(at) if kind is CertKind.SELF_SIGNED else (
                     identity if kind is CertKind.USER else None)
@@ -129,6 +127,15 @@ def _run_all(config: ProbeConfig, planned: list, workers: int) -> list[Attempt]:
         done = {id(p): result for p, result in
                 run_unordered(lambda p: attempt(config, *p), jobs, workers)}
     return [p if isinstance(p, Attempt) else done[id(p)] for p in planned]
+
+
+def _not_sent(base: Attempt) -> str:
+    """Why the user's certificate was kept back, in the words of what really happened."""
+    if not base.server_chain:
+        return ("not sent: no server certificate arrived to verify (the handshake did not get "
+                f"that far: {base.error or base.outcome.value})")
+    return ("not sent: the server certificate failed verification "
+            "(--insecure or --send-cert-anyway to send it anyway)")
 
 
 def _server_verified(a: Attempt) -> bool:

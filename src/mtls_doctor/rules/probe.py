@@ -537,14 +537,24 @@ class EndpointNotProbed(Rule):
             return (cls.finding(
                 f"No handshake completed: {first.error or first.outcome.value}.", _where(result),
                 "Check the port is a TLS port of this server and reachable; try --servername."),)
-        if any(a.outcome in (Outcome.TLS_ALERT, Outcome.SERVER_UNTRUSTED, Outcome.SKIPPED)
-               for a in result.attempts):
-            return ()  # an alert is an answer (TLS-layer enforcement); a skip is a choice
+        if any(_enforcement_alert(a) for a in result.attempts):
+            return ()  # an alert about the client certificate is an answer (TLS-layer, F4.3)
+        # not answers: a protocol_version alert to the TLS 1.3 attempt of a 1.2-only server, an
+        # attempt skipped or stopped on the server certificate (nothing was asked of the server)
+        done = next((a for a in result.attempts if a.handshake_done), first)
         return (cls.finding(
-            f"The TLS handshake completed but no HTTP answer came: "
-            f"{first.error or first.outcome.value}.", _where(result),
+            f"The TLS handshake completed (TLS {done.spec.tls}) but no HTTP answer came: "
+            f"{done.error or done.outcome.value}.", _where(result),
             "Check the port serves HTTPS (not another protocol over TLS) and answers in time; "
             "try a longer --timeout."),)
+
+
+def _enforcement_alert(a: Attempt) -> bool:
+    """A TLS alert received from the server that is about the client certificate (F4.3)."""
+    from mtls_doctor.probe.tlsinfo import CLIENT_CERT_ALERTS
+
+    return (a.outcome is Outcome.TLS_ALERT and a.alert is not None
+            and a.alert.direction == "received" and a.alert.code in CLIENT_CERT_ALERTS)
 
 
 class SniHostMisdirected(Rule):
