@@ -123,13 +123,17 @@ def _render_text(report, configs) -> None:
     out.print(Text(f"nginx version: {version}; {sum(c.get('servers', 0) for c in report.data.get('configs', []))}"
                    " server blocks", style="dim"))
 
+    split: dict[str, list[str]] = {}  # each source split once: linear in findings, not quadratic
+
     def around(f) -> list[Text]:
         """The config line of the finding, with one line of context either side."""
         loc = f.location
         text = sources.get(loc.path or "")
         if text is None or not loc.line:
             return []
-        lines = text.splitlines()
+        lines = split.get(loc.path or "")
+        if lines is None:
+            lines = split[loc.path or ""] = text.splitlines()
         return [Text(f"    {'>' if n == loc.line else ' '} {n:>5} | {lines[n - 1]}",
                      style="bold" if n == loc.line else "dim")
                 for n in range(max(1, loc.line - 1), min(len(lines), loc.line + 1) + 1)]

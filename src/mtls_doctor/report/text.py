@@ -35,17 +35,17 @@ def print_findings(
         return
     console.print(Text(f"{title} ({len(ordered)})", style="bold"))
     for f in ordered:
+        # one print per finding (rich's per-call cost dominates 20,000 findings), each line its
+        # own Text joined by newlines: the same output as one print per line
         head = Text("  ")
         head.append_text(severity_text(f.severity))
         head.append(f" {f.rule} ", style="bold")
         head.append(f"{f.name} ", style="dim")
         head.append(str(f.location), style="magenta")
-        console.print(head)
-        console.print(Text("    " + f.message))
-        for line in context(f) if context is not None else ():
-            console.print(line)
+        lines = [head, Text("    " + f.message)]
+        lines.extend(context(f) if context is not None else ())
         if f.fix is not None:
-            console.print(Text("    fix: " + f.fix.text, style="green"))
+            lines.append(Text("    fix: " + f.fix.text, style="green"))
             if f.fix.snippet:
-                for line in f.fix.snippet.splitlines():
-                    console.print(Text("      " + line, style="green"))
+                lines.extend(Text("      " + line, style="green") for line in f.fix.snippet.splitlines())
+        console.print(Text("\n").join(lines))

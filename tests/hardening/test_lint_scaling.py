@@ -1,0 +1,49 @@
+"""Issue 11, defects 8 and 9: lint is linear in findings (text output) and in the size of a CA
+bundle a config names. Shown by counting work, never by a clock: each configuration source is
+split into lines once however many findings point into it (it was split once per finding)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from mtls_doctor.cli import console as console_mod
+from mtls_doctor.cli.lint import _render_text
+from mtls_doctor.model import Report
+from mtls_doctor.nginx.lint import lint_config
+from mtls_doctor.nginx.parse import DictReader, parse_sources
+from mtls_doctor.nginx.version import parse_version
+
+AT = dt.datetime(2026, 11, 28, tzinfo=dt.timezone.utc)
+
+
+class CountingText(str):
+    """A source text that counts how often it is split into lines."""
+
+    splits = 0
+
+    def splitlines(self, *args, **kwargs):  # type: ignore[override]
+        CountingText.splits += 1
+        return super().splitlines(*args, **kwargs)
+
+
+def _config(servers: int):
+    blocks = "".join(
+        f"server {{ listen 127.0.0.1:{8000 + i} ssl; server_name s{i}.test;\n"
+        f"  ssl_verify_client optional; ssl on;\n  location / {{ return 200 $ssl_client_cert; }}\n}}\n"
+        for i in range(servers))
+    text = CountingText("events {}\nhttp {\n" + blocks + "}\n")
+    return parse_sources("/etc/nginx/nginx.conf", DictReader({"/etc/nginx/nginx.conf": text}))
+
+
+def test_text_lint_splits_each_source_once(monkeypatch, capsys):
+    config = _config(300)
+    report = lint_config(config, AT, parse_version("1.22.1"), None)
+    assert len(report.findings) >= 600  # several findings per server block
+    console_mod.console.cache_clear()
+    monkeypatch.setenv("COLUMNS", "200")
+    CountingText.splits = 0
+    _render_text(Report("lint", report.findings, {"configs": [report.data]}), [config])
+    console_mod.console.cache_clear()
+    assert CountingText.splits <= 1, CountingText.splits
+    out = capsys.readouterr().out
+    assert out.count("MTLS") >= len(report.findings)
