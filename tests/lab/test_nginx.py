@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import socket
 import ssl
 from datetime import datetime, timezone
@@ -47,7 +49,11 @@ def test_find_nginx_explicit_missing_says_apt_get():
 def test_plain_server_starts_answers_logs_and_stops(nginx_bin, tmp_path):
     server = NginxServer(PLAIN, nginx_bin=nginx_bin, workdir=tmp_path / "p")
     with server:
-        pids = server.running_pids()
+        for _ in range(500):  # the worker may be forked just after the master listens (1.30)
+            pids = server.running_pids()
+            if len(pids) >= 2:
+                break
+            time.sleep(0.01)
         assert len(pids) == 2  # master + one worker
         assert lab_nginx_pids([server.prefix]) == {server.pid}
         assert b"plain t1" in _get(server.port)

@@ -536,6 +536,16 @@ def lab_nginx_pids(markers: Sequence[str | Path]) -> set[int]:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "nginx" in cmdline and any(m in cmdline for m in wanted) and _alive(int(entry)):
+        if ("nginx" not in cmdline and "/ld-" not in cmdline) or "nginx: worker" in cmdline \
+                or "nginx: cache" in cmdline:
+            continue
+        # nginx rewrites its argv (ngx_setproctitle); started through another root's loader,
+        # only the loader's path is left, so the prefix (the master's cwd) identifies it too
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+        except OSError:
+            cwd = ""
+        if any(m in cmdline or (cwd and (cwd + "/").startswith(m.rstrip("/") + "/")) for m in wanted) \
+                and _alive(int(entry)):
             found.add(int(entry))
     return found
