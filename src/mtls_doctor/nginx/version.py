@@ -40,13 +40,21 @@ SSL_ON_DEPRECATED = Version(1, 15, 0)  # F8.1
 SSL_ON_REMOVED = Version(1, 25, 1)  # F8.1
 TLS13_DEFAULT = Version(1, 23, 4)  # F7.5
 TRUSTED_ONLY_OK = Version(1, 27, 2)  # F1.5
-CVE_2025_23419_FIXED = Version(1, 27, 4)  # F7.4
+CVE_2025_23419_FIXED = Version(1, 27, 4)  # F7.4: mainline
+CVE_2025_23419_FIXED_STABLE = Version(1, 26, 3)  # nginx CHANGES 1.26.3 (stable branch, 2025-02-05)
 RESUMPTION_REGRESSION_FIXED = Version(1, 29, 2)  # F7.4
 RFC2253_DN = Version(1, 11, 6)  # section 5 / 9
 ESCAPED_CERT = Version(1, 13, 5)  # section 5 / 9
 SSL_OCSP_HTTP = Version(1, 19, 0)  # F6.2
 SSL_OCSP_STREAM = Version(1, 27, 2)  # F6.2
 REJECT_HANDSHAKE = Version(1, 19, 4)  # section 9
+
+
+def cve_2025_23419_fixed(version: Version) -> bool:
+    """nginx lists the CVE-2025-23419 fix (TLS 1.3 session resumption across SNI names, F7.4)
+    in 1.27.4 (mainline) and 1.26.3 (the 1.26 stable branch)."""
+    return version >= CVE_2025_23419_FIXED or (
+        CVE_2025_23419_FIXED_STABLE <= version < Version(1, 27, 0))
 
 
 def default_protocols(version: Version | None) -> tuple[str, ...]:

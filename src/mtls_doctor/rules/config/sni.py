@@ -7,7 +7,7 @@ from typing import Iterable
 from mtls_doctor.model import Finding, Fix, Severity
 from mtls_doctor.nginx.effective import Server, listen_groups
 from mtls_doctor.nginx.version import (
-    CVE_2025_23419_FIXED,
+    cve_2025_23419_fixed,
     REJECT_HANDSHAKE,
     SSL_ON_DEPRECATED,
     SSL_ON_REMOVED,
@@ -161,7 +161,8 @@ class Tls13CrossSniResumption(ConfigRule):
     """TLS 1.3 session resumption across servers can bypass verification (CVE-2025-23419).
 
     What it checks:
-    The nginx version is known and older than 1.27.4, a TLS listen address is shared by
+    The nginx version is known and lacks the fix (older than 1.27.4, and not 1.26.3+ of the
+    1.26 stable branch), a TLS listen address is shared by
     several servers, at least one of them verifies client certificates, and TLS 1.3 is enabled
     (explicitly in `ssl_protocols`, or by default from 1.23.4).
 
@@ -184,7 +185,7 @@ class Tls13CrossSniResumption(ConfigRule):
     its own listen address.
 
     References:
-    F7.4 of nginx-mtls-facts.md; nginx CHANGES 1.27.4; https://nginx.org/en/security_advisories.html
+    F7.4 of nginx-mtls-facts.md; nginx CHANGES 1.27.4 and 1.26.3; https://nginx.org/en/security_advisories.html
     """
 
     code = "MTLS212"
@@ -194,7 +195,7 @@ class Tls13CrossSniResumption(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
-        if ctx.version is None or ctx.version >= CVE_2025_23419_FIXED:
+        if ctx.version is None or cve_2025_23419_fixed(ctx.version):
             return
         for address, default, others in _groups(ctx):
             group = [s for s in (default, *others) if not _rejects(s)]  # no session starts there
