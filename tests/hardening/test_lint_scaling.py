@@ -47,3 +47,53 @@ def test_text_lint_splits_each_source_once(monkeypatch, capsys):
     assert CountingText.splits <= 1, CountingText.splits
     out = capsys.readouterr().out
     assert out.count("MTLS") >= len(report.findings)
+
+
+def _ca_bundle(n: int) -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    out = []
+    for i in range(n):
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"CA {i}")])
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(key.public_key()).serial_number(i + 1)
+                .not_valid_before(AT - dt.timedelta(days=1)).not_valid_after(AT + dt.timedelta(days=90))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        out.append(cert.public_bytes(serialization.Encoding.PEM))
+    return b"".join(out)
+
+
+def test_big_ca_bundle_is_mapped_once(tmp_path, monkeypatch):
+    from cryptography import x509
+
+    from mtls_doctor.nginx.effective import effective
+    from mtls_doctor.nginx.lint import load_named_files
+    from mtls_doctor.nginx.parse import load_path
+
+    certs, servers = 500, 10
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(_ca_bundle(certs))
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("events {}\nhttp {\n" + "".join(
+        f"server {{ listen 127.0.0.1:{9000 + i} ssl; server_name s{i}; ssl_verify_client on;"
+        f" ssl_client_certificate {ca}; }}\n" for i in range(servers)) + "}\n")
+    config = load_path(conf)
+    eff = effective(config)
+    files = load_named_files(eff)
+    calls = [0]
+    original = x509.Name.__hash__
+
+    def counting(self):
+        calls[0] += 1
+        return original(self)
+
+    monkeypatch.setattr(x509.Name, "__hash__", counting)
+    lint_config(config, AT, parse_version("1.22.1"), files, eff=eff)
+    # linear: a few hashes per certificate and per server (the quadratic map made
+    # servers x certs x certs = 2.5 million here)
+    assert calls[0] < 20 * (certs + servers), calls[0]
