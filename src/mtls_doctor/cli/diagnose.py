@@ -28,6 +28,13 @@ EVIDENCE_SHOWN = 4
               help="Error log to read, - for stdin (default: those the configuration names; repeatable).")
 @click.option("--server-name", "server_names", multiple=True, metavar="NAME",
               help="Only this server_name (SNI for --url; repeatable).")
+@click.option("--sni", metavar="NAME", help="The SNI your client sends (default: the --url host name).")
+@click.option("--no-sni", is_flag=True, help="Your client sends no SNI (an IP address in its URL, an old client).")
+@click.option("--host", "host", metavar="NAME", help="The Host header your client sends (default: the SNI).")
+@click.option("--symptom", "symptoms", multiple=True, metavar="WHAT",
+              help="What you see: no-ca-names, 400-no-certificate, 400-certificate-error, 400-plain-http, "
+                   "'FAILED:<text>', none-at-backend, browser-no-prompt, 421, 403, handshake-alert[:name], "
+                   "backend-rejects, or the words themselves (repeatable; docs/diagnose-causes.md).")
 @click.option("--ca-file", metavar="FILE", help="CAs to verify the server with when probing (default: system store).")
 @click.option("--insecure", is_flag=True, help="Allow an unverified remote server (your certificate may be sent).")
 @click.option("--nginx", "nginx", metavar="PATH", help="The nginx binary (default: PATH, then /usr/sbin).")
@@ -36,8 +43,8 @@ EVIDENCE_SHOWN = 4
 @click.option("--no-probe", is_flag=True, help="Do not connect to anything (config, files, logs, verify only).")
 @click.option("--at", "at", metavar="TIME", help="Judge validity at this ISO 8601 time (default: now).")
 @format_option()
-def command(config, url, cert, key, chain, password, logs, server_names, ca_file, insecure, nginx, timeout,
-            no_probe, at, fmt) -> int:
+def command(config, url, cert, key, chain, password, logs, server_names, sni, no_sni, host, symptoms,
+            ca_file, insecure, nginx, timeout, no_probe, at, fmt) -> int:
     """Find the root causes of an mTLS problem: on this machine's nginx by default, or with any
     subset of --config, --url, --cert/--key, --log, --server-name. Most likely cause first."""
     import os
@@ -59,10 +66,13 @@ def command(config, url, cert, key, chain, password, logs, server_names, ca_file
         if os.path.isdir(path):
             fail(f"--log {path}: is a directory, not an error log")
         check_path(path, what="--log")
+    if sni and no_sni:
+        fail("--sni and --no-sni contradict each other")
     opts = Options(at=parse_at(at), config=config, url=url, cert=cert, key=key, chain=chain,
                    logs=tuple(logs), server_names=tuple(server_names), ca_file=ca_file,
                    insecure=insecure, nginx=nginx, timeout=timeout, probe=not no_probe,
-                   password=password_bytes(password))
+                   password=password_bytes(password), sni=sni, no_sni=no_sni, host=host,
+                   symptoms=tuple(symptoms))
     evidence = collect(opts)
     causes = diagnose(evidence)
     report = build_report(evidence, causes)
@@ -94,9 +104,21 @@ def render_text(report) -> None:
     out.print(Text("Looked at: " + ("; ".join(bits) or "nothing"), style="dim"))
     for note in data.get("notes", []):
         out.print(Text("note: " + note, style="yellow"))
+    verdict = data.get("verdict") or {}
+    target = data.get("target") or {}
+    if target.get("handshake_server"):
+        out.print(Text(f"Your client: {target.get('why') or 'as given'}; the handshake gets "
+                       f"{target['handshake_server']}"
+                       + (" (the default server)" if target.get("lands_on_default") else ""), style="dim"))
+    if verdict.get("accepted"):
+        out.print(Text(f"Your certificate: accepted end to end at {verdict['accepted']}.", style="bold green"))
     causes = data["root_causes"]
     if not causes:
-        out.print(Text("No root cause found: nothing in the evidence explains an mTLS failure.", style="green"))
+        checked = "; ".join(verdict.get("checked") or []) or "nothing"
+        out.print(Text(f"No root cause found: nothing indicates an mTLS failure. Checked: {checked}.",
+                       style="green"))
+        for item in verdict.get("would_decide") or []:
+            out.print(Text(f"  would decide: {item}", style="yellow"))
     else:
         out.print(Text(f"Root causes ({len(causes)}), most likely first:", style="bold"))
     for c in causes[:TOP_SHOWN]:
@@ -114,6 +136,18 @@ def render_text(report) -> None:
         out.print(Text("   fix: " + fix["text"], style="green"))
         for line in (fix.get("snippet") or "").splitlines():
             out.print(Text("        " + line, style="green"))
+    close = data.get("close_call")
+    if close:
+        a, b = close["causes"]
+        out.print(Text(f"{a} and {b} are too close to rank; what tells them apart:", style="yellow"))
+        for cid in (a, b):
+            out.print(Text(f"   {cid}: {close['tell_apart'].get(cid, '')}", style="yellow"))
+    history = (data.get("logs") or {}).get("history")
+    if history and history.get("groups"):
+        n = sum(g["count"] for g in history["groups"])
+        out.print(Text(f"History: {n} log line(s) from before the last (re)start/reload at "
+                       f"{history['restarted_at']} (not counted): "
+                       + ", ".join(f"{g['cause']} x{g['count']}" for g in history["groups"][:4]), style="dim"))
     if len(causes) > TOP_SHOWN:
         out.print(Text(f"... and {len(causes) - TOP_SHOWN} less likely cause(s): --format json shows all.", style="dim"))
     if report.findings:

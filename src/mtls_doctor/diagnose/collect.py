@@ -25,7 +25,7 @@ from typing import Any
 
 from mtls_doctor.diagnose.evidence import Evidence, NginxInfo, VerifyEvidence
 from mtls_doctor.diagnose.logtail import log_paths, read_logs, tail_lines
-from mtls_doctor.diagnose.probing import PROBE_MARK, PROBE_PATH, local_probes, remote_probes
+from mtls_doctor.diagnose.probing import PROBE_MARK, PROBE_PATH, local_probes, remote_probes, target_probes
 from mtls_doctor.diagnose.probing import probe_findings as probe_findings_of
 from mtls_doctor.model import InputError
 from mtls_doctor.nginx.local import run_nginx as _run
@@ -49,6 +49,10 @@ class Options:
     timeout: float = 3.0
     probe: bool = True
     password: bytes | None = field(default=None, repr=False)  # of an encrypted --key
+    sni: str | None = None  # --sni: the name the user's client sends
+    no_sni: bool = False  # --no-sni: the user's client sends none
+    host: str | None = None  # --host: the Host header the user's client sends
+    symptoms: tuple[str, ...] = ()  # --symptom, as given (signals.parse_symptom)
 
 
 def find_binary(explicit: str | None) -> str | None:
@@ -142,11 +146,20 @@ def collect(opts: Options) -> Evidence:
             except InputError:
                 version = None
         lint = lint_config(config, opts.at, version, files).findings
+    from mtls_doctor.diagnose.signals import parse_symptom
+    from mtls_doctor.diagnose.target import resolve_target
+
+    symptoms = tuple(parse_symptom(s) for s in opts.symptoms)
+    target = resolve_target(eff, url=opts.url, sni=opts.sni, no_sni=opts.no_sni, host=opts.host,
+                            server_names=opts.server_names)
     probes: list = []
     if opts.probe and eff is not None and not opts.url:
         probes += local_probes(eff, opts, identity)
+        if target.sni_known and not any(p.sni == target.sni and p.host_header in (target.host, None)
+                                        for p in probes):
+            probes += target_probes(eff, opts, identity, target)
     if opts.probe and opts.url:
-        probes += remote_probes(opts, identity, eff)
+        probes += remote_probes(opts, identity, eff, target)
     probe_findings = probe_findings_of(probes, opts.at, identity)
     logs, log_findings = read_logs(opts, config, eff, info, notes, test_output)
     verifies = _verify(eff, files or {}, client, client_chain_sent, opts) if client else ()
@@ -154,7 +167,25 @@ def collect(opts: Options) -> Evidence:
         at=opts.at, nginx=info, config=config, eff=eff, files=files or {}, lint=tuple(lint),
         probes=tuple(probes), probe_findings=probe_findings, logs=logs,
         log_findings=log_findings, verifies=tuple(verifies), client=client,
-        client_source=opts.cert, notes=tuple(notes))
+        client_source=opts.cert, notes=tuple(notes), target=target, symptoms=symptoms,
+        roles=file_roles(eff))
+
+
+def file_roles(eff: Any) -> dict[str, str]:
+    """Resolved path -> "server" (ssl_certificate, _key) or "ca" (client CA, CRL files)."""
+    if eff is None:
+        return {}
+    out: dict[str, str] = {}
+    for server in eff.servers:
+        for name in ("ssl_certificate", "ssl_certificate_key"):
+            for node in server.arrays.get(name, ()) or ():
+                if node.args:
+                    out.setdefault(eff.config.resolve(node.args[0]), "server")
+        for name in ("ssl_client_certificate", "ssl_trusted_certificate", "ssl_crl"):
+            setting = server.settings[name]
+            if setting.node is not None and setting.args:
+                out.setdefault(eff.config.resolve(setting.args[0]), "ca")
+    return out
 
 
 # --- the user's certificate -----------------------------------------------------------------

@@ -17,7 +17,33 @@ from typing import Any, Mapping
 
 from mtls_doctor.model import Finding, Fix
 
-SOURCES = ("config", "file", "probe", "logs", "verify", "nginx")
+SOURCES = ("config", "file", "probe", "logs", "verify", "nginx", "symptom")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the user's client connects, as far as the user said (None: not said).
+
+    ``sni`` is the name the client sends (None: none, e.g. an IP address in the URL; only
+    meaningful when ``sni_known``); ``host`` the Host header; ``request_server`` the server
+    block the Host selects, ``handshake_server`` the one the SNI selects (the default server of
+    the address without SNI or with an unknown name, F7.3); ``lands_on_default`` says whether
+    the handshake falls back to the default server (None: unknown).
+    """
+
+    sni: str | None = None
+    sni_known: bool = False
+    host: str | None = None
+    address: str | None = None  # the listen address the client reaches ("*:443")
+    request_server: Any = None  # nginx.effective.Server
+    handshake_server: Any = None
+    lands_on_default: bool | None = None
+    sni_matches: bool | None = None  # the SNI names a server_name of the address
+    why: str = ""  # how it was derived (--url IP, --sni, --server-name ...)
+
+    @property
+    def known(self) -> bool:
+        return self.sni_known or self.host is not None
 
 
 @dataclass(frozen=True)
@@ -85,6 +111,10 @@ class LogEvidence:
     summary: Any
     paths: tuple[str, ...] = ()
     skipped_probe_lines: int = 0
+    #: lines from before the last (re)start or reload of nginx, grouped apart (None: none)
+    history: Any = None
+    #: where the last (re)start or reload was seen ("path:line"), or None
+    restarted_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +133,10 @@ class Evidence:
     client: tuple[Any, ...] = ()  # the user's leaf then the intermediates it sends
     client_source: str | None = None
     notes: tuple[str, ...] = ()
+    target: Target = field(default_factory=Target)
+    symptoms: tuple[Any, ...] = ()  # signals.UserSymptom, as the user gave them
+    #: file path -> role ("server": ssl_certificate*, "ca": client CA/CRL files), for findings
+    roles: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -141,5 +175,5 @@ class RootCause:
         }
 
 
-__all__ = ["NginxInfo", "ProbeEvidence", "VerifyEvidence", "LogEvidence", "Evidence",
+__all__ = ["Target", "NginxInfo", "ProbeEvidence", "VerifyEvidence", "LogEvidence", "Evidence",
            "EvidenceLine", "RootCause", "SOURCES"]

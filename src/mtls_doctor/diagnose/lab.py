@@ -60,10 +60,14 @@ FOREIGN = frozenset({"foreign", "self-signed"})
 
 
 def pick_client(scenario: Any) -> Any:
-    """The client certificate a user would bring: for a broken scenario the first one it refuses
-    (not a foreign one), for a correct scenario none."""
-    if not scenario.broken or scenario.name in NO_CLIENT:
+    """The client a user would bring: for a broken scenario the first one it refuses (not a
+    foreign one), for a correct scenario the first one it accepts (the user's working
+    certificate); none for the scenarios about letting the wrong clients in."""
+    if scenario.name in NO_CLIENT:
         return None
+    if not scenario.broken:
+        return next((s for s in scenario.clients if s.client is not None and s.client not in FOREIGN
+                     and s.expect.status == 200), None)
     return next((s for s in scenario.clients if s.client is not None and s.client not in FOREIGN
                  and s.expect.status != 200), None)
 
@@ -102,8 +106,12 @@ def run_on_lab_scenario(name: str, nginx: str | None = None, timeout: float = 3.
             if refused is not None:
                 cert_path = str(prefix / f"clients/{refused.client}{'-chain' if refused.send_chain else ''}.pem")
                 key_path = str(prefix / f"clients/{refused.client}.key")
+            # what the user's client does: SNI localhost, or none (the no-SNI scenarios, F7.3)
+            target = {} if refused is None else (
+                {"sni": "localhost", "host": "localhost"} if refused.sni else
+                {"no_sni": True, "host": "localhost"})
             opts = Options(at=at, config=str(server.conf_path), cert=cert_path, key=key_path,
-                           nginx=server.nginx_bin, timeout=timeout)
+                           nginx=server.nginx_bin, timeout=timeout, **target)
             evidence = collect(opts)
     except NginxConfigError as exc:
         # nginx refused the configuration (e.g. F1.5): diagnose it from its files, with nginx's
@@ -121,6 +129,7 @@ def run_on_lab_scenario(name: str, nginx: str | None = None, timeout: float = 3.
     command = "mtls-doctor diagnose --config <lab>/nginx.conf"
     if refused is not None:
         command += f" --cert {refused.client}{'-chain' if refused.send_chain else ''}.pem --key {refused.client}.key"
+        command += " --sni localhost" if refused.sni else " --no-sni --host localhost"
     return LabDiagnosis(name, command, build_report(evidence, causes), causes)
 
 

@@ -20,6 +20,18 @@ from mtls_doctor.model import InputError
 
 MAX_LOG_BYTES = 4 * 1024 * 1024
 _LEVEL = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[[a-z]+\]")
+#: what nginx logs (notice) when it starts or reloads: "start worker processes" both times,
+#: "reconfiguring" on SIGHUP; lines before the last of them are history
+_RESTART = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[notice\] \d+#\d+: "
+                      r"(?:start worker processes|reconfiguring)\s*$")
+
+
+def last_restart(lines: list[str]) -> int | None:
+    """Index of the last start/reload line of nginx in ``lines`` (None: none seen)."""
+    for i in range(len(lines) - 1, -1, -1):
+        if "[notice]" in lines[i] and _RESTART.match(lines[i]):
+            return i
+    return None
 
 
 
@@ -85,6 +97,9 @@ def read_logs(opts: Any, config: Any, eff: Any, info: NginxInfo | None, notes: l
     if not paths and not extra:
         return None, ()
     summarizer = Summarizer()
+    history = Summarizer()
+    history_lines = 0
+    restarted_at = None
     read: list[str] = []
     if extra:
         summarizer.start(extra_source)
@@ -103,7 +118,17 @@ def read_logs(opts: Any, config: Any, eff: Any, info: NginxInfo | None, notes: l
             notes.append(f"error log {path} not read: {getattr(exc, 'strerror', None) or exc}")
             continue
         summarizer.start(path)
+        cut = last_restart(lines)
+        if cut is not None:
+            restarted_at = f"{path}:{cut + 1}"
+            history.start(path)
+            for number, text in enumerate(lines[:cut], 1):
+                if PROBE_MARK not in text:
+                    history.feed(path, number, text)
+                    history_lines += 1
         for number, text in enumerate(lines, 1):
+            if cut is not None and number <= cut:
+                continue
             if PROBE_MARK in text:
                 skipped += 1  # our own probe: keep only its level (F4.1: info lines exist)
                 level = _LEVEL.match(text)
@@ -115,7 +140,8 @@ def read_logs(opts: Any, config: Any, eff: Any, info: NginxInfo | None, notes: l
     if not read:
         return None, ()
     summary = summarizer.result()
-    return LogEvidence(summary, tuple(read), skipped), tuple(check(summary))
+    past = history.result() if history_lines else None
+    return (LogEvidence(summary, tuple(read), skipped, past, restarted_at), tuple(check(summary)))
 
 
-__all__ = ["MAX_LOG_BYTES", "log_paths", "tail_lines", "read_logs"]
+__all__ = ["MAX_LOG_BYTES", "log_paths", "tail_lines", "read_logs", "last_restart"]

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from mtls_doctor.diagnose import causes as C
 from mtls_doctor.diagnose.board import SUPPORT_WEIGHT, Board
 from mtls_doctor.diagnose.evidence import Evidence, EvidenceLine, ProbeEvidence
+from mtls_doctor.diagnose.signals import Kind
+from mtls_doctor.diagnose.signals import Observation as O
+from mtls_doctor.diagnose.target import fix_values
 
 
 
@@ -114,54 +118,109 @@ def _request_text(a: Any) -> str:
     return "a CertificateRequest naming " + "; ".join(cr.ca_names)
 
 
+def _target_probes(ev: Evidence) -> list[ProbeEvidence]:
+    """The probes that do what the user's client does (same SNI, same Host); every probe when
+    the user did not say where their client connects."""
+    t = ev.target
+    if not t.sni_known:
+        return list(ev.probes)
+    mine = [p for p in ev.probes if p.sni == t.sni and (t.host is None or p.host_header in (t.host, None))]
+    return mine or [p for p in ev.probes if p.sni == t.sni]
+
+
+def _label(server: Any) -> str | None:
+    return server.label if server is not None else None
+
+
 def from_probes(ev: Evidence, board: Board, verified: set[str]) -> None:
-    for p in ev.probes:
+    target_known = ev.target.sni_known
+    for p in _target_probes(ev):
         none = p.attempt("none")
         if none is None:
             continue
+        values = fix_values(p.server, p.address)
         if not (none.handshake_done or none.certificate_request is not None):
             if none.outcome.value in UNREACHABLE:
                 where = f" (listen {p.address})" if p.address else ""
-                board.raise_("endpoint-unreachable", 0.6, EvidenceLine(
+                board.signal(Kind.PROBE, O.UNREACHABLE.value, EvidenceLine(
                     "probe", p.where, f"{p.label}: {none.error or none.outcome.value}"),
                     f"nothing answered TLS at {p.where}{where}: {none.error or none.outcome.value}.",
-                    p.server.label if p.server is not None else None)
+                    _label(p.server), values)
+            elif none.alert is not None and target_known:
+                # the user's own kind of handshake fails: why is in the alert (F4.3, F7.4)
+                failed = EvidenceLine("probe", p.where, f"{p.label}: handshake failed: "
+                                      f"{none.error or none.alert.name} (alert {none.alert.code})")
+                if none.alert.code == 112:
+                    board.signal(Kind.PROBE, O.HANDSHAKE_REJECTED.value, failed,
+                                 f"the handshake of a client like yours ({p.label}) is rejected: its "
+                                 "name matches no server_name (F7.4).", _label(p.server), values)
+                elif none.alert.code == 80:
+                    board.signal(Kind.PROBE, O.ALL_HANDSHAKES_FAIL.value, failed,
+                                 f"the server fails the handshake with an internal error ({p.label}).",
+                                 _label(p.server), values)
             continue
         line = EvidenceLine("probe", p.where, f"{p.label}: {_request_text(none)}; without a "
                             f"certificate: {_http(none)}")
         if p.sni is not None:
-            _probe_with_sni(ev, board, p, none, line)
+            _probe_with_sni(ev, board, p, none, line, values)
+        elif target_known:
+            _probe_without_sni(ev, board, p, none, line, values, 1.0)
         else:
-            _probe_without_sni(ev, board, p, none, line)
+            # the tool's own no-SNI probe: the user never said their client sends no SNI, so
+            # the trap is only a weak candidate (F7.3); logs of 496 may support it
+            _probe_without_sni(ev, board, p, none, line, values, 0.45)
+        _edge(ev, board, p, none, values)
         user = p.attempt("user")
         if user is not None and user.http is not None and user.http.page == 495:
             rejected = EvidenceLine("probe", p.where, f"{p.label}: your certificate was sent and "
                                     f"rejected: {_http(user)}")
             for cause in sorted(verified):  # the live rejection confirms the offline verdict
-                board.support(cause, SUPPORT_WEIGHT, rejected)
+                board.support(C.get(cause), SUPPORT_WEIGHT, rejected)
             if not verified and not ev.verifies:  # no trust settings to judge it offline (--url)
-                board.raise_("client-certificate-rejected", 0.5, rejected,
+                board.signal(Kind.PROBE, O.USER_REJECTED.value, rejected,
                              f"{p.where} rejects your certificate with 400 \"The SSL certificate "
-                             "error\"; its error log says why (F4.1, F4.2).")
+                             "error\"; its error log says why (F4.1, F4.2).", _label(p.server), values)
 
 
-def _probe_with_sni(ev: Evidence, board: Board, p: ProbeEvidence, none: Any, line: EvidenceLine) -> None:
-    server = p.server
+def _edge(ev: Evidence, board: Board, p: ProbeEvidence, none: Any, values: dict) -> None:
+    """The URL answers with a server certificate that is not the configured one: TLS ends at an
+    edge in front of nginx (a CDN, a load balancer)."""
+    if p.address is not None or p.server is None or ev.config is None or not none.server_chain:
+        return
+    names = [n.args[0] for n in p.server.arrays.get("ssl_certificate", ()) if n.args]
+    mine = []
+    for name in names:
+        loaded = ev.files.get(ev.config.resolve(name))
+        bundle = getattr(loaded, "bundle", None) if loaded is not None else None
+        if bundle is not None and bundle.certificates:
+            mine.append(bundle.certificates[0].subject.rfc4514_string())
+    seen = none.server_chain[0].subject
+    if mine and seen not in mine:
+        board.signal(Kind.PROBE, O.EDGE_CERTIFICATE.value, EvidenceLine(
+            "probe", p.where, f"{p.label}: the server certificate is {seen}, {p.server.label} has "
+            f"{'; '.join(mine)}"),
+            f"{p.where} presents {seen}, not the certificate of {p.server.label}: TLS ends before "
+            "nginx, which then never sees a client certificate.", _label(p.server), values)
+
+
+def _probe_with_sni(ev: Evidence, board: Board, p: ProbeEvidence, none: Any, line: EvidenceLine,
+                    values: dict) -> None:
+    server = p.handshake_server or p.server  # the CertificateRequest is the SNI server's (F7.1)
     cr = none.certificate_request
-    label = server.label if server is not None else None
+    label = _label(server)
     if cr is None:
         if server is not None and server.verify == "off" and wants_mtls(server):
-            board.raise_("verify-client-off", 0.5, line,
+            board.signal(Kind.PROBE, O.NO_REQUEST_VERIFY_OFF.value, line,
                          f"{server.label} does not verify clients: the handshake with SNI "
-                         f"{p.sni} carried no CertificateRequest (F1.2).", label)
-            board.support("verify-client-off", 0.0, _setting_line(server, "ssl_verify_client"))
+                         f"{p.sni} carried no CertificateRequest (F1.2).", label, values)
+            board.support(C.VerifyClientOff, 0.0, _setting_line(server, "ssl_verify_client"))
         elif server is not None and server.verify != "off":
-            board.raise_("nginx-not-reloaded", 0.5, line,
+            board.signal(Kind.PROBE, O.NO_REQUEST_VERIFY_ON.value, line,
                          f"the configuration on disk says ssl_verify_client {server.verify} for "
-                         f"{server.label}, but the running nginx did not ask for a certificate.", label)
-            board.support("nginx-not-reloaded", 0.0, _setting_line(server, "ssl_verify_client"))
+                         f"{server.label}, but the running nginx did not ask for a certificate.", label, values)
+            board.support(C.NginxNotReloaded, 0.0, _setting_line(server, "ssl_verify_client"))
         elif server is None:
-            board.raise_("verify-client-off", 0.4, line,
+            board.signal(Kind.PROBE, O.NO_REQUEST_NO_CONFIG.value, line,
                          f"{p.where} never asked for a client certificate (no CertificateRequest).")
         return
     names = list(cr.ca_names)
@@ -169,61 +228,77 @@ def _probe_with_sni(ev: Evidence, board: Board, p: ProbeEvidence, none: Any, lin
     if not names:
         if server is not None and canames_disabled(server) is not None:
             node = canames_disabled(server)
-            board.raise_("ca-names-disabled", 0.6, line,
+            board.signal(Kind.PROBE, O.EMPTY_NAMES_CANAMES.value, line,
                          f"{server.label} asks for a certificate but names no CA because of "
-                         f"`{node_text(node)}` (F1.6).", label)
-            board.support("ca-names-disabled", 0.0, EvidenceLine("config", f"{node.path}:{node.line}", node_text(node)))
+                         f"`{node_text(node)}` (F1.6).", label, values)
+            board.support(C.CaNamesDisabled, 0.0, EvidenceLine("config", f"{node.path}:{node.line}", node_text(node)))
         elif server is not None and trusted_only(server):
-            board.raise_("ca-names-trusted-only", 0.55, line,
+            board.signal(Kind.PROBE, O.EMPTY_NAMES_TRUSTED_ONLY.value, line,
                          f"{server.label} trusts its client CA through ssl_trusted_certificate only, "
-                         "which is never advertised: the CA list is empty (F1.3, F1.4).", label)
-            board.support("ca-names-trusted-only", 0.0, _setting_line(server, "ssl_trusted_certificate"))
+                         "which is never advertised: the CA list is empty (F1.3, F1.4).", label, values)
+            board.support(C.CaNamesTrustedOnly, 0.0, _setting_line(server, "ssl_trusted_certificate"))
         elif disk:
-            board.raise_("nginx-not-reloaded", 0.6, line,
+            board.signal(Kind.PROBE, O.EMPTY_NAMES_DISK_HAS.value, line,
                          f"the CA file of {server.label} on disk names {len(disk)} CA(s), the running "
-                         "nginx advertises none.", label)
+                         "nginx advertises none.", label, values)
         elif server is None:
-            board.raise_("ca-names-trusted-only", 0.3, line,
+            board.signal(Kind.PROBE, O.EMPTY_NAMES_NO_CONFIG.value, line,
                          f"{p.where} asks for a certificate with an empty CA list: trusted-only "
                          "(F1.4) or `Options -CANames` (F1.6).")
     elif disk is not None and disk and _norm(names) != _norm(disk):
-        board.raise_("nginx-not-reloaded", 0.75, line,
+        board.signal(Kind.PROBE, O.NAMES_DIFFER_FROM_DISK.value, line,
                      f"the running nginx advertises {'; '.join(names)} for {server.label}, the CA "
-                     f"file on disk names {'; '.join(disk)}: reload nginx.", label)
+                     f"file on disk names {'; '.join(disk)}: reload nginx.", label, values)
         setting = server.settings["ssl_client_certificate"]
-        board.support("nginx-not-reloaded", 0.0, EvidenceLine(
+        board.support(C.NginxNotReloaded, 0.0, EvidenceLine(
             "file", ev.config.resolve(setting.args[0]) + "#0", "on disk: " + "; ".join(disk)))
+    user = p.attempt("user")
     if names and ev.client and not _rejected_offline(ev, server) and not (client_issuers(ev.client) & set(names)):
-        user = p.attempt("user")
-        weight = 0.45 if user is not None and user.http is not None and user.http.status == 200 else 0.3
-        board.raise_("client-issuer-not-advertised", weight, EvidenceLine(
+        accepted = user is not None and user.http is not None and user.http.status == 200
+        board.signal(Kind.PROBE, O.ISSUER_NOT_ADVERTISED.value, EvidenceLine(
             "probe", p.where, f"{p.label}: advertised CA names {'; '.join(names)}; your certificate's "
             f"issuer {ev.client[0].issuer.rfc4514_string()} is not among them"
             + (f" (sent anyway: {_http(user)})" if user is not None else "")),
             f"clients holding a certificate from {ev.client[0].issuer.rfc4514_string()} are not asked "
-            f"for it by {label or p.where}, so browsers do not offer it (F1.1).", label)
+            f"for it by {label or p.where}, so browsers do not offer it (F1.1).", label, values,
+            scale=1.5 if accepted else 1.0)
+    if user is not None and user.http is not None and user.http.status == 200:
+        board.signal(Kind.PROBE, O.USER_ACCEPTED.value, EvidenceLine(
+            "probe", p.where, f"{p.label}: your certificate was sent: {_http(user)}"), None, label, values)
 
 
-def _probe_without_sni(ev: Evidence, board: Board, p: ProbeEvidence, none: Any, line: EvidenceLine) -> None:
+def _probe_without_sni(ev: Evidence, board: Board, p: ProbeEvidence, none: Any, line: EvidenceLine,
+                       values: dict, scale: float) -> None:
     server = p.server
     cr = none.certificate_request
     page = none.http.page if none.http is not None else None
-    label = server.label if server is not None else None
+    label = _label(server)
+    default = p.handshake_server
     if cr is None and page == 496:
-        default = p.handshake_server
-        board.raise_("no-sni-default-server", 0.7, line,
+        board.signal(Kind.PROBE, O.DEFAULT_NO_REQUEST.value, line,
                      f"a client without SNI asking for Host {p.host_header} is never asked for a "
                      f"certificate (the default {default.label if default is not None else 'server'} "
-                     f"handled the handshake), then {label or 'the server'} answers 400 (F7.3).", label)
-        if default is not None:
-            board.support("no-sni-default-server", 0.0, _setting_line(default, "ssl_verify_client"))
-    elif cr is not None and server is not None and p.handshake_server is not None \
-            and p.handshake_server is not server and server.verify != "off":
+                     f"handled the handshake), then {label or 'the server'} answers 400 (F7.3).",
+                     label, values, scale=scale)
+        if default is not None and board.has(C.NoSniDefaultServer):
+            board.support(C.NoSniDefaultServer, 0.0, _setting_line(default, "ssl_verify_client"))
+    elif cr is None and ev.target.sni_known and ev.target.sni is None and server is None:
+        board.signal(Kind.PROBE, O.NO_REQUEST_NO_CONFIG.value, line,
+                     f"{p.where} never asks a client without SNI for a certificate (no "
+                     "CertificateRequest).", scale=scale)
+    elif cr is None and ev.target.sni_known and ev.target.sni is None and server is not None \
+            and server.verify == "off" and default is server:
+        # the client lands on the default server and it is the one answering: nothing asks
+        board.signal(Kind.PROBE, O.NO_REQUEST_VERIFY_OFF.value, line,
+                     f"without SNI the client reaches {server.label}, which does not ask for a "
+                     "certificate (F1.2, F7.3).", label, values, scale=scale)
+    elif cr is not None and server is not None and default is not None \
+            and default is not server and server.verify != "off":
         mine = disk_ca_names(ev, server)
         if mine is not None and _norm(list(cr.ca_names)) != _norm(mine):
-            board.raise_("default-server-other-ca", 0.45, line,
-                         f"without SNI the default {p.handshake_server.label} verifies clients of "
-                         f"{server.label} against other CAs (F7.3).", label)
+            board.signal(Kind.PROBE, O.DEFAULT_OTHER_NAMES.value, line,
+                         f"without SNI the default {default.label} verifies clients of "
+                         f"{server.label} against other CAs (F7.3).", label, values, scale=scale)
 
 
 def _rejected_offline(ev: Evidence, server: Any) -> bool:

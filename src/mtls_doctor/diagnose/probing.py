@@ -105,25 +105,46 @@ def local_probes(eff: Any, opts: Any, identity: Any) -> list[ProbeEvidence]:
     return out
 
 
-def remote_probes(opts: Any, identity: Any, eff: Any = None) -> list[ProbeEvidence]:
-    """``--url``: one attempt set with SNI (the host name, or ``--server-name``) and one without.
-    With ``--config`` too, the server block of that name is the one the probe is compared with
-    (its CA file against the live CA names); without SNI the remote default server is unknown."""
+def target_probes(eff: Any, opts: Any, identity: Any, target: Any) -> list[ProbeEvidence]:
+    """One attempt set that does what the user's client does (its SNI or none, its Host) at
+    the address it reaches, when the per-server_name probes did not."""
+    if target.address is None:
+        return []
+    where = _loopback(target.address)
+    if where is None:
+        return []
+    host, port = where
+    attempts = _attempts(host, port, target.sni, target.host, identity, opts, True)
+    return [ProbeEvidence(host, port, target.sni, target.host, attempts, target.address,
+                          target.request_server, target.handshake_server)]
+
+
+def remote_probes(opts: Any, identity: Any, eff: Any = None, user: Any = None) -> list[ProbeEvidence]:
+    """``--url``: one attempt set with SNI (the host name, ``--sni`` or ``--server-name``) and
+    one without. With ``--config`` too, the server block the Host selects (``user``, a
+    ``Target``) is the one the probe is compared with; ``--host`` sets the Host header."""
     from mtls_doctor.probe.target import parse_target
 
     target = parse_target(opts.url or "")
-    name = opts.server_names[0] if opts.server_names else (None if target.is_ip else target.host)
+    name = opts.sni or (opts.server_names[0] if opts.server_names else (None if target.is_ip else target.host))
+    if opts.no_sni:
+        name = None
+    host_header = opts.host or (opts.server_names[0] if opts.server_names else None) or name
     server = None
-    if eff is not None and name:
-        server = next((s for s in eff.servers if s.kind == "http" and name in s.names), None)
+    if user is not None and user.request_server is not None:
+        server = user.request_server
+    elif eff is not None and host_header:
+        server = next((s for s in eff.servers if s.kind == "http" and host_header in s.names), None)
+    default = user.handshake_server if user is not None and user.lands_on_default else None
     out = []
     if name:
-        out.append(ProbeEvidence(target.host, target.port, name, name,
-                                 _attempts(target.host, target.port, name, name, identity, opts, False),
-                                 None, server, server))
-    out.append(ProbeEvidence(target.host, target.port, None, name,
-                             _attempts(target.host, target.port, None, name, identity, opts, False),
-                             None, server, None))
+        hs = user.handshake_server if user is not None and user.handshake_server is not None else server
+        out.append(ProbeEvidence(target.host, target.port, name, host_header,
+                                 _attempts(target.host, target.port, name, host_header, identity, opts, False),
+                                 None, server, hs))
+    out.append(ProbeEvidence(target.host, target.port, None, host_header,
+                             _attempts(target.host, target.port, None, host_header, identity, opts, False),
+                             None, server, default))
     return out
 
 

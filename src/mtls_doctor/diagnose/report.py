@@ -4,7 +4,12 @@
 or null), ``config`` (main file or null), ``servers``, ``root_causes`` (most likely first: ``cause``
 - a stable id from docs/diagnose-causes.md -, ``title``, ``rank``, ``confidence``, ``summary``,
 ``server``, ``evidence`` [{``source``, ``location``, ``text``}], ``fix`` {``text``, ``snippet``},
-``facts``), ``probes``, ``logs``, ``verify``, ``notes``; ``findings`` are the lint, probe and log
+``facts``), ``probes``, ``logs`` (with ``history``: the groups of lines from before the last
+(re)start or reload, and ``restarted_at``), ``verify``, ``notes``; added since: ``target`` (what
+the user's client does and the server it reaches), ``symptoms``, ``verdict`` (``accepted``: your
+certificate passed end to end, with ``where``; ``checked``: what was looked at; ``would_decide``:
+the inputs that would decide when nothing was found) and ``close_call`` (two causes too close to
+rank, and the observation that tells them apart). ``findings`` are the lint, probe and log
 findings the causes were joined from.
 """
 
@@ -52,6 +57,69 @@ def _probe_notes(ev: Evidence) -> list[str]:
     return out
 
 
+#: two causes closer than this in confidence are a close call: the output says what decides
+CLOSE = 0.1
+
+
+def accepted(ev: Evidence) -> str | None:
+    """Where the user's certificate was sent and accepted end to end (a CertificateRequest, then
+    HTTP 200, on the server the user targets), or None."""
+    from mtls_doctor.diagnose.probes import _target_probes
+
+    for p in _target_probes(ev):
+        user, none = p.attempt("user"), p.attempt("none")
+        if user is None or none is None or user.http is None or user.http.status != 200:
+            continue
+        if none.certificate_request is None:
+            continue
+        hs = p.handshake_server or p.server
+        if hs is not None and hs.verify == "optional_no_ca":
+            continue  # 200 with FAILED is possible there (F2.4)
+        return f"{p.where} ({p.label}): HTTP {user.http.status}"
+    return None
+
+
+def _checked(ev: Evidence) -> tuple[list[str], list[str]]:
+    checked, decide = [], []
+    if ev.eff is not None:
+        checked.append(f"configuration ({len(ev.eff.servers)} servers) and the files it names")
+    else:
+        decide.append("the nginx configuration (--config, or run where nginx runs)")
+    if ev.probes:
+        checked.append(f"{len(ev.probes)} live probes")
+    if ev.client:
+        checked.append("your certificate" + (" (sent)" if any(p.attempt("user") for p in ev.probes) else " (offline)"))
+    else:
+        decide.append("your client's certificate (--cert, and --key to send it)")
+    if ev.logs is not None:
+        checked.append(f"{len(ev.logs.paths)} error log(s)")
+    else:
+        decide.append("nginx's error log at info level (--log)")
+    if not ev.target.known:
+        decide.append("where your client connects (--url, --sni/--no-sni, --server-name)")
+    if not ev.symptoms:
+        decide.append("what you see (--symptom)")
+    return checked, decide
+
+
+def _close_call(causes: tuple[RootCause, ...]) -> dict[str, Any] | None:
+    from mtls_doctor.diagnose.causes import get
+
+    if len(causes) < 2 or causes[0].confidence - causes[1].confidence >= CLOSE:
+        return None
+    a, b = causes[0], causes[1]
+    return {"causes": [a.cause, b.cause],
+            "tell_apart": {c.cause: get(c.cause).sections().get("Tell apart", "") for c in (a, b)}}
+
+
+def _history(ev: Evidence) -> dict[str, Any] | None:
+    if ev.logs is None or ev.logs.history is None:
+        return None
+    return {"restarted_at": ev.logs.restarted_at,
+            "groups": [{"cause": g.cause.id, "count": g.count, "verify_code": g.verify_code,
+                        "location": f"{g.source}:{g.line}"} for g in ev.logs.history.groups]}
+
+
 def build_report(ev: Evidence, causes: tuple[RootCause, ...]) -> Report:
     logs = None
     if ev.logs is not None:
@@ -61,7 +129,11 @@ def build_report(ev: Evidence, causes: tuple[RootCause, ...]) -> Report:
             "groups": [{"cause": g.cause.id, "count": g.count, "verify_code": g.verify_code,
                         "location": f"{g.source}:{g.line}"} for g in ev.logs.summary.groups],
             "skipped_probe_lines": ev.logs.skipped_probe_lines,
+            "restarted_at": ev.logs.restarted_at,
+            "history": _history(ev),
         }
+    checked, decide = _checked(ev)
+    t = ev.target
     data = {
         "at": ev.at.isoformat(),
         "nginx": ev.nginx.to_dict() if ev.nginx is not None else None,
@@ -82,6 +154,16 @@ def build_report(ev: Evidence, causes: tuple[RootCause, ...]) -> Report:
             "passes_deeper": (v.deeper.error_code == 0) if v.deeper is not None else None,
         } for v in ev.verifies],
         "notes": list(ev.notes) + _probe_notes(ev),
+        "target": {
+            "sni": t.sni, "sni_known": t.sni_known, "host": t.host, "address": t.address,
+            "handshake_server": t.handshake_server.label if t.handshake_server is not None else None,
+            "request_server": t.request_server.label if t.request_server is not None else None,
+            "lands_on_default": t.lands_on_default, "why": t.why,
+        },
+        "symptoms": [str(s) for s in ev.symptoms],
+        "verdict": {"accepted": accepted(ev), "checked": checked,
+                    "would_decide": decide if not causes else []},
+        "close_call": _close_call(causes),
     }
     return Report("diagnose", all_findings(ev), data)
 

@@ -304,3 +304,67 @@ def listen_groups(eff: Effective) -> dict[str, list[Server]]:
         for address in dict.fromkeys(l.address for l in server.listens):
             groups.setdefault(address, []).append(server)
     return groups
+
+
+def match_name(server: Server, name: str) -> int | None:
+    """How ``name`` matches one of the server's names, nginx's precedence: 0 exact, 1 leading
+    wildcard (longest wins), 2 trailing wildcard, 3 regex; None: no match
+    (ngx_http_core_module server_name docs; names compare case-insensitively)."""
+    name = name.lower().rstrip(".")
+    best: int | None = None
+    for n in server.names:
+        low = n.lower()
+        if low == name:
+            return 0
+        if (low.startswith("*.") and name.endswith(low[1:])) or (
+                low.startswith(".") and (name == low[1:] or name.endswith(low))):
+            best = 1 if best is None else min(best, 1)
+        elif low.endswith(".*") and name.startswith(low[:-1]):
+            best = 2 if best is None or best > 2 else best
+        elif n.startswith("~"):
+            try:
+                if re.search(n[1:], name):
+                    best = 3 if best is None else best
+            except re.error:
+                continue
+    return best
+
+
+def address_servers(eff: Effective, ip: str | None, port: int) -> tuple[str | None, list[Server]]:
+    """The listen address a connection to ``ip:port`` uses and its http servers: a listen on
+    that exact address wins over ``*:port`` (nginx binds the most specific address)."""
+    groups = listen_groups(eff)
+    candidates = []
+    if ip is not None:
+        host = f"[{ip}]" if ":" in ip else ip
+        candidates.append(f"{host}:{port}")
+    candidates += [f"*:{port}", f"[::]:{port}"]
+    for address in candidates:
+        if address in groups:
+            return address, groups[address]
+    return None, []
+
+
+def find_server(eff: Effective, address: str, name: str | None) -> tuple[Server | None, bool]:
+    """The server nginx selects on ``address`` for a name (SNI or Host; None: no name) and
+    whether the name selected it (False: the default server, F7.3). Exact name, then the
+    longest leading wildcard, the longest trailing wildcard, the first regex in order."""
+    servers = listen_groups(eff).get(address, [])
+    default = eff.defaults.get(address)
+    if not servers:
+        return None, False
+    if name:
+        best: tuple[int, int, Server] | None = None
+        for i, server in enumerate(servers):
+            rank = match_name(server, name)
+            if rank is None:
+                continue
+            # within wildcards the longest name wins; regexes in configuration order
+            length = max((len(n) for n in server.names if match_name(
+                Server(**{**server.__dict__, "names": (n,)}), name) == rank), default=0)
+            key = (rank, -length if rank in (1, 2) else i)
+            if best is None or key < best[:2]:
+                best = (key[0], key[1], server)
+        if best is not None:
+            return best[2], True
+    return default or servers[0], False
