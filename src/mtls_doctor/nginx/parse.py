@@ -192,7 +192,7 @@ def parse_text(text: str, path: str) -> tuple[tuple[Directive, ...], dict[tuple[
     except ConfigSyntaxError:
         raise
     except Exception as exc:  # the lexer on hostile input: still one clear line
-        raise ConfigSyntaxError(path, last_line, f"cannot tokenize: {exc}") from None
+        raise ConfigSyntaxError(path, last_line, f"cannot tokenize: {exc or type(exc).__name__}") from None
     eof_line = text.count("\n") + 1  # nginx reports EOF errors on the line after the last newline
     if name is not None:
         raise ConfigSyntaxError(path, eof_line, 'unexpected end of file, expecting ";" or "}"')
