@@ -100,3 +100,46 @@ def pem(der: bytes, label: str = "CERTIFICATE") -> bytes:
 def key_pem(key) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
+
+
+PLACEHOLDER = "QQQQ"
+
+
+def _swap(tbs: bytes, new: bytes) -> bytes:
+    """Replace the UTF8String placeholder of a Name (``0c 04 QQQQ``) and fix the lengths
+    around it by re-encoding: only same-length replacements are used here."""
+    old = b"\x0c\x04" + PLACEHOLDER.encode()
+    assert tbs.count(old) >= 1 and len(new) == 4
+    return tbs.replace(old, b"\x0c\x04" + new)
+
+
+def invalid_utf8_cert(issuer_key=None, where: str = "subject") -> bytes:
+    """A self-issued certificate whose subject (or issuer) CN is a UTF8String holding bytes
+    that are not UTF-8 (``ff fe fd fc``), correctly signed: OpenSSL parses it."""
+    key = issuer_key or ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.timezone.utc)
+    odd = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, PLACEHOLDER)])
+    plain = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "plain")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(odd if where == "subject" else plain)
+        .issuer_name(odd if where == "issuer" else plain)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return resign(_swap(cert.tbs_certificate_bytes, b"\xff\xfe\xfd\xfc"), key)
+
+
+def invalid_utf8_crl() -> bytes:
+    """A CRL whose issuer CN is a UTF8String that is not UTF-8, correctly signed."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.timezone.utc)
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, PLACEHOLDER)]))
+        .last_update(now - dt.timedelta(days=1)).next_update(now + dt.timedelta(days=7))
+        .sign(key, hashes.SHA256())
+    )
+    return resign(_swap(crl.tbs_certlist_bytes, b"\xff\xfe\xfd\xfc"), key)

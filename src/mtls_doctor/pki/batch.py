@@ -82,7 +82,10 @@ def _parse_clean(data: bytes, source: str) -> tuple[load.Bundle, list[bytes]] | 
             der = binascii.a2b_base64(b64)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # as load.load_bytes (e.g. negative serials)
-                certs.append(x509.load_der_x509_certificate(der))
+                cert = x509.load_der_x509_certificate(der)
+            if load.unreadable_names(cert) is not None:
+                return None  # the tolerant loader reports it
+            certs.append(cert)
             ders.append(der)
         except Exception:  # noqa: BLE001 - the tolerant loader words the problem
             return None

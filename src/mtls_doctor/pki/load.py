@@ -207,8 +207,19 @@ class _Acc:
         self.formats: set[str] = set()
 
     def add_cert(self, cert: x509.Certificate, line: int | None) -> None:
+        why = unreadable_names(cert)
+        if why is not None:  # e.g. invalid UTF-8 in a UTF8String: OpenSSL refuses it too
+            self.problem(Problem(CORRUPT, f"a certificate's {why}", line=line))
+            return
         self.certs.append(cert)
         self.cert_lines.append(line)
+
+    def add_crl(self, crl: x509.CertificateRevocationList, line: int | None) -> None:
+        why = unreadable_names(crl)
+        if why is not None:
+            self.problem(Problem(CORRUPT, f"a CRL's {why}", line=line))
+            return
+        self.crls.append(crl)
 
     def add_key(self, kind: str, bits: int | None, public: Any, line: int | None, container: str) -> None:
         self.keys.append(KeyInfo(len(self.keys), kind, bits, public, line, container))
@@ -418,9 +429,11 @@ def _pem_block(acc: _Acc, label: bytes, body: bytes, line: int, password: bytes 
             )
     elif label in _CRL_LABELS:
         try:
-            acc.crls.append(x509.load_der_x509_crl(der))
+            crl = x509.load_der_x509_crl(der)
         except Exception:
             acc.problem(_corrupt("X509 CRL", der, line))
+        else:
+            acc.add_crl(crl, line)
     elif label in _PKCS7_LABELS:
         from cryptography.hazmat.primitives.serialization import pkcs7
 
@@ -435,6 +448,24 @@ def _pem_block(acc: _Acc, label: bytes, body: bytes, line: int, password: bytes 
     else:
         what = _OTHER_NAMES.get(label, f"a {_label(label)} block, which is not a certificate")
         acc.problem(Problem(UNSUPPORTED_BLOCK, f"ignored {what}", line=line))
+
+
+def unreadable_names(obj: Any) -> str | None:
+    """None when the subject and issuer Names of a certificate (the issuer of a CRL) decode;
+    else what is wrong, in words. ``cryptography`` parses Names lazily, so a Name holding
+    bytes that are not valid for its string type (invalid UTF-8 in a UTF8String) would
+    otherwise raise much later, wherever it is first printed."""
+    for what in ("subject", "issuer"):
+        try:
+            name = getattr(obj, what, None)
+            if name is not None:
+                name.rfc4514_string()
+        except ValueError as exc:
+            from mtls_doctor.pki.lenient import refusal_of
+
+            return (f"{what} Name does not decode ({refusal_of(exc)}: e.g. invalid UTF-8 in a "
+                    "UTF8String); OpenSSL refuses it too")
+    return None
 
 
 def _openssl_only(der: bytes, exc: Exception, line: int | None) -> Problem | None:
@@ -623,11 +654,13 @@ def _load_der_objects(acc: _Acc, seqs: list[bytes], password: bytes | None) -> s
                 fmt = fmt or "der"
                 continue
         try:
-            acc.crls.append(x509.load_der_x509_crl(der))
+            crl = x509.load_der_x509_crl(der)
+        except Exception:
+            crl = None
+        if crl is not None:
+            acc.add_crl(crl, None)
             fmt = fmt or "der"
             continue
-        except Exception:
-            pass
         try:
             from cryptography.hazmat.primitives.serialization import pkcs7
 

@@ -154,18 +154,18 @@ def _summary(peer: Any, index: int, notes: list[str]) -> CertSummary:
 
     try:
         cert = peer.to_cryptography()
+        dns, ips = san_names(cert)
+        return CertSummary(  # cryptography parses names lazily: a bad Name raises here
+            subject=cert.subject.rfc4514_string(),
+            issuer=cert.issuer.rfc4514_string(),
+            not_before=cert.not_valid_before_utc.isoformat(),
+            not_after=cert.not_valid_after_utc.isoformat(),
+            dns_names=dns,
+            ip_addresses=ips,
+            self_signed=cert.subject == cert.issuer,
+        )
     except ValueError as exc:
         return _lenient_summary(peer, index, exc, notes)
-    dns, ips = san_names(cert)
-    return CertSummary(
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
-        not_before=cert.not_valid_before_utc.isoformat(),
-        not_after=cert.not_valid_after_utc.isoformat(),
-        dns_names=dns,
-        ip_addresses=ips,
-        self_signed=cert.subject == cert.issuer,
-    )
 
 
 def _lenient_summary(peer: Any, index: int, exc: ValueError, notes: list[str]) -> CertSummary:
