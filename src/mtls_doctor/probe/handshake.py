@@ -269,8 +269,9 @@ def attempt(
         t = time.monotonic()
         try:
             sock = _connect(config.host, config.port, config.timeout)
-        except socket.timeout:
-            raise _Failure(Outcome.TIMEOUT, "tcp", f"TCP connect timed out after {config.timeout}s") from None
+        except socket.timeout as exc:
+            what = str(exc) if str(exc).startswith("name lookup") else "TCP connect timed out"
+            raise _Failure(Outcome.TIMEOUT, "tcp", f"{what} after {config.timeout}s") from None
         except OSError as exc:
             raise _Failure(Outcome.CONNECT_FAILED, "tcp", f"TCP connect failed: {exc.strerror or exc}") from None
         steps.append(Step("tcp", True, f"connected to {config.host}:{config.port}", _ms(t)))
@@ -334,6 +335,8 @@ def _connect(host: str, port: int, timeout: float) -> socket.socket:
             box.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
         except OSError as exc:
             box.append(exc)
+        except (UnicodeError, ValueError) as exc:  # the IDNA codec: "label too long", "empty label"
+            box.append(OSError(f"cannot look up {host!r}: {exc}"))
 
     worker = threading.Thread(target=lookup, daemon=True)
     worker.start()

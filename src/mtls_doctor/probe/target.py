@@ -28,6 +28,32 @@ class Target:
         return True
 
 
+#: RFC 1035 section 2.3.4: labels of 63 octets at most, names of 255 (253 in text form)
+MAX_LABEL = 63
+MAX_NAME = 253
+
+
+def _host_name_problem(host: str) -> str | None:
+    """Why ``host`` cannot be looked up, or None (IP literals and valid names)."""
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    try:
+        ascii_name = host.rstrip(".").encode("idna") if not host.isascii() else host.rstrip(".").encode()
+    except UnicodeError as exc:
+        return f"not a valid host name ({exc})"
+    if len(ascii_name) > MAX_NAME:
+        return f"host name longer than {MAX_NAME} characters"
+    for label in ascii_name.split(b"."):
+        if not label:
+            return "host name with an empty label (..)"
+        if len(label) > MAX_LABEL:
+            return f"a DNS label longer than {MAX_LABEL} characters ({len(label)})"
+    return None
+
+
 def parse_target(text: str) -> Target:
     raw = text.strip()
     if not raw:
@@ -49,6 +75,9 @@ def parse_target(text: str) -> Target:
         raise InputError(f"TARGET {text!r}: no host name in it")
     if not 0 < port < 65536:
         raise InputError(f"TARGET {text!r}: port out of range")
+    problem = _host_name_problem(host)
+    if problem is not None:
+        raise InputError(f"TARGET {text!r}: {problem}")
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
