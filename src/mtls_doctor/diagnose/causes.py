@@ -777,7 +777,7 @@ class ClientCertificateRejected(Cause):
     title = "nginx rejects the client certificate for another verification error."
     facts = ("F4.2",)
     fix = "Run `mtls-doctor verify` with this certificate against {ca_file} and follow its explanation."
-    signals = (raises(P, O.USER_REJECTED, 0.5), raises(F, "MTLS505", 0.3), raises(F, "MTLS512", 0.3),
+    signals = (raises(P, O.USER_REJECTED, 0.5), supports(F, "MTLS505", 0.1), supports(F, "MTLS512", 0.1),
                raises(L, VERIFY_LOG + "*", 0.25), supports(S, Symptom.CERTIFICATE_ERROR, 0.2))
 
 
