@@ -59,3 +59,39 @@ def test_signal_during_probe_targets_of_silent_servers(tmp_path, concurrency, si
     finally:
         for s in servers:
             s.close()
+
+
+def _lab_nginx(marker) -> set[int]:
+    from mtls_doctor.lab.nginx import lab_nginx_pids
+
+    return lab_nginx_pids([marker])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("stage", ["mtls-doctor-lab-", "mtls-doctor-diagnose-"])
+def test_signal_during_demo_leaves_nothing(tmp_path, nginx_bin, sig, stage):
+    """Defect 14: SIGTERM (or Ctrl-C) while demo runs nginx: exit 143 (130), no temp dir with lab
+    keys left, no nginx left running."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**ENV, "TMPDIR": str(tmp)}
+    proc = subprocess.Popen([sys.executable, "-m", "mtls_doctor", "demo", "--nginx", nginx_bin],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            stdin=subprocess.DEVNULL)
+    try:
+        _wait_for(lambda: proc.poll() is not None or any(
+            p.name.startswith(stage) and any(p.rglob("*.key")) for p in tmp.iterdir()), limit=2000)
+        running = proc.poll() is None
+        if running:
+            proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in err, err[-3000:]
+    assert running, "demo ended before the stage was reached"
+    expected = {signal.SIGTERM: (143, 130), signal.SIGINT: (130,)}[sig]
+    assert proc.returncode in expected, (proc.returncode, err[-2000:])
+    assert list(tmp.iterdir()) == [], [str(p) for p in tmp.rglob("*")][:20]
+    assert _lab_nginx(tmp) == set()
