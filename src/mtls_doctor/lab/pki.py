@@ -259,20 +259,43 @@ class LabPKI:
         Refuses (``FileExistsError``) a directory that exists and is not empty unless
         ``force``; with ``force`` the lab's own files are replaced, others are left alone.
         Keys and PKCS#12 files are created with mode 0600 (never chmod-ed afterwards).
+
+        Atomic: everything is written into a temporary directory next to ``directory`` (same
+        file system), which is renamed into place only when complete; on any error (a full
+        disk: ENOSPC) it is removed and ``directory`` is as before, never a partial lab.
+        Directories get mode 0755 whatever the umask (0777 under ``umask 000`` would let anyone
+        replace the certificates next to the 0600 keys).
         """
+        import shutil
+        import tempfile
+
         directory = Path(directory)
         if directory.exists():
             if not directory.is_dir():
                 raise FileExistsError(f"{directory} exists and is not a directory")
             if not force and any(directory.iterdir()):
                 raise FileExistsError(f"{directory} is not empty (use --force to overwrite)")
+        directory.parent.mkdir(parents=True, exist_ok=True)
         files = self.files()
-        for entry in files:
-            _write_file(directory / entry.path, entry.data, 0o600 if entry.secret else 0o644)
-        manifest = directory / "manifest.json"
-        text = json.dumps(self.manifest(files), indent=2) + "\n"
-        _write_file(manifest, text.encode(), 0o644)
-        return manifest
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".partial",
+                                        dir=directory.parent))
+        try:
+            for entry in files:
+                _write_file(staging / entry.path, entry.data, 0o600 if entry.secret else 0o644,
+                            root=staging)
+            text = json.dumps(self.manifest(files), indent=2) + "\n"
+            _write_file(staging / "manifest.json", text.encode(), 0o644, root=staging)
+            os.chmod(staging, DIR_MODE)
+            if directory.exists() and any(directory.iterdir()):  # --force over an old lab
+                _move_into(staging, directory)
+            else:
+                if directory.exists():
+                    directory.rmdir()
+                os.rename(staging, directory)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        return directory / "manifest.json"
 
     def files(self) -> list[LabFile]:
         """Every file ``write`` lays out (except manifest.json), in manifest order."""
@@ -416,11 +439,45 @@ def _p12_encryption() -> serialization.KeySerializationEncryption:
             .build(P12_PASSWORD))
 
 
-def _write_file(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` with ``mode`` from the start (O_EXCL after removing an old file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+#: the mode of every directory of a written lab (explicit: never 0777 & ~umask)
+DIR_MODE = 0o755
+
+
+def _make_dirs(path: Path, root: Path) -> None:
+    """Create the directories from ``root`` down to ``path`` with DIR_MODE exactly."""
+    missing = []
+    while path != root and not path.exists():
+        missing.append(path)
+        path = path.parent
+    for d in reversed(missing):
+        os.mkdir(d, DIR_MODE)
+        os.chmod(d, DIR_MODE)  # mkdir's mode is filtered by the umask
+
+
+def _write_file(path: Path, data: bytes, mode: int, root: Path | None = None) -> None:
+    """Create ``path`` with ``mode`` from the start (O_EXCL after removing an old file); the
+    data is on disk (fsync) before this returns, so a full disk fails here, not later."""
+    _make_dirs(path.parent, root if root is not None else path.parent.parent)
     if path.is_symlink() or path.exists():
         path.unlink()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
     with os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), mode)  # exact, whatever the umask
         handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _move_into(staging: Path, directory: Path) -> None:
+    """``--force`` over an existing lab: replace the lab's own files one by one (rename, so
+    each is whole), keep any other file; directories get DIR_MODE."""
+    for src in sorted(staging.rglob("*")):
+        dest = directory / src.relative_to(staging)
+        if src.is_dir():
+            if not dest.is_dir():
+                if dest.is_symlink() or dest.exists():
+                    dest.unlink()
+                os.mkdir(dest, DIR_MODE)
+            os.chmod(dest, DIR_MODE)
+        else:
+            os.replace(src, dest)

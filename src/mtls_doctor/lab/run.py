@@ -6,7 +6,9 @@ Invariants of this module:
 - the client matrix runs sequentially, each request carrying ``?lab=<client id>``, so every
   access-log line (``$arg_lab``) and every info error-log line (``request: "GET /?lab=<id> ..."``,
   F4.1) is attributed to exactly one row; logs are read after nginx stopped (all flushed);
-- an nginx that cannot start is a result (``ScenarioResult.error``), not an exception;
+- an nginx that cannot start is a result (``ScenarioResult.error``), not an exception; a full
+  or unwritable disk is not the scenario's fault: it raises ``InputError`` (one line, exit 2),
+  whether the prefix could not be written or nginx could not write its logs;
 - results are frozen dataclasses with ``to_dict()``.
 """
 
@@ -22,6 +24,7 @@ from typing import Any
 from mtls_doctor.lab.client import Answer, request
 from mtls_doctor.lab.nginx import NginxError, NginxServer, nginx_version, parse_access_line
 from mtls_doctor.lab.scenarios import PAGES, ClientSpec, Expect, Scenario
+from mtls_doctor.model import InputError
 
 __all__ = ["Row", "ScenarioResult", "run_scenario", "compare", "recognise_page"]
 
@@ -147,17 +150,42 @@ def run_scenario(
                 answers.append((spec, _ask(server.port, spec, prefix, pki, timeout)))
     except NginxError as exc:
         error = str(exc)
+    except OSError as exc:  # writing the prefix (ENOSPC, EDQUOT, EROFS, EACCES)
+        shutil.rmtree(prefix, ignore_errors=True)
+        raise InputError(f"{workdir}: cannot write the lab's nginx prefix: "
+                         f"{exc.strerror or exc}") from None
     config = _read(prefix / "nginx.conf")
     access = _access_by_lab(_read(prefix / "logs" / "access.log"))
     errors = _errors_by_lab(_read(prefix / "logs" / "error.log"))
-    if not keep:
+    full = answers and error is None and any(spec.id not in access for spec, _ in answers) \
+        and _disk_full(prefix)
+    if not keep or full:
         shutil.rmtree(prefix, ignore_errors=True)
+    if full:
+        raise InputError(f"{workdir}: the file system is full: nginx could not write its logs "
+                         "(free some space or set TMPDIR elsewhere)")
     rows = tuple(_row(spec, answer, access.get(spec.id), errors.get(spec.id), release)
                  for spec, answer in answers)
     return ScenarioResult(scenario.name, scenario.title, scenario.broken, scenario.facts, rows,
                           f"{nginx_bin} {version}", time.monotonic() - started, config,
                           str(prefix) if keep else None, error,
                           scenario.expected_config_error(version_tuple))
+
+
+#: below this many free bytes a missing access-log line is blamed on the disk, not nginx
+_LOW_SPACE = 1 << 20
+
+
+def _disk_full(path: Path) -> bool:
+    """True when the file system of ``path`` has (almost) no space left for an unprivileged
+    writer (``statvfs`` f_bavail), the one reason nginx silently loses access-log lines."""
+    import os
+
+    try:
+        st = os.statvfs(path if path.exists() else path.parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < _LOW_SPACE
 
 
 def openssl_release(nginx_bin: str):

@@ -1,0 +1,78 @@
+"""Issue 11, defects 15 and 17: a full disk and a careless umask.
+
+A real full file system: a small tmpfs mounted in a private mount namespace (``unshare -r -m``,
+no root needed where user namespaces are allowed; skipped where they are not). The lab writes
+atomically (a temporary directory renamed at the end), so a full disk leaves nothing behind and
+is one line, exit 2, never the scenario's fault."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from tests.hardening.conftest import ENV
+
+
+def _unshare_ok() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "-r", "-m", "true"], capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
+needs_unshare = pytest.mark.skipif(not _unshare_ok(), reason="no user/mount namespaces here")
+
+
+def _on_full_disk(mount, size: str, *args: str, tmpdir: bool = False):
+    mount.mkdir(exist_ok=True)
+    python = " ".join([sys.executable, "-m", "mtls_doctor", *args])
+    env = {**ENV, **({"TMPDIR": str(mount)} if tmpdir else {})}
+    script = f"mount -t tmpfs -o size={size} tmpfs {mount} && {python}; rc=$?; ls -A {mount}; exit $rc"
+    return subprocess.run(["unshare", "-r", "-m", "sh", "-c", script], capture_output=True,
+                          text=True, timeout=180, env=env, stdin=subprocess.DEVNULL)
+
+
+@needs_unshare
+@pytest.mark.parametrize("size", ["16k", "120k"])
+def test_lab_pki_on_a_full_disk_leaves_no_partial_lab(tmp_path, size):
+    mount = tmp_path / "full"
+    proc = _on_full_disk(mount, size, "lab", "pki", str(mount / "lab"))
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stderr.strip().count("\n") == 0 and "No space left" in proc.stderr
+    assert proc.stdout.strip() == ""  # `ls -A` of the mount: nothing, not even a temp dir
+
+
+@needs_unshare
+@pytest.mark.parametrize("size", ["16k", "48k", "64k"])
+def test_lab_run_on_a_full_tmpdir_blames_the_disk(tmp_path, nginx_bin, size):
+    mount = tmp_path / "full"
+    proc = _on_full_disk(mount, size, "lab", "run", "good", "--nginx", nginx_bin, tmpdir=True)
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    if proc.returncode == 0:  # nginx found room for everything at this size: it must be true
+        assert "1/1 scenarios behaved as expected" in proc.stdout
+        return
+    assert proc.returncode == 2, (proc.returncode, proc.stdout[-1500:], proc.stderr[-1500:])
+    assert "scenarios behaved" not in proc.stdout
+    assert "No space left" in proc.stderr or "file system is full" in proc.stderr
+    assert proc.stdout.strip() == ""  # nothing left in TMPDIR
+
+
+def test_lab_pki_under_umask_000_has_no_world_writable_directory(tmp_path):
+    target = tmp_path / "lab"
+    proc = subprocess.run([sys.executable, "-c",
+                           "import os, sys; os.umask(0); from mtls_doctor.cli import main; "
+                           f"sys.exit(main(['lab', 'pki', {str(target)!r}]))"],
+                          capture_output=True, text=True, timeout=120, env=ENV)
+    assert proc.returncode == 0, proc.stderr
+    modes = {p: stat.S_IMODE(os.lstat(p).st_mode) for p in [target, *target.rglob("*")]}
+    dirs = {p: m for p, m in modes.items() if p.is_dir()}
+    assert dirs and all(m == 0o755 for m in dirs.values()), dirs
+    keys = {p: m for p, m in modes.items() if p.suffix in (".key", ".p12")}
+    assert keys and all(m == 0o600 for m in keys.values()), keys
+    assert all(m & 0o022 == 0 for m in modes.values())
