@@ -40,6 +40,7 @@ class Req:
     host: str = "app.example.test"
     chain: bool = True  # send the intermediates after the leaf
     port: int = 0  # index into the ports
+    trust: str = "root"  # the CA the client verifies nginx with (another: it rejects nginx)
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,65 @@ CASES: tuple[Case, ...] = (
          "'client sent no required SSL certificate'; nginx was never reloaded", "nginx-not-reloaded",
          server("app.example.test", VERIFY_ON), STD, (Req("foreign"),), client="foreign", args=SNI,
          then_change=(("pki/clients-ca.pem", "ca:other-root"),)),
+    Case("expired-optional-no-ca", "https://github.com/openssl/openssl/issues/14036",
+         "optional_no_ca with the check left to the application; after an OpenSSL update an expired "
+         "client certificate gets 400 and the log says 10 'certificate has expired'",
+         "client-certificate-expired", server("app.example.test", "    ssl_verify_client optional_no_ca;\n"),
+         (("pki/server.pem", "server"), ("pki/server.key", "server.key")), (Req("expired"),),
+         client="expired", args=SNI + ("--symptom", "400")),
+    Case("expired-optional-ingress", "https://github.com/kubernetes/ingress-nginx/issues/8229",
+         "auth-tls-verify-client optional: an expired certificate is answered 400 instead of being "
+         "forwarded with FAILED", "client-certificate-expired",
+         server("app.example.test", "    ssl_verify_client optional;\n    ssl_client_certificate pki/clients-ca.pem;\n"
+                "    ssl_verify_depth 2;\n"),
+         STD, (Req("expired"),), client="expired", args=("--server-name", "app.example.test")),
+    Case("generated-certs-expired-log-only", "https://github.com/researchstudio-sat/webofneeds/issues/3393",
+         "node certificates generated with a two-year lifetime; after that nginx rejects the "
+         "requests; the operator has the configuration and the error log", "client-certificate-expired",
+         server("app.example.test", VERIFY_ON), STD, (Req("expired"), Req("expired")), args=()),
+    Case("curl-without-server-ca", "https://github.com/curl/curl/issues/10702",
+         "curl against a server with a private CA, without --cacert: curl aborts the handshake "
+         "with 'unknown CA'; nginx logs alert 48", "server-certificate-rejected-by-client",
+         server("app.example.test", VERIFY_ON), STD, (Req("good", trust="other-root"),), args=()),
+    Case("browser-certificate-unknown", "https://github.com/geerlingguy/drupal-vm/issues/2023",
+         "a self-signed server certificate; the browser refuses it and the nginx log fills with "
+         "SSL_do_handshake() failed ... alert", "server-certificate-rejected-by-client",
+         server("app.example.test", ""), (("pki/server.pem", "server"), ("pki/server.key", "server.key")),
+         (Req(None, trust="other-root"), Req(None, trust="other-root")), args=()),
+    Case("curl-client-cert-server-untrusted", "https://github.com/nategood/sleep-tight/issues/4",
+         "ssl_verify_client on; curl with --key/--cert and --cacert of the client CA always fails "
+         "with 'SSL certificate problem: self signed certificate' (about nginx's own certificate)",
+         "server-certificate-rejected-by-client", server("app.example.test", VERIFY_ON), STD,
+         (Req("good", trust="other-root"),), client="good", args=SNI),
+    Case("verify-client-in-location", "https://www.explaintopic.com/nginx/nginx-ssl-verify-client-on-per-location-not-enforcing-correc-12175.html",
+         "ssl_verify_client put in a location to protect one path only: nginx refuses the "
+         "configuration ('directive is not allowed here')", "config-rejected",
+         server("app.example.test", "    ssl_client_certificate pki/clients-ca.pem;\n"
+                "    location /admin/ { ssl_verify_client on; return 200 \"admin\\n\"; }\n"),
+         STD, refused=True),
+    Case("browser-sends-leaf-only", "https://github.com/smallstep/hello-mtls/issues/94",
+         "ssl_client_certificate holds the root only; browsers send the leaf alone, so nginx "
+         "cannot build the chain (21)", "client-issuer-unknown",
+         server("app.example.test", VERIFY_ON), STD, (Req("good", chain=False),), client="good",
+         chain=False, args=SNI),
+    Case("client-from-other-ca", "https://github.com/openssl/openssl/issues/17519",
+         "a client certificate made with a self-created CA the server does not trust; the request "
+         "is refused", "client-ca-not-trusted", server("app.example.test", VERIFY_ON), STD,
+         (Req("foreign"),), client="foreign", chain=False, args=SNI + ("--symptom", "400 The SSL certificate error")),
+    Case("huge-ca-list", "https://github.com/openssl/openssl/issues/4819",
+         "hundreds of CAs in the client CA file: every handshake fails once the bundle passes a "
+         "size, while a smaller bundle works", "ca-names-list-too-large",
+         server("app.example.test", VERIFY_ON),
+         (("pki/server.pem", "server"), ("pki/server.key", "server.key"), ("pki/clients-ca.pem", "bigca")),
+         (Req("good"),), client="good", args=SNI),
+    Case("upstream-wants-client-cert", "https://github.com/NginxProxyManager/nginx-proxy-manager/issues/175",
+         "nginx proxies to an https upstream that requires client certificates; nginx sends none "
+         "and logs the upstream's alert 'while SSL handshaking to upstream'", "upstream-client-certificate",
+         server("app.example.test", "").replace(
+             '    location / { return 200 "verify=$ssl_client_verify\\n"; }\n',
+             "    location / { proxy_pass https://127.0.0.1:@UPSTREAM@; }\n"),
+         (("pki/server.pem", "server"), ("pki/server.key", "server.key")), (Req(None), Req(None)),
+         args=SNI + ("--symptom", "502"), upstream_tls="require-cert"),
 )
 
 
@@ -234,9 +294,89 @@ def _file(spec: str) -> bytes:
         return pki.crl_pem(*names.split(","))
     if kind == "client-as-server":  # a certificate nginx does not have: an edge's own
         return pki.clients[names].cert_pem
+    if kind == "bigca":  # a trust-store-sized bundle: names above the 65535-byte limit
+        return big_ca_bundle() + pki.pem("root", "inter")
     if kind == "client-key":
         return pki.clients[names].key_pem
     raise ValueError(spec)
+
+
+@lru_cache(maxsize=1)
+def big_ca_bundle() -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    out = []
+    for i in range(420):
+        name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"Public Trust {i} " + "O" * 50),
+                          x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Certification Services " + "U" * 40),
+                          x509.NameAttribute(NameOID.COMMON_NAME, f"Public Root CA {i} " + "C" * 40)])
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(i + 1).not_valid_before(datetime(2025, 1, 1, tzinfo=timezone.utc))
+                .not_valid_after(datetime(2035, 1, 1, tzinfo=timezone.utc))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        out.append(cert.public_bytes(Encoding.PEM))
+    return b"".join(out)
+
+
+class TlsUpstream:
+    """A TLS server on 127.0.0.1 that requires a client certificate (Python's ssl, real
+    handshakes): what nginx's upstream is in the upstream-mTLS cases. Stopped on exit."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self):
+        import ssl
+
+        pki = lab_pki()
+        d = Path(tempfile.mkdtemp(prefix="mtls-upstream-"))
+        (d / "s.pem").write_bytes(pki.server_chain_pem)
+        (d / "s.key").write_bytes(pki.server.key_pem)
+        os.chmod(d / "s.key", 0o600)
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(str(d / "s.pem"), str(d / "s.key"))
+        self.ctx.load_verify_locations(cadata=pki.pem("root").decode())
+        self.ctx.verify_mode = ssl.CERT_REQUIRED
+        self.ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # the alert arrives in the handshake
+        self._dir = d
+        self._thread.start()
+        return self
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            try:
+                conn.settimeout(3)
+                with self.ctx.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(4096)
+                    tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    def __exit__(self, *exc) -> None:
+        import shutil
+
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 def _client_files() -> dict[str, bytes]:
@@ -257,7 +397,7 @@ def _send(server, r: Req) -> None:
     if r.client is not None:
         cert = server.prefix / f"clients/{r.client}{'-chain' if r.chain else ''}.pem"
         key = server.prefix / f"clients/{r.client}.key"
-    request(server.ports[r.port], lab_id="case", ca_pem=lab_pki().pem("root"), host=r.host,
+    request(server.ports[r.port], lab_id="case", ca_pem=lab_pki().pem(r.trust), host=r.host,
             sni=r.sni, cert_file=cert, key_file=key, timeout=5)
 
 
@@ -294,24 +434,41 @@ class Result:
         return self.top == self.case.expected
 
 
+_SHOW = False
+
+
 def _diagnose(argv: list[str]) -> dict:
     import contextlib
     import io
 
     from mtls_doctor.cli import main
 
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        main(argv)
+    if _SHOW:
+        text = [a for a in argv if a not in ("--format", "json")]
+        main(text)
+
+    buf, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(err):
+        code = main(argv)
+    if code == 2:
+        raise RuntimeError(f"diagnose refused {argv}: {err.getvalue().strip()}")
     return json.loads(buf.getvalue())
 
 
 def run_case(case: Case, nginx_bin: str | None = None) -> Result:
+    import contextlib
+
+    with (TlsUpstream() if case.upstream_tls else contextlib.nullcontext()) as upstream:
+        return _run_case(case, nginx_bin, upstream)
+
+
+def _run_case(case: Case, nginx_bin: str | None, upstream) -> Result:
     from mtls_doctor.lab.nginx import NginxConfigError, NginxServer
 
     workdir = Path(tempfile.mkdtemp(prefix=f"mtls-case-{case.id}-"))
     files = {path: _file(spec) for path, spec in case.files} | _client_files()
-    server = NginxServer(case.http, ports=case.ports, files=files, nginx_bin=nginx_bin, workdir=workdir)
+    http = case.http.replace("@UPSTREAM@", str(upstream.port)) if upstream is not None else case.http
+    server = NginxServer(http, ports=case.ports, files=files, nginx_bin=nginx_bin, workdir=workdir)
     user = []
     if case.client is not None:
         user = ["--cert", str(workdir / f"clients/{case.client}{'-chain' if case.chain else ''}.pem"),
@@ -420,6 +577,12 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--show"]:  # the text output of one case, as the user would see it
+        global _SHOW
+        _SHOW = True
+        for cid in args[1:]:
+            run_case(next(c for c in CASES if c.id == cid))
+        return 0
     results = run_all()
     page = markdown(results)
     if args:

@@ -989,7 +989,8 @@ class UpstreamClientCertificate(Cause):
     fix = "Set proxy_ssl_certificate and proxy_ssl_certificate_key in {server} to a certificate the upstream trusts."
     snippet = "proxy_ssl_certificate /etc/nginx/upstream-client.pem;\nproxy_ssl_certificate_key /etc/nginx/upstream-client.key;"
     signals = (raises(L, "upstream-requires-client-certificate", 0.5),
-               raises(L, "upstream-rejected-client-certificate", 0.5), supports(F, "MTLS608", 0.1))
+               raises(L, "upstream-rejected-client-certificate", 0.5), supports(F, "MTLS608", 0.1),
+               supports(S, Symptom.BAD_GATEWAY, 0.2))
 
 
 class UpstreamCertificateUntrusted(Cause):
@@ -1011,7 +1012,8 @@ class UpstreamCertificateUntrusted(Cause):
     facts = ("F4.2",)
     fix = "Put the upstream's CA in proxy_ssl_trusted_certificate of {server}, check proxy_ssl_name and proxy_ssl_verify_depth."
     snippet = "proxy_ssl_trusted_certificate /etc/nginx/upstream-ca.pem;\nproxy_ssl_name upstream.example.com;"
-    signals = (raises(L, UPSTREAM_LOG, 0.5), raises(L, "upstream-cert-name-mismatch", 0.5))
+    signals = (raises(L, UPSTREAM_LOG, 0.5), raises(L, "upstream-cert-name-mismatch", 0.5),
+               supports(S, Symptom.BAD_GATEWAY, 0.2))
 
 
 #: the registry: every cause, in tie-break order (id -> class)

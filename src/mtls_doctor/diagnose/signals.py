@@ -63,6 +63,8 @@ class Symptom(str, Enum):
     FORBIDDEN = "403"  # 403 Forbidden
     HANDSHAKE_ALERT = "handshake-alert"  # the TLS handshake fails with an alert
     BACKEND_REJECTS = "backend-rejects"  # the application behind nginx rejects the request
+    BAD_REQUEST = "400"  # a 400 without saying which page
+    BAD_GATEWAY = "502"  # 502 Bad Gateway: nginx could not talk to its upstream
 
 
 #: what each symptom means (``--symptom`` help and docs/diagnose-causes.md)
@@ -78,6 +80,8 @@ SYMPTOM_HELP: dict[Symptom, str] = {
     Symptom.FORBIDDEN: "403 Forbidden",
     Symptom.HANDSHAKE_ALERT: "the TLS handshake fails with an alert (handshake-alert:<name>)",
     Symptom.BACKEND_REJECTS: "the application behind nginx rejects the request (400/401/500)",
+    Symptom.BAD_REQUEST: "a 400 Bad Request, page not given (the error log tells which)",
+    Symptom.BAD_GATEWAY: "502 Bad Gateway from nginx (its upstream connection failed)",
 }
 
 #: free text a user pastes -> the symptom (lower case, first match wins)
@@ -91,7 +95,9 @@ _TEXTS: tuple[tuple[re.Pattern[str], Symptom], ...] = (
     (re.compile(r"^none$|ssl_client_verify.*none|none at (the )?backend"), Symptom.NONE_AT_BACKEND),
     (re.compile(r"browser"), Symptom.BROWSER_NO_PROMPT),
     (re.compile(r"alert|handshake fail"), Symptom.HANDSHAKE_ALERT),
+    (re.compile(r"\b502\b|bad gateway"), Symptom.BAD_GATEWAY),
     (re.compile(r"backend|upstream|application"), Symptom.BACKEND_REJECTS),
+    (re.compile(r"\b400\b|bad request"), Symptom.BAD_REQUEST),
 )
 
 
