@@ -268,6 +268,45 @@ CASES: tuple[Case, ...] = (
              "    location / { proxy_pass https://127.0.0.1:@UPSTREAM@; }\n"),
          (("pki/server.pem", "server"), ("pki/server.key", "server.key")), (Req(None), Req(None)),
          args=SNI + ("--symptom", "502"), upstream_tls="require-cert"),
+    Case("dn-map-legacy-slashes", "https://github.com/whamcloud/integrated-manager-for-lustre/pull/391",
+         "a map extracts the CN from $ssl_client_s_dn with a '/CN=' pattern written for the old "
+         "format; since 1.11.6 the value is RFC 2253 and the map never matches, so verified "
+         "clients get 403", "client-dn-format",
+         "map $ssl_client_s_dn $client_cn {\n    default \"\";\n    ~/CN=(?<cn>[^/]+) $cn;\n}\n"
+         + server("app.example.test", VERIFY_ON + '    if ($client_cn = "") { return 403; }\n'),
+         STD, (Req("good"),), client="good", args=SNI + ("--symptom", "403 Forbidden")),
+    Case("wrong-name-default-server", "https://github.com/kubernetes/ingress-nginx/pull/702",
+         "testing with a host name that is not the server's full DNS name: the default server "
+         "answers and never asks for a client certificate", "no-sni-default-server",
+         server("_", "", listen="127.0.0.1:@PORT0@ ssl default_server").replace(
+             '    location / { return 200 "verify=$ssl_client_verify\\n"; }\n', "    return 404;\n")
+         + server("app.example.test", VERIFY_ON), STD,
+         (Req("good", sni="app.test", host="app.test"),), client="good",
+         args=("--sni", "app.test", "--symptom", "No client certificate CA names sent")),
+    Case("regex-server-two-names-421", "https://trac.nginx.org/nginx/ticket/1252",
+         "one regex server_name serves two names on one certificate and verifies clients; a "
+         "browser multiplexes both names over one HTTP/2 connection and gets 421 for the second "
+         "(nginx compares the names as strings for a regex server; measured)",
+         "sni-host-mismatch", server("~^(app|api)\\.example\\.test$", VERIFY_ON), STD,
+         (Req("good", sni="app.example.test", host="api.example.test"),), client="good",
+         args=("--sni", "app.example.test", "--host", "api.example.test")),
+    Case("crl-for-one-of-two-cas", "https://github.com/openresty/lua-nginx-module/issues/2373",
+         "two client CAs trusted, ssl_crl holds the CRL of one of them: clients of the other fail "
+         "with 3 'unable to get certificate CRL'", "crl-missing-for-ca",
+         server("app.example.test", VERIFY_ON + "    ssl_crl pki/crl.pem;\n"),
+         (("pki/server.pem", "server"), ("pki/server.key", "server.key"),
+          ("pki/clients-ca.pem", "ca:root,other-root"), ("pki/crl.pem", "crl:root,inter")),
+         (Req("foreign"),), client="foreign", args=SNI),
+    Case("upstream-name-mismatch", "https://github.com/nginx/nginx/issues/314",
+         "proxy_ssl_verify towards an upstream whose certificate does not carry the name nginx "
+         "checks: 'upstream SSL certificate does not match' and 502", "upstream-certificate-untrusted",
+         server("app.example.test", "").replace(
+             '    location / { return 200 "verify=$ssl_client_verify\\n"; }\n',
+             "    location / {\n        proxy_pass https://127.0.0.1:@PORT1@;\n        proxy_ssl_verify on;\n"
+             "        proxy_ssl_trusted_certificate pki/upstream-ca.pem;\n    }\n")
+         + server("localhost", "", listen="127.0.0.1:@PORT1@ ssl"),
+         (("pki/server.pem", "server"), ("pki/server.key", "server.key"), ("pki/upstream-ca.pem", "ca:root")),
+         (Req(None),), ports=2, args=SNI + ("--symptom", "502 Bad Gateway")),
 )
 
 

@@ -344,7 +344,7 @@ class SniHostMismatch(Cause):
     title = "Clients send an SNI and a Host that select different servers: 421 Misdirected Request."
     facts = ("F7.2",)
     fix = "Make clients send the same name in SNI and Host ({name}), or serve both names from {server}."
-    signals = (raises(L, "sni-host-mismatch", 0.45), raises(F, "MTLS511", 0.4),
+    signals = (raises(L, "sni-host-mismatch", 0.45), raises(F, "MTLS511", 0.4), raises(P, O.MISDIRECTED, 0.6),
                raises(S, Symptom.MISDIRECTED, 0.35))
 
 

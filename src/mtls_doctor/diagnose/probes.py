@@ -161,8 +161,10 @@ def from_probes(ev: Evidence, board: Board, verified: set[str]) -> None:
             continue
         line = EvidenceLine("probe", p.where, f"{p.label}: {_request_text(none)}; without a "
                             f"certificate: {_http(none)}")
-        if p.sni is not None:
+        on_default = target_known and ev.target.lands_on_default and p.sni == ev.target.sni
+        if p.sni is not None and not on_default:
             _probe_with_sni(ev, board, p, none, line, values)
+            _misdirected(ev, board, p, none, line, values)
         elif target_known:
             _probe_without_sni(ev, board, p, none, line, values, 1.0)
         else:
@@ -180,6 +182,16 @@ def from_probes(ev: Evidence, board: Board, verified: set[str]) -> None:
                 board.signal(Kind.PROBE, O.USER_REJECTED.value, rejected,
                              f"{p.where} rejects your certificate with 400 \"The SSL certificate "
                              "error\"; its error log says why (F4.1, F4.2).", _label(p.server), values)
+
+
+def _misdirected(ev: Evidence, board: Board, p: ProbeEvidence, none: Any, line: EvidenceLine,
+                 values: dict) -> None:
+    """The user's own SNI and Host got 421: nginx compares the two names as strings, even
+    when one server block (several names, a regex) serves both (F7.2)."""
+    if none.http is not None and none.http.status == 421 and p.sni != p.host_header:
+        board.signal(Kind.PROBE, O.MISDIRECTED.value, line,
+                     f"SNI {p.sni} and Host {p.host_header} differ and the Host's server verifies "
+                     "clients: 421 (F7.2).", _label(p.server), values)
 
 
 def _edge(ev: Evidence, board: Board, p: ProbeEvidence, none: Any, values: dict) -> None:
@@ -274,7 +286,9 @@ def _probe_without_sni(ev: Evidence, board: Board, p: ProbeEvidence, none: Any, 
     page = none.http.page if none.http is not None else None
     label = _label(server)
     default = p.handshake_server
-    if cr is None and page == 496:
+    verifying = default is not None and default.verify == "off" and ev.eff is not None and any(
+        s.verify != "off" for s in _same_address(ev, p))
+    if cr is None and (page == 496 or (ev.target.lands_on_default and verifying)):
         board.signal(Kind.PROBE, O.DEFAULT_NO_REQUEST.value, line,
                      f"a client without SNI asking for Host {p.host_header} is never asked for a "
                      f"certificate (the default {default.label if default is not None else 'server'} "
@@ -299,6 +313,13 @@ def _probe_without_sni(ev: Evidence, board: Board, p: ProbeEvidence, none: Any, 
             board.signal(Kind.PROBE, O.DEFAULT_OTHER_NAMES.value, line,
                          f"without SNI the default {default.label} verifies clients of "
                          f"{server.label} against other CAs (F7.3).", label, values, scale=scale)
+
+
+def _same_address(ev: Evidence, p: ProbeEvidence) -> list[Any]:
+    from mtls_doctor.nginx.effective import listen_groups
+
+    address = p.address or ev.target.address
+    return listen_groups(ev.eff).get(address, []) if address else []
 
 
 def _rejected_offline(ev: Evidence, server: Any) -> bool:

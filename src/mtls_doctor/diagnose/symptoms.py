@@ -67,20 +67,36 @@ def _asks(server: Any) -> bool:
 
 def _not_asked(ev: Evidence, board: Board, hs: Any, rq: Any, on_default: bool | None,
                line: EvidenceLine, values: dict, weight: float) -> bool:
-    """The handshake server does not ask for a certificate: which of the causes."""
+    """The handshake server does not ask for a certificate: which of the causes (F7.1-F7.3)."""
     if hs is None or _asks(hs):
         return False
-    if hs is not rq and _asks(rq) or (on_default and rq is not None and _asks(rq)):
+    t = ev.target
+    verifying_elsewhere = [s for s in _address_servers(ev) if s is not hs and _asks(s)]
+    if rq is not None and rq is not hs and _asks(rq) and t.sni is not None and t.sni_matches:
+        # SNI selected a server by name, Host another that verifies: 421 (F7.2)
+        board.raise_(C.SniHostMismatch, weight, line,
+                     f"SNI {t.sni} selects {hs.label}, Host {t.host} selects {rq.label}, which "
+                     "verifies clients: nginx answers 421 (F7.2).", _label(rq), fix_values(rq, t.address))
+    elif on_default and (verifying_elsewhere or (rq is not None and _asks(rq))):
+        meant = rq if rq is not None and _asks(rq) else verifying_elsewhere[0]
+        how = "without SNI" if t.sni is None else f"with SNI {t.sni}, which no server_name matches,"
         board.raise_(C.NoSniDefaultServer, weight, line,
-                     f"the client reaches {ev.target.address or 'the address'} "
-                     f"{'without SNI' if ev.target.sni is None else 'with SNI ' + ev.target.sni}, so "
-                     f"the handshake gets {hs.label}, which does not ask for a certificate; "
-                     f"{rq.label} then wants one (F7.3).", _label(rq), fix_values(rq, ev.target.address))
+                     f"the client reaches {t.address or 'the address'} {how} so the handshake gets "
+                     f"the default {hs.label}, which does not ask for a certificate; {meant.label} "
+                     "wants one (F7.3).", _label(meant), fix_values(meant, t.address))
     else:
         board.raise_(C.VerifyClientOff, weight, line,
                      f"{hs.label}, where the client lands, has ssl_verify_client off (F1.2).",
-                     _label(hs), fix_values(hs, ev.target.address))
+                     _label(hs), fix_values(hs, t.address))
     return True
+
+
+def _address_servers(ev: Evidence) -> list[Any]:
+    if ev.eff is None or ev.target.address is None:
+        return []
+    from mtls_doctor.nginx.effective import listen_groups
+
+    return listen_groups(ev.eff).get(ev.target.address, [])
 
 
 def _no_names(ev, board, s, hs, rq, on_default, line, values) -> None:
