@@ -27,6 +27,7 @@ def test_same_tokens_on_config_like_input(parts: list[str]) -> None:
     assert list(tokens(text)) == list(_crossplane(text))
 
 
-def test_lua_and_templates_use_crossplane() -> None:
-    assert needs_crossplane("content_by_lua_block { ngx.say(1) }")
+def test_templates_use_crossplane_and_lua_blocks_do_not() -> None:
+    # Lua blocks are read Lua-aware here (issue 11 #16); tests/hardening/test_lua_blocks.py
+    assert not needs_crossplane("content_by_lua_block { ngx.say(1) }")
     assert needs_crossplane("listen ${PORT};")
