@@ -54,6 +54,10 @@ def command(config, url, cert, key, chain, password, logs, server_names, sni, no
     from mtls_doctor.diagnose.report import build_report
 
     from mtls_doctor.inputs import check_path
+    from mtls_doctor.probe.target import parse_target
+
+    if url is not None:
+        parse_target(url)  # checked even with --no-probe: a URL that cannot be probed is an error
 
     # regular files only (a FIFO or a device would block or never end); stdin is --log -
     for option, path in (("--config", config), ("--cert", cert), ("--key", key), ("--chain", chain),
