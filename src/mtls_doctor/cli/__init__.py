@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 
 import click
@@ -109,7 +110,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("mtls-doctor: interrupted", err=True)
         return EXIT_SIGINT
+    except MemoryError:
+        click.echo("mtls-doctor: error: out of memory", err=True)
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - the last line of defence, see internal_error()
+        if os.environ.get(ENV_DEBUG):
+            raise
+        click.echo(internal_error(exc), err=True)
+        return EXIT_USAGE
     return rv if isinstance(rv, int) else 0
+
+
+#: set to show the traceback of an internal error instead of its one line
+ENV_DEBUG = "MTLS_DOCTOR_DEBUG"
+
+
+def internal_error(exc: BaseException) -> str:
+    """The one line for an exception no layer turned into data (a bug): the user gets one
+    clear line and exit 2, never a traceback. Only the exception's type and the start of its
+    first line are shown (no file content can follow: messages of this code never quote it)."""
+    text = (str(exc).splitlines() or [""])[0][:160]
+    return (f"mtls-doctor: internal error: {type(exc).__name__}"
+            + (f": {text}" if text else "")
+            + f" (a bug: please report it; {ENV_DEBUG}=1 shows the traceback)")
 
 
 def run() -> None:  # console-script entry point
