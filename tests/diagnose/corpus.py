@@ -63,6 +63,7 @@ class Case:
     #: after the requests: (relative path, spec) changed on disk WITHOUT a reload
     then_change: tuple[tuple[str, str], ...] = ()
     upstream_tls: str | None = None  # "require-cert": a TLS upstream on @PORT1@ that requires one
+    no_config: bool = False  # the user has no access to the configuration (--url only)
 
 
 def server(name: str, body: str, listen: str = "127.0.0.1:@PORT0@ ssl", cert: str = "pki/server.pem") -> str:
@@ -307,6 +308,33 @@ CASES: tuple[Case, ...] = (
          + server("localhost", "", listen="127.0.0.1:@PORT1@ ssl"),
          (("pki/server.pem", "server"), ("pki/server.key", "server.key"), ("pki/upstream-ca.pem", "ca:root")),
          (Req(None),), ports=2, args=SNI + ("--symptom", "502 Bad Gateway")),
+    Case("controller-ignores-annotations-url-only", "https://github.com/kubernetes/ingress-nginx/issues/9303",
+         "client-auth annotations of another controller are ignored: the generated server has no "
+         "ssl_verify_client, so the app answers without a certificate; the user only has the URL "
+         "and their certificate", "verify-client-off",
+         server("app.example.test", ""), (("pki/server.pem", "server"), ("pki/server.key", "server.key")),
+         (Req(None),), client="good",
+         args=("--url", "https://127.0.0.1:@PORT0@/", "--server-name", "app.example.test", "--ca-file", "@CA@"),
+         no_config=True),
+    Case("annotation-prefix-ignored-config", "https://github.com/kubernetes/ingress-nginx/issues/1573",
+         "client-auth annotations with a prefix the controller does not read: the generated "
+         "configuration has no client verification and the dashboards open in a browser that "
+         "never asks for a certificate", "verify-client-off",
+         server("app.example.test", ""), (("pki/server.pem", "server"), ("pki/server.key", "server.key")),
+         (Req(None),), client="good", args=SNI + ("--symptom", "browser-no-prompt")),
+    Case("old-annotation-prefix-url-only", "https://github.com/kubernetes/ingress-nginx/issues/2287",
+         "client authentication expected from annotations under the old prefix; curl without a "
+         "certificate gets the page instead of 400; the user gives the URL and what the browser does",
+         "verify-client-off", server("app.example.test", ""),
+         (("pki/server.pem", "server"), ("pki/server.key", "server.key")), (Req(None),),
+         args=("--url", "https://127.0.0.1:@PORT0@/", "--sni", "app.example.test", "--ca-file", "@CA@",
+               "--symptom", "browser-no-prompt"), no_config=True),
+    Case("h2-reuse-421-log-only", "https://serverfault.com/questions/977848/disable-http-2-connection-reuse-across-domains",
+         "foo requires a client certificate, bar does not, one wildcard certificate: browsers reuse "
+         "bar's connection for foo and get 421; the operator has the configuration and the log",
+         "sni-host-mismatch", server("www.example.test", "") + server("admin.example.test", VERIFY_ON),
+         STD, (Req(None, sni="www.example.test", host="admin.example.test"),
+               Req("good", sni="www.example.test", host="admin.example.test")), args=()),
 )
 
 
@@ -514,6 +542,8 @@ def _run_case(case: Case, nginx_bin: str | None, upstream) -> Result:
                 "--key", str(workdir / f"clients/{case.client}.key")]
     base = ["diagnose", "--config", str(workdir / "nginx.conf"), "--nginx", server.nginx_bin,
             "--format", "json", "--timeout", "5"]
+    if case.no_config:
+        base = ["diagnose", "--format", "json", "--timeout", "5"]
     try:
         if case.refused:
             try:

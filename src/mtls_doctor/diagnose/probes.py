@@ -167,9 +167,9 @@ def from_probes(ev: Evidence, board: Board, verified: set[str]) -> None:
             _misdirected(ev, board, p, none, line, values)
         elif target_known:
             _probe_without_sni(ev, board, p, none, line, values, 1.0)
-        else:
-            # the tool's own no-SNI probe: the user never said their client sends no SNI, so
-            # the trap is only a weak candidate (F7.3); logs of 496 may support it
+        elif _logged_without_certificate(ev, p.server):
+            # the tool's own no-SNI probe shows the trap and the log shows requests for that
+            # server arriving without a certificate: a candidate, not a finding (F7.3)
             _probe_without_sni(ev, board, p, none, line, values, 0.45)
         _edge(ev, board, p, none, values)
         user = p.attempt("user")
@@ -182,6 +182,19 @@ def from_probes(ev: Evidence, board: Board, verified: set[str]) -> None:
                 board.signal(Kind.PROBE, O.USER_REJECTED.value, rejected,
                              f"{p.where} rejects your certificate with 400 \"The SSL certificate "
                              "error\"; its error log says why (F4.1, F4.2).", _label(p.server), values)
+
+
+def _logged_without_certificate(ev: Evidence, server: Any) -> bool:
+    """Does the current log show requests for ``server`` that arrived without a certificate
+    ("client sent no required SSL certificate", 496)?"""
+    if ev.logs is None or server is None:
+        return False
+    names = {n.lower() for n in server.names}
+    for g in ev.logs.summary.groups:
+        if g.cause.id == "no-required-certificate" and (
+                names & {h.lower().split(":")[0] for h in g.hosts} or names & {s.lower() for s in g.servers}):
+            return True
+    return False
 
 
 def _misdirected(ev: Evidence, board: Board, p: ProbeEvidence, none: Any, line: EvidenceLine,
@@ -221,7 +234,8 @@ def _probe_with_sni(ev: Evidence, board: Board, p: ProbeEvidence, none: Any, lin
     cr = none.certificate_request
     label = _label(server)
     if cr is None:
-        if server is not None and server.verify == "off" and wants_mtls(server):
+        # the user brought a certificate: they mean this server to ask for it
+        if server is not None and server.verify == "off" and (wants_mtls(server) or ev.client):
             board.signal(Kind.PROBE, O.NO_REQUEST_VERIFY_OFF.value, line,
                          f"{server.label} does not verify clients: the handshake with SNI "
                          f"{p.sni} carried no CertificateRequest (F1.2).", label, values)
