@@ -167,10 +167,12 @@ def from_probes(ev: Evidence, board: Board, verified: set[str]) -> None:
             _misdirected(ev, board, p, none, line, values)
         elif target_known:
             _probe_without_sni(ev, board, p, none, line, values, 1.0)
-        elif _logged_without_certificate(ev, p.server):
-            # the tool's own no-SNI probe shows the trap and the log shows requests for that
-            # server arriving without a certificate: a candidate, not a finding (F7.3)
-            _probe_without_sni(ev, board, p, none, line, values, 0.45)
+        else:
+            # the tool's own no-SNI probe, the user's client unknown: other CA names there are a
+            # fact about the server (F7.3 bypass); the no-request trap is a candidate only when
+            # the log shows requests for that server arriving without a certificate
+            _probe_without_sni(ev, board, p, none, line, values, 0.45,
+                               trap=_logged_without_certificate(ev, p.server))
         _edge(ev, board, p, none, values)
         user = p.attempt("user")
         if user is not None and user.http is not None and user.http.page == 495:
@@ -294,7 +296,7 @@ def _probe_with_sni(ev: Evidence, board: Board, p: ProbeEvidence, none: Any, lin
 
 
 def _probe_without_sni(ev: Evidence, board: Board, p: ProbeEvidence, none: Any, line: EvidenceLine,
-                       values: dict, scale: float) -> None:
+                       values: dict, scale: float, trap: bool = True) -> None:
     server = p.server
     cr = none.certificate_request
     page = none.http.page if none.http is not None else None
@@ -302,6 +304,8 @@ def _probe_without_sni(ev: Evidence, board: Board, p: ProbeEvidence, none: Any, 
     default = p.handshake_server
     verifying = default is not None and default.verify == "off" and ev.eff is not None and any(
         s.verify != "off" for s in _same_address(ev, p))
+    if cr is None and not trap:
+        return
     if cr is None and (page == 496 or (ev.target.lands_on_default and verifying)):
         board.signal(Kind.PROBE, O.DEFAULT_NO_REQUEST.value, line,
                      f"a client without SNI asking for Host {p.host_header} is never asked for a "
