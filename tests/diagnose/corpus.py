@@ -64,6 +64,12 @@ class Case:
     then_change: tuple[tuple[str, str], ...] = ()
     upstream_tls: str | None = None  # "require-cert": a TLS upstream on @PORT1@ that requires one
     no_config: bool = False  # the user has no access to the configuration (--url only)
+    #: nginx versions the situation exists in: (first, first-not) as tuples (None: open)
+    versions: tuple[tuple[int, ...] | None, tuple[int, ...] | None] = (None, None)
+
+    def applies_to(self, version: tuple[int, ...]) -> bool:
+        low, high = self.versions
+        return (low is None or version >= low) and (high is None or version < high)
 
 
 def server(name: str, body: str, listen: str = "127.0.0.1:@PORT0@ ssl", cert: str = "pki/server.pem") -> str:
@@ -100,7 +106,7 @@ CASES: tuple[Case, ...] = (
          "before 1.27.2 refuses to start, 'no ssl_client_certificate for ssl_verify_client'",
          "verify-client-without-ca",
          server("app.example.test", "    ssl_verify_client on;\n    ssl_trusted_certificate pki/clients-ca.pem;\n"),
-         STD, refused=True),
+         STD, refused=True, versions=(None, (1, 27, 2))),
     Case("intermediate-only-in-ca-file", "https://github.com/openresty/lua-nginx-module/pull/2329",
          "only the issuing intermediate in ssl_client_certificate, to trust just that CA; every "
          "client failed with 2 'unable to get issuer certificate'",
@@ -638,8 +644,17 @@ def markdown(results: list[Result]) -> str:
     return "\n".join(out)
 
 
+def cases_for(nginx_bin: str | None = None) -> list[Case]:
+    """The cases whose situation exists in the nginx at hand (e.g. a trusted-only emerg only
+    before 1.27.2, F1.5)."""
+    from mtls_doctor.lab.nginx import find_nginx, nginx_version
+
+    version = nginx_version(find_nginx(nginx_bin))
+    return [c for c in CASES if c.applies_to(version)]
+
+
 def run_all(nginx_bin: str | None = None) -> list[Result]:
-    return [run_case(c, nginx_bin) for c in CASES]
+    return [run_case(c, nginx_bin) for c in cases_for(nginx_bin)]
 
 
 def main(argv: list[str] | None = None) -> int:

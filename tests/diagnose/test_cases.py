@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.diagnose.corpus import CASES, run_case
+from tests.diagnose.corpus import CASES, cases_for, run_case
 
 pytestmark = pytest.mark.nginx
 
@@ -29,13 +29,15 @@ KNOWN_MISSES = {
 
 @pytest.fixture(scope="module")
 def results(nginx_bin):
-    return {c.id: run_case(c, nginx_bin) for c in CASES}
+    return {c.id: run_case(c, nginx_bin) for c in cases_for(nginx_bin)}
 
 
 @pytest.mark.parametrize("case", [
     pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[c.id]))
     if c.id in KNOWN_MISSES else c for c in CASES], ids=lambda c: c.id)
 def test_case_top_cause(case, results):
+    if case.id not in results:
+        pytest.skip(f"the situation does not exist in this nginx version {case.versions}")
     r = results[case.id]
     assert r.top == case.expected, (case.source, r.causes[:4])
 
@@ -51,6 +53,6 @@ def test_corpus_figures(results):
 def test_cases_page_lists_every_case_with_its_result(results):
     text = PAGE.read_text()
     rows = dict(re.findall(r"^\| `([\w-]+)` \| \S+ \| `[\w-]+` \| `([\w-]+)`", text, re.M))
-    assert set(rows) == set(results), "run: python -m tests.diagnose.corpus docs/cases.md"
+    assert set(results) <= set(rows) <= {c.id for c in CASES}, "run: python -m tests.diagnose.corpus docs/cases.md"
     for cid, r in results.items():
         assert rows[cid] == (r.top or "none"), f"{cid}: docs/cases.md is stale"

@@ -35,6 +35,8 @@ EVIDENCE_SHOWN = 4
               help="What you see: no-ca-names, 400-no-certificate, 400-certificate-error, 400-plain-http, "
                    "'FAILED:<text>', none-at-backend, browser-no-prompt, 421, 403, handshake-alert[:name], "
                    "backend-rejects, or the words themselves (repeatable; docs/diagnose-causes.md).")
+@click.option("--pid", "pid", type=int, metavar="PID",
+              help="The running nginx master to diagnose (default: the only one running).")
 @click.option("--ca-file", metavar="FILE", help="CAs to verify the server with when probing (default: system store).")
 @click.option("--insecure", is_flag=True, help="Allow an unverified remote server (your certificate may be sent).")
 @click.option("--nginx", "nginx", metavar="PATH", help="The nginx binary (default: PATH, then /usr/sbin).")
@@ -44,7 +46,7 @@ EVIDENCE_SHOWN = 4
 @click.option("--at", "at", metavar="TIME", help="Judge validity at this ISO 8601 time (default: now).")
 @format_option()
 def command(config, url, cert, key, chain, password, logs, server_names, sni, no_sni, host, symptoms,
-            ca_file, insecure, nginx, timeout, no_probe, at, fmt) -> int:
+            pid, ca_file, insecure, nginx, timeout, no_probe, at, fmt) -> int:
     """Find the root causes of an mTLS problem: on this machine's nginx by default, or with any
     subset of --config, --url, --cert/--key, --log, --server-name. Most likely cause first."""
     import os
@@ -76,7 +78,7 @@ def command(config, url, cert, key, chain, password, logs, server_names, sni, no
                    logs=tuple(logs), server_names=tuple(server_names), ca_file=ca_file,
                    insecure=insecure, nginx=nginx, timeout=timeout, probe=not no_probe,
                    password=password_bytes(password), sni=sni, no_sni=no_sni, host=host,
-                   symptoms=tuple(symptoms))
+                   symptoms=tuple(symptoms), pid=pid)
     evidence = collect(opts)
     causes = diagnose(evidence)
     report = build_report(evidence, causes)

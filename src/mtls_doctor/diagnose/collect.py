@@ -53,6 +53,7 @@ class Options:
     no_sni: bool = False  # --no-sni: the user's client sends none
     host: str | None = None  # --host: the Host header the user's client sends
     symptoms: tuple[str, ...] = ()  # --symptom, as given (signals.parse_symptom)
+    pid: int | None = None  # --pid: the running nginx master to diagnose
 
 
 def find_binary(explicit: str | None) -> str | None:
@@ -87,8 +88,9 @@ def nginx_info(binary: str) -> NginxInfo:
 
 
 def load_config(opts: Options, binary: str | None, notes: list[str],
-                test_output: list[str] | None = None) -> Any:
-    """The configuration: ``--config``, else ``nginx -T`` of the nginx found (None: none).
+                test_output: list[str] | None = None, running: list | None = None) -> Any:
+    """The configuration: ``--config``, else ``nginx -T`` of the running master (``--pid``, or the
+    only one: its ``-c``/``-p``/``-g``, put in ``running``), else of the nginx found (None: none).
     When ``nginx -T`` fails, its stderr lines go to ``test_output`` (nginx's own words about the
     configuration, e.g. ``[emerg] no ssl_client_certificate for ssl_verify_client``, F1.5)."""
     from mtls_doctor.nginx.parse import load_path, parse_dump
@@ -104,7 +106,22 @@ def load_config(opts: Options, binary: str | None, notes: list[str],
         return load_path(opts.config)
     if binary is None or opts.url:
         return None
-    done = _run([binary, "-T"])
+    from mtls_doctor.diagnose.discover import choose, running_masters
+
+    chosen, why = choose(running_masters(), opts.pid)
+    if opts.pid is not None and chosen is None:
+        raise InputError(f"--pid {opts.pid}: {why}")
+    extra: list[str] = []
+    if chosen is not None:
+        extra = chosen.args()
+        if os.path.isabs(chosen.binary) and os.path.exists(chosen.binary):
+            binary = chosen.binary
+        notes.append(f"diagnosing the running nginx {chosen.describe()} ({why})")
+        if running is not None:
+            running.append(chosen)  # its -p is where relative log paths resolve
+    elif "choose one" in why:
+        notes.append(why + f"; read `{binary} -T` instead")
+    done = _run([binary, "-T", *extra])
     if done is not None and done.returncode == 0 and "# configuration file" in done.stdout:
         return parse_dump(done.stdout)
     why = (done.stderr.strip().splitlines() or ["no output"])[-1] if done is not None else "did not run"
@@ -133,7 +150,12 @@ def collect(opts: Options) -> Evidence:
     info = nginx_info(binary) if binary else None
     client, client_chain_sent, identity = _client(opts)
     test_output: list[str] = []
-    config = load_config(opts, binary, notes, test_output)
+    masters: list = []
+    config = load_config(opts, binary, notes, test_output, masters)
+    if masters and masters[0].prefix and info is not None:
+        from dataclasses import replace as _replace
+
+        info = _replace(info, prefix=masters[0].prefix)
     eff = files = None
     lint: tuple = ()
     if config is not None:

@@ -13,9 +13,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from mtls_doctor.model import Finding, Fix
+
+if TYPE_CHECKING:  # the seams, typed without importing the heavy modules at run time
+    from cryptography.x509 import Certificate
+
+    from mtls_doctor.diagnose.signals import UserSymptom
+    from mtls_doctor.logs.summary import LogSummary
+    from mtls_doctor.nginx.effective import Effective, Server
+    from mtls_doctor.nginx.parse import Config
+    from mtls_doctor.pki.verify import VerifyResult
+    from mtls_doctor.probe.model import Attempt
+    from mtls_doctor.rules.config.common import LoadedFile
 
 SOURCES = ("config", "file", "probe", "logs", "verify", "nginx", "symptom")
 
@@ -35,8 +46,8 @@ class Target:
     sni_known: bool = False
     host: str | None = None
     address: str | None = None  # the listen address the client reaches ("*:443")
-    request_server: Any = None  # nginx.effective.Server
-    handshake_server: Any = None
+    request_server: Server | None = None
+    handshake_server: Server | None = None
     lands_on_default: bool | None = None
     sni_matches: bool | None = None  # the SNI names a server_name of the address
     why: str = ""  # how it was derived (--url IP, --sni, --server-name ...)
@@ -74,10 +85,10 @@ class ProbeEvidence:
     port: int
     sni: str | None
     host_header: str | None
-    attempts: tuple[Any, ...]  # probe.model.Attempt: no certificate first, then the user's
+    attempts: tuple[Attempt, ...]  # no certificate first, then the user's
     address: str | None = None  # the listen address in the configuration ("*:443")
-    server: Any = None
-    handshake_server: Any = None
+    server: Server | None = None
+    handshake_server: Server | None = None
 
     @property
     def where(self) -> str:
@@ -89,7 +100,7 @@ class ProbeEvidence:
         sni = f"SNI {self.sni}" if self.sni else "no SNI"
         return f"{sni}, Host {self.host_header or '-'}"
 
-    def attempt(self, cert: str) -> Any:
+    def attempt(self, cert: str) -> Attempt | None:
         """The attempt offering ``cert`` ("none", "user"), or None."""
         return next((a for a in self.attempts if a.spec.cert.value == cert), None)
 
@@ -98,9 +109,9 @@ class ProbeEvidence:
 class VerifyEvidence:
     """The user's client certificate judged offline against one server's trust settings."""
 
-    server: Any  # nginx.effective.Server
-    result: Any  # pki.verify.VerifyResult at the configured depth
-    deeper: Any = None  # the same at a large depth, when the first failed with 2/20/22 (F3.3)
+    server: Server
+    result: VerifyResult  # at the configured depth
+    deeper: VerifyResult | None = None  # at a large depth, when the first failed with 2/20/22 (F3.3)
     chain_sent: int = 0  # intermediates the client sends after its leaf
 
 
@@ -108,11 +119,11 @@ class VerifyEvidence:
 class LogEvidence:
     """The recent part of the error logs, grouped (``logs.summary.LogSummary``)."""
 
-    summary: Any
+    summary: LogSummary
     paths: tuple[str, ...] = ()
     skipped_probe_lines: int = 0
     #: lines from before the last (re)start or reload of nginx, grouped apart (None: none)
-    history: Any = None
+    history: LogSummary | None = None
     #: where the last (re)start or reload was seen ("path:line"), or None
     restarted_at: str | None = None
 
@@ -121,20 +132,20 @@ class LogEvidence:
 class Evidence:
     at: datetime
     nginx: NginxInfo | None = None
-    config: Any = None  # nginx.parse.Config
-    eff: Any = None  # nginx.effective.Effective
-    files: Mapping[str, Any] = field(default_factory=dict)  # path -> LoadedFile
+    config: Config | None = None
+    eff: Effective | None = None
+    files: Mapping[str, LoadedFile] = field(default_factory=dict)  # resolved path -> file
     lint: tuple[Finding, ...] = ()
     probes: tuple[ProbeEvidence, ...] = ()
     probe_findings: tuple[Finding, ...] = ()
     logs: LogEvidence | None = None
     log_findings: tuple[Finding, ...] = ()
     verifies: tuple[VerifyEvidence, ...] = ()
-    client: tuple[Any, ...] = ()  # the user's leaf then the intermediates it sends
+    client: tuple[Certificate, ...] = ()  # the user's leaf then the intermediates it sends
     client_source: str | None = None
     notes: tuple[str, ...] = ()
     target: Target = field(default_factory=Target)
-    symptoms: tuple[Any, ...] = ()  # signals.UserSymptom, as the user gave them
+    symptoms: tuple[UserSymptom, ...] = ()  # as the user gave them
     #: file path -> role ("server": ssl_certificate*, "ca": client CA/CRL files), for findings
     roles: Mapping[str, str] = field(default_factory=dict)
 
