@@ -46,3 +46,30 @@ def nginx_at_hand_version():
     path = find_nginx()
     parts = nginx_version(path) if path else ()
     return Version(*parts[:3]) if parts else None
+
+
+def nginx_argv(nginx_bin: str, *args: str) -> list[str]:
+    """The argv that runs ``nginx_bin`` with ``args`` on any nginx of the matrix: a binary of
+    another OS root through its own loader (``nginx.local.nginx_command``), and ``-e`` (1.19.5+)
+    left out for older nginx (they log startup errors to stderr and their built-in log)."""
+    from mtls_doctor.lab.nginx import nginx_version
+    from mtls_doctor.nginx.local import nginx_command
+
+    rest = list(args)
+    if "-e" in rest and nginx_version(nginx_bin) < (1, 19, 5):
+        at = rest.index("-e")
+        del rest[at:at + 2]
+    return [*nginx_command(nginx_bin), *rest]
+
+
+def nginx_module(nginx_bin: str, name: str) -> str | None:
+    """The dynamic module ``ngx_<name>_module.so`` built for ``nginx_bin`` (from its own OS
+    root when it lives in one), or None when not installed."""
+    from mtls_doctor.nginx.local import os_root
+
+    root = os_root(nginx_bin) or "/"
+    for folder in ("usr/lib/nginx/modules", "usr/lib64/nginx/modules", "usr/local/nginx/modules"):
+        path = Path(root) / folder / f"ngx_{name}_module.so"
+        if path.is_file():
+            return str(path)
+    return None

@@ -266,6 +266,17 @@ CONFIG_EXPECTED = {**{k: v[1] for k, v in CONFIG_CASES.items()},
                    "cert-missing": "config-cannot-load-certificate", "key-mismatch": "config-key-mismatch"}
 
 
+def config_expected(version) -> dict[str, str]:
+    """CONFIG_EXPECTED for that nginx version: from 1.27.2 a CA file that cannot be read logs
+    `cannot load certificate` like a server certificate (nginx.version.CA_FILES_READ_BY_NGINX)."""
+    from mtls_doctor.nginx.version import CA_FILES_READ_BY_NGINX
+
+    if version is None or version < CA_FILES_READ_BY_NGINX:
+        return dict(CONFIG_EXPECTED)
+    return {k: ("config-cannot-load-certificate" if v == "config-ca-file-load-failed" else v)
+            for k, v in CONFIG_EXPECTED.items()}
+
+
 if __name__ == "__main__":  # refresh tests/logs/data/lab-error.log from a real run
     import sys
     import tempfile

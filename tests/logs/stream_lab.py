@@ -20,14 +20,21 @@ from pathlib import Path
 
 from mtls_doctor.lab.nginx import free_ports
 from mtls_doctor.lab.pki import build_lab_pki
+from tests.conftest import nginx_argv, nginx_module
 
 MODULE_DIRS = ("/usr/lib/nginx/modules", "/usr/lib64/nginx/modules", "/usr/local/nginx/modules")
 
 
-def modules() -> dict[str, str]:
-    """``{"stream": path, "mail": path}`` for the dynamic modules that exist."""
+def modules(nginx_bin: str | None = None) -> dict[str, str]:
+    """``{"stream": path, "mail": path}`` for the dynamic modules that exist (those built for
+    ``nginx_bin`` when given: a root's nginx loads its own root's modules)."""
     out = {}
     for name in ("stream", "mail"):
+        if nginx_bin is not None:
+            found = nginx_module(nginx_bin, name)
+            if found:
+                out[name] = found
+            continue
         for d in MODULE_DIRS:
             path = Path(d) / f"ngx_{name}_module.so"
             if path.is_file():
@@ -67,7 +74,7 @@ def _client(port: int, ca: Path, cert: Path | None, key: Path | None, send: byte
 
 def run_stream_mail(workdir: Path, nginx_bin: str) -> str:
     """Provoke client-certificate failures on a stream and a mail (IMAP) server; the error log."""
-    mods = modules()
+    mods = modules(nginx_bin)
     pki = build_lab_pki(datetime.now(timezone.utc))
     workdir.mkdir(parents=True, exist_ok=True)
     for sub in ("logs", "certs", "tmp"):
@@ -93,7 +100,7 @@ def run_stream_mail(workdir: Path, nginx_bin: str) -> str:
         conf.append(f"mail {{ auth_http 127.0.0.1:{dummy}/auth; server {{ listen 127.0.0.1:{mail_port} ssl; "
                     f"protocol imap; {tls} }} }}")
     (workdir / "nginx.conf").write_text("\n".join(conf) + "\n")
-    cmd = [nginx_bin, "-p", f"{workdir}/", "-c", str(workdir / "nginx.conf"), "-e", str(workdir / "logs/error.log")]
+    cmd = nginx_argv(nginx_bin, "-p", f"{workdir}/", "-c", str(workdir / "nginx.conf"), "-e", str(workdir / "logs/error.log"))
     subprocess.run(cmd + ["-t", "-q"], check=True, timeout=30, capture_output=True)
     proc = subprocess.Popen(cmd + ["-g", "daemon off; master_process on;"], stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

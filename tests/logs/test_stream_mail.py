@@ -14,7 +14,7 @@ pytestmark = pytest.mark.nginx
 
 
 def test_stream_and_mail_client_certificate_failures(tmp_path, nginx_bin):
-    mods = modules()
+    mods = modules(nginx_bin)
     if not mods:
         pytest.skip("no ngx_stream_module.so / ngx_mail_module.so (apt-get install libnginx-mod-stream libnginx-mod-mail)")
     log = run_stream_mail(tmp_path, nginx_bin)

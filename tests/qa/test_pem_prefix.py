@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.qa.test_cli_consistency import pki, run  # noqa: F401 - fixture
+from tests.conftest import nginx_argv
 
 
 @pytest.mark.parametrize("prefix,openssl_reads", [(b"\xef\xbb\xbf", True), (b"xyz", False)])
@@ -39,9 +40,9 @@ def test_trusted_certificate_pem_in_client_ca_file_is_noted(pki: Path, tmp_path:
         f"http {{ access_log off; server {{ listen 127.0.0.1:1 ssl;\n"
         f"ssl_certificate {pki}/server/server.pem; ssl_certificate_key {pki}/server/server.key;\n"
         f"ssl_verify_client on; ssl_client_certificate {trusted}; }} }}\n")
-    version = subprocess.run([nginx_bin, "-v"], capture_output=True, text=True, timeout=30).stderr
-    test = subprocess.run([nginx_bin, "-t", "-p", str(tmp_path), "-c", str(conf), "-e",
-                           str(tmp_path / "logs" / "error.log")], capture_output=True, text=True,
+    version = subprocess.run(nginx_argv(nginx_bin, "-v"), capture_output=True, text=True, timeout=30).stderr
+    test = subprocess.run(nginx_argv(nginx_bin, "-t", "-p", str(tmp_path), "-c", str(conf), "-e",
+                           str(tmp_path / "logs" / "error.log")), capture_output=True, text=True,
                           timeout=30)
     if "nginx/1.2" in version and tuple(map(int, version.split("/")[1].split(".")[:3])) < (1, 27, 2):
         assert test.returncode != 0 and "SSL_load_client_CA_file" in test.stderr, test.stderr

@@ -27,6 +27,7 @@ from mtls_doctor.nginx.version import SSL_ON_REMOVED, TLS13_DEFAULT, Version
 from mtls_doctor.pki.load import load_bytes
 from mtls_doctor.rules import bundle as bundle_rules
 from tests.truth.util import AT, TIMEOUT, V, client_context, https_get, lint_running, rules_in
+from tests.conftest import nginx_argv
 
 pytestmark = [pytest.mark.nginx, pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")]
 
@@ -73,7 +74,7 @@ def conf(tmp_path: Path, pki, body: str, cert: str = "certs/server.pem") -> Path
 
 
 def nginx_t(nginx_bin: str, path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([nginx_bin, "-t", "-p", f"{path.parent}/", "-c", str(path), "-e", "stderr"],
+    return subprocess.run(nginx_argv(nginx_bin, "-t", "-p", f"{path.parent}/", "-c", str(path), "-e", "stderr"),
                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
 
 
@@ -224,6 +225,9 @@ def test_default_servers_protocols_decide_before_1_29_2_mtls222(nginx_bin, tmp_p
              "clients/good.key": pki.clients["good"].key_pem}
     with NginxServer(DEFAULT_DECIDES, files=files, nginx_bin=nginx_bin, workdir=tmp_path / "ng") as server:
         assert https_get(server.port, "/", good(server, "1.2"), sni="a.test").body == "a.test TLSv1.2"
+        if V >= Version(1, 29, 2):  # each server's ssl_protocols applies (measured on 1.30.6)
+            assert https_get(server.port, "/", good(server, "1.3"), sni="a.test").body == "a.test TLSv1.3"
+            return
         with pytest.raises(ssl.SSLError) as err:  # a.test lists TLSv1.3, the default server does not
             https_get(server.port, "/", good(server, "1.3"), sni="a.test")
         assert "PROTOCOL_VERSION" in str(err.value).upper().replace(" ", "_"), err.value

@@ -30,6 +30,7 @@ from mtls_doctor.pki.issue import CLIENT_AUTH, key_pem, new_key, pem
 from mtls_doctor.pki.load import load_bytes
 from mtls_doctor.rules import bundle as bundle_rules
 from tests.witness import ca_names
+from tests.conftest import nginx_argv
 from tests.truth.util import (AT, client_context, https_get, lint_running, rules_in, s_client,
                               wait_for_text)
 
@@ -175,7 +176,7 @@ def test_config_load_causes_on_real_nginx_t(body, cause, nginx_bin, tmp_path):
     conf = tmp_path / "nginx.conf"
     conf.write_text(f"pid {tmp_path}/n.pid;\nerror_log stderr info;\nevents {{}}\nhttp {{\n    access_log off;\n"
                     f"    server {{ listen 127.0.0.1:18777 ssl; {body} }}\n}}\n")
-    done = subprocess.run([nginx_bin, "-t", "-p", f"{tmp_path}/", "-c", str(conf), "-e", "stderr"],
+    done = subprocess.run(nginx_argv(nginx_bin, "-t", "-p", f"{tmp_path}/", "-c", str(conf), "-e", "stderr"),
                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert done.returncode != 0
     line = next(l for l in done.stderr.splitlines() if "[emerg]" in l)

@@ -40,6 +40,10 @@ SSL_ON_DEPRECATED = Version(1, 15, 0)  # F8.1
 SSL_ON_REMOVED = Version(1, 25, 1)  # F8.1
 TLS13_DEFAULT = Version(1, 23, 4)  # F7.5
 TRUSTED_ONLY_OK = Version(1, 27, 2)  # F1.5
+#: from 1.27.2 nginx reads CA files itself (CHANGES 1.27.2: certificates, keys and CRLs cached):
+#: a bad ssl_client_certificate logs `cannot load certificate "FILE": PEM_read_bio_X509_AUX()
+#: failed`, before `SSL_CTX_load_verify_locations("FILE") failed` (measured: 1.26.3 / 1.30.6)
+CA_FILES_READ_BY_NGINX = Version(1, 27, 2)
 CVE_2025_23419_FIXED = Version(1, 27, 4)  # F7.4: mainline
 CVE_2025_23419_FIXED_STABLE = Version(1, 26, 3)  # nginx CHANGES 1.26.3 (stable branch, 2025-02-05)
 RESUMPTION_REGRESSION_FIXED = Version(1, 29, 2)  # F7.4
