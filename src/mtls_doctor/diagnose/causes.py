@@ -848,7 +848,8 @@ class ClientCertHeaderMultiline(Cause):
     facts = ("F2.3",)
     fix = "Forward $ssl_client_escaped_cert (URL-encoded PEM) from {server} and decode it in the backend."
     snippet = "proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert;"
-    signals = (supports(F, "MTLS404", 0.3), supports(S, Symptom.BACKEND_REJECTS, 0.3))
+    signals = (supports(F, "MTLS404", 0.3), supports(S, Symptom.BACKEND_REJECTS, 0.3),
+               raises(P, O.BACKEND_REJECTED_CERT, 0.5))
 
 
 class ClientDnFormat(Cause):

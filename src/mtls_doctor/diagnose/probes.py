@@ -175,6 +175,7 @@ def from_probes(ev: Evidence, board: Board, verified: set[str]) -> None:
                                trap=_logged_without_certificate(ev, p.server))
         _edge(ev, board, p, none, values)
         user = p.attempt("user")
+        _backend_rejects(ev, board, p, user, values)
         if user is not None and user.http is not None and user.http.page == 495:
             rejected = EvidenceLine("probe", p.where, f"{p.label}: your certificate was sent and "
                                     f"rejected: {_http(user)}")
@@ -184,6 +185,31 @@ def from_probes(ev: Evidence, board: Board, verified: set[str]) -> None:
                 board.signal(Kind.PROBE, O.USER_REJECTED.value, rejected,
                              f"{p.where} rejects your certificate with 400 \"The SSL certificate "
                              "error\"; its error log says why (F4.1, F4.2).", _label(p.server), values)
+
+
+def _backend_rejects(ev: Evidence, board: Board, p: ProbeEvidence, user: Any, values: dict) -> None:
+    """nginx accepted the user's certificate (no 495/496 page) but the proxied answer is an
+    error, and the server forwards the multi-line $ssl_client_cert: the backend refuses it."""
+    if user is None or user.http is None or user.http.status < 400 or user.http.page in (495, 496, 497):
+        return
+    from mtls_doctor.diagnose.symptoms import _raw_cert_headers
+
+    server = p.server or p.handshake_server
+    nodes = _raw_cert_headers(ev, server) if server is not None else []
+    none = p.attempt("none")
+    if nodes and not (none is not None and none.http is not None and none.http.status == user.http.status
+                      and none.http.page == user.http.page and server.verify == "off"):
+        node = nodes[0]
+        board.signal(Kind.PROBE, O.BACKEND_REJECTED_CERT.value, EvidenceLine(
+            "probe", p.where, f"{p.label}: with your certificate the proxied answer is HTTP "
+            f"{user.http.status} (not nginx's certificate pages)"),
+            f"nginx accepts your certificate, then the backend answers {user.http.status}: "
+            f"{server.label} forwards the multi-line $ssl_client_cert in {node.args[0]} "
+            f"({node.path}:{node.line}).", _label(server), values)
+
+
+def _only_tls_server(ev: Evidence, server: Any) -> bool:
+    return ev.eff is not None and [s for s in ev.eff.servers if s.ssl and s.kind == "http"] == [server]
 
 
 def _logged_without_certificate(ev: Evidence, server: Any) -> bool:
@@ -236,8 +262,9 @@ def _probe_with_sni(ev: Evidence, board: Board, p: ProbeEvidence, none: Any, lin
     cr = none.certificate_request
     label = _label(server)
     if cr is None:
-        # the user brought a certificate: they mean this server to ask for it
-        if server is not None and server.verify == "off" and (wants_mtls(server) or ev.client):
+        # a user who brings a certificate to the server their client reaches means it to ask
+        meant = bool(ev.client) and (ev.target.sni_known or _only_tls_server(ev, server))
+        if server is not None and server.verify == "off" and (wants_mtls(server) or meant):
             board.signal(Kind.PROBE, O.NO_REQUEST_VERIFY_OFF.value, line,
                          f"{server.label} does not verify clients: the handshake with SNI "
                          f"{p.sni} carried no CertificateRequest (F1.2).", label, values)

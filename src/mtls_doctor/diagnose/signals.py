@@ -46,6 +46,7 @@ class Observation(str, Enum):
     USER_ACCEPTED = "user-accepted"  # the user's certificate sent and answered 200
     EDGE_CERTIFICATE = "edge-certificate"  # the URL answers with a certificate nginx does not have
     ALL_HANDSHAKES_FAIL = "all-handshakes-fail"  # TLS answered, the handshake failed (internal error)
+    BACKEND_REJECTED_CERT = "backend-rejected-cert"  # with the user's cert the proxied answer fails
     MISDIRECTED = "misdirected"  # the user's own SNI and Host got 421 (F7.2)
     HANDSHAKE_REJECTED = "handshake-rejected"  # the user's handshake got unrecognized_name (112)
 

@@ -286,10 +286,12 @@ def judge_config(ev: Evidence, board: Board) -> None:
                 f"{server.label} advertises {size} bytes of CA names, more than a CertificateRequest "
                 "can carry: every handshake asking for a certificate fails.", server.label,
                 fix_values(server))
-    if _plain_behind_proxy(ev) and any(s.symptom in (Symptom.BROWSER_NO_PROMPT, Symptom.NONE_AT_BACKEND,
-                                                        Symptom.NO_CA_NAMES) for s in ev.symptoms):
+    if _plain_behind_proxy(ev):
+        # $ssl_client_* on servers without TLS are always empty: something in front ends TLS
+        said = any(s.symptom in (Symptom.BROWSER_NO_PROMPT, Symptom.NONE_AT_BACKEND, Symptom.NO_CA_NAMES)
+                   for s in ev.symptoms)
         server = next(s for s in ev.eff.servers if s.kind == "http")
-        board.raise_(C.TlsTerminatedBeforeNginx, 0.45, EvidenceLine(
+        board.raise_(C.TlsTerminatedBeforeNginx, 0.45 if said else 0.35, EvidenceLine(
             "config", f"{server.node.path}:{server.node.line}",
             "no server listens with ssl, yet client-certificate variables are used"),
             "nginx serves plain HTTP behind whatever terminates TLS, so no client certificate "
