@@ -601,7 +601,26 @@ def _wait_for_reload(server, size: int, timeout: float = 10.0) -> None:
 # --- the page ---------------------------------------------------------------------------------
 
 
-def markdown(results: list[Result]) -> str:
+#: the hints a user may not give: what they see, and where their client connects
+HINTS = frozenset({"--symptom", "--sni", "--no-sni", "--host"})
+
+
+def without_hints(case: Case) -> Case:
+    """The same case run by a user who gives neither --symptom nor --sni/--no-sni/--host."""
+    import dataclasses
+
+    out, args = [], list(case.args)
+    i = 0
+    while i < len(args):
+        if args[i] in HINTS:
+            i += 1 if args[i] == "--no-sni" else 2
+            continue
+        out.append(args[i])
+        i += 1
+    return dataclasses.replace(case, args=tuple(out))
+
+
+def markdown(results: list[Result], bare: list[Result] | None = None) -> str:
     right = sum(r.right for r in results)
     out = [
         "# The real-case corpus of `mtls-doctor diagnose`",
@@ -622,18 +641,24 @@ def markdown(results: list[Result]) -> str:
                    f"`{r.top or 'none'}`{' (your certificate accepted)' if r.accepted else ''} | "
                    f"{'yes' if r.right else '**no**'} |")
     out += ["", "## Confusion table", "",
-            "Rows: the established cause; columns: what diagnose ranked first (counts).", ""]
-    labels = sorted({r.case.expected or "none" for r in results} | {r.top or "none" for r in results})
+            "Every (established cause, diagnose's top cause) pair with its count; the diagonal is",
+            "right, anything else is a confusion.", "",
+            "| established cause | diagnose's top cause | cases |", "|---|---|---|"]
     grid = Counter((r.case.expected or "none", r.top or "none") for r in results)
     wrong_first = Counter(r.top or "none" for r in results if not r.right)
-    out.append("| established \\ top | " + " | ".join(f"`{l}`" for l in labels) + " |")
-    out.append("|---|" + "---|" * len(labels))
-    for row in labels:
-        if not any(k[0] == row for k in grid):
-            continue
-        out.append(f"| `{row}` | " + " | ".join(str(grid.get((row, col), "")) for col in labels) + " |")
+    for (row, col), n in sorted(grid.items(), key=lambda kv: (kv[0][0] != kv[0][1], kv[0])):
+        mark = "" if row == col else " **(confused)**"
+        out.append(f"| `{row}` | `{col}`{mark} | {n} |")
     out += ["", "Causes ranked first where they were not the real one: "
             + (", ".join(f"`{k}` x{v}" for k, v in sorted(wrong_first.items())) or "none") + ".", ""]
+    if bare is not None:
+        missed = [r for r in bare if not r.right]
+        out += ["## Without the hints", "",
+                "The same cases run again with neither `--symptom` nor `--sni`/`--no-sni`/`--host` (a",
+                "user who gives only the configuration, the URL, the certificate and the log): "
+                f"**{len(bare) - len(missed)} of {len(bare)} right**. Missed then:", ""]
+        out += [f"- `{r.case.id}`: `{r.top or 'none'}` instead of `{r.case.expected or 'none'}`" for r in missed]
+        out.append("")
     out += ["## The cases", ""]
     for r in results:
         out += [f"### `{r.case.id}`", "", f"- Thread: {r.case.source}", f"- Situation: {r.case.story}.",
@@ -668,7 +693,8 @@ def main(argv: list[str] | None = None) -> int:
             run_case(next(c for c in CASES if c.id == cid))
         return 0
     results = run_all()
-    page = markdown(results)
+    bare = [run_case(without_hints(c)) for c in cases_for()]
+    page = markdown(results, bare)
     if args:
         Path(args[0]).write_text(page)
     for r in results:
