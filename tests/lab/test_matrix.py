@@ -157,3 +157,17 @@ def test_a_libcrypto_that_cannot_load_says_why(lab_dir):
     assert done.returncode == 2, done
     line = done.stderr.strip()
     assert len(line.splitlines()) == 1 and "cannot load libcrypto" in line and "GLIBC" in line, line
+
+
+def test_lint_judges_for_the_nginx_and_openssl_given(lab_dir, tmp_path):
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        "events {}\nhttp { server { listen 127.0.0.1:8443 ssl;\n"
+        f"  ssl_certificate {lab_dir}/server/server.pem; ssl_certificate_key {lab_dir}/server/server.key;\n"
+        f"  ssl_verify_client on; ssl_client_certificate {lab_dir}/bundles/client-ca-all.pem; }} }}\n")
+    told = _run("lint", str(conf), "--openssl-version", "3.5.1", "--nginx-version", "1.26.3", timeout=60)
+    assert "nginx version: 1.26.3; OpenSSL: 3.5.1" in told.stdout, told.stdout
+    assert "error 20 or 2" in told.stdout and "MTLS207" in told.stdout, told.stdout
+    old = _run("lint", str(conf), "--nginx", _root_nginx("bullseye"), timeout=60)
+    assert "nginx version: 1.18.0; OpenSSL: 1.1.1w" in old.stdout, old.stdout
+    assert "error 22 (certificate chain too long" in old.stdout, old.stdout

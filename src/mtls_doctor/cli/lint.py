@@ -13,7 +13,8 @@ import sys
 
 import click
 
-from mtls_doctor.cli.common import emit, fail, fail_on_option, format_option, parse_at
+from mtls_doctor.cli.common import (emit, fail, fail_on_option, format_option, parse_at,
+                                    resolve_target, target_options)
 from mtls_doctor.nginx.local import find_local_nginx, run_nginx
 
 DEFAULT_CONF = "/etc/nginx/nginx.conf"
@@ -30,6 +31,19 @@ def detect_version(nginx: str | None):
         return None
     try:
         return parse_version(done.stderr + done.stdout)
+    except InputError:
+        return None
+
+
+def _openssl_release(text: str | None):
+    """The OpenSSL release to lint for: --openssl-version, else that of the nginx found."""
+    from mtls_doctor.model import InputError
+    from mtls_doctor.pki.openssl_versions import parse_release
+
+    if text is None:
+        return None
+    try:
+        return parse_release(text)
     except InputError:
         return None
 
@@ -66,8 +80,8 @@ def _configs(paths: tuple[str, ...], nginx: str | None):
 
 @click.command("lint")
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
-@click.option("--nginx-version", "nginx_version", metavar="X.Y.Z",
-              help="Judge for this nginx version (default: `nginx -v` of the nginx found, else unknown).")
+@target_options("The nginx to judge for and, without PATH, whose `nginx -T` to read (default: "
+                "the nginx on PATH or in /usr/sbin; also one inside another OS root).")
 @click.option("--at", "at", metavar="TIME", help="Judge expiry at this ISO 8601 time (default: now).")
 @click.option("--no-files", is_flag=True, help="Do not open the certificate, key, CA and CRL files.")
 @click.option("--select", multiple=True, metavar="CODE", help="Only these rules (code or prefix, e.g. MTLS2).")
@@ -75,7 +89,8 @@ def _configs(paths: tuple[str, ...], nginx: str | None):
 @click.option("--diff", "show_diff", is_flag=True, help="Print the mechanical fixes as a unified diff.")
 @format_option("sarif")
 @fail_on_option()
-def command(paths, nginx_version, at, no_files, select, ignore, show_diff, fmt, fail_on) -> int:
+def command(paths, nginx, nginx_version, openssl_version, at, no_files, select, ignore, show_diff,
+            fmt, fail_on) -> int:
     """Find mTLS mistakes in an nginx configuration (file, directory, or - for `nginx -T` output)."""
     from mtls_doctor.model import Report, Severity
     from mtls_doctor.nginx.lint import lint_config, load_named_files
@@ -88,18 +103,28 @@ def command(paths, nginx_version, at, no_files, select, ignore, show_diff, fmt, 
     # repeated full passes cost ~30% of the run and buy nothing in a short-lived command
     gc.disable()
     when = parse_at(at)
-    nginx = find_local_nginx()
-    version = parse_version(nginx_version) if nginx_version else detect_version(nginx)
+    target = resolve_target(nginx, nginx_version, openssl_version)
+    nginx = target.build.path if target.build is not None else find_local_nginx()
+    version = target.nginx_version or detect_version(nginx)
+    openssl_text = target.openssl_version
+    if openssl_text is None and nginx is not None:
+        from mtls_doctor.nginx.local import describe_nginx
+
+        build = describe_nginx(nginx)
+        openssl_text = build.openssl_version if build is not None else None
+    openssl = _openssl_release(openssl_text)
     select = [c for s in select for c in s.split(",")]
     ignore = [c for s in ignore for c in s.split(",")]
     findings, data, configs = [], {}, _configs(tuple(paths), nginx)
     for config in configs:
         eff = effective(config)
         files = None if no_files else load_named_files(eff)
-        report = lint_config(config, when, version, files, select, ignore, eff=eff)
+        report = lint_config(config, when, version, files, select, ignore, eff=eff, openssl=openssl)
         findings.extend(report.findings)
         data.setdefault("configs", []).append(report.data)
-    report = Report("lint", tuple(findings), {"nginx_version": str(version) if version else None, **data})
+    report = Report("lint", tuple(findings), {"nginx_version": str(version) if version else None,
+                                              "openssl_version": str(openssl) if openssl else None,
+                                              **data})
     if show_diff:
         from mtls_doctor.nginx.fixes import unified_diff
 
@@ -119,8 +144,10 @@ def _render_text(report, configs) -> None:
     sources: dict[str, str] = {}
     for config in configs:
         sources.update(config.sources)
-    version = report.data.get("nginx_version") or "unknown"
-    out.print(Text(f"nginx version: {version}; {sum(c.get('servers', 0) for c in report.data.get('configs', []))}"
+    version = report.data.get("nginx_version") or "unknown (rules state both behaviours)"
+    openssl = report.data.get("openssl_version") or "unknown"
+    out.print(Text(f"nginx version: {version}; OpenSSL: {openssl}; "
+                   f"{sum(c.get('servers', 0) for c in report.data.get('configs', []))}"
                    " server blocks", style="dim"))
 
     split: dict[str, list[str]] = {}  # each source split once: linear in findings, not quadratic

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import datetime, timezone
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from mtls_doctor.model import Finding, Report, sort_findings
 from mtls_doctor.nginx.effective import Effective, effective
@@ -151,15 +151,17 @@ def lint_config(
     ignore: Sequence[str] | None = None,
     rules: Iterable | None = None,
     eff: Effective | None = None,
+    openssl: Any = None,
 ) -> Report:
-    """Every finding for ``config``. ``files`` (from ``load_named_files``) enables file checks."""
+    """Every finding for ``config``. ``files`` (from ``load_named_files``) enables file checks.
+    ``openssl``: the OpenSSL release nginx runs with (``pki.openssl_versions.Release``)."""
     from mtls_doctor.rules.config import RULES
 
     at = at or datetime.now(timezone.utc)
     if at.tzinfo is None:
         at = at.replace(tzinfo=timezone.utc)
     eff = eff if eff is not None and eff.config is config else effective(config)
-    ctx = LintContext(eff, at, version, dict(files or {}))
+    ctx = LintContext(eff, at, version, dict(files or {}), openssl=openssl)
     findings: list[Finding] = []
     for rule in rules if rules is not None else RULES:
         findings.extend(rule.check(ctx))

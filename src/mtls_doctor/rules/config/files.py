@@ -168,10 +168,11 @@ class VerifyDepthTooLow(ConfigRule):
 
     Why it matters:
     Depth counts the certificates between the leaf and the trust anchor, whether the client
-    sends them or nginx has them (F3.2); the default is 1 (F3.1). Deeper chains fail with
-    `FAILED:unable to get local issuer certificate` (20) or `unable to get issuer certificate`
-    (2), not with "certificate chain too long", which sends people hunting in the CA file
-    (F3.3).
+    sends them or nginx has them (F3.2); the default is 1 (F3.1). On OpenSSL 3.x deeper chains
+    fail with `FAILED:unable to get local issuer certificate` (20) or `unable to get issuer
+    certificate` (2), not with "certificate chain too long", which sends people hunting in the
+    CA file (F3.3); on OpenSSL 1.1.1 they fail with 22 "certificate chain too long" (measured on
+    nginx 1.18.0 / OpenSSL 1.1.1w, docs/versions.md).
 
     Example:
     ```nginx
@@ -218,9 +219,18 @@ class VerifyDepthTooLow(ConfigRule):
             where = f"`ssl_verify_depth {depth}`" if setting.node else f"the default ssl_verify_depth {depth}"
             yield cls.finding(
                 f"clients of `{worst_cert.subject.rfc4514_string()}` need depth {worst}"
-                f" ({worst} intermediates below the root), but {where} makes them fail with error 20"
-                f" (unable to get local issuer certificate) in {server.label}.",
+                f" ({worst} intermediates below the root), but {where} makes them fail with "
+                f"{_depth_error(ctx)} in {server.label}.",
                 node.location, Fix(f"Raise the depth to {worst}.", f"ssl_verify_depth {worst};"))
+
+
+def _depth_error(ctx: LintContext) -> str:
+    """What nginx logs for a chain deeper than ssl_verify_depth, for the OpenSSL linted for."""
+    if ctx.openssl is not None and ctx.openssl.major == 1:
+        return f"error 22 (certificate chain too long, OpenSSL {ctx.openssl})"
+    which = f"OpenSSL {ctx.openssl}" if ctx.openssl is not None else \
+        "OpenSSL 3.x; 22 'certificate chain too long' on 1.1.1"
+    return f"error 20 or 2 (unable to get [local] issuer certificate, {which})"
 
 
 #: above this the CertificateRequest no longer fits one TLS record (2^14 bytes)
