@@ -70,7 +70,13 @@ def command(
 ) -> int:
     """Probe TARGET (https://host[:port][/path] or host:port) with and without client
     certificates, with and without SNI, over TLS 1.2 and 1.3; show each handshake step by step
-    and infer the enforcement (off / optional / optional_no_ca / on / TLS-layer)."""
+    and infer the enforcement (off / optional / optional_no_ca / on / TLS-layer).
+
+    Bounds: each step (name lookup and TCP connect, TLS handshake, HTTP answer of at most
+    256 KiB) has its own --timeout deadline; a target gets at most 12 attempts plus one TLS
+    1.0/1.1 handshake, so it ends within 38 x --timeout (114 s at the default 3 s, far less
+    in practice: a silent server stops the matrix after its first attempt); --targets runs
+    --concurrency targets at a time. Ctrl-C or SIGTERM stops at once (exit 130 / 143)."""
     from mtls_doctor.model import Report, Severity
     from mtls_doctor.probe.handshake import ProbeConfig
     from mtls_doctor.probe.identity import load_identity

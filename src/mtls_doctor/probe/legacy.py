@@ -9,7 +9,28 @@ nothing is sent but a ClientHello. Every socket operation has the timeout; failu
 from __future__ import annotations
 
 import socket
+import time
 import warnings
+
+
+def _handshake(tls, deadline: float) -> str | None:
+    """The handshake within one deadline: a socket timeout alone restarts at every byte, so a
+    server dripping one byte a second would hold the check for hours."""
+    import select
+    import ssl
+
+    tls.setblocking(False)
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise socket.timeout("the TLS 1.0/1.1 handshake did not finish in time")
+        try:
+            tls.do_handshake()
+            return tls.version()
+        except ssl.SSLWantReadError:
+            select.select([tls], [], [], remaining)
+        except ssl.SSLWantWriteError:
+            select.select([], [tls], [], remaining)
 
 
 def check(host: str, port: int, sni: str | None, timeout: float) -> tuple[tuple[str, ...] | None, str | None]:
@@ -29,9 +50,8 @@ def check(host: str, port: int, sni: str | None, timeout: float) -> tuple[tuple[
         return None, f"TLS 1.0/1.1 not checked: the local TLS library cannot offer them ({exc})"
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            with ctx.wrap_socket(sock, server_hostname=sni) as tls:
-                version = tls.version()
+            with ctx.wrap_socket(sock, server_hostname=sni, do_handshake_on_connect=False) as tls:
+                version = _handshake(tls, time.monotonic() + timeout)
     except ssl.SSLError:
         return (), "TLS 1.0 and 1.1 refused"
     except (OSError, ValueError) as exc:
