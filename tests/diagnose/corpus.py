@@ -41,6 +41,7 @@ class Req:
     chain: bool = True  # send the intermediates after the leaf
     port: int = 0  # index into the ports
     trust: str = "root"  # the CA the client verifies nginx with (another: it rejects nginx)
+    plain: bool = False  # plain HTTP (http://) to the port
 
 
 @dataclass(frozen=True)
@@ -341,6 +342,22 @@ CASES: tuple[Case, ...] = (
          "sni-host-mismatch", server("www.example.test", "") + server("admin.example.test", VERIFY_ON),
          STD, (Req(None, sni="www.example.test", host="admin.example.test"),
                Req("good", sni="www.example.test", host="admin.example.test")), args=()),
+    Case("http-scheme-to-tls-port", "https://github.com/engintron/engintron/issues/1397",
+         "a link written http://host:443/ reaches the TLS port in plain HTTP: '400 The plain HTTP "
+         "request was sent to HTTPS port'", "plain-http-to-https-port",
+         server("app.example.test", VERIFY_ON), STD, (Req(plain=True),), client="good",
+         args=SNI + ("--symptom", "The plain HTTP request was sent to HTTPS port")),
+    Case("balancer-sends-plain-to-443", "https://github.com/SoylentNews/slashcode/issues/156",
+         "a load balancer decrypts and forwards plain HTTP to nginx's TLS port; every request gets "
+         "400; the operator has the configuration and the log", "plain-http-to-https-port",
+         server("app.example.test", VERIFY_ON), STD, (Req(plain=True), Req(plain=True)), args=()),
+    Case("default-server-trusts-other-ca", "https://github.com/nginx/nginx.org/pull/302",
+         "the default server verifies against another CA than the mTLS server; a client of that "
+         "CA connecting without SNI is let into the mTLS server", "default-server-other-ca",
+         server("_", "    ssl_verify_client optional;\n    ssl_client_certificate pki/other-ca.pem;\n",
+                listen="127.0.0.1:@PORT0@ ssl default_server")
+         + server("app.example.test", VERIFY_ON),
+         STD + (("pki/other-ca.pem", "ca:other-root"),), (Req("foreign", sni=None),), args=()),
 )
 
 
@@ -466,6 +483,11 @@ def _client_files() -> dict[str, bytes]:
 def _send(server, r: Req) -> None:
     from mtls_doctor.lab.client import request
 
+    if r.plain:
+        with socket.create_connection(("127.0.0.1", server.ports[r.port]), timeout=5) as sock:
+            sock.sendall(f"GET / HTTP/1.1\r\nHost: {r.host}\r\nConnection: close\r\n\r\n".encode())
+            sock.recv(4096)
+        return
     cert = key = None
     if r.client is not None:
         cert = server.prefix / f"clients/{r.client}{'-chain' if r.chain else ''}.pem"
