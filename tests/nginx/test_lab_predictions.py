@@ -38,8 +38,10 @@ EVIDENCE = {
     # optional_no_ca: a certificate that failed verification got the content
     "MTLS202": lambda res: any(r.status == 200 and (r.ssl_client_verify or "").startswith("FAILED") for r in res.rows),
     "MTLS203": lambda res: res.error is not None and "no ssl_client_certificate for ssl_verify_client" in res.error,
+    # OpenSSL 3.x logs the error of the cut (20 or 2); 1.1.1 logs 22 (docs/versions.md)
     "MTLS207": lambda res: _verify(res.rows, "unable to get local issuer certificate")
-    or _verify(res.rows, "unable to get issuer certificate"),
+    or _verify(res.rows, "unable to get issuer certificate")
+    or _verify(res.rows, "certificate chain too long"),
     "MTLS103": lambda res: _verify(res.rows, "unable to get issuer certificate"),
     # a client without SNI, holding a good certificate, was never asked for it (496)
     "MTLS210": lambda res: any(not r.sni and r.client is not None and r.status == 400 and r.ssl_client_verify == "NONE"
@@ -62,6 +64,8 @@ COMPLETE = {
     # a spoofed X-Client-Verify: nginx never sets it (201) or sets it elsewhere only (405)
     "MTLS405": ("MTLS405", "MTLS201"),
 }
+#: scenarios whose nginx -t refusal is itself the behaviour lint must predict
+EXPECTED_REFUSALS = ("trusted-only-on",)
 GOOD = ("good", "depth-2", "ca-root-and-inter", "optional-checked", "no-sni-rejected", "crl-valid")
 
 
@@ -79,6 +83,9 @@ def test_lint_predicts_measured_behaviour(scenario, pki, nginx_bin: str, tmp_pat
 
     result = run_scenario(scenario, pki, nginx_bin, tmp_path, keep=True, timeout=5.0)
     assert result.prefix is not None
+    if result.error and result.expected_error and result.expected_error in result.error \
+            and scenario.name not in EXPECTED_REFUSALS:
+        pytest.skip(f"nginx -t refuses {scenario.name} on this version, as expected (tests/lab)")
     conf = Path(result.prefix) / "nginx.conf"
     config = load_path(conf)
     version = Version(*nginx_version(nginx_bin)[:3])
