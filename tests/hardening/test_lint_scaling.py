@@ -92,8 +92,20 @@ def test_big_ca_bundle_is_mapped_once(tmp_path, monkeypatch):
         calls[0] += 1
         return original(self)
 
+    from mtls_doctor.pki import facts
+
+    named = [0]
+    advertised = facts.advertised_ca_names
+
+    def counting_names(certs_):
+        named[0] += 1
+        return advertised(certs_)
+
     monkeypatch.setattr(x509.Name, "__hash__", counting)
+    monkeypatch.setattr(facts, "advertised_ca_names", counting_names)
     lint_config(config, AT, parse_version("1.22.1"), files, eff=eff)
     # linear: a few hashes per certificate and per server (the quadratic map made
     # servers x certs x certs = 2.5 million here)
     assert calls[0] < 20 * (certs + servers), calls[0]
+    # the CA names of the shared file are listed once, not once per server (MTLS208)
+    assert named[0] == 1, named[0]

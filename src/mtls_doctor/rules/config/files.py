@@ -285,8 +285,11 @@ class CaNamesListLarge(ConfigRule):
             bundle = ctx.bundle(setting)
             if bundle is None or not bundle.certificates:
                 continue
-            names = len(advertised_ca_names(bundle.certificates))
-            size = ca_names_wire_size(bundle.certificates)
+            key = ("ca_names", id(bundle))  # once per file, not once per server naming it
+            if key not in ctx.memo:
+                ctx.memo[key] = (len(advertised_ca_names(bundle.certificates)),
+                                 ca_names_wire_size(bundle.certificates))
+            names, size = ctx.memo[key]
             if names > CA_NAMES_MAX_COUNT or size > CA_NAMES_MAX_BYTES:
                 yield cls.finding(
                     f"{setting.value} advertises {names} CA names ({size} bytes): every one of these CAs"
