@@ -5,8 +5,9 @@
 #   tools/roots.sh path SUITE         print the root's path (building it when missing or stale)
 #   tools/roots.sh nginx SUITE        print the root's nginx binary (mtls-doctor runs it with the
 #                                     root's own loader and libraries: --nginx accepts this path)
-#   tools/roots.sh suite SUITE        run the whole test suite inside the root (chroot), on a copy
-#                                     of this work tree, as a fresh machine of that release would
+#   tools/roots.sh suite SUITE [--head]  run the whole test suite inside the root (chroot), on a
+#                                     copy of this work tree (--head: of the last commit), as a
+#                                     fresh machine of that release would
 #   tools/roots.sh list               suite, nginx and OpenSSL of each cached root
 #
 # Suites: bullseye (nginx 1.18 / OpenSSL 1.1.1), bookworm (1.22 / 3.0), trixie (1.26 / 3.5),
@@ -74,8 +75,12 @@ run_suite() {  # the whole suite inside the root, on a copy of the work tree (no
   build_one "$suite"
   work="$dir/work"
   rm -rf "$work" && mkdir -p "$work/main" "$work/shared"
-  tar -C "$here" --exclude=./.venv --exclude='*/__pycache__' --exclude=./.pytest_cache \
-      --exclude=./.hypothesis -cf - . | tar -C "$work/main" -xf -
+  if [ "${2:-}" = "--head" ]; then  # exactly what is committed, as CI's clean clone has it
+    git -C "$here" archive HEAD | tar -C "$work/main" -xf -
+  else
+    tar -C "$here" --exclude=./.venv --exclude='*/__pycache__' --exclude=./.pytest_cache \
+        --exclude=./.hypothesis -cf - . | tar -C "$work/main" -xf -
+  fi
   [ -d "$here/../shared" ] && cp -a "$here/../shared/." "$work/shared/"
   # the host's way out: name resolution, its extra CA certificates (a TLS-inspecting egress
   # proxy) and pip settings, as a machine of that release set up like this one would have them
@@ -122,7 +127,7 @@ case "$cmd" in
          for s in "$@"; do build_one "$s"; done ;;
   path) [ "$#" -eq 1 ] || die "usage: roots.sh path SUITE"; build_one "$1"; echo "$cache/$1" ;;
   nginx) [ "$#" -eq 1 ] || die "usage: roots.sh nginx SUITE"; build_one "$1"; nginx_of "$1" ;;
-  suite) [ "$#" -eq 1 ] || die "usage: roots.sh suite SUITE"; run_suite "$1" ;;
+  suite) [ "$#" -ge 1 ] || die "usage: roots.sh suite SUITE [--head]"; run_suite "$@" ;;
   list) list_roots ;;
-  *) die "usage: roots.sh build [SUITE...] | path SUITE | nginx SUITE | suite SUITE | list" ;;
+  *) die "usage: roots.sh build [SUITE...] | path SUITE | nginx SUITE | suite SUITE [--head] | list" ;;
 esac
