@@ -119,10 +119,15 @@ def render_text(report) -> None:
     if verdict.get("accepted"):
         out.print(Text(f"Your certificate: accepted end to end at {verdict['accepted']}.", style="bold green"))
     causes = data["root_causes"]
-    if not causes:
+    if not causes and verdict.get("unexplained_errors"):
+        out.print(Text("No root cause could be named, but these findings are errors:", style="yellow"))
+        for item in verdict["unexplained_errors"]:
+            out.print(Text(f"  {item}", style="yellow"))
+    elif not causes:
         checked = "; ".join(verdict.get("checked") or []) or "nothing"
         out.print(Text(f"No root cause found: nothing indicates an mTLS failure. Checked: {checked}.",
                        style="green"))
+    if not causes:
         for item in verdict.get("would_decide") or []:
             out.print(Text(f"  would decide: {item}", style="yellow"))
     else:

@@ -102,6 +102,28 @@ def _checked(ev: Evidence) -> tuple[list[str], list[str]]:
     return checked, decide
 
 
+def _unexplained(ev: Evidence, causes: tuple[RootCause, ...]) -> list[str]:
+    """Error findings no cause's evidence cites (so "no root cause" is never silent about them)."""
+    from mtls_doctor.diagnose.causes import by_signal
+    from mtls_doctor.diagnose.signals import Kind
+    from mtls_doctor.model import Severity
+
+    index = by_signal()
+    cited = {e.text.split(":", 1)[0] for c in causes for e in c.evidence}
+
+    def minor(rule: str) -> bool:  # declared only as a weak support: by design not a cause
+        sigs = index.get((Kind.FINDING, rule), [])
+        return bool(sigs) and all(not s.raises and s.weight <= 0.1 for _, s in sigs)
+
+    out = []
+    for f in all_findings(ev):
+        if f.severity >= Severity.ERROR and f.rule not in cited and not minor(f.rule):
+            line = f"{f.rule} {f.location}: {f.message}"
+            if line not in out:
+                out.append(line)
+    return out[:10] if not causes else []
+
+
 def _close_call(causes: tuple[RootCause, ...]) -> dict[str, Any] | None:
     from mtls_doctor.diagnose.causes import get
 
@@ -162,7 +184,8 @@ def build_report(ev: Evidence, causes: tuple[RootCause, ...]) -> Report:
         },
         "symptoms": [str(s) for s in ev.symptoms],
         "verdict": {"accepted": accepted(ev), "checked": checked,
-                    "would_decide": decide if not causes else []},
+                    "would_decide": decide if not causes else [],
+                    "unexplained_errors": _unexplained(ev, causes)},
         "close_call": _close_call(causes),
     }
     return Report("diagnose", all_findings(ev), data)
