@@ -358,6 +358,21 @@ CASES: tuple[Case, ...] = (
                 listen="127.0.0.1:@PORT0@ ssl default_server")
          + server("app.example.test", VERIFY_ON),
          STD + (("pki/other-ca.pem", "ca:other-root"),), (Req("foreign", sni=None),), args=()),
+    Case("removed-domain-files", "https://github.com/engintron/engintron/issues/1511",
+         "a domain was removed with its certificate files but the configuration still names "
+         "them: nginx does not start ('cannot load certificate' / BIO_new_file failed)",
+         "config-file-missing", server("app.example.test", VERIFY_ON)
+         + server("old.example.test", "", cert="pki/old-domain.pem"), STD, refused=True),
+    Case("client-ca-path-wrong", "https://github.com/bitwarden/server/issues/577",
+         "the client CA bundle is named by a path that does not exist in the container; nginx "
+         "keeps restarting", "config-file-missing",
+         server("app.example.test", "    ssl_verify_client on;\n    ssl_client_certificate pki/missing-ca.pem;\n"),
+         STD, refused=True),
+    Case("revoked-client", "https://www.integralist.co.uk/posts/client-cert-authentication/",
+         "a client certificate revoked in the CA's CRL, which nginx reads through ssl_crl: the "
+         "client gets 400 'The SSL certificate error'", "client-certificate-revoked",
+         server("app.example.test", VERIFY_ON + "    ssl_crl pki/crl.pem;\n"),
+         STD + (("pki/crl.pem", "crl:root,inter"),), (Req("revoked"),), client="revoked", args=SNI),
 )
 
 
