@@ -87,10 +87,12 @@ def _configs(paths: tuple[str, ...], nginx: str | None):
 @click.option("--select", multiple=True, metavar="CODE", help="Only these rules (code or prefix, e.g. MTLS2).")
 @click.option("--ignore", multiple=True, metavar="CODE", help="Skip these rules (code or prefix).")
 @click.option("--diff", "show_diff", is_flag=True, help="Print the mechanical fixes as a unified diff.")
+@click.option("--show-nginx", is_flag=True,
+              help="Kubernetes manifests: print the nginx configuration each controller renders.")
 @format_option("sarif")
 @fail_on_option()
 def command(paths, nginx, nginx_version, openssl_version, at, no_files, select, ignore, show_diff,
-            fmt, fail_on) -> int:
+            show_nginx, fmt, fail_on) -> int:
     """Find mTLS mistakes in an nginx configuration (file, directory, or - for `nginx -T` output)."""
     from mtls_doctor.model import Report, Severity
     from mtls_doctor.nginx.lint import lint_config, load_named_files
@@ -115,6 +117,11 @@ def command(paths, nginx, nginx_version, openssl_version, at, no_files, select, 
     openssl = _openssl_release(openssl_text)
     select = [c for s in select for c in s.split(",")]
     ignore = [c for s in ignore for c in s.split(",")]
+    from mtls_doctor.k8s.cli import lint_manifests_command, manifest_input
+
+    manifests = manifest_input(tuple(paths))  # Kubernetes manifests (issue 15): mtls_doctor.k8s
+    if manifests is not None:
+        return lint_manifests_command(manifests, when, version, openssl, select, ignore, fmt, fail_on, show_nginx)
     findings, data, configs = [], {}, _configs(tuple(paths), nginx)
     for config in configs:
         eff = effective(config)

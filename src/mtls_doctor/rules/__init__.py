@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mtls_doctor.rules.base import Rule
 
-#: every rule family, in code order (MTLS0xx .. MTLS6xx)
+#: every rule family, in code order (MTLS0xx .. MTLS7xx)
 FAMILY_MODULES: tuple[str, ...] = (
     "mtls_doctor.rules.files",
     "mtls_doctor.rules.bundle",
     "mtls_doctor.rules.config",
     "mtls_doctor.rules.probe",
     "mtls_doctor.rules.logs",
+    "mtls_doctor.rules.k8s",
 )
 
 

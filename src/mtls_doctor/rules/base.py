@@ -27,6 +27,7 @@ GROUPS = {
     4: "identity, headers and logging",
     5: "live handshakes (probe)",
     6: "error logs",
+    7: "Kubernetes front ends (manifests)",
 }
 
 CODE_RE = re.compile(r"^MTLS\d{3}$")

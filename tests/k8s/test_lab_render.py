@@ -1,0 +1,168 @@
+"""The server blocks the controllers render, run by real nginx on 127.0.0.1.
+
+Each test renders manifests written for this project (``tests/k8s/material.py``), adapts the
+rendering to the lab (``mtls_doctor.k8s.lab``: ports, lab server certificate, an echo backend;
+every client-verification line unchanged) and checks what real nginx answers: the claims the
+MTLS7xx rules and docs/kubernetes.md make about the rendered configuration. The controllers
+themselves cannot run here; what they render is cited from their source in ``mtls_doctor.k8s``.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from pathlib import Path
+
+import pytest
+
+from mtls_doctor.k8s import f5, gateway, ingress_nginx
+from mtls_doctor.k8s.lab import lab_http
+from mtls_doctor.k8s.manifests import parse_text
+from mtls_doctor.lab.nginx import NginxServer
+from mtls_doctor.pki.issue import key_pem, pem
+from tests.k8s.material import NOW, manifest, pki
+from tests.rules.test_rules_k8s import A, AUTH, CA_SECRET, GW_CM, gateway as gateway_yaml, ingress, policy, secret, vs
+
+pytestmark = pytest.mark.nginx
+
+
+def _server_files() -> dict[str, bytes]:
+    p = pki()
+    return {"certs/server.pem": pem(p["server"].cert, p["root"].cert), "certs/server.key": key_pem(p["server"].key)}
+
+
+def _run(render, text: str):
+    t = manifest(text).replace("PEMCA", pem(pki()["root"].cert).decode().replace("\n", "\n    ").rstrip())
+    rendering = render(parse_text(t, "case.yaml"))
+    assert rendering is not None
+    http, files = lab_http(rendering, "certs/server.pem", "certs/server.key")
+    return NginxServer(http, ports=3, files={**_server_files(), **files})
+
+
+def _client(tmp_path: Path, which: str = "client") -> tuple[str, str]:
+    p = pki()
+    cert, key = tmp_path / f"{which}.pem", tmp_path / f"{which}.key"
+    cert.write_bytes(pem(p[which].cert))
+    key.write_bytes(key_pem(p[which].key))
+    cert.chmod(0o600)
+    key.chmod(0o600)
+    return str(cert), str(key)
+
+
+def https(port: int, host: str, path: str = "/", cert: tuple[str, str] | None = None,
+          headers: dict[str, str] | None = None) -> tuple[int | None, str]:
+    """(status, body) of one GET over TLS with SNI ``host``; (None, why) if no answer came."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cadata=pem(pki()["root"].cert).decode())
+    ctx.check_hostname = False  # one lab server certificate (api.example.com) for every host
+    if cert:
+        ctx.load_cert_chain(*cert)
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname=host) as s:
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n".encode())
+                data = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+    except (ssl.SSLError, OSError) as exc:
+        return None, type(exc).__name__
+    if not data:
+        return None, "closed without an answer"
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode("latin-1")
+
+
+def http(port: int, host: str, path: str) -> int:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return int(data.split()[1])
+
+
+def test_ingress_nginx_auth_is_per_host(tmp_path):
+    """auth-tls of one Ingress applies to another Ingress's path of the host (MTLS702); the
+    backend gets ssl-client-verify/-subject-dn from nginx, a forged one is overwritten."""
+    text = ingress("api", "api.example.com", AUTH) + ingress("public", "api.example.com", path="/public") + CA_SECRET
+    with _run(ingress_nginx.render, text) as ngx:
+        port = ngx.ports[0]
+        assert https(port, "api.example.com", "/public")[0] == 400  # no certificate, the "public" path
+        status, body = https(port, "api.example.com", "/", cert=_client(tmp_path),
+                             headers={"ssl-client-subject-dn": "CN=forged"})
+        assert status == 200
+        assert "verify=[SUCCESS]" in body and "CN=client" in body and "forged" not in body
+        assert "cert=[]" in body  # no pass-certificate-to-upstream: nginx sets no ssl-client-cert
+
+
+def test_denied_secret_403_for_everything(tmp_path):
+    """A secret not written namespace/name: the host answers 403 with and without a certificate (MTLS704)."""
+    text = ingress("api", "api.example.com", A + "auth-tls-secret: client-ca\n") + CA_SECRET
+    with _run(ingress_nginx.render, text) as ngx:
+        assert https(ngx.ports[0], "api.example.com")[0] == 403
+        assert https(ngx.ports[0], "api.example.com", cert=_client(tmp_path))[0] == 403
+
+
+def test_tls_pair_secret_verifies_nothing():
+    """A tls.crt/tls.key Secret as auth-tls-secret: no client verification at all (MTLS705)."""
+    text = ingress("api", "api.example.com", A + "auth-tls-secret: prod/api-tls\n") + secret(
+        "api-tls", "  tls.crt: {TLS_CRT}\n  tls.key: {TLS_KEY}\n", type_="kubernetes.io/tls")
+    with _run(ingress_nginx.render, text) as ngx:
+        status, body = https(ngx.ports[0], "api.example.com")
+        assert status == 200 and "verify=[]" in body
+
+
+def test_client_headers_forgeable_without_auth():
+    """The same Service through a host without auth-tls: client-sent ssl-client-* reach it (MTLS709)."""
+    text = ingress("api", "api.example.com", AUTH) + ingress("internal", "internal.example.com") + CA_SECRET
+    with _run(ingress_nginx.render, text) as ngx:
+        status, body = https(ngx.ports[0], "internal.example.com",
+                             headers={"ssl-client-verify": "SUCCESS", "ssl-client-subject-dn": "CN=admin"})
+        assert status == 200 and "verify=[SUCCESS]" in body and "dn=[CN=admin]" in body
+
+
+def test_match_cn_403_on_port_80(tmp_path):
+    """match-cn is a server-level `if`: plain HTTP (an ACME http-01 challenge) gets 403 (MTLS710),
+    and so does a verified certificate with another CN."""
+    text = ingress("api", "api.example.com", AUTH + A + 'auth-tls-match-cn: "CN=someone-else"\n') + CA_SECRET
+    with _run(ingress_nginx.render, text) as ngx:
+        assert http(ngx.ports[1], "api.example.com", "/.well-known/acme-challenge/token") == 403
+        status, body = https(ngx.ports[0], "api.example.com", cert=_client(tmp_path))
+        assert status == 403 and "client certificate unauthorized" in body
+
+
+def test_verify_depth_default_1_rejects_an_intermediate(tmp_path):
+    """The default auth-tls-verify-depth 1 (also what "0" becomes, MTLS711) with a client
+    under two intermediates: 400 (the depth counts intermediates, F3.3); depth 2 accepts it."""
+    p = pki()
+    int1 = p["root"].child_ca("Lab Intermediate 1", at=NOW, pathlen=1)
+    int2 = int1.child_ca("Lab Intermediate 2", at=NOW)
+    leaf = int2.issue("deep-client", at=NOW)
+    cert, key = tmp_path / "deep.pem", tmp_path / "deep.key"
+    cert.write_bytes(pem(leaf.cert, int2.cert, int1.cert))
+    key.write_bytes(key_pem(leaf.key))
+    key.chmod(0o600)
+    for depth, expected in (('"0"', 400), ('"2"', 200)):
+        text = ingress("api", "api.example.com", AUTH + A + f"auth-tls-verify-depth: {depth}\n") + CA_SECRET
+        with _run(ingress_nginx.render, text) as ngx:
+            assert https(ngx.ports[0], "api.example.com", cert=(str(cert), str(key)))[0] == expected, depth
+
+
+def test_gateway_fabric_444_without_certificate(tmp_path):
+    """NGINX Gateway Fabric AllowValidOnly: no certificate -> the connection closes with no answer (444)."""
+    with _run(gateway.render, gateway_yaml().replace("  # <- MTLS715", "") + GW_CM) as ngx:
+        status, why = https(ngx.ports[0], "api.example.com")
+        assert status is None, why
+        assert https(ngx.ports[0], "api.example.com", cert=_client(tmp_path))[0] == 200
+
+
+def test_f5_ingress_mtls_400_without_certificate(tmp_path):
+    """F5 ingressMTLS (verifyClient on by default): nginx's 400 page without a certificate."""
+    text = vs().replace("  # <- MTLS714", "") + policy() + secret("f5-ca", "  ca.crt: {CA}\n", type_="nginx.org/ca")
+    with _run(f5.render, text) as ngx:
+        assert https(ngx.ports[0], "api.example.com")[0] == 400
+        assert https(ngx.ports[0], "api.example.com", cert=_client(tmp_path))[0] == 200
