@@ -42,3 +42,16 @@ def test_verify_and_diagnose_of_deep_nesting(tmp_path):
     leaf = tmp_path / "leaf.pem"
     clean(cli("verify", "--config", conf, "--server-name", "a.test", str(leaf)), 0, 1, 2)
     clean(cli("diagnose", "--config", conf, "--no-probe"), 0, 1)
+
+
+def test_include_bomb_is_one_line(tmp_path):
+    """Each file includes the next one twice, 30 deep: 2^30 copies. Expansion is capped
+    (parse.MAX_EXPANDED directives): one line, exit 2, instead of a hang."""
+    for i in range(30):
+        (tmp_path / f"b{i}.conf").write_text(f"include b{i + 1}.conf;\ninclude b{i + 1}.conf;\n")
+    (tmp_path / "b30.conf").write_text("server_name x;\n")
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("events {}\nhttp {\ninclude b0.conf;\n}\n")
+    proc = cli("lint", str(conf))
+    clean(proc, 2)
+    assert "includes expand to more than" in proc.stderr

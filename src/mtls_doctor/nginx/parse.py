@@ -29,6 +29,9 @@ from typing import Iterator, Mapping, Protocol
 from mtls_doctor.model import InputError, Location
 
 MAX_INCLUDE_DEPTH = 32
+#: directives that include expansion may produce in all: a file included twice by a file included
+#: twice ... (an "include bomb": 2^31 copies at depth 31) must end in one line, not a hang
+MAX_EXPANDED = 2_000_000
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
@@ -209,6 +212,8 @@ def parse_sources(main: str, reader: Reader, prefix: str | None = None) -> Confi
     sources: dict[str, str] = {}
     problems: list[ParseProblem] = []
     order: list[str] = []
+    sizes: dict[str, int] = {}  # directives in each parsed file, includes not expanded
+    expanded = [0]
 
     def load(path: str) -> tuple[Directive, ...] | None:
         if path in parsed:
@@ -279,6 +284,12 @@ def parse_sources(main: str, reader: Reader, prefix: str | None = None) -> Confi
             if tree is None:
                 problems.append(ParseProblem(node.path, node.line, f'open() "{path}" failed (no such or unreadable file)'))
                 continue
+            if path not in sizes:
+                sizes[path] = sum(1 for d in tree for _ in d.walk())
+            expanded[0] += sizes[path]
+            if expanded[0] > MAX_EXPANDED:
+                raise ConfigSyntaxError(node.path, node.line, f'includes expand to more than '
+                                        f'{MAX_EXPANDED:,} directives (a file included many times over?)')
             out.extend(expand(tree, depth + 1, chain + (path,)))
         return out
 
