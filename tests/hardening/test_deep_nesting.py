@@ -55,3 +55,37 @@ def test_include_bomb_is_one_line(tmp_path):
     proc = cli("lint", str(conf))
     clean(proc, 2)
     assert "includes expand to more than" in proc.stderr
+
+
+def test_inspect_of_a_very_long_chain(tmp_path):
+    """A 1,500-certificate chain (each issued by the one before): the chain tree is built and
+    printed without recursion; JSON nests at most inspect.MAX_TREE_DEPTH levels."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from mtls_doctor.cli.inspect import MAX_TREE_DEPTH
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.timezone.utc)
+    parts, issuer = [], None
+    for i in range(1500):
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"C{i}")])
+        parts.append(x509.CertificateBuilder().subject_name(name).issuer_name(issuer or name)
+                     .public_key(key.public_key()).serial_number(i + 1)
+                     .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=9))
+                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                     .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+        issuer = name
+    chain = tmp_path / "chain.pem"
+    chain.write_bytes(b"".join(parts))
+    clean(cli("inspect", str(chain)), 0, 1)
+    proc = cli("inspect", str(chain), "--format", "json")
+    clean(proc, 0, 1)
+    node, depth = json.loads(proc.stdout)["tree"][0], 1
+    while node["children"]:
+        node, depth = node["children"][0], depth + 1
+    assert depth == MAX_TREE_DEPTH and node["children_not_shown"] == 1

@@ -19,7 +19,7 @@ JSON shape (``schema_version`` 1, command ``inspect``):
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -128,20 +128,42 @@ def build(bundles: list, role: str, at: datetime) -> tuple[dict[str, Any], tuple
             "duplicate_of": None
             if n.duplicate_of is None
             else f"{refs[n.duplicate_of][0]}#{refs[n.duplicate_of][1]}",
-            "children": [node(c) for c in n.children],
+            "children": [],
         }
 
     data = {
         "at": iso(at),
         "files": files_out,
         "certificates": certs_out,
-        "tree": [node(i) for i in tree.tops],
+        "tree": _nested(tree, node),
         "ca_names": files_out[0]["ca_names"] if one else advertised_ca_names(all_certs),
         "ca_names_size": files_out[0]["ca_names_size"] if one else ca_names_wire_size(all_certs),
         "crls": crls_out,
         "keys": keys_out,
     }
     return data, tuple(findings)
+
+
+#: nesting of the JSON chain tree at most (OpenSSL verifies chains of at most 100 certificates,
+#: X509_VERIFY_PARAM's default depth); deeper levels are counted in "children_not_shown", so
+#: that a 10,000-certificate chain neither recurses nor nests JSON 10,000 deep
+MAX_TREE_DEPTH = 100
+
+
+def _nested(tree: Any, node: Callable[[int], dict[str, Any]]) -> list[dict[str, Any]]:
+    """The chain tree as nested dicts, built with an explicit stack (no recursion)."""
+    out: list[dict[str, Any]] = []
+    stack = [(i, 0, out) for i in reversed(tree.tops)]
+    while stack:
+        i, depth, siblings = stack.pop()
+        entry = node(i)
+        siblings.append(entry)
+        children = tree.nodes[i].children
+        if children and depth + 1 >= MAX_TREE_DEPTH:
+            entry["children_not_shown"] = len(children)
+            continue
+        stack.extend((c, depth + 1, entry["children"]) for c in reversed(children))
+    return out
 
 
 def _crl_dict(source: str, crl: Any, at: datetime, iso: Any) -> dict[str, Any]:
@@ -231,7 +253,7 @@ def render_text(report: Any) -> None:
 
         def add(n: dict[str, Any], depth: int) -> None:
             # plain indented lines: rich's Tree crops long lines on a non-terminal console
-            label = Text("  " + "    " * depth + ("└── " if depth else ""))
+            label = Text("  " + "    " * min(depth, 12) + ("└── " if depth else ""))
             label.append(n["location"] + "  ", style="magenta")
             label.append(n["subject"] + "  ", style="bold" if n["kind"] != "leaf" else "")
             label.append(f"[{n['kind']}", style="cyan")
@@ -241,13 +263,17 @@ def render_text(report: Any) -> None:
                 label.append(f", issuer {n['issuer']} not in the files", style="yellow")
             if n["duplicate_of"]:
                 label.append(f", copy of {n['duplicate_of']}", style="yellow")
+            if n.get("children_not_shown"):
+                label.append(f" (+{n['children_not_shown']} below, deeper than {MAX_TREE_DEPTH} "
+                             "levels: not shown)", style="yellow")
             label.append("]", style="cyan")
             con.print(label)
-            for ch in n["children"]:
-                add(ch, depth + 1)
 
-        for n in d["tree"]:
-            add(n, 0)
+        stack = [(n, 0) for n in reversed(d["tree"])]  # depth first, no recursion
+        while stack:
+            n, depth = stack.pop()
+            add(n, depth)
+            stack.extend((ch, depth + 1) for ch in reversed(n["children"]))
     for f in d["files"]:
         if f["role"] != "ca" or not f["ca_names"]:
             continue

@@ -63,14 +63,11 @@ class Tree:
     def depth_first(self) -> list[tuple[int, int]]:
         """(depth, index) pairs in display order: each top, then its subtree."""
         out: list[tuple[int, int]] = []
-
-        def walk(i: int, depth: int) -> None:
+        stack = [(0, top) for top in reversed(self.tops)]  # no recursion: chains may be long
+        while stack:
+            depth, i = stack.pop()
             out.append((depth, i))
-            for c in self.nodes[i].children:
-                walk(c, depth + 1)
-
-        for top in self.tops:
-            walk(top, 0)
+            stack.extend((depth + 1, c) for c in reversed(self.nodes[i].children))
         return out
 
 
