@@ -40,12 +40,26 @@ def test_logs_still_reads_a_pipe(tmp_path):
     assert '"no-required-certificate"' in proc.stdout
 
 
-def test_diagnose_reads_a_log_from_stdin():
+def test_diagnose_reads_a_log_from_stdin(tmp_path):
+    # the configuration is given, so the answer does not depend on which nginx runs on this
+    # machine (diagnose would otherwise read the only running master: a test's lab nginx)
+    from datetime import datetime, timezone
+
+    from mtls_doctor.lab.pki import build_lab_pki
+
+    build_lab_pki(datetime.now(timezone.utc)).write(tmp_path / "lab")
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        "events {}\nhttp { server { listen 127.0.0.1:8443 ssl; server_name localhost;\n"
+        f"  ssl_certificate {tmp_path}/lab/server/server.pem; "
+        f"ssl_certificate_key {tmp_path}/lab/server/server.key;\n"
+        f"  ssl_verify_client on; ssl_client_certificate {tmp_path}/lab/ca/inter.pem; }} }}\n")
     line = ("2026/11/28 01:00:00 [info] 1#1: *1 client SSL certificate verify error: (2:unable to "
             "get issuer certificate) while reading client request headers, client: 127.0.0.1, "
             'server: localhost, request: "GET / HTTP/1.1", host: "localhost"\n')
     proc = subprocess.run([sys.executable, "-m", "mtls_doctor", "diagnose", "--log", "-",
-                           "--no-probe", "--format", "json"], input=line, capture_output=True,
+                           "--config", str(conf), "--no-probe", "--format", "json"], input=line,
+                          capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 1, proc.stderr
     import json
