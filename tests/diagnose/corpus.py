@@ -65,6 +65,7 @@ class Case:
     then_change: tuple[tuple[str, str], ...] = ()
     upstream_tls: str | None = None  # "require-cert": a TLS upstream on @PORT1@ that requires one
     no_config: bool = False  # the user has no access to the configuration (--url only)
+    give_key: bool = True  # the user gives the key too (else the certificate is judged offline only)
     #: nginx versions the situation exists in: (first, first-not) as tuples (None: open)
     versions: tuple[tuple[int, ...] | None, tuple[int, ...] | None] = (None, None)
 
@@ -581,8 +582,9 @@ def _run_case(case: Case, nginx_bin: str | None, upstream) -> Result:
     server = NginxServer(http, ports=case.ports, files=files, nginx_bin=nginx_bin, workdir=workdir)
     user = []
     if case.client is not None:
-        user = ["--cert", str(workdir / f"clients/{case.client}{'-chain' if case.chain else ''}.pem"),
-                "--key", str(workdir / f"clients/{case.client}.key")]
+        user = ["--cert", str(workdir / f"clients/{case.client}{'-chain' if case.chain else ''}.pem")]
+        if case.give_key:
+            user += ["--key", str(workdir / f"clients/{case.client}.key")]
     base = ["diagnose", "--config", str(workdir / "nginx.conf"), "--nginx", server.nginx_bin,
             "--format", "json", "--timeout", "5"]
     if case.no_config:

@@ -117,7 +117,10 @@ class Board:
         self.pending = []
         scored = [(_noisy_or(acc.weights), acc) for acc in self.accs.values()]
         scored = [s for s in scored if s[0] > 0.0]
-        scored.sort(key=lambda s: (-round(s[0], 6), ORDER[s[1].cause.id]))
+        explained = any(conf >= 0.3 and acc.cause.explains_failure for conf, acc in scored)
+        # a cause that only explains missing evidence ranks after those explaining the failure
+        scored.sort(key=lambda s: (explained and not s[1].cause.explains_failure,
+                                   -round(s[0], 6), ORDER[s[1].cause.id]))
         out = []
         for rank, (confidence, acc) in enumerate(scored, 1):
             cause = acc.cause

@@ -43,6 +43,9 @@ class Cause:
     fix: ClassVar[str]
     snippet: ClassVar[str | None] = None
     signals: ClassVar[tuple[Signal, ...]] = ()
+    #: False for a cause that explains why evidence is missing, not why clients fail: it ranks
+    #: after every cause that explains the failure (``Board.result``)
+    explains_failure: ClassVar[bool] = True
 
     @classmethod
     def sections(cls) -> dict[str, str]:
@@ -894,7 +897,9 @@ class ErrorLogHidesVerifyFailures(Cause):
     facts = ("F4.1",)
     fix = "Log at info in {server} while diagnosing."
     snippet = "error_log {error_log} info;"
-    signals = (raises(F, "MTLS401", 0.45), supports(F, "MTLS601", 0.25))
+    #: raised by ``symptoms.judge_config`` only when something indicates a failure it hides
+    signals = (supports(F, "MTLS401", 0.2), supports(F, "MTLS601", 0.2))
+    explains_failure = False
 
 
 # --- the other direction and the transport -------------------------------------------------------

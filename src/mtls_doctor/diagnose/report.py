@@ -93,6 +93,12 @@ def _checked(ev: Evidence) -> tuple[list[str], list[str]]:
         decide.append("your client's certificate (--cert, and --key to send it)")
     if ev.logs is not None:
         checked.append(f"{len(ev.logs.paths)} error log(s)")
+        if ev.logs.summary.files and not any(f.has_info for f in ev.logs.summary.files):
+            decide.append("the error log at info level (`error_log ... info;`): the log read has no "
+                          "info line, so client failures cannot show in it (F4.1)")
+        elif any(f.rule == "MTLS401" for f in ev.lint):
+            decide.append("error_log at info on the verifying server (MTLS401): failures there are "
+                          "not logged (F4.1)")
     else:
         decide.append("nginx's error log at info level (--log)")
     if not ev.target.known:

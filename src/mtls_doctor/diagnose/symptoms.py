@@ -268,7 +268,40 @@ def ca_names_size(ev: Evidence, server: Any) -> int | None:
     return sum(len(n) + 2 for n in seen)
 
 
+def _failure_seen(ev: Evidence) -> bool:
+    """Something says clients fail: a symptom, or the user's own certificate refused live (the
+    tool's own request without a certificate is refused by design)."""
+    if ev.symptoms:
+        return True
+    for p in ev.probes:
+        a = p.attempt("user")
+        if a is not None and a.http is not None and a.http.page in (495, 496):
+            return True
+    return False
+
+
+def _hidden_failures(ev: Evidence, board: Board) -> None:
+    """error_log above info on a verifying server hides why clients fail (F4.1): a cause when
+    a failure is seen, otherwise only a finding."""
+    if not _failure_seen(ev):
+        return
+    for f in ev.lint:
+        if f.rule == "MTLS401":
+            board.raise_(C.ErrorLogHidesVerifyFailures, 0.45, EvidenceLine(
+                "config", str(f.location), f"MTLS401: {f.message}"),
+                f.message + " Clients fail, and the log cannot say why (F4.1).", None,
+                fix_values(_server_at(ev, f.location.path, f.location.line)))
+            return
+
+
+def _server_at(ev: Evidence, path: str | None, line: int | None) -> Any:
+    from mtls_doctor.diagnose.core import server_of_line
+
+    return server_of_line(ev, path, line)
+
+
 def judge_config(ev: Evidence, board: Board) -> None:
+    _hidden_failures(ev, board)
     if ev.eff is None:
         return
     for server in ev.eff.servers:
