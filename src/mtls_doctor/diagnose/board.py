@@ -109,7 +109,9 @@ class Board:
     def drop(self, cause: type[Cause]) -> None:
         self.accs.pop(_known(cause).id, None)
 
-    def result(self) -> tuple[RootCause, ...]:
+    def result(self, failure_seen: bool = False) -> tuple[RootCause, ...]:
+        """Frozen causes, ranked; ``failure_seen`` (a symptom, the user's certificate refused)
+        puts exposures (``Cause.exposure``) after the causes that explain a failure."""
         pending, self.pending = self.pending, []
         for cause, weight, line in pending:
             if cause.id in self.accs:
@@ -117,10 +119,15 @@ class Board:
         self.pending = []
         scored = [(_noisy_or(acc.weights), acc) for acc in self.accs.values()]
         scored = [s for s in scored if s[0] > 0.0]
-        explained = any(conf >= 0.3 and acc.cause.explains_failure for conf, acc in scored)
-        # a cause that only explains missing evidence ranks after those explaining the failure
-        scored.sort(key=lambda s: (explained and not s[1].cause.explains_failure,
-                                   -round(s[0], 6), ORDER[s[1].cause.id]))
+        explained = any(conf >= 0.3 and acc.cause.explains_failure and not acc.cause.exposure
+                        for conf, acc in scored)
+
+        def demoted(acc: Acc) -> bool:
+            # missing evidence, or (with a failure seen) an exposure, ranks after the causes
+            # that explain the failure
+            return explained and (not acc.cause.explains_failure or (failure_seen and acc.cause.exposure))
+
+        scored.sort(key=lambda s: (demoted(s[1]), -round(s[0], 6), ORDER[s[1].cause.id]))
         out = []
         for rank, (confidence, acc) in enumerate(scored, 1):
             cause = acc.cause

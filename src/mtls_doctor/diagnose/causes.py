@@ -46,6 +46,9 @@ class Cause:
     #: False for a cause that explains why evidence is missing, not why clients fail: it ranks
     #: after every cause that explains the failure (``Board.result``)
     explains_failure: ClassVar[bool] = True
+    #: True for a cause that lets the WRONG clients in (an exposure): when a failure is seen, it
+    #: cannot explain it and ranks after the causes that can
+    exposure: ClassVar[bool] = False
 
     @classmethod
     def sections(cls) -> dict[str, str]:
@@ -801,6 +804,7 @@ class VerificationNotEnforced(Cause):
         F2.2, F2.3, F2.4.
     """
 
+    exposure = True
     id = "verification-not-enforced"
     title = "ssl_verify_client optional/optional_no_ca lets clients through without a valid certificate, and nothing checks $ssl_client_verify."
     facts = ("F2.2", "F2.3", "F2.4")
@@ -823,6 +827,7 @@ class IdentityHeadersForgeable(Cause):
         F2.2, F2.3.
     """
 
+    exposure = True
     id = "identity-headers-forgeable"
     title = "The backend reads client-identity headers that nginx does not always overwrite, so a client can forge them."
     facts = ("F2.2", "F2.3")

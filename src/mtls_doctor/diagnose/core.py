@@ -53,7 +53,7 @@ _LOG_HEAD = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: (?:\
 
 def diagnose(ev: Evidence) -> tuple[RootCause, ...]:
     """The root causes the evidence supports, most likely first (empty: nothing wrong found)."""
-    from mtls_doctor.diagnose.symptoms import from_symptoms, judge_config
+    from mtls_doctor.diagnose.symptoms import failure_seen, from_symptoms, judge_config
 
     board = Board()
     _from_findings(ev, board)
@@ -63,7 +63,7 @@ def diagnose(ev: Evidence) -> tuple[RootCause, ...]:
     _from_logs(ev, board)
     judge_config(ev, board)
     from_symptoms(ev, board)
-    return board.result()
+    return board.result(failure_seen(ev))
 
 
 def all_findings(ev: Evidence) -> tuple[Finding, ...]:

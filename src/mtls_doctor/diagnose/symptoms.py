@@ -268,7 +268,7 @@ def ca_names_size(ev: Evidence, server: Any) -> int | None:
     return sum(len(n) + 2 for n in seen)
 
 
-def _failure_seen(ev: Evidence) -> bool:
+def failure_seen(ev: Evidence) -> bool:
     """Something says clients fail: a symptom, or the user's own certificate refused live (the
     tool's own request without a certificate is refused by design)."""
     if ev.symptoms:
@@ -283,7 +283,7 @@ def _failure_seen(ev: Evidence) -> bool:
 def _hidden_failures(ev: Evidence, board: Board) -> None:
     """error_log above info on a verifying server hides why clients fail (F4.1): a cause when
     a failure is seen, otherwise only a finding."""
-    if not _failure_seen(ev):
+    if not failure_seen(ev):
         return
     for f in ev.lint:
         if f.rule == "MTLS401":
@@ -331,4 +331,4 @@ def judge_config(ev: Evidence, board: Board) -> None:
             "ever reaches it.", server.label, fix_values(server))
 
 
-__all__ = ["from_symptoms", "judge_config", "failed_code", "ca_names_size", "CA_NAMES_LIMIT"]
+__all__ = ["from_symptoms", "judge_config", "failure_seen", "failed_code", "ca_names_size", "CA_NAMES_LIMIT"]
