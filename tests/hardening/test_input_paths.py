@@ -179,3 +179,18 @@ def test_nul_byte_in_a_path_inside_a_config(files, command):
     else:
         proc = run("diagnose", "--config", str(conf), "--no-probe", "--format", "json")
         assert "Traceback" not in proc.stderr and proc.returncode in (0, 1), proc.stderr
+
+
+# --------------------------------------------------------------------- output on a full disk
+
+
+@pytest.mark.parametrize("args", [("rules",), ("inspect", "ROOT", "--format", "json"), ("inspect", "ROOT")])
+def test_output_to_dev_full_is_one_line(files, args):
+    root = files[1]
+    argv = [str(root) if a == "ROOT" else a for a in args]
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "mtls_doctor", *argv], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=60, env=ENV)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+    assert "No space left" in proc.stderr or "cannot write the output" in proc.stderr, proc.stderr

@@ -113,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         click.echo("mtls-doctor: error: out of memory", err=True)
         return EXIT_USAGE
+    except OSError as exc:  # the environment, not a bug: stdout on a full disk (/dev/full), EIO
+        _silence_stdout()
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"mtls-doctor: error: {exc.strerror or exc}{where}", err=True)
+        return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - the last line of defence, see internal_error()
         if os.environ.get(ENV_DEBUG):
             raise
@@ -135,5 +140,25 @@ def internal_error(exc: BaseException) -> str:
             + f" (a bug: please report it; {ENV_DEBUG}=1 shows the traceback)")
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush of unwritable output does
+    not add an "Exception ignored" message after our one line."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def run() -> None:  # console-script entry point
-    sys.exit(main())
+    from mtls_doctor.model import EXIT_USAGE
+
+    code = main()
+    try:
+        sys.stdout.flush()
+    except OSError:  # e.g. stdout on /dev/full, found only at the final flush
+        _silence_stdout()
+        click.echo("mtls-doctor: error: cannot write the output", err=True)
+        code = EXIT_USAGE
+    sys.exit(code)
