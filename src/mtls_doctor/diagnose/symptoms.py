@@ -273,7 +273,11 @@ def failure_seen(ev: Evidence) -> bool:
     tool's own request without a certificate is refused by design)."""
     if ev.symptoms:
         return True
-    for p in ev.probes:
+    from mtls_doctor.diagnose.probes import _target_probes
+
+    # where the user's client lands (unknown: the probes by name, not the tool's no-SNI one)
+    probes = _target_probes(ev) if ev.target.sni_known else [p for p in ev.probes if p.sni]
+    for p in probes:
         a = p.attempt("user")
         if a is not None and a.http is not None and a.http.page in (495, 496):
             return True
