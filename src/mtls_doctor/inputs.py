@@ -157,6 +157,7 @@ def read_bytes(path: str, *, limit: int, what: str = "", pipe: bool = True,
     file above the limit (default ``PATH: larger than LIMIT bytes``)."""
     label = _name(path, what)
     timeout = read_timeout()
+    big = too_big or f"{label}: larger than {limit} bytes"
     if path == "-":
         fd = _stdin_fd()
         if fd < 0:  # stdin replaced by a Python object (tests): it is not a descriptor
@@ -168,13 +169,12 @@ def read_bytes(path: str, *, limit: int, what: str = "", pipe: bool = True,
         fd, polled = _open(path, what, pipe)
         try:
             if not polled and os.fstat(fd).st_size > limit:
-                data = b"x" * (limit + 1)  # refused below without reading it
-            else:
-                data = _read_fd(fd, label, limit, polled, timeout)
+                raise InputError(big)  # refused without reading it
+            data = _read_fd(fd, label, limit, polled, timeout)
         finally:
             os.close(fd)
     if len(data) > limit:
-        raise InputError(too_big or f"{label}: larger than {limit} bytes")
+        raise InputError(big)
     return data
 
 
