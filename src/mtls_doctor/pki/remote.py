@@ -49,7 +49,11 @@ class Helper:
                                           stderr=subprocess.PIPE, env=env, text=True, bufsize=1)
         except OSError as exc:
             raise LibcryptoUnavailable(f"cannot start the verify helper ({label}): {exc}") from exc
-        info = self.call({"op": "info"})
+        try:
+            info = self.call({"op": "info"})
+        except LibcryptoUnavailable:
+            self.close()  # a helper whose library does not load is not left running
+            raise
         self.version = str(info["version"])
         self.security_level = int(info["security_level"])
         self.texts = {int(k): v for k, v in info["texts"].items()}
@@ -157,10 +161,8 @@ class RemoteEngine:
         return self.helper.version
 
     def error_string(self, code: int) -> str:
-        text = self.helper.texts.get(code)
-        if text is None:
-            text = self.helper.texts.get(-1, f"error number {code}")
-        return text
+        # codes past the measured range: OpenSSL's own text for an unknown code
+        return self.helper.texts.get(code, "unknown certificate verification error")
 
     def default_security_level(self) -> int:
         return self.helper.security_level
