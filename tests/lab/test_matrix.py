@@ -171,3 +171,18 @@ def test_lint_judges_for_the_nginx_and_openssl_given(lab_dir, tmp_path):
     old = _run("lint", str(conf), "--nginx", _root_nginx("bullseye"), timeout=60)
     assert "nginx version: 1.18.0; OpenSSL: 1.1.1w" in old.stdout, old.stdout
     assert "error 22 (certificate chain too long" in old.stdout, old.stdout
+
+
+def test_a_helper_that_cannot_load_its_library_is_not_left_running():
+    from mtls_doctor.pki.libcrypto import LibcryptoUnavailable
+
+    def children() -> set[int]:
+        found: set[int] = set()
+        for task in os.listdir("/proc/self/task"):
+            found |= {int(p) for p in Path(f"/proc/self/task/{task}/children").read_text().split()}
+        return found
+
+    before = children()
+    with pytest.raises(LibcryptoUnavailable, match="cannot load libcrypto"):
+        remote._start("/nonexistent/libcrypto.so.3")
+    assert children() - before == set()
