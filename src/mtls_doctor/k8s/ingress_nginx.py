@@ -152,8 +152,11 @@ def resolve_secret(value: str, ingress: Resource, mset: ManifestSet,
     parts = value.split("/")
     if len(parts) != 2:  # k8s.ParseNameNS
         return None, f"invalid format (namespace/name) found in '{value}'"
-    ns, name = parts[0] or (ingress.namespace or "default"), parts[1]
-    if not cross_namespace and ns != (ingress.namespace or "default"):
+    # an Ingress manifest without metadata.namespace is applied into some namespace we cannot
+    # know: take it to be the secret's (no cross-namespace claim without evidence)
+    own = ingress.namespace or parts[0] or "default"
+    ns, name = parts[0] or own, parts[1]
+    if not cross_namespace and ns != own:
         return None, "cross namespace secrets are not supported"
     secret = mset.find("Secret", ns, name)
     if secret is None:

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from mtls_doctor.model import InputError, Location
 
 MAX_INPUT_BYTES = 256 * 1024 * 1024
-MAX_PARSED_BYTES = 16 * 1024 * 1024
+MAX_PARSED_BYTES = 8 * 1024 * 1024  # ruamel (pure Python) composes ~150 KB/s: about a minute
 MAX_NODES = 2_000_000
 
 #: kinds a renderer or a rule reads (Secrets and ConfigMaps only when referenced)
@@ -156,11 +156,17 @@ class ManifestSet:
         return tuple(r for r in self.resources if r.kind in kinds)
 
     def find(self, kind: str, namespace: str, name: str) -> Resource | None:
+        """The object of that kind and name in ``namespace``; one whose manifest names no
+        namespace matches any (it goes wherever ``kubectl apply -n`` puts it)."""
         ns = namespace or "default"
+        loose = None
         for r in self.resources:
-            if r.kind == kind and r.name == name and (r.namespace or "default") == ns:
-                return r
-        return None
+            if r.kind == kind and r.name == name:
+                if (r.namespace or "default") == ns:
+                    return r
+                if not r.namespace and loose is None:
+                    loose = r
+        return loose
 
 
 # --------------------------------------------------------------------------- detection
@@ -253,12 +259,18 @@ def _list_items(start: int, lines: list[str]) -> list[_Chunk] | None:
 def split_chunks(text: str) -> list[_Chunk]:
     """Every object-sized chunk of the stream, with its first line and its kind (by pattern)."""
     lines = text.splitlines(keepends=True)
-    for i, line in enumerate(lines):
-        if _HELM_HEAD.match(line):  # `helm install --dry-run` output: blank out the non-YAML parts
+    # `helm install --dry-run` output: a status header, then HOOKS: and MANIFEST: sections of
+    # YAML, then NOTES: text. Blank the non-YAML parts (blank lines keep the line numbers).
+    heads = [i for i, line in enumerate(lines[:20000]) if _HELM_HEAD.match(line)]
+    if heads and any(lines[i].startswith(("MANIFEST:", "HOOKS:")) for i in heads):
+        first = min(i for i in heads if lines[i].startswith(("MANIFEST:", "HOOKS:")))
+        for i in range(first + 1):
             lines[i] = "\n"
-    helm_notes = next((i for i, l in enumerate(text.splitlines()) if l.strip() in ("NOTES:",)), None)
-    if helm_notes is not None:
-        lines = lines[:helm_notes]
+        for i in heads:
+            if lines[i].startswith("NOTES:"):
+                lines = lines[:i]
+                break
+            lines[i] = "\n"
     out: list[_Chunk] = []
     for start, doc in _documents(lines):
         joined = "".join(doc)
@@ -272,9 +284,11 @@ def split_chunks(text: str) -> list[_Chunk]:
     return out
 
 
-def _chunk_name(text: str) -> str | None:
-    m = _NAME.search(text)
-    return m.group("name") if m else None
+def _chunk_names(text: str) -> set[str] | None:
+    """Every indented ``name:`` value of a chunk (a superset of its metadata.name), or None
+    when there is none to go by (flow style): then the chunk is composed."""
+    found = {m.group("name") for m in _NAME.finditer(text)}
+    return found or None
 
 
 # --------------------------------------------------------------------------- YAML -> Node
@@ -438,31 +452,35 @@ def parse_many(texts: Mapping[str, str]) -> ManifestSet:
                 "Secret and ConfigMap objects to read; give the namespaces or objects that matter "
                 "(kubectl get ingress,secret,configmap -n NS -o yaml)")
 
+    wanted: list[tuple[str, _Chunk]] = []
     for path, text in texts.items():
         for chunk in split_chunks(text):
             if chunk.kind in MATERIAL_KINDS:
                 material.append((path, chunk))
-                continue
-            if chunk.kind is not None and chunk.kind not in WANTED_KINDS and not _list_resource_kind(chunk):
+            elif chunk.kind is not None and chunk.kind not in WANTED_KINDS and not _list_resource_kind(chunk):
                 skipped += 1
-                continue
-            spend(chunk, path)
-            got, probs = _compose_chunk(chunk, path)
-            for r in got:
-                if r.kind in MATERIAL_KINDS:
-                    resources.append(r)
-                elif r.kind in WANTED_KINDS:
-                    resources.append(r)
-                else:
-                    skipped += 1
-            problems.extend(probs)
+            else:
+                wanted.append((path, chunk))
+    for path, chunk in wanted:  # the whole budget is checked before anything is composed
+        spend(chunk, path)
+    for path, chunk in wanted:
+        got, probs = _compose_chunk(chunk, path)
+        for r in got:
+            if r.kind in MATERIAL_KINDS or r.kind in WANTED_KINDS:
+                resources.append(r)
+            else:
+                skipped += 1
+        problems.extend(probs)
     names = _referenced_names(r for r in resources if r.kind not in MATERIAL_KINDS)
+    needed = []
     for path, chunk in material:
-        name = _chunk_name(chunk.text)
-        if name is not None and name not in names:
+        candidates = _chunk_names(chunk.text)
+        if candidates is not None and not candidates & names:
             skipped += 1
             continue
         spend(chunk, path)
+        needed.append((path, chunk))
+    for path, chunk in needed:
         got, probs = _compose_chunk(chunk, path)
         resources.extend(got)
         problems.extend(probs)
