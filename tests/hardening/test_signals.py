@@ -95,3 +95,53 @@ def test_signal_during_demo_leaves_nothing(tmp_path, nginx_bin, sig, stage):
     assert proc.returncode in expected, (proc.returncode, err[-2000:])
     assert list(tmp.iterdir()) == [], [str(p) for p in tmp.rglob("*")][:20]
     assert _lab_nginx(tmp) == set()
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_during_verify_of_many_clients(tmp_path, sig, code):
+    """A signal that lands in the libcrypto verify callback (a ctypes callback, where an
+    exception is printed and lost) is re-sent outside it: exit 130/143, never "Exception
+    ignored" and a run that carries on."""
+    from tests.pki.certs import pki
+
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(pki().root.pem)
+    client = tmp_path / "c.pem"
+    client.write_bytes(pki().leaf.pem)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mtls_doctor", "verify", "--ssl-client-certificate", str(ca),
+         "--format", "json", *[client.name] * 40000], cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV, stdin=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)  # into the verification loop (not an assertion: see below)
+        if proc.poll() is not None:
+            pytest.skip("verify finished before the signal was sent")
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Exception ignored" not in err and "Traceback" not in err, err[-2000:]
+    assert proc.returncode == code, (proc.returncode, err[-1000:])
+
+
+def test_a_signal_in_a_ctypes_callback_is_sent_again_later():
+    """The deferral itself, deterministically: a frame of libcrypto.py's ``_callback`` (where a
+    raised exception would be lost) makes the handler re-send the signal instead of raising."""
+    from mtls_doctor.cli import _on_signal
+
+    namespace: dict = {}
+    exec(compile("import sys\ndef _callback():\n    return sys._getframe()\n",
+                 "/x/mtls_doctor/pki/libcrypto.py", "exec"), namespace)
+    frame = namespace["_callback"]()
+    got = []
+    previous = signal.signal(signal.SIGUSR1, lambda signum, f: got.append(signum))
+    try:
+        assert _on_signal(signal.SIGUSR1, frame) is None  # no exception inside the callback
+        _wait_for(lambda: got, limit=100)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert got == [signal.SIGUSR1]
+    with pytest.raises(KeyboardInterrupt):
+        _on_signal(signal.SIGINT, None)  # outside any callback: raised at once

@@ -74,23 +74,51 @@ class Terminated(BaseException):
     directories), then exit 143. A BaseException, so ``except Exception`` does not swallow it."""
 
 
-def _on_sigterm(signum, frame) -> None:  # noqa: ARG001 - the signal handler signature
-    raise Terminated()
+#: Python functions that C calls back through ctypes: an exception raised in one is printed
+#: ("Exception ignored on calling ctypes callback function") and lost, so a signal that lands
+#: there is re-sent 50 ms later instead (pki/libcrypto.py: the verify callback of every chain)
+_C_CALLBACKS = frozenset({("libcrypto.py", "_callback")})
+_RETRY_SECONDS = 0.05
 
 
-def _catch_sigterm() -> None:
+def _in_c_callback(frame) -> bool:
+    while frame is not None:
+        code = frame.f_code
+        if (os.path.basename(code.co_filename), code.co_name) in _C_CALLBACKS:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _on_signal(signum, frame) -> None:
     import signal
     import threading
 
-    if threading.current_thread() is threading.main_thread() and \
-            signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    if _in_c_callback(frame):  # raising here would be swallowed: ask again, outside it
+        threading.Timer(_RETRY_SECONDS, os.kill, (os.getpid(), signum)).start()
+        return
+    if signum == signal.SIGTERM:
+        raise Terminated()
+    raise KeyboardInterrupt()
+
+
+def _catch_signals() -> None:
+    """SIGTERM unwinds like Ctrl-C (exit 143); both are delivered outside C callbacks."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_signal)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_signal)
 
 
 def main(argv: list[str] | None = None) -> int:
     from mtls_doctor.model import EXIT_USAGE, InputError
 
-    _catch_sigterm()
+    _catch_signals()
     try:
         rv = cli.main(args=argv, prog_name="mtls-doctor", standalone_mode=False)
     except Terminated:
