@@ -84,13 +84,14 @@ def run_cli(*argv: str, codes=(0, 1, 2), area: str) -> tuple[int, str, str]:
     from mtls_doctor.cli import main
 
     out, err = io.StringIO(), io.StringIO()
-    term = signal.getsignal(signal.SIGTERM)
+    term, interrupt = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     console_mod.console.cache_clear()
     try:
         with watchdog(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             rc = main(list(argv))
     finally:
-        signal.signal(signal.SIGTERM, term)  # main() installs its SIGTERM handler
+        signal.signal(signal.SIGTERM, term)  # main() installs its signal handlers
+        signal.signal(signal.SIGINT, interrupt)
         console_mod.console.cache_clear()
         gc.enable()  # lint disables the cyclic collector for its short-lived process
     stdout, stderr = out.getvalue(), err.getvalue()
