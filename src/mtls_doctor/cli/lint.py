@@ -115,8 +115,8 @@ def command(paths, nginx, nginx_version, openssl_version, at, no_files, select, 
         build = describe_nginx(nginx)
         openssl_text = build.openssl_version if build is not None else None
     openssl = _openssl_release(openssl_text)
-    select = [c for s in select for c in s.split(",")]
-    ignore = [c for s in ignore for c in s.split(",")]
+    select = _codes("--select", select)
+    ignore = _codes("--ignore", ignore)
     from mtls_doctor.k8s.cli import lint_manifests_command, manifest_input
 
     manifests = manifest_input(tuple(paths))  # Kubernetes manifests (issue 15): mtls_doctor.k8s
@@ -139,6 +139,18 @@ def command(paths, nginx, nginx_version, openssl_version, at, no_files, select, 
         return report.exit_code(Severity(fail_on))
     emit(report, fmt, lambda r: _render_text(r, configs))
     return report.exit_code(Severity(fail_on))
+
+
+def _codes(option: str, values) -> list[str]:
+    """The rule codes or prefixes of --select/--ignore; one that matches no rule fails loudly
+    (a typo must not silently select nothing and exit 0)."""
+    from mtls_doctor.rules import REGISTRY
+
+    codes = [c.strip() for s in values for c in s.split(",") if c.strip()]
+    for code in codes:
+        if not any(known.startswith(code.upper()) for known in REGISTRY):
+            fail(f"{option} {code}: no rule code starts with it (`mtls-doctor rules` lists them)")
+    return codes
 
 
 def _render_text(report, configs) -> None:
