@@ -13,7 +13,7 @@ import pytest
 from mtls_doctor.lab.nginx import NginxServer, parse_access_line
 from mtls_doctor.lab.pki import build_lab_pki
 from mtls_doctor.pki.verify import TrustSettings, verify_client
-from tests.truth.util import AT, client_context, https_get, wait_for_text
+from tests.truth.util import AT, client_context, https_get, wait_for_text, nginx_engine
 
 pytestmark = pytest.mark.nginx
 
@@ -93,5 +93,5 @@ def test_optional_no_ca_tolerance_measured_and_predicted(measured, name):
     assert got[name].status == status, (got[name], verify[name])
     assert verify[name].startswith("FAILED:")
     leaf, chain = _sent(pki, name)
-    predicted = verify_client(leaf, chain, _trust(pki, name), AT)
+    predicted = verify_client(leaf, chain, _trust(pki, name), AT, **nginx_engine())
     assert (predicted.status, predicted.ssl_client_verify, predicted.error_code) == (status, verify[name], code)

@@ -32,7 +32,7 @@ from mtls_doctor.pki.load import load_bytes
 from mtls_doctor.rules import bundle as bundle_rules
 from mtls_doctor.pki.issue import CA, CLIENT_AUTH, SERVER_AUTH, key_pem, new_key, pem
 from mtls_doctor.pki.verify import TrustSettings, verify_client
-from tests.truth.util import AT, https_get, wait_for_text
+from tests.truth.util import AT, https_get, wait_for_text, nginx_engine
 
 pytestmark = pytest.mark.nginx
 
@@ -171,7 +171,7 @@ def test_verify_code_measured_and_predicted(measured, name):
     match = classify(parse_line(line))
     assert match is not None and match.cause.id == f"client-cert-verify-failed:{code}", line
     trust = TrustSettings(client_certificate=(pki.cas["root"].cert,), verify_depth=3)
-    predicted = verify_client(leaf, chain, trust, at)
+    predicted = verify_client(leaf, chain, trust, at, **nginx_engine())
     assert (predicted.ssl_client_verify, predicted.status, predicted.error_code) == (got, 400, code)
     assert predicted.log_line is not None and predicted.log_line in line
     if name in BUNDLE_RULE:  # the bundle rule's stated nginx verdict is the measured one
@@ -188,7 +188,7 @@ def test_purpose_error_at_a_non_ca_is_not_blamed_on_its_eku(measured):
     assert CLIENT_AUTH in list(eku)  # the EKU is fine: only basicConstraints CA:FALSE is wrong
     assert verify["leaf-as-ca"] == "FAILED:unsuitable certificate purpose"  # measured on nginx
     trust = TrustSettings(client_certificate=(pki.cas["root"].cert,), verify_depth=3)
-    predicted = verify_client(leaf, chain, trust, at)
+    predicted = verify_client(leaf, chain, trust, at, **nginx_engine())
     assert predicted.ssl_client_verify == verify["leaf-as-ca"]  # the verdict is right...
     blamed_eku = "without clientAuth" in predicted.explanation or "clientAuth in it" in (predicted.fix or "")
     assert not blamed_eku, (predicted.explanation, predicted.fix)  # ...the explanation is not

@@ -28,6 +28,22 @@ V = nginx_at_hand_version() or parse_version("1.22.1")
 TIMEOUT = 5.0
 
 
+def nginx_engine() -> dict:
+    """``verify_client`` keyword arguments that predict for the nginx at hand: its own libcrypto
+    (``nginx.target``), so a 1.18/OpenSSL 1.1.1 or 1.30/3.6 nginx is predicted exactly."""
+    from mtls_doctor.nginx.target import resolve
+    from tests.conftest import find_nginx
+
+    global _ENGINE
+    if _ENGINE is None:
+        path = find_nginx()
+        _ENGINE = resolve(path).verifier_args()[0] if path else {}
+    return _ENGINE
+
+
+_ENGINE: dict | None = None
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int

@@ -20,6 +20,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
@@ -93,13 +94,24 @@ def _is_script(path: str) -> bool:
         return False
 
 
+def root_openssl_conf(root: str) -> str | None:
+    """The root's own OpenSSL configuration (Debian: /etc/ssl/openssl.cnf), which its OpenSSL
+    would read on that system: Debian 11's sets ``CipherString = DEFAULT@SECLEVEL=2`` and
+    ``MinProtocol = TLSv1.2``, which this machine's file may not."""
+    found = _in_root(root, "/etc/ssl/openssl.cnf")
+    return found if found and os.path.isfile(found) else None
+
+
 def root_command(root: str, program: str) -> list[str]:
     """The argv prefix that runs ``program`` (an ELF binary inside ``root``) with the root's own
-    loader and libraries."""
+    loader, libraries and OpenSSL configuration (``OPENSSL_CONF``, through ``env``)."""
     loader = _loader(root)
     if loader is None:
         return [program]
-    return [loader, "--library-path", _library_path(root), program]
+    argv = [loader, "--library-path", _library_path(root), program]
+    conf = root_openssl_conf(root)
+    env = shutil.which("env")
+    return [env, f"OPENSSL_CONF={conf}", *argv] if conf and env else argv
 
 
 def nginx_command(path: str) -> list[str]:

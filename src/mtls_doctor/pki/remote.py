@@ -203,16 +203,19 @@ def _same_as_loaded(path: str) -> bool:
 
 
 def _start(path: str) -> Helper:
-    from mtls_doctor.nginx.local import os_root, root_command
+    from mtls_doctor.nginx.local import os_root, root_command, root_openssl_conf
 
     env = {"MTLS_DOCTOR_LIBCRYPTO": path, "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
            "LANG": "C.UTF-8"}
+    root = os_root(path)
+    conf = root_openssl_conf(root) if root else None
+    if conf:  # the library reads its own system's configuration (security level, protocols)
+        env["OPENSSL_CONF"] = conf
     reasons = []
     try:  # 1. this machine's Python
         return Helper([sys.executable, "-I", "-S", _HELPER], env, f"{path} with this Python")
     except LibcryptoUnavailable as exc:
         reasons.append(str(exc))
-    root = os_root(path)
     python = _root_python(root) if root else None
     if root and python:  # 2. the Python of the library's own root
         root_env = dict(env, PYTHONHOME=os.path.join(root, "usr"))
