@@ -143,6 +143,9 @@ def _read_fd(fd: int, label: str, limit: int, polled: bool, timeout: float) -> b
 
 
 def _stdin_fd() -> int:
+    """fd 0 as Python holds it; -1 when stdin is a Python object without one (tests)."""
+    if sys.stdin is None:  # started with fd 0 closed (`<&-`)
+        raise InputError("stdin (-): is closed")
     try:
         return sys.stdin.buffer.fileno()
     except (AttributeError, ValueError, io.UnsupportedOperation):

@@ -194,3 +194,11 @@ def test_output_to_dev_full_is_one_line(files, args):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip().count("\n") == 0
     assert "No space left" in proc.stderr or "cannot write the output" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("args", [("inspect", "-"), ("logs", "-"), ("lint", "-"), ("probe", "--targets", "-")])
+def test_closed_stdin_is_one_line(args):
+    proc = subprocess.run([sys.executable, "-m", "mtls_doctor", *args], capture_output=True,
+                          text=True, timeout=60, env=ENV, stdin=subprocess.DEVNULL,
+                          preexec_fn=lambda: os.close(0))
+    assert one_line(proc) == "mtls-doctor: error: stdin (-): is closed"
