@@ -202,3 +202,18 @@ def test_closed_stdin_is_one_line(args):
                           text=True, timeout=60, env=ENV, stdin=subprocess.DEVNULL,
                           preexec_fn=lambda: os.close(0))
     assert one_line(proc) == "mtls-doctor: error: stdin (-): is closed"
+
+
+@pytest.mark.parametrize("close, code", [(1, 2), (2, 1)])
+def test_closed_stdout_or_stderr(files, close, code):
+    """fd 1 closed: nowhere to write the result, one line on stderr, exit 2; fd 2 closed: the
+    command still runs (exit 0 or 1 for its findings), never a traceback."""
+    root = files[1]
+    proc = subprocess.run([sys.executable, "-m", "mtls_doctor", "inspect", str(root)],
+                          capture_output=True, text=True, timeout=60, env=ENV,
+                          stdin=subprocess.DEVNULL, preexec_fn=lambda: os.close(close))
+    assert "Traceback" not in proc.stderr + proc.stdout
+    if close == 1:
+        assert proc.returncode == 2 and proc.stderr.strip() == "mtls-doctor: error: stdout is closed"
+    else:
+        assert proc.returncode in (0, 1) and "certificate" in proc.stdout

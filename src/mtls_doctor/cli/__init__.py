@@ -119,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     from mtls_doctor.model import EXIT_USAGE, InputError
 
     _catch_signals()
+    if sys.stdout is None:  # started with fd 1 closed (`>&-`): nowhere to write the result
+        if sys.stderr is not None:
+            click.echo("mtls-doctor: error: stdout is closed", err=True)
+        return EXIT_USAGE
     try:
         rv = cli.main(args=argv, prog_name="mtls-doctor", standalone_mode=False)
     except Terminated:
@@ -184,7 +188,8 @@ def run() -> None:  # console-script entry point
 
     code = main()
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except OSError:  # e.g. stdout on /dev/full, found only at the final flush
         _silence_stdout()
         click.echo("mtls-doctor: error: cannot write the output", err=True)
