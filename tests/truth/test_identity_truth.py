@@ -26,7 +26,8 @@ import pytest
 from mtls_doctor.lab.nginx import NginxServer
 from mtls_doctor.lab.pki import build_lab_pki
 from mtls_doctor.pki.issue import CA, key_pem, pem
-from tests.truth.util import (AT, certificate_requests, client_context, https_get, lint_running,
+from mtls_doctor.nginx.version import Version
+from tests.truth.util import (AT, V, certificate_requests, client_context, https_get, lint_running,
                               rules_in, s_client, wait_for_text)
 
 pytestmark = pytest.mark.nginx
@@ -244,9 +245,14 @@ def test_client_cert_variable_is_tab_folded_and_breaks_proxied_headers_mtls404(l
     assert "\n" not in esc and unquote(esc) == leaf_pem
     # as a request header to an nginx backend: the folded value does not arrive intact
     via_folded = https_get(port(server, "vars"), "/folded", ctx_for(server, "good"))
-    assert via_folded.status == 400, via_folded  # the backend rejected the proxied request
+    # broken either way: the backend rejects the proxied request (nginx 1.22+), or an older one
+    # (1.18.0, measured) answers but sees only the first line of the certificate
+    assert via_folded.status == 400 or (
+        via_folded.status == 200 and "backend-saw=[-----BEGIN CERTIFICATE-----]" in via_folded.body), via_folded
     log = wait_for_text(server.read_error_log, "client sent invalid header line")
-    assert 'client sent invalid header line: "\\x09' in log  # the TAB-folded continuation
+    # the TAB-folded continuation; 1.22+ logs it with its leading \x09, 1.18.0 without (measured)
+    assert 'client sent invalid header line: "\\x09' in log or (
+        V < Version(1, 22, 0) and "client sent invalid header line" in log), log
     via_escaped = https_get(port(server, "vars"), "/escaped", ctx_for(server, "good"))
     assert via_escaped.status == 200 and unquote(via_escaped.body[len("backend-saw=["):-1]) == leaf_pem
     assert fires(lab, "MTLS404", "vars")

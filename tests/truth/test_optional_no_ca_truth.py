@@ -13,7 +13,7 @@ import pytest
 from mtls_doctor.lab.nginx import NginxServer, parse_access_line
 from mtls_doctor.lab.pki import build_lab_pki
 from mtls_doctor.pki.verify import TrustSettings, verify_client
-from tests.truth.util import AT, client_context, https_get, wait_for_text, nginx_engine
+from tests.truth.util import AT, client_context, https_get, nginx_engine, nginx_release, wait_for_text
 
 pytestmark = pytest.mark.nginx
 
@@ -90,6 +90,8 @@ EXPECTED = {"depth-20": (200, 20), "untrusted-root-19": (200, 19), "inter-only-2
 def test_optional_no_ca_tolerance_measured_and_predicted(measured, name):
     pki, got, verify = measured
     status, code = EXPECTED[name]
+    if name == "depth-20" and nginx_release().major == 1:
+        status, code = 400, 22  # OpenSSL 1.1.1 reports 22, which optional_no_ca does not tolerate
     assert got[name].status == status, (got[name], verify[name])
     assert verify[name].startswith("FAILED:")
     leaf, chain = _sent(pki, name)

@@ -44,6 +44,18 @@ def nginx_engine() -> dict:
 _ENGINE: dict | None = None
 
 
+def nginx_release():
+    """The OpenSSL release (``pki.openssl_versions.Release``) the nginx at hand runs with."""
+    from mtls_doctor.nginx.local import describe_nginx
+    from mtls_doctor.pki.openssl_versions import parse_release
+    from tests.conftest import find_nginx
+
+    path = find_nginx()
+    build = describe_nginx(path) if path else None
+    return parse_release(build.openssl_version) if build and build.openssl_version else \
+        parse_release("3.0.0")
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
