@@ -576,6 +576,12 @@ def test_hostile_server_corpus(seeds, s_servers):
             for extra in ([], ident, ["--insecure", *ident]):
                 run_cli("probe", f"127.0.0.1:{server.port}", "--timeout", "0.5", "--no-legacy",
                         "--format", "json", *extra, codes=(0, 1), area="hostile-servers")
+    empty = seeds["work"] / "empty.conf"
+    empty.write_text("events {}\n")
+    for behaviour in (_silent, _garbage, _hrr, hostile.truncated_supported_versions_then_ccs):
+        with hostile.HostileServer(behaviour) as server:
+            run_cli("diagnose", "--url", f"https://127.0.0.1:{server.port}/", "--config", str(empty),
+                    "--timeout", "0.5", *ident, "--format", "json", codes=(0, 1), area="hostile-servers")
     for name, port in s_servers:
         for extra in ([], ["--insecure", *ident]):
             run_cli("probe", f"127.0.0.1:{port}", "--timeout", "2", "--no-legacy", "--format",
