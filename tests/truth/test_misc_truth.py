@@ -30,8 +30,9 @@ from mtls_doctor.pki.issue import CLIENT_AUTH, key_pem, new_key, pem
 from mtls_doctor.pki.load import load_bytes
 from mtls_doctor.rules import bundle as bundle_rules
 from tests.witness import ca_names
+from mtls_doctor.nginx.version import SSL_OCSP_HTTP
 from tests.conftest import nginx_argv
-from tests.truth.util import (AT, client_context, https_get, lint_running, rules_in, s_client,
+from tests.truth.util import (AT, V, client_context, https_get, lint_running, rules_in, s_client,
                               wait_for_text)
 
 pytestmark = pytest.mark.nginx
@@ -56,7 +57,8 @@ SERVERS = {
     "order": (2, "localhost", "    ssl_verify_client on;\n    ssl_verify_depth 2;\n"
                               "    ssl_client_certificate ca/root.pem;"),
     "no-san": (3, "wrong.test", ""),
-    "ocsp": (4, "localhost", "    ssl_verify_client on;\n    ssl_client_certificate ca/root.pem;\n    ssl_ocsp on;"),
+    "ocsp": (4, "localhost", "    ssl_verify_client on;\n    ssl_client_certificate ca/root.pem;\n"
+                             + ("    ssl_ocsp on;" if V >= SSL_OCSP_HTTP else "")),  # 1.19.0+
 }
 
 
@@ -154,6 +156,7 @@ def test_server_name_not_in_san_curl_aborts_mtls233(lab):
     assert "MTLS233" in rules_in(findings, server.conf_path, "no-san")
 
 
+@pytest.mark.skipif(V < SSL_OCSP_HTTP, reason="ssl_ocsp exists from nginx 1.19.0")
 def test_ocsp_without_resolver_fails_closed_mtls303(lab):
     server, _, findings = lab
     got = https_get(server.ports[4], "/", _ctx(server, "aia.pem", "aia.key"))
