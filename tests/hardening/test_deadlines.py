@@ -36,3 +36,31 @@ def test_probe_help_states_the_bounds():
     proc = cli("probe", "--help")
     clean(proc, 0)
     assert "38 x --timeout" in " ".join(proc.stdout.split())
+
+
+def test_whole_command_deadline_ends_a_blocking_read():
+    """cli.common.deadline: a read that would block forever (a pipe nobody writes to) ends in
+    DeadlineExceeded (one line, exit 2 in the CLI), and the previous SIGALRM handler is back."""
+    import os
+    import signal
+
+    import pytest
+
+    from mtls_doctor.cli.common import DeadlineExceeded, deadline
+
+    before = signal.getsignal(signal.SIGALRM)
+    r, w = os.pipe()
+    try:
+        with pytest.raises(DeadlineExceeded, match="too slow"):
+            with deadline(0.2, "too slow"):
+                os.read(r, 1)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert signal.getsignal(signal.SIGALRM) is before
+
+
+def test_diagnose_help_states_the_deadline():
+    proc = cli("diagnose", "--help")
+    clean(proc, 0)
+    assert "--deadline" in proc.stdout and "38 x --timeout" in " ".join(proc.stdout.split())

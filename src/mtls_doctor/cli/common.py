@@ -94,6 +94,44 @@ def parse_at(value: str | None):
         raise  # unreachable: fail() raises
 
 
+class DeadlineExceeded(InputError):
+    """The whole command ran past its deadline (one line, exit 2)."""
+
+
+def deadline(seconds: float, message: str):
+    """A context manager: the whole block must end within ``seconds`` (SIGALRM, main thread
+    only), else ``DeadlineExceeded(message)``. The last bound on a command whose steps are
+    each bounded but whose inputs are not all ours to open (a log that is a terminal or a pipe
+    nobody writes to). A signal that lands in a ctypes callback is re-armed, not lost."""
+    import contextlib
+    import signal
+    import threading
+
+    @contextlib.contextmanager
+    def guard():
+        if threading.current_thread() is not threading.main_thread() or seconds <= 0:
+            yield
+            return
+
+        def fire(signum, frame):
+            from mtls_doctor.cli import _in_c_callback
+
+            if _in_c_callback(frame):
+                signal.setitimer(signal.ITIMER_REAL, 0.05)
+                return
+            raise DeadlineExceeded(message)
+
+        previous = signal.signal(signal.SIGALRM, fire)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    return guard()
+
+
 def fail(message: str) -> None:
     """Usage or input error: one clear line on stderr, exit 2."""
     raise InputError(message)

@@ -43,12 +43,18 @@ EVIDENCE_SHOWN = 4
 @click.option("--timeout", type=click.FloatRange(min=0.05, max=120), default=3.0, show_default=True,
               help="Seconds for each probe step.")
 @click.option("--no-probe", is_flag=True, help="Do not connect to anything (config, files, logs, verify only).")
+@click.option("--deadline", type=click.FloatRange(min=0, max=86400), default=600, show_default=True,
+              help="Seconds the whole run may take (0: none); past it, one line and exit 2.")
 @click.option("--at", "at", metavar="TIME", help="Judge validity at this ISO 8601 time (default: now).")
 @format_option()
 def command(config, url, cert, key, chain, password, logs, server_names, sni, no_sni, host, symptoms,
-            pid, ca_file, insecure, nginx, timeout, no_probe, at, fmt) -> int:
+            pid, ca_file, insecure, nginx, timeout, no_probe, deadline, at, fmt) -> int:
     """Find the root causes of an mTLS problem: on this machine's nginx by default, or with any
-    subset of --config, --url, --cert/--key, --log, --server-name. Most likely cause first."""
+    subset of --config, --url, --cert/--key, --log, --server-name. Most likely cause first.
+
+    Bounds: every probe step has --timeout (a probed address takes at most 38 x --timeout, see
+    `probe --help`); the whole run stops after --deadline seconds with one line, exit 2 (e.g.
+    an error_log that is a terminal or a pipe nobody writes to, such as /dev/stderr)."""
     import os
 
     from mtls_doctor.diagnose.collect import Options, collect
@@ -79,7 +85,11 @@ def command(config, url, cert, key, chain, password, logs, server_names, sni, no
                    insecure=insecure, nginx=nginx, timeout=timeout, probe=not no_probe,
                    password=password_bytes(password), sni=sni, no_sni=no_sni, host=host,
                    symptoms=tuple(symptoms), pid=pid)
-    evidence = collect(opts)
+    from mtls_doctor.cli.common import deadline as whole_run
+
+    with whole_run(deadline, f"diagnose did not finish within --deadline {deadline:g} s (is an "
+                   "error_log a terminal or a pipe, e.g. /dev/stderr? give --log FILE)"):
+        evidence = collect(opts)
     causes = diagnose(evidence)
     report = build_report(evidence, causes)
     emit(report, fmt, render_text)
