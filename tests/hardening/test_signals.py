@@ -145,3 +145,43 @@ def test_a_signal_in_a_ctypes_callback_is_sent_again_later():
     assert got == [signal.SIGUSR1]
     with pytest.raises(KeyboardInterrupt):
         _on_signal(signal.SIGINT, None)  # outside any callback: raised at once
+
+
+LONG_COMMANDS = {
+    # command -> (argv after mtls-doctor, what shows it is under way in TMPDIR or the target dir)
+    "lab run": (["lab", "run", "good", "depth-default", "optional-unchecked"], "mtls-doctor-lab-"),
+    "lab pki": (["lab", "pki", "{target}"], ".lab."),
+}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("name", sorted(LONG_COMMANDS))
+def test_signal_during_lab_commands_leaves_nothing(tmp_path, nginx_bin, name, sig):
+    argv, marker = LONG_COMMANDS[name]
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    target = tmp / "lab"
+    argv = [a.replace("{target}", str(target)) for a in argv]
+    if name == "lab run":
+        argv += ["--nginx", nginx_bin]
+    proc = subprocess.Popen([sys.executable, "-m", "mtls_doctor", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+                            env={**ENV, "TMPDIR": str(tmp)})
+    try:
+        _wait_for(lambda: proc.poll() is not None or any(marker in p.name for p in tmp.iterdir()),
+                  limit=2000)
+        running = proc.poll() is None
+        if running:
+            proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if not running:
+        pytest.skip(f"{name} ended before it could be interrupted")
+    assert "Traceback" not in err, err[-2000:]
+    assert proc.returncode in ((130,) if sig == signal.SIGINT else (143, 130)), (proc.returncode, err)
+    left = [str(p) for p in tmp.rglob("*")]
+    assert left == [], left[:20]  # no staging dir, no partial lab, no nginx prefix, no key
+    assert _lab_nginx(tmp) == set()
