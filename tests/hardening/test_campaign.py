@@ -45,7 +45,7 @@ HANG_SECONDS = 60
 
 #: area -> inputs run; problems are assertion errors (the figures test prints the tally)
 TALLY: Counter = Counter()
-AREAS = ("parsers", "inspect", "verify", "lint", "logs", "diagnose", "probe-input",
+AREAS = ("parsers", "inspect", "verify", "lint", "logs", "diagnose", "probe-input", "argv",
          "hostile-servers", "hostile-flights")
 #: every output of the campaign, scanned for key material at the end
 OUTPUTS: list[str] = []
@@ -399,6 +399,38 @@ def _closed_port() -> int:
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def test_odd_command_lines(seeds, monkeypatch):
+    """Every command with hostile option values: paths that are devices, FIFOs, directories or
+    missing, odd numbers and times, unknown codes; never a network name (127.0.0.1 only)."""
+    monkeypatch.setenv("MTLS_DOCTOR_READ_TIMEOUT", "1")
+    lab = seeds["lab"]
+    closed = _closed_port()
+    path = st.sampled_from([str(lab / "ca/root.pem"), str(lab / "clients/good.p12"), str(lab),
+                            "/dev/zero", "/dev/null", str(seeds["fifo"]), "/nonexistent", "-x", "",
+                            str(lab / "server/server.key"), "a\x00b", "\udcff.pem"])
+    value = st.one_of(path, st.sampled_from(["0", "-1", "1e309", "nan", "99999999999999999999", "now",
+                                             "9999-12-31T23:59:59Z", "MTLS", "MTLS999", "zz", "x" * 300]))
+    commands = st.sampled_from([
+        ["inspect"], ["inspect", "--role"], ["inspect", "--at"], ["verify", "--ssl-client-certificate"],
+        ["verify", "--ssl-verify-depth"], ["verify", "--ssl-crl"], ["verify", "--config"],
+        ["lint"], ["lint", "--nginx-version"], ["lint", "--select"], ["lint", "--at"], ["logs"],
+        ["rules", "--format"], ["explain"], ["lab", "list", "--format"],
+        ["probe", f"127.0.0.1:{closed}", "--no-legacy", "--timeout", "0.2", "--ca-file"],
+        ["probe", f"127.0.0.1:{closed}", "--no-legacy", "--timeout", "0.2", "--client-ca"],
+        ["probe", f"127.0.0.1:{closed}", "--no-legacy", "--timeout", "0.2", "--servername"],
+        ["probe", f"127.0.0.1:{closed}", "--no-legacy", "--timeout"],
+        ["diagnose", "--no-probe", "--config", str(lab / "ca/root.pem"), "--log"],
+        ["diagnose", "--no-probe", "--config"], ["diagnose", "--no-probe", "--deadline", "30", "--at"],
+    ])
+
+    @campaign(150)
+    @given(commands, st.lists(value, min_size=1, max_size=2))
+    def one(command, values):
+        run_cli(*command, *values, area="argv")
+
+    one()
 
 
 # --------------------------------------------------------------------------- hostile servers

@@ -134,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("mtls-doctor: interrupted", err=True)
         return EXIT_SIGINT
+    except click.UsageError as exc:  # one line, like every other error (README: exit codes)
+        command = exc.ctx.command_path if exc.ctx is not None else "mtls-doctor"
+        click.echo(f"mtls-doctor: error: {exc.format_message()} (see `{command} --help`)", err=True)
+        return EXIT_USAGE
     except click.ClickException as exc:
         exc.show()
         return EXIT_USAGE if exc.exit_code != 0 else 0
