@@ -52,8 +52,8 @@ def resolve_target(eff: Any, url: str | None = None, sni: str | None = None, no_
     elif server_names:
         sni_known, the_sni = True, server_names[0]
         why.append(f"--server-name {the_sni}: SNI and Host")
-    the_host = host or (url_host if url_host is not None and not server_names else None) or \
-        (server_names[0] if server_names else None) or the_sni
+    # the Host: --host, else the name the user gave (--server-name, --sni), else the URL's host
+    the_host = host or (server_names[0] if server_names else None) or sni or url_host or the_sni
     if eff is None:
         return Target(sni=the_sni, sni_known=sni_known, host=the_host, why="; ".join(why))
     address = _address(eff, url_host, port, the_sni or the_host)
