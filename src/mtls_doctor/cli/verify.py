@@ -237,9 +237,10 @@ def _from_config(path: str, server_name: str | None) -> dict[str, Any]:
 
 
 def _pick_server(servers: list, eff: Any, name: str | None):
-    """nginx's virtual server choice: exact name, longest leading wildcard, longest trailing
-    wildcard, first matching regex, else the default server (ngx_http_find_virtual_server)."""
-    import re
+    """The TLS server nginx picks for ``name`` (``nginx.effective.find_server``: the one home of
+    nginx's virtual-server choice); without a name, the only verifying server, else the default
+    server when nothing verifies."""
+    from mtls_doctor.nginx.effective import find_server
 
     if name is None:
         verifying = [s for s in servers if s.verify != "off"]
@@ -248,35 +249,14 @@ def _pick_server(servers: list, eff: Any, name: str | None):
         defaults = {id(s) for s in eff.defaults.values()}
         first = [s for s in servers if id(s) in defaults]
         return first[0] if len(servers) == 1 or (first and not verifying) else None
-    name = name.lower().rstrip(".")
-    for s in servers:
-        if name in (n.lower() for n in s.names):
-            return s
-    best, size = None, -1
-    for s in servers:
-        for n in s.names:
-            n = n.lower()
-            if n.startswith("*.") and name.endswith(n[1:]) and len(n) > size:
-                best, size = s, len(n)
-            elif n.startswith(".") and (name == n[1:] or name.endswith(n)) and len(n) > size:
-                best, size = s, len(n)
-    if best is None:
-        for s in servers:
-            for n in s.names:
-                if n.endswith(".*") and name.startswith(n[:-1]) and len(n) > size:
-                    best, size = s, len(n)
-    if best is not None:
-        return best
-    for s in servers:
-        for n in s.names:
-            if n.startswith("~"):
-                try:
-                    if re.search(n[1:], name):
-                        return s
-                except re.error:
-                    continue
-    return eff.defaults.get(servers[0].listens[0].address, servers[0]) if servers[0].listens \
-        else servers[0]
+    fallback = None
+    for address in dict.fromkeys(l.address for s in servers for l in s.listens):
+        server, by_name = find_server(eff, address, name)
+        if server is not None and server.ssl and by_name:
+            return server
+        if fallback is None and server is not None and server.ssl:
+            fallback = server
+    return fallback or servers[0]
 
 
 def _same_key(a: Any, b: Any) -> bool:
