@@ -1,0 +1,78 @@
+"""The exporter's endpoints against real nginx (no Prometheus): what /probe and /metrics
+answer, the allow-list, unknown modules, and that no key material ever appears."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.exporter.conftest import start_exporter, stop
+
+pytestmark = pytest.mark.nginx
+
+
+def _config(lab, fronts) -> str:
+    cert, key = lab.identity("good")
+    return f"""
+modules:
+  lab_on:
+    sni: localhost
+    server_ca_file: {lab.dir / 'root.pem'}
+    tls_versions: ["1.3"]
+    timeout_seconds: 2
+    expected_mode: "on"
+    client_ca_file: {fronts.prefix / 'certs/root.pem'}
+    identities:
+      - {{name: good, cert: {cert}, key: {key}}}
+allow_targets: ["127.0.0.1:*"]
+local:
+  ca_files: {{root: {lab.dir / 'root.pem'}}}
+  client_certs: {{good: {cert}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def exporter(lab, fronts, tmp_path_factory):
+    exp = start_exporter(_config(lab, fronts), tmp_path_factory.mktemp("exporter"))
+    yield exp
+    stop(exp.process)
+
+
+def _samples(text: str) -> dict[str, float]:
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
+def test_probe_of_an_on_front(exporter, fronts, lab):
+    status, body = exporter.probe(f"127.0.0.1:{fronts.ports['on']}", "lab_on")
+    assert status == 200, body
+    s = _samples(body)
+    assert s["mtls_probe_success"] == 1
+    assert s['mtls_verify_client_mode{mtls_verify_client_mode="on"}'] == 1
+    assert s['mtls_verify_client_mode{mtls_verify_client_mode="off"}'] == 0
+    assert s["mtls_certificate_request_sent"] == 1
+    assert s["mtls_ca_names"] == 1
+    assert s["mtls_ca_names_differ_from_file"] == 0
+    assert s['mtls_identity_accepted{identity="good"}'] == 1
+    assert s['mtls_identity_accepted{identity="none"}'] == 0
+    assert s['mtls_identity_ssl_client_verify{identity="good",mtls_identity_ssl_client_verify="SUCCESS"}'] == 1
+    assert s['mtls_identity_verify_code{identity="good"}'] == 0
+    assert s['mtls_identity_chain_reaches_advertised_name{identity="good"}'] == 1
+    assert s["mtls_server_certificate_expiry_timestamp_seconds"] == pytest.approx(
+        lab.pki.server.cert.not_valid_after_utc.timestamp())
+    assert "PRIVATE KEY" not in body
+
+
+def test_allow_list_unknown_module_and_bad_target(exporter, fronts):
+    assert exporter.probe(f"127.0.0.2:{fronts.ports['on']}", "lab_on")[0] == 403
+    assert exporter.probe(f"127.0.0.1:{fronts.ports['on']}", "nope")[0] == 400
+    assert exporter.probe("ftp://x", "lab_on")[0] == 400
+    status, body = exporter.get("/metrics")
+    s = _samples(body)
+    assert s['mtls_exporter_probe_requests_rejected_total{reason="not-allowed"}'] >= 1
+    assert s['mtls_exporter_probe_requests_rejected_total{reason="unknown-module"}'] >= 1
+    assert s['mtls_local_file_ok{kind="ca",source="root"}'] == 1
+    assert "PRIVATE KEY" not in body
