@@ -186,3 +186,17 @@ def test_a_helper_that_cannot_load_its_library_is_not_left_running():
     with pytest.raises(LibcryptoUnavailable, match="cannot load libcrypto"):
         remote._start("/nonexistent/libcrypto.so.3")
     assert children() - before == set()
+
+
+def test_diagnose_verifies_with_the_nginx_it_diagnoses(lab_dir, tmp_path):
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        "events {}\nhttp { server { listen 127.0.0.1:8443 ssl; server_name localhost;\n"
+        f"  ssl_certificate {lab_dir}/server/server.pem; ssl_certificate_key {lab_dir}/server/server.key;\n"
+        f"  ssl_verify_client on; ssl_client_certificate {lab_dir}/ca/root.pem; }} }}\n")
+    done = _run("diagnose", "--nginx", _root_nginx("bullseye"), "--config", str(conf), "--cert",
+                str(lab_dir / "clients/deep-chain.pem"), "--key", str(lab_dir / "clients/deep.key"),
+                "--no-probe", "--format", "json", timeout=120)
+    data = json.loads(done.stdout)
+    assert data["verify"][0]["ssl_client_verify"] == "FAILED:certificate chain too long"  # 1.1.1
+    assert data["root_causes"][0]["cause"] == "verify-depth-exceeded"

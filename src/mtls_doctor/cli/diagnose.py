@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import click
 
-from mtls_doctor.cli.common import emit, fail, format_option, parse_at, password_bytes, password_option
+from mtls_doctor.cli.common import (emit, fail, format_option, parse_at, password_bytes,
+                                    password_option, resolve_target, target_options)
 
 TOP_SHOWN = 5
 EVIDENCE_SHOWN = 4
@@ -39,7 +40,8 @@ EVIDENCE_SHOWN = 4
               help="The running nginx master to diagnose (default: the only one running).")
 @click.option("--ca-file", metavar="FILE", help="CAs to verify the server with when probing (default: system store).")
 @click.option("--insecure", is_flag=True, help="Allow an unverified remote server (your certificate may be sent).")
-@click.option("--nginx", "nginx", metavar="PATH", help="The nginx binary (default: PATH, then /usr/sbin).")
+@target_options("The nginx to diagnose and predict for (default: PATH, then /usr/sbin; also one "
+                "inside another OS root): offline verification uses the libcrypto it loads.")
 @click.option("--timeout", type=click.FloatRange(min=0.05, max=120), default=3.0, show_default=True,
               help="Seconds for each probe step.")
 @click.option("--no-probe", is_flag=True, help="Do not connect to anything (config, files, logs, verify only).")
@@ -48,7 +50,8 @@ EVIDENCE_SHOWN = 4
 @click.option("--at", "at", metavar="TIME", help="Judge validity at this ISO 8601 time (default: now).")
 @format_option()
 def command(config, url, cert, key, chain, password, logs, server_names, sni, no_sni, host, symptoms,
-            pid, ca_file, insecure, nginx, timeout, no_probe, deadline, at, fmt) -> int:
+            pid, ca_file, insecure, nginx, nginx_version, openssl_version, timeout, no_probe,
+            deadline, at, fmt) -> int:
     """Find the root causes of an mTLS problem: on this machine's nginx by default, or with any
     subset of --config, --url, --cert/--key, --log, --server-name. Most likely cause first.
 
@@ -80,11 +83,13 @@ def command(config, url, cert, key, chain, password, logs, server_names, sni, no
         check_path(path, what="--log")
     if sni and no_sni:
         fail("--sni and --no-sni contradict each other")
+    target = resolve_target(nginx, nginx_version, openssl_version)  # one line, exit 2 if bad
     opts = Options(at=parse_at(at), config=config, url=url, cert=cert, key=key, chain=chain,
                    logs=tuple(logs), server_names=tuple(server_names), ca_file=ca_file,
                    insecure=insecure, nginx=nginx, timeout=timeout, probe=not no_probe,
                    password=password_bytes(password), sni=sni, no_sni=no_sni, host=host,
-                   symptoms=tuple(symptoms), pid=pid)
+                   symptoms=tuple(symptoms), pid=pid, nginx_version=nginx_version,
+                   openssl_version=target.openssl_version if openssl_version else None)
     from mtls_doctor.cli.common import deadline as whole_run
 
     with whole_run(deadline, f"diagnose did not finish within --deadline {deadline:g} s (is an "

@@ -54,6 +54,8 @@ class Options:
     host: str | None = None  # --host: the Host header the user's client sends
     symptoms: tuple[str, ...] = ()  # --symptom, as given (signals.parse_symptom)
     pid: int | None = None  # --pid: the running nginx master to diagnose
+    nginx_version: str | None = None  # --nginx-version: judge for it (default: nginx -V's)
+    openssl_version: str | None = None  # --openssl-version: predict verify codes/texts for it
 
 
 def find_binary(explicit: str | None) -> str | None:
@@ -69,15 +71,14 @@ def find_binary(explicit: str | None) -> str | None:
 
 
 def parse_nginx_v(binary: str, text: str) -> NginxInfo:
-    """The interesting parts of ``nginx -V`` (stderr) output."""
-    version = re.search(r"nginx version: \S*?/(\d+\.\d+(?:\.\d+)?)", text)
-    built = re.search(r"built with (OpenSSL [^\n(]+?)(?: \(running with (OpenSSL [^)]+)\))?\s*$", text, re.M)
-    running = re.search(r"running with (OpenSSL [^)\n]+)", text)
+    """The interesting parts of ``nginx -V`` (stderr) output (``nginx.local.parse_nginx_V``)."""
+    from mtls_doctor.nginx.local import parse_nginx_V
+
+    fields = parse_nginx_V(text)
     prefix = re.search(r"--prefix=(\S+)", text)
-    return NginxInfo(binary, version.group(1) if version else None,
-                     built.group(1).strip() if built else None,
-                     running.group(1).strip() if running else None,
-                     prefix.group(1) if prefix else None)
+    built = fields["built_with"]
+    running = fields["running_with"] if fields["running_with"] != built else None
+    return NginxInfo(binary, fields["version"], built, running, prefix.group(1) if prefix else None)
 
 
 def nginx_info(binary: str) -> NginxInfo:
@@ -162,9 +163,10 @@ def collect(opts: Options) -> Evidence:
         eff = effective(config)
         files = load_named_files(eff)
         version = None
-        if info is not None and info.version:
+        wanted = opts.nginx_version or (info.version if info is not None else None)
+        if wanted:
             try:
-                version = parse_version(info.version)
+                version = parse_version(wanted)
             except InputError:
                 version = None
         lint = lint_config(config, opts.at, version, files).findings
@@ -184,7 +186,8 @@ def collect(opts: Options) -> Evidence:
         probes += remote_probes(opts, identity, eff, target)
     probe_findings = probe_findings_of(probes, opts.at, identity)
     logs, log_findings = read_logs(opts, config, eff, info, notes, test_output)
-    verifies = _verify(eff, files or {}, client, client_chain_sent, opts) if client else ()
+    verifies = _verify(eff, files or {}, client, client_chain_sent, opts,
+                       _engine(binary, opts, notes)) if client else ()
     return Evidence(
         at=opts.at, nginx=info, config=config, eff=eff, files=files or {}, lint=tuple(lint),
         probes=tuple(probes), probe_findings=probe_findings, logs=logs,
@@ -273,10 +276,29 @@ def trust_of(server: Any, files: dict, config: Any) -> Any:
         return None
 
 
-def _verify(eff: Any, files: dict, client: tuple, chain_sent: int, opts: Options) -> list[VerifyEvidence]:
+def _engine(binary: str | None, opts: Options, notes: list[str]) -> dict:
+    """Verifier arguments that predict for the nginx diagnosed (``nginx.target``): the libcrypto
+    it loads, or --openssl-version; this machine's library when neither is known."""
+    from mtls_doctor.nginx.target import resolve
+
+    if binary is None:
+        return {"openssl_version": opts.openssl_version} if opts.openssl_version else {}
+    try:
+        target = resolve(binary, opts.nginx_version, opts.openssl_version)
+    except InputError:
+        return {}
+    kwargs, why = target.verifier_args()
+    notes.extend(why)
+    return kwargs
+
+
+def _verify(eff: Any, files: dict, client: tuple, chain_sent: int, opts: Options,
+            engine: dict | None = None) -> list[VerifyEvidence]:
     from dataclasses import replace
 
     from mtls_doctor.pki.verify import verify_client
+
+    engine = engine or {}
 
     if eff is None:
         return []
@@ -290,10 +312,10 @@ def _verify(eff: Any, files: dict, client: tuple, chain_sent: int, opts: Options
         trust = trust_of(server, files, eff.config)
         if trust is None:
             continue
-        result = verify_client(leaf, chain, trust, opts.at)
+        result = verify_client(leaf, chain, trust, opts.at, **engine)
         deeper = None
         if result.error_code in (2, 20, 22):
-            deeper = verify_client(leaf, chain, replace(trust, verify_depth=DEEP), opts.at)
+            deeper = verify_client(leaf, chain, replace(trust, verify_depth=DEEP), opts.at, **engine)
         out.append(VerifyEvidence(server, result, deeper, chain_sent))
     return out
 
