@@ -200,3 +200,33 @@ def test_diagnose_verifies_with_the_nginx_it_diagnoses(lab_dir, tmp_path):
     data = json.loads(done.stdout)
     assert data["verify"][0]["ssl_client_verify"] == "FAILED:certificate chain too long"  # 1.1.1
     assert data["root_causes"][0]["cause"] == "verify-depth-exceeded"
+
+
+def test_probe_offline_verdict_uses_the_nginx_given(lab_dir, tmp_path):
+    from mtls_doctor.lab.nginx import NginxServer
+
+    binary = _root_nginx("bullseye")
+    http = """
+server {
+    listen 127.0.0.1:@PORT0@ ssl;
+    server_name localhost;
+    ssl_certificate pki/server.pem;
+    ssl_certificate_key pki/server.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_verify_client on;
+    ssl_client_certificate pki/root.pem;
+    location / { return 200 "$ssl_client_verify"; }
+}
+"""
+    files = {"pki/server.pem": (lab_dir / "server/server.pem").read_bytes(),
+             "pki/server.key": (lab_dir / "server/server.key").read_bytes(),
+             "pki/root.pem": (lab_dir / "ca/root.pem").read_bytes()}
+    with NginxServer(http, files=files, nginx_bin=binary, workdir=tmp_path / "ng") as server:
+        done = _run("probe", f"https://127.0.0.1:{server.port}/", "--servername", "localhost",
+                    "--ca-file", str(lab_dir / "ca/root.pem"), "--cert",
+                    str(lab_dir / "clients/deep-chain.pem"), "--key", str(lab_dir / "clients/deep.key"),
+                    "--client-ca", str(lab_dir / "ca/root.pem"), "--nginx", binary,
+                    "--no-legacy", "--format", "json", timeout=120)
+    data = json.loads(done.stdout)
+    assert data["offline_verdict"]["ssl_client_verify"] == "FAILED:certificate chain too long", data
+    assert data["judged_for"]["nginx_version"] == "1.18.0"

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import click
 
-from mtls_doctor.cli.common import emit, fail, fail_on_option, format_option, password_bytes, password_option
+from mtls_doctor.cli.common import (emit, fail, fail_on_option, format_option, password_bytes,
+                                    password_option, resolve_target, target_options)
 
 
 @click.command("probe")
@@ -43,6 +44,8 @@ from mtls_doctor.cli.common import emit, fail, fail_on_option, format_option, pa
 @click.option("--timeout", type=click.FloatRange(min=0.05, max=120), default=3.0, show_default=True,
               help="Seconds allowed for each step (connect, handshake, HTTP).")
 @click.option("--no-legacy", is_flag=True, help="Skip the TLS 1.0/1.1 check.")
+@target_options("With --client-ca: the nginx behind TARGET, if you have its binary: the offline "
+                "verdict is computed with the libcrypto it loads.")
 @format_option()
 @fail_on_option()
 def command(
@@ -65,6 +68,9 @@ def command(
     tls: str | None,
     timeout: float,
     no_legacy: bool,
+    nginx: str | None,
+    nginx_version: str | None,
+    openssl_version: str | None,
     fmt: str,
     fail_on: str,
 ) -> int:
@@ -86,6 +92,7 @@ def command(
 
     if (target is None) == (targets_file is None):
         fail("give exactly one of TARGET or --targets FILE")
+    judged_for = resolve_target(nginx, nginx_version, openssl_version)
     if servername and no_sni:
         fail("--servername and --no-sni exclude each other")
     if pkcs12 and (cert or key or chain):
@@ -121,9 +128,17 @@ def command(
     )
     result = run_matrix(config, primary, other_sni=other, tls=tls, identity=identity,
                         legacy=not no_legacy)
+    import dataclasses
+
+    data_extra = {}
     if ca_certs and identity is not None:
-        result = _with_offline(result, identity, ca_certs, verify_depth)
-    report = Report("probe", findings=check(result), data=result.to_dict())
+        engine, why = judged_for.verifier_args()
+        result = _with_offline(result, identity, ca_certs, verify_depth, engine)
+        if why:
+            result = dataclasses.replace(result, notes=result.notes + why)
+    if nginx or nginx_version or openssl_version:
+        data_extra["judged_for"] = judged_for.to_dict()
+    report = Report("probe", findings=check(result), data={**result.to_dict(), **data_extra})
     emit(report, fmt, lambda r: _render(result, r))
     return report.exit_code(Severity(fail_on))
 
@@ -208,7 +223,7 @@ def _valid_name(name: str) -> bool:
     return 0 < len(encoded) <= 253 and not any(c in name for c in " /\\\r\n\t")
 
 
-def _with_offline(result, identity, ca_certs, verify_depth: int):
+def _with_offline(result, identity, ca_certs, verify_depth: int, engine: dict | None = None):
     import dataclasses
     import datetime as dt
 
@@ -220,7 +235,7 @@ def _with_offline(result, identity, ca_certs, verify_depth: int):
     verdict = None
     if cr is not None:
         verdict = offline_verdict(identity.cert, identity.chain, ca_certs, cr.ca_names, mode,
-                                  dt.datetime.fromisoformat(result.at), verify_depth)
+                                  dt.datetime.fromisoformat(result.at), verify_depth, engine)
     if verdict is None:
         note = ("no offline verdict: the --client-ca subjects are none of the CA names the "
                 "server advertised" if cr is not None and cr.ca_names else

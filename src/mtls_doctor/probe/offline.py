@@ -41,8 +41,11 @@ def offline_verdict(
     mode: str,
     at: dt.datetime,
     verify_depth: int = 1,
+    engine: dict | None = None,
 ) -> OfflineVerdict | None:
-    """None when the CA file does not identify any advertised name (nothing sound to judge)."""
+    """None when the CA file does not identify any advertised name (nothing sound to judge).
+    ``engine``: ``verify_client`` keyword arguments for the nginx behind the target
+    (``nginx.target.Target.verifier_args``: its libcrypto, or an OpenSSL version)."""
     from mtls_doctor.pki.verify import TrustSettings, verify_client
 
     subjects = {c.subject.rfc4514_string() for c in client_ca}
@@ -52,7 +55,7 @@ def offline_verdict(
     verify_mode = mode if mode in NGINX_MODES else "on"
     trust = TrustSettings(client_certificate=tuple(client_ca), verify_depth=verify_depth,
                           verify_client=verify_mode)
-    result = verify_client(leaf, tuple(chain), trust, at)
+    result = verify_client(leaf, tuple(chain), trust, at, **(engine or {}))
     return OfflineVerdict(
         matched_names=matched,
         verify_client=verify_mode,
