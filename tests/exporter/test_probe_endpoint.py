@@ -76,3 +76,20 @@ def test_allow_list_unknown_module_and_bad_target(exporter, fronts):
     assert s['mtls_exporter_probe_requests_rejected_total{reason="unknown-module"}'] >= 1
     assert s['mtls_local_file_ok{kind="ca",source="root"}'] == 1
     assert "PRIVATE KEY" not in body
+
+
+def _names(text: str) -> set[str]:
+    return {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+
+
+def test_every_metric_is_documented(exporter, fronts):
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "exporter.md").read_text()
+    documented = set(__import__("re").findall(r"`(mtls_[a-z_]+)", doc))
+    body = exporter.probe(f"127.0.0.1:{fronts.ports['on']}", "lab_on")[1]
+    body += exporter.get("/metrics")[1]
+    ours = {n for n in _names(body) if n.startswith("mtls_")}
+    assert ours and ours <= documented, sorted(ours - documented)
+    assert all(n.startswith("mtls_") or n.startswith(("process_", "python_"))
+               for n in _names(body))

@@ -47,6 +47,10 @@ class _Local:
     """The local sources, read at each scrape of /metrics."""
 
     def __init__(self, config: ExporterConfig) -> None:
+        import prometheus_client
+
+        if hasattr(prometheus_client, "disable_created_metrics"):  # 0.17+: no *_created series
+            prometheus_client.disable_created_metrics()
         self.config = config
 
     def collect(self):
@@ -61,9 +65,14 @@ class Exporter:
     """The state shared by the request threads: config, slots, own metrics."""
 
     def __init__(self, config: ExporterConfig) -> None:
+        import prometheus_client
+
+        if hasattr(prometheus_client, "disable_created_metrics"):  # 0.17+: no *_created series
+            prometheus_client.disable_created_metrics()
         self.config = config
         self.slots = threading.BoundedSemaphore(config.max_concurrent_probes)
         self.registry = CollectorRegistry()
+        prometheus_client.ProcessCollector(registry=self.registry)  # process_* (Linux /proc)
         self.probes = Counter("mtls_exporter_probes", "Probes run, by module and result.",
                               ["module", "result"], registry=self.registry)
         self.rejected = Counter("mtls_exporter_probe_requests_rejected",
