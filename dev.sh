@@ -23,6 +23,7 @@ setup_system() {
   command -v curl >/dev/null 2>&1 || pkgs+=(curl)
   command -v patch >/dev/null 2>&1 || pkgs+=(patch)  # lint --diff is checked by applying it
   [ -e /etc/ssl/certs/ca-certificates.crt ] || pkgs+=(ca-certificates)
+  command -v prometheus >/dev/null 2>&1 || pkgs+=(prometheus)  # the exporter tests scrape with a real Prometheus
   if [ "${#pkgs[@]}" -gt 0 ]; then
     echo "==> installing Debian packages: ${pkgs[*]}"
     # A temporary policy-rc.d (exit 101) keeps the nginx package from starting a system nginx

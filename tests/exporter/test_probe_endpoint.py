@@ -93,3 +93,40 @@ def test_every_metric_is_documented(exporter, fronts):
     assert ours and ours <= documented, sorted(ours - documented)
     assert all(n.startswith("mtls_") or n.startswith(("process_", "python_"))
                for n in _names(body))
+
+
+def test_a_silent_target_is_a_failed_probe_within_the_step_timeout(exporter):
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:  # accepts and never answers
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        status, body = exporter.probe(f"127.0.0.1:{listener.getsockname()[1]}", "lab_on")
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in accepted:
+            conn.close()
+        listener.close()
+    s = _samples(body)
+    assert status == 200
+    assert s["mtls_probe_success"] == 0 and s["mtls_probe_deadline_exceeded"] == 0
+    assert s['mtls_probe_step_success{step="tcp"}'] == 1
+    assert s['mtls_probe_step_success{step="handshake"}'] == 0
+    assert s['mtls_verify_client_mode{mtls_verify_client_mode="unknown"}'] == 1
+    assert "mtls_server_certificate_expiry_timestamp_seconds" not in body
