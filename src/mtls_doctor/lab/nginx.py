@@ -545,7 +545,9 @@ def lab_nginx_pids(markers: Sequence[str | Path]) -> set[int]:
             cwd = os.readlink(f"/proc/{entry}/cwd")
         except OSError:
             cwd = ""
-        if any(m in cmdline or (cwd and (cwd + "/").startswith(m.rstrip("/") + "/")) for m in wanted) \
+        # a marker is a directory: /tmp/x/pytest-3 must not match /tmp/x/pytest-31
+        if any(m.rstrip("/") + "/" in cmdline.replace(" ", "/ ") + "/"
+               or (cwd and (cwd + "/").startswith(m.rstrip("/") + "/")) for m in wanted) \
                 and _alive(int(entry)):
             found.add(int(entry))
     return found
