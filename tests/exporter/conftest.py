@@ -82,7 +82,7 @@ class Lab:
                 self.write(f"{name}.key", client.key_pem, 0o600))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped after tests/exporter: the lab tests check that no nginx is left
 def lab(tmp_path_factory) -> Lab:
     pki = build_lab_pki(AT)
     lab = Lab(pki, tmp_path_factory.mktemp("exporter-lab"))
@@ -107,7 +107,7 @@ class Fronts:
         os.kill(self.server.pid, signal.SIGHUP)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped after tests/exporter: the lab tests check that no nginx is left
 def fronts(lab, nginx_bin, tmp_path_factory):
     prefix = tmp_path_factory.mktemp("exporter-nginx")
     files = {
