@@ -152,6 +152,8 @@ LONG_COMMANDS = {
     "lab run": (["lab", "run", "good", "depth-default", "optional-unchecked"], "mtls-doctor-lab-"),
     "lab pki": (["lab", "pki", "{target}"], ".lab."),
 }
+#: what each command prints last when it completes
+DONE = {"lab run": "scenarios behaved", "lab pki": "PKCS#12 password"}
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -173,15 +175,42 @@ def test_signal_during_lab_commands_leaves_nothing(tmp_path, nginx_bin, name, si
         running = proc.poll() is None
         if running:
             proc.send_signal(sig)
-        _, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    if not running:
+    if not running or (proc.returncode == -sig and DONE[name] in out):
+        # it finished first (the signal then found the interpreter past its handlers, at exit)
         pytest.skip(f"{name} ended before it could be interrupted")
     assert "Traceback" not in err, err[-2000:]
     assert proc.returncode in ((130,) if sig == signal.SIGINT else (143, 130)), (proc.returncode, err)
     left = [str(p) for p in tmp.rglob("*")]
     assert left == [], left[:20]  # no staging dir, no partial lab, no nginx prefix, no key
     assert _lab_nginx(tmp) == set()
+
+
+def test_a_handled_interrupt_is_not_reported_as_death_by_sigint(tmp_path):
+    """CPython can leave its "unhandled KeyboardInterrupt" flag set although main() handled the
+    Ctrl-C (seen in CI: "interrupted" printed, then the process died by SIGINT, exit -2, about one
+    lab run in 40); at exit the flag makes the interpreter kill itself with SIGINT. run() clears
+    it. The flag is set here by hand, where the interpreter exports it (3.11)."""
+    program = (
+        "import ctypes, sys\n"
+        "from mtls_doctor.cli import _forget_handled_interrupt\n"
+        "try:\n"
+        "    flag = ctypes.c_int.in_dll(ctypes.pythonapi, '_Py_UnhandledKeyboardInterrupt')\n"
+        "except ValueError:\n"
+        "    sys.exit(99)\n"
+        "flag.value = 1\n"
+        "if sys.argv[1] == 'clear':\n"
+        "    _forget_handled_interrupt()\n"
+        "sys.exit(130)\n")
+    (tmp_path / "interrupted_flag.py").write_text(program)
+    for mode, expected in (("keep", -signal.SIGINT), ("clear", 130)):
+        # run as ``-m``, as the console script's interpreter runs: that path checks the flag
+        done = subprocess.run([sys.executable, "-m", "interrupted_flag", mode], cwd=tmp_path,
+                              capture_output=True, timeout=60)
+        if done.returncode == 99:
+            pytest.skip("this interpreter does not export the flag")
+        assert done.returncode == expected, (mode, done.returncode, done.stderr[-500:])

@@ -8,7 +8,6 @@ and picks the exit code (0 every row as expected, 1 otherwise, 2 usage error or 
 from __future__ import annotations
 
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -198,30 +197,14 @@ def execute(scenarios: Sequence[Any], nginx: str | None, keep: bool) -> tuple[li
     started = time.monotonic()
     pki = build_lab_pki(datetime.now(timezone.utc))
     workdir = Path(tempfile.mkdtemp(prefix="mtls-doctor-lab-"))
-    previous = _terminate_as_interrupt()
     try:
         if keep:
             pki.write(workdir / "pki")
         results = [run_scenario(s, pki, nginx_bin, workdir, keep=keep) for s in scenarios]
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
     return results, time.monotonic() - started, workdir
-
-
-def _terminate_as_interrupt() -> Any:
-    """SIGTERM -> KeyboardInterrupt while nginx runs, so the servers stop and temp dirs go."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    return signal.signal(signal.SIGTERM, handler)
 
 
 def short_log(line: str | None) -> str:
