@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("mtls_doctor.cli.logs:command", "Group client-certificate failures in nginx error logs by cause."),
     "diagnose": ("mtls_doctor.cli.diagnose:command", "Join lint, inspect, probe, verify and logs into ranked root causes."),
     "lab": ("mtls_doctor.cli.lab:group", "Lab PKI and real nginx scenarios on loopback."),
+    "migrate": ("mtls_doctor.k8s.cli:migrate_command", "ingress-nginx mTLS to another Kubernetes front end: what changes, what to write."),
     "exporter": ("mtls_doctor.cli.exporter:command", "Serve Prometheus metrics: probe targets (/probe) and local CA files and CRLs (/metrics)."),
     "demo": ("mtls_doctor.cli.demo:command", "Run a broken and the good lab scenario side by side."),
     "rules": ("mtls_doctor.cli.rules:rules_command", "List every rule."),

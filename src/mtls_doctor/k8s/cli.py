@@ -105,3 +105,83 @@ def _render_text(report, sources, show_nginx: bool) -> None:
                 for n in range(max(1, loc.line - 1), min(len(lines), loc.line + 1) + 1)]
 
     print_findings(out, report.findings, context=around)
+
+
+# --------------------------------------------------------------------------- migrate
+
+import click  # noqa: E402 - the command below; the lint hook above stays import-light
+
+from mtls_doctor.cli.common import format_option  # noqa: E402
+
+
+@click.command("migrate")
+@click.argument("paths", nargs=-1, required=True, metavar="MANIFEST...")
+@click.option("--to", "targets", multiple=True, metavar="TARGET",
+              type=click.Choice(["nginx-ingress", "nginx-gateway-fabric", "envoy-gateway", "istio", "traefik"]),
+              help="Only these targets (repeatable; default: all five).")
+@click.option("--resources/--no-resources", default=True, show_default=True,
+              help="Also print the resources to write on each target.")
+@format_option()
+def migrate_command(paths, targets, resources, fmt) -> int:
+    """What changes in mTLS behaviour, host by host, when ingress-nginx manifests (files,
+    directories, - for `kubectl get ingress,secret -A -o yaml`) move to the F5 NGINX Ingress
+    Controller, NGINX Gateway Fabric, Envoy Gateway, Istio or Traefik: a side-by-side table
+    (enforcement layer, depth, CN match, error page, identity headers, optional modes, CRL),
+    the resources to write there and what they cannot express. Exit 0 when nothing changes,
+    1 when some behaviour changes or cannot be expressed, 2 on bad input."""
+    from mtls_doctor.cli.common import emit
+    from mtls_doctor.k8s.manifests import read_paths
+    from mtls_doctor.k8s.migrate import TARGETS, plan
+    from mtls_doctor.model import Report
+
+    stdin_text = None
+    if "-" in paths:
+        from mtls_doctor.inputs import read_bytes
+        from mtls_doctor.k8s.manifests import MAX_INPUT_BYTES
+
+        stdin_text = read_bytes("-", limit=MAX_INPUT_BYTES, what="stdin").decode("utf-8", "replace")
+    mset = read_paths(paths, stdin_text)
+    plans = plan(mset, tuple(targets) or TARGETS)
+    report = Report("migrate", (), {"hosts": [p.to_dict() for p in plans], "resources": len(mset.resources)})
+    emit(report, fmt, lambda r: _render_migrate(plans, resources))
+    changes = any(c.changed for p in plans for col in p.columns for c in col.cells.values()) or \
+        any(col.cannot for p in plans for col in p.columns)
+    return 1 if changes else 0
+
+
+def _render_migrate(plans, show_resources: bool) -> None:
+    from rich.text import Text
+
+    from mtls_doctor.cli.console import console
+    from mtls_doctor.k8s.migrate import ASPECT_TITLES, ASPECTS, TITLES
+
+    out = console()
+    if not plans:
+        out.print("No ingress-nginx host with auth-tls-* annotations in the input: no client "
+                  "authentication to migrate.")
+        return
+    width = max(len(TITLES[c.target]) for p in plans for c in p.columns)
+    for p in plans:
+        head = f"host {p.host}: client auth from {p.ingress}"
+        head += f", secret {p.ca_secret}" if p.ca_secret else ""
+        out.print(Text(head, style="bold"))
+        for aspect in ASPECTS:
+            out.print(Text(f"  {ASPECT_TITLES[aspect]}", style="underline"))
+            for col in p.columns:
+                cell = col.cells.get(aspect)
+                if cell is None:
+                    continue
+                mark = "*" if cell.changed else " "
+                out.print(Text(f"  {mark} {TITLES[col.target]:<{width}}  {cell.text}",
+                               style="yellow" if cell.changed else ""), soft_wrap=True)
+        out.print(Text("  * = differs from ingress-nginx today", style="dim"))
+        for note in p.notes:
+            out.print(Text(f"note: {note}"))
+        for col in p.columns[1:]:
+            if col.cannot:
+                out.print(Text(f"{TITLES[col.target]} cannot express:", style="bold"))
+                for item in col.cannot:
+                    out.print(Text(f"  - {item}"))
+            if show_resources and col.resources:
+                out.print(Text(f"# {TITLES[col.target]}: resources to apply", style="bold"))
+                out.print(Text(col.resources), markup=False, highlight=False)
