@@ -9,7 +9,6 @@ exactly as the facts sheet says, 1 otherwise, 2 when nginx is missing or the nam
 from __future__ import annotations
 
 import difflib
-import json
 import sys
 from typing import Any
 
@@ -47,13 +46,15 @@ def command(name: str, nginx: str | None, fmt: str) -> int:
     (bad, good), seconds, _ = execute([broken, fixed], nginx, keep=False)
     ok = bad.matched and good.matched
     if fmt == "json":
-        data = {"schema_version": 1, "matched": ok, "seconds": round(seconds, 3),
-                "broken": bad.to_dict(), "fixed": good.to_dict()}
+        from mtls_doctor.report.json import document, dumps, envelope, lab_result
+
+        data = {"matched": ok, "seconds": round(seconds, 3),
+                "broken": lab_result(bad.to_dict()), "fixed": lab_result(good.to_dict())}
         from mtls_doctor.diagnose import run_on_lab_scenario
 
         diagnosis = run_on_lab_scenario(name, nginx=nginx)
-        data["diagnose"] = diagnosis.report.to_dict()
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        data["diagnose"] = document(diagnosis.report)  # the `diagnose` document, as is
+        sys.stdout.write(dumps(envelope("demo", data)))
     else:
         _render(broken, fixed, bad, good, seconds)
         from mtls_doctor.cli.diagnose import demo_section

@@ -51,9 +51,11 @@ def pki_command(directory: Path, key_type: str, server_names: tuple[str, ...], f
         return 2
     data = json.loads(manifest.read_text())
     if fmt == "json":  # the manifest (paths, roles, fingerprints; never key material)
-        out = {"schema_version": 1, "command": "lab pki", "directory": str(directory),
-               "manifest": str(manifest), **data}
-        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        from mtls_doctor.report.json import dumps, envelope, lab_pki
+
+        out = envelope("lab pki", {"directory": str(directory), "manifest": str(manifest),
+                                   **lab_pki(data)})
+        sys.stdout.write(dumps(out))
         return 0
     console().print(f"wrote {len(data['files'])} files ({key_type}) to {directory}; "
                     f"manifest: {manifest}", markup=False)
@@ -69,8 +71,10 @@ def list_command(fmt: str) -> int:
     from mtls_doctor.lab.scenarios import SCENARIOS
 
     if fmt == "json":
-        data = {"schema_version": 1, "scenarios": [s.to_dict() for s in SCENARIOS]}
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        from mtls_doctor.report.json import dumps, envelope, lab_scenario
+
+        data = envelope("lab list", {"scenarios": [lab_scenario(s.to_dict()) for s in SCENARIOS]})
+        sys.stdout.write(dumps(data))
         return 0
     from rich.table import Table
     from rich.text import Text
@@ -122,10 +126,12 @@ def run_command(scenarios: tuple[str, ...], nginx: str | None, fmt: str, keep: b
     results, total, workdir = execute(chosen or list(SCENARIOS), nginx, keep)
     ok = all(r.matched for r in results)
     if fmt == "json":
-        data = {"schema_version": 1, "matched": ok, "seconds": round(total, 3),
-                "workdir": str(workdir) if keep else None,
-                "scenarios": [r.to_dict() for r in results]}
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        from mtls_doctor.report.json import dumps, envelope, lab_result
+
+        data = envelope("lab run", {"matched": ok, "seconds": round(total, 3),
+                                    "workdir": str(workdir) if keep else None,
+                                    "scenarios": [lab_result(r.to_dict()) for r in results]})
+        sys.stdout.write(dumps(data))
     else:
         from mtls_doctor.cli.console import console
 
@@ -154,12 +160,14 @@ def _run_matrix(scenarios: Sequence[Any], fmt: str) -> int:
     ok = all(r.matched for results in by_nginx.values() for r in results)
     diffs = differences(by_nginx)
     if fmt == "json":
-        data = {"schema_version": 1, "matched": ok,
+        from mtls_doctor.report.json import dumps, envelope, lab_matrix
+
+        data = {"matched": ok,
                 "nginx": {label: {"path": binary, "matched": sum(r.matched for r in rs),
                                   "scenarios": len(rs)}
                           for (label, rs), binary in zip(by_nginx.items(), binaries)},
                 "differences": diffs}
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.write(dumps(envelope("lab run", lab_matrix(data))))
         return 0 if ok else 1
     from rich.table import Table
 

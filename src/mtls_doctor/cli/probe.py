@@ -145,13 +145,13 @@ def command(
 
 def _fleet(path, identity, host_header, timeout, ca_file, insecure, send_cert_anyway, tls,
            legacy, concurrency, no_sni, fail_on) -> int:
-    import json
     import sys
 
     from mtls_doctor.model import Report
     from mtls_doctor.probe.fleet import parse_targets, run_fleet
     from mtls_doctor.probe.handshake import ProbeConfig
     from mtls_doctor.probe.identity import _read
+    from mtls_doctor.report.json import dumps
     from mtls_doctor.rules.probe import check
 
     raw = _read(path, "--targets")  # a file, a pipe or stdin (-), bounded, with a read timeout
@@ -162,10 +162,10 @@ def _fleet(path, identity, host_header, timeout, ca_file, insecure, send_cert_an
     progress = _progress(len(entries))
 
     def emit_record(record: dict) -> None:
-        sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
+        sys.stdout.write(dumps(record, line=True))
         sys.stdout.flush()
         if any(fail_on <= _sev(f["severity"]) for f in record["findings"]):
-            failing.append(record["line"])
+            failing.append(record["input"]["line"])
         if progress is not None:
             progress[0].advance(progress[1])
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -17,8 +16,10 @@ def rules_command(fmt: str) -> int:
     from mtls_doctor.rules import REGISTRY
 
     if fmt == "json":
-        data = {"schema_version": 1, "rules": [REGISTRY[c].to_dict() for c in sorted(REGISTRY)]}
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        from mtls_doctor.report.json import dumps, envelope, rule_entry
+
+        data = envelope("rules", {"rules": [rule_entry(REGISTRY[c].to_dict()) for c in sorted(REGISTRY)]})
+        sys.stdout.write(dumps(data))
         return 0
     from rich.table import Table
 
@@ -45,7 +46,9 @@ def explain_command(code: str, fmt: str) -> int:
         fail(f"no rule {code!r}; `mtls-doctor rules` lists them")
     assert rule is not None
     if fmt == "json":
-        sys.stdout.write(json.dumps(rule.to_dict(), indent=2) + "\n")
+        from mtls_doctor.report.json import dumps, envelope, rule_entry
+
+        sys.stdout.write(dumps(envelope("explain", rule_entry(rule.to_dict()))))
     else:
         from rich.markdown import Markdown
 

@@ -178,7 +178,8 @@ def build_report(ev: Evidence, causes: tuple[RootCause, ...]) -> Report:
         "verify": [{
             "server": v.server.label if v.server is not None else None,
             "ssl_client_verify": v.result.ssl_client_verify, "status": v.result.status,
-            "error_code": v.result.error_code,
+            "error_code": v.result.error_code, "error_text": v.result.error_text,
+            "openssl_version": v.result.openssl_version,
             "passes_deeper": (v.deeper.error_code == 0) if v.deeper is not None else None,
         } for v in ev.verifies],
         "notes": list(ev.notes) + _probe_notes(ev),

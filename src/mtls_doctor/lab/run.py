@@ -28,6 +28,9 @@ from mtls_doctor.model import InputError
 
 __all__ = ["Row", "ScenarioResult", "run_scenario", "compare", "recognise_page"]
 
+#: the server name a lab client sends when its spec says it sends SNI
+LAB_SNI = "localhost"
+
 _REQUEST_RE = re.compile(r'request: "[A-Z]+ /\?lab=([A-Za-z0-9._-]+)[ &"]')
 _LOG_PREFIX_RE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: (?:\*\d+ )?")
 _VERIFY_LINES = ("client SSL certificate verify error", "client sent no required SSL certificate")
@@ -252,7 +255,7 @@ def _ask(port: int, spec: ClientSpec, prefix: Path, pki: Any, timeout: float) ->
         cert = prefix / f"clients/{spec.client}{'-chain' if spec.send_chain else ''}.pem"
         key = prefix / f"clients/{spec.client}.key"
     return request(port, lab_id=spec.id, ca_pem=pki.pem("root"), host="localhost",
-                   sni="localhost" if spec.sni else None, cert_file=cert, key_file=key,
+                   sni=LAB_SNI if spec.sni else None, cert_file=cert, key_file=key,
                    tls=spec.tls, headers=spec.headers, timeout=timeout)
 
 

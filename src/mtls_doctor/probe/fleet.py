@@ -58,24 +58,14 @@ def parse_targets(text: str, source: str = "targets") -> list[FleetEntry]:
 
 
 def summary(entry: FleetEntry, report: Report, elapsed_ms: float) -> dict[str, Any]:
-    """The JSON Lines record of one target (the full attempts are left out on purpose)."""
-    data = report.data
-    inferences = data.get("inferences", [])
-    return {
-        "line": entry.line,
-        "target": entry.text,
-        "servername": data.get("primary_sni"),
-        "inferred_mode": data.get("inferred_mode"),
-        "modes": {(i["sni"] or "-"): i["mode"] for i in inferences},
-        "certificate_request": data.get("certificate_request"),
-        "ca_names": data.get("ca_names"),
-        "findings": [
-            {"rule": f.rule, "severity": f.severity.value, "message": f.message}
-            for f in report.findings
-        ],
-        "attempts": len(data.get("attempts", [])),
-        "elapsed_ms": round(elapsed_ms, 1),
-    }
+    """The JSON Lines record of one target: the very document ``probe TARGET --format json``
+    prints (docs/json.md), plus ``input`` (its line in the targets file) and ``elapsed_ms``."""
+    from mtls_doctor.report.json import document
+
+    record = document(report)
+    record["input"] = {"line": entry.line, "text": entry.text, "sni": entry.servername}
+    record["elapsed_ms"] = round(elapsed_ms, 1)
+    return record
 
 
 def run_fleet(
