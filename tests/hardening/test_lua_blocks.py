@@ -44,6 +44,30 @@ def test_lint_of_openresty_lua_with_hidden_braces(tmp_path):
     assert json.loads(proc.stdout)["configs"]
 
 
+def test_lua_braces_stay_hidden_when_the_file_uses_an_expansion():
+    # a ${...} anywhere in the file used to send the whole file to crossplane, whose Lua lexer
+    # counts the brace in the long string: 'unexpected "}"', exit 2
+    text = ('server {\n  set $x ${host}a;\n  location / {\n    content_by_lua_block {'
+            '\n      local s = [[ } ]]\n    }\n  }\n}\n')
+    toks = list(tokens(text))
+    assert ("${host}a", 2, False) in toks
+    assert ("\n      local s = [[ } ]]\n    ", 6, True) in toks
+    assert toks[-1] == ("}", 8, False)
+
+
+# lua-nginx-module's newer *_by_lua_block directives and stream-lua-nginx-module's preread phase
+# (https://github.com/openresty/lua-nginx-module README "Directives",
+# https://github.com/openresty/stream-lua-nginx-module README): crossplane's list lacks them and
+# its lexer read their bodies as nginx directives (a Lua "if ... end" has no ";": exit 2)
+@pytest.mark.parametrize("directive", ["ssl_client_hello_by_lua_block", "server_rewrite_by_lua_block",
+                                       "exit_worker_by_lua_block", "preread_by_lua_block"])
+def test_newer_lua_block_directives(directive):
+    body = '\n  local host = get_name()\n  if not host then ngx.log(ngx.ERR, "no {") return end\n'
+    directives, _ = parse_text(f"server {{\n {directive} {{{body} }}\n}}\n", "t.conf")
+    (lua,) = directives[0].block
+    assert (lua.name, lua.args) == (directive, (body + " ",))
+
+
 @pytest.mark.parametrize("text", ["content_by_lua_block { local s = [[ } ", "content_by_lua_block {\n -- x",
                                   "content_by_lua_block { x = 'a }", "content_by_lua_block  x;"])
 def test_unterminated_lua_is_one_syntax_error(text):

@@ -2,8 +2,9 @@
 
 crossplane's ``_lex_file_object`` walks the text one character at a time through three
 generators; on a 10,000-server configuration that is most of lint's run time. ``tokens`` uses
-one regular expression instead and falls back to crossplane whenever the text uses a feature
-whose crossplane semantics are irregular (``${...}`` expansion, a lone trailing backslash).
+one regular expression instead and falls back to crossplane only for a lone trailing backslash.
+crossplane's irregular ``${...}`` reading is reproduced here (``_expansion``), so that a
+``${...}`` anywhere in a file no longer hands the whole file, Lua blocks included, to crossplane.
 ``*_by_lua_block`` bodies are read here Lua-aware (``_lua_block``): a brace inside a Lua long
 string, long comment, line comment or quoted string does not count, as in lua-nginx-module,
 where crossplane's Lua lexer counts braces in long strings and comments and fails on valid
@@ -49,9 +50,46 @@ def _crossplane(text: str) -> Iterator[tuple[str, int, bool]]:
 
 
 def needs_crossplane(text: str) -> bool:
-    """Texts whose crossplane semantics are irregular: ``${...}`` expansion, a lone trailing
-    backslash. (``*_by_lua_block`` bodies are read here, by ``_lua_block``.)"""
-    return "${" in text or text.endswith("\\")
+    """Texts handed to crossplane: a lone trailing backslash (its escape reader runs off the
+    end). ``${...}`` expansion is reproduced here (``_expansion``) and ``*_by_lua_block`` bodies
+    are read here (``_lua_block``)."""
+    return text.endswith("\\")
+
+
+_WORD_REST = re.compile(r"[^\s{};\\]*+(?:\\.[^\s{};\\]*+)*+", re.S)
+
+
+def _expansion(text: str, pos: int, token: str) -> tuple[str | None, int]:
+    """crossplane's ``${...}`` reading of an unquoted token that ends with ``$`` before the
+    ``{`` at ``pos``: units (``\\x`` is one) join the token until it ends with ``}`` or a unit
+    is whitespace; the unit that stopped it joins the token too unless it is ``{``, ``}`` or
+    ``;`` (so a whitespace character stays inside the token), then the token goes on as an
+    ordinary word and may expand again. Returns the token and the position after it, or
+    ``None`` when the file ends inside it (crossplane drops it)."""
+    end = len(text)
+    parts = [token]
+    last = token[-1]
+    while True:
+        while True:
+            if pos >= end:
+                return None, end
+            unit = text[pos:pos + 2] if text[pos] == "\\" else text[pos]
+            if last == "}" or unit.isspace():
+                break
+            parts.append(unit)
+            last = unit[-1]
+            pos += len(unit)
+        if unit in ("{", "}", ";"):
+            return "".join(parts), pos
+        parts.append(unit)
+        rest = _WORD_REST.match(text, pos + len(unit))
+        parts.append(rest.group())
+        pos = rest.end()
+        if pos >= end:
+            return None, end
+        last = parts[-1][-1] if parts[-1] else unit[-1]
+        if not (last == "$" and text[pos] == "{"):
+            return "".join(parts), pos
 
 
 #: the directives whose argument is a Lua block (crossplane's ``ext/lua.py`` list, which follows
@@ -62,6 +100,10 @@ LUA_BLOCK_DIRECTIVES = frozenset({
     "init_worker_by_lua_block", "log_by_lua_block", "rewrite_by_lua_block", "set_by_lua_block",
     "ssl_certificate_by_lua_block", "ssl_session_fetch_by_lua_block",
     "ssl_session_store_by_lua_block",
+    # newer lua-nginx-module directives and stream-lua-nginx-module's preread phase, which
+    # crossplane's list lacks (its lexer reads their Lua bodies as nginx tokens)
+    "exit_worker_by_lua_block", "server_rewrite_by_lua_block", "ssl_client_hello_by_lua_block",
+    "preread_by_lua_block",
 })
 
 # Lua's lexical elements that can hide a brace (Lua 5.1 manual section 2.1; lua-nginx-module's
@@ -184,15 +226,22 @@ def tokens(text: str) -> Iterator[tuple[str, int, bool]]:
             yield chunk, line, False
             directive = True
         else:  # a word: dropped at end of file, like crossplane
-            if m.end() >= end:
+            after = m.end()
+            if after >= end:
                 return
+            word = chunk
+            if chunk.endswith("$") and text[after] == "{":
+                word, after = _expansion(text, after, chunk)
+                if word is None:
+                    return
+                chunk = text[pos:after]
             # crossplane numbers a token by its first unit, counted after that unit's newline
-            yield chunk, line + (1 if chunk.startswith("\\\n") else 0), False
+            yield word, line + (1 if chunk.startswith("\\\n") else 0), False
             # crossplane hands over to its Lua lexer at the whitespace after the directive
-            lua = chunk if directive and chunk in LUA_BLOCK_DIRECTIVES and text[m.end()].isspace() else None
+            lua = word if directive and word in LUA_BLOCK_DIRECTIVES and text[after].isspace() else None
             directive = False
         line += chunk.count("\n")
-        pos = m.end()
+        pos = m.end() if kind != "word" else pos + len(chunk)
         if lua is not None:
             found, pos, line = _lua_block(text, pos, line, lua)
             yield from found
