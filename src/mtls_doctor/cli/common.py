@@ -42,11 +42,14 @@ def emit(report: Report, fmt: str, render_text: Callable[[Report], None]) -> Non
         sys.stdout.write(render_json(report))
     elif fmt == "sarif":
         from mtls_doctor import __version__
-        from mtls_doctor.report.sarif import render_sarif
+        from mtls_doctor.report.sarif import render_sarif, resolve_base
 
-        import os
-
-        sys.stdout.write(render_sarif(report, __version__, base=os.getcwd()))
+        # the command's own --base and inputs (lint: PATH...), read from its click context
+        ctx = click.get_current_context(silent=True)
+        params = ctx.params if ctx is not None else {}
+        inputs = [str(p) for p in params.get("paths") or ()]
+        base = resolve_base(params.get("base"), inputs)
+        sys.stdout.write(render_sarif(report, __version__, base=base, inputs=inputs))
     else:
         render_text(report)
 

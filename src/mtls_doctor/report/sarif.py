@@ -1,12 +1,35 @@
-"""SARIF 2.1.0 output: findings as results, the rule table generated from rule docstrings."""
+"""SARIF 2.1.0 output that GitHub code scanning accepts and places right.
+
+What GitHub needs (docs.github.com, "SARIF support for code scanning"), and how it is met here:
+- artifact URIs relative to the repository root: ``uri`` relative, ``uriBaseId: "%SRCROOT%"``
+  and ``run.originalUriBaseIds["%SRCROOT%"]`` the absolute ``file://`` URI of that root, ending
+  in ``/``. The root is ``--base``, else the git work tree holding the first input, else the
+  one holding the current directory, else the current directory. A file outside the root (an
+  absolute CA path a config names, e.g. ``/etc/nginx/ca.pem``) keeps its absolute ``file://``
+  URI: GitHub cannot show it in the repository, and a relative URI would point at the wrong file;
+- a ``region`` on every result: the finding's line, or line 1 for a whole-file finding;
+  a finding without any file (an endpoint) is placed on the first input file, line 1, with the
+  endpoint as a logical location;
+- ``partialFingerprints`` so an alert keeps its identity when lines move;
+- each rule: ``id``, ``name``, short and full description, ``help`` (text and markdown from the
+  rule docstring), ``helpUri`` as a full URL, ``properties.tags``, ``security-severity`` (a
+  number as text, 0.1-10.0) and ``precision``.
+
+Invariant: pure (paths are resolved, never opened, except that finding the git root runs
+``git rev-parse`` when no ``--base`` is given; see ``resolve_base``).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from pathlib import Path
-from typing import Any
+import os
+import subprocess
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable
+from urllib.parse import quote
 
-from mtls_doctor.model import Report, Severity
+from mtls_doctor.model import Finding, Report, Severity
 
 _LEVEL = {
     Severity.INFO: "note",
@@ -14,69 +37,154 @@ _LEVEL = {
     Severity.ERROR: "error",
     Severity.CRITICAL: "error",
 }
+#: GitHub reads security-severity as: >= 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium, < 4 low
+_SECURITY_SEVERITY = {
+    Severity.INFO: "2.0",
+    Severity.WARNING: "5.0",
+    Severity.ERROR: "7.5",
+    Severity.CRITICAL: "9.1",
+}
+#: what each rule family looks at, and how sure its findings are (``precision``): config and
+#: file rules read the very input nginx reads; log rules group lines whose cause can be
+#: ambiguous; probe rules infer from what a server answered
+_FAMILY = {"config": ("nginx-config", "very-high"), "file": ("certificate-file", "very-high"),
+           "bundle": ("certificate-file", "very-high"), "log": ("error-log", "high"),
+           "probe": ("live-probe", "high"), "k8s": ("kubernetes", "high")}
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+PROJECT_URL = "https://github.com/mtls-doctor/mtls-doctor"
+RULE_DOCS_URL = PROJECT_URL + "/blob/main/docs/rules/{code}.md"
+FINGERPRINT_KEY = "mtlsDoctorFinding/v1"
+SRCROOT = "%SRCROOT%"
 
 
-def artifact_location(path: str, base: str | None) -> dict[str, Any]:
-    """A repo-relative URI under ``%SRCROOT%`` when ``path`` lies below ``base`` (what GitHub
-    code scanning expects), else an absolute ``file://`` URI."""
+def git_root(directory: str | os.PathLike[str]) -> Path | None:
+    """The top of the git work tree holding ``directory`` (None outside one or without git)."""
+    try:
+        proc = subprocess.run(["git", "-C", str(directory), "rev-parse", "--show-toplevel"],
+                              capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    top = proc.stdout.strip()
+    return Path(top).resolve() if proc.returncode == 0 and top else None
+
+
+def resolve_base(base: str | None, inputs: Iterable[str] = ()) -> Path:
+    """The directory SARIF URIs are relative to: ``base``; else the git root of the first input
+    file or directory; else the git root of the current directory; else the current directory."""
+    if base is not None:
+        return Path(base).resolve()
+    for item in inputs:
+        if item and item != "-":
+            p = Path(item)
+            found = git_root(p if p.is_dir() else (p.parent if str(p.parent) else Path(".")))
+            if found is not None:
+                return found
+            break
+    return git_root(Path.cwd()) or Path.cwd().resolve()
+
+
+def artifact_location(path: str, base: Path | str | None,
+                      cwd: Path | str | None = None) -> dict[str, Any]:
+    """A relative URI under ``%SRCROOT%`` when ``path`` lies below ``base``; else an absolute
+    ``file://`` URI. Relative paths are taken from ``cwd`` (default: the current directory),
+    as the command that read them did."""
+    if path.startswith("<") and path.endswith(">"):  # <stdin>: no file to point at
+        return {"uri": quote(path.strip("<>"))}
     p = Path(path)
+    full = p if p.is_absolute() else Path(cwd or os.getcwd()) / p
+    full = Path(os.path.normpath(full))
     if base is not None:
         root = Path(base).resolve()
-        full = (root / p).resolve() if not p.is_absolute() else p.resolve()
-        try:
-            return {"uri": full.relative_to(root).as_posix(), "uriBaseId": "%SRCROOT%"}
-        except ValueError:
-            pass
-    if p.is_absolute():
-        return {"uri": p.as_uri()}
-    return {"uri": p.as_posix()}
+        for candidate in (full, full.resolve() if full.exists() else full):
+            try:
+                rel = candidate.relative_to(root)
+            except ValueError:
+                continue
+            return {"uri": quote(PurePosixPath(*rel.parts).as_posix()), "uriBaseId": SRCROOT}
+    return {"uri": full.as_uri()}
 
 
-def render_sarif(report: Report, tool_version: str, base: str | None = None) -> str:
-    """SARIF for ``report``; ``base`` is the directory file URIs are made relative to."""
+def fingerprint(f: Finding, uri: str) -> str:
+    """Stable across line moves: the rule, the file and the message (never the line)."""
+    text = "\x00".join((f.rule, uri, f.message))
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def rule_descriptor(rule: Any) -> dict[str, Any]:
+    sections = rule.sections()
+    family, precision = _FAMILY.get(rule.target, (rule.target, "high"))
+    return {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary()},
+        "fullDescription": {"text": sections.get("Why it matters", rule.summary())},
+        "help": {
+            "text": sections.get("Use instead", rule.summary()),
+            "markdown": "\n\n".join(f"**{k}**\n\n{v}" for k, v in sections.items()),
+        },
+        "helpUri": RULE_DOCS_URL.format(code=rule.code),
+        "defaultConfiguration": {"level": _LEVEL[rule.severity]},
+        "properties": {
+            "tags": ["security", "mtls", "nginx", family],
+            "security-severity": _SECURITY_SEVERITY[rule.severity],
+            "precision": precision,
+            "problem.severity": {"note": "recommendation"}.get(_LEVEL[rule.severity],
+                                                               _LEVEL[rule.severity]),
+            "facts": list(rule.facts),
+        },
+    }
+
+
+def _fallback_file(report: Report, inputs: Iterable[str]) -> str | None:
+    """Where a result with no file of its own is shown: the first configuration read."""
+    for config in report.data.get("configs", []) or []:
+        if isinstance(config, dict) and config.get("config"):
+            return str(config["config"])
+    for item in report.data.get("manifests", []) or []:
+        return str(item)
+    for item in inputs:
+        if item and item != "-":
+            return item
+    return None
+
+
+def render_sarif(report: Report, tool_version: str, base: str | Path | None = None,
+                 inputs: Iterable[str] = (), cwd: str | Path | None = None) -> str:
+    """SARIF for ``report``; ``base`` is the repository root URIs are made relative to
+    (None: ``resolve_base``), ``inputs`` the paths the command was given."""
     from mtls_doctor.rules import REGISTRY
 
-    used = sorted({f.rule for f in report.findings})
-    rules = []
-    for code in sorted(REGISTRY):
-        rule = REGISTRY[code]
-        sections = rule.sections()
-        rules.append(
-            {
-                "id": code,
-                "name": rule.name,
-                "shortDescription": {"text": rule.summary()},
-                "fullDescription": {"text": sections.get("Why it matters", rule.summary())},
-                "help": {
-                    "text": sections.get("Use instead", ""),
-                    "markdown": "\n\n".join(f"**{k}**\n\n{v}" for k, v in sections.items()),
-                },
-                "helpUri": f"docs/rules/{code}.md",
-                "defaultConfiguration": {"level": _LEVEL[rule.severity]},
-                "properties": {"facts": list(rule.facts)},
-            }
-        )
+    inputs = list(inputs)
+    root = Path(base).resolve() if base is not None else resolve_base(None, inputs)
+    rules = [rule_descriptor(REGISTRY[code]) for code in sorted(REGISTRY)]
     index = {r["id"]: i for i, r in enumerate(rules)}
+    fallback = _fallback_file(report, inputs)
     results: list[dict[str, Any]] = []
     for f in report.findings:
-        result: dict[str, Any] = {
-            "ruleId": f.rule,
-            "level": _LEVEL[f.severity],
-            "message": {"text": f.message + (f" Fix: {f.fix.text}" if f.fix else "")},
-            "properties": {"severity": f.severity.value},
-        }
+        loc = f.location
+        message = f.message + (f" Fix: {f.fix.text}" if f.fix else "")
+        result: dict[str, Any] = {"ruleId": f.rule, "level": _LEVEL[f.severity],
+                                  "message": {"text": message}}
         if f.rule in index:
             result["ruleIndex"] = index[f.rule]
-        loc = f.location
-        if loc.path is not None:
-            physical: dict[str, Any] = {"artifactLocation": artifact_location(loc.path, base)}
-            if loc.line is not None:
-                physical["region"] = {"startLine": loc.line}
-            result["locations"] = [{"physicalLocation": physical}]
-        elif loc.host is not None:
-            result["locations"] = [{"logicalLocations": [{"name": str(loc), "kind": "endpoint"}]}]
+        where = loc.path if loc.path is not None else fallback
+        location: dict[str, Any] = {}
+        uri = ""
+        if where is not None:
+            artifact = artifact_location(where, root, cwd)
+            uri = artifact["uri"]
+            region: dict[str, Any] = {"startLine": loc.line if loc.path is not None and loc.line else 1}
+            location["physicalLocation"] = {"artifactLocation": artifact, "region": region}
+        if loc.host is not None or loc.path is None:
+            location["logicalLocations"] = [{"name": str(loc), "kind": "endpoint"
+                                             if loc.host is not None else "object"}]
+        result["locations"] = [location]
+        result["partialFingerprints"] = {FINGERPRINT_KEY: fingerprint(f, uri or str(loc))}
+        props: dict[str, Any] = {"severity": f.severity.value}
+        if loc.index is not None:
+            props["certificate_index"] = loc.index  # path#index: the certificate in the bundle
+        result["properties"] = props
         results.append(result)
     doc = {
         "$schema": SARIF_SCHEMA,
@@ -87,17 +195,16 @@ def render_sarif(report: Report, tool_version: str, base: str | None = None) -> 
                     "driver": {
                         "name": "mtls-doctor",
                         "version": tool_version,
-                        "informationUri": "https://github.com/mtls-doctor/mtls-doctor",
+                        "semanticVersion": tool_version,
+                        "informationUri": PROJECT_URL,
                         "rules": rules,
                     }
                 },
+                "automationDetails": {"id": f"mtls-doctor/{report.command}/"},
+                "originalUriBaseIds": {SRCROOT: {"uri": root.as_uri().rstrip("/") + "/"}},
+                "columnKind": "unicodeCodePoints",
                 "results": results,
-                **(
-                    {"originalUriBaseIds": {"%SRCROOT%": {"uri": Path(base).resolve().as_uri() + "/"}}}
-                    if base is not None
-                    else {}
-                ),
-                "properties": {"rulesUsed": used},
+                "properties": {"rulesUsed": sorted({f.rule for f in report.findings})},
             }
         ],
     }
