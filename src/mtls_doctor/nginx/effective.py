@@ -129,6 +129,17 @@ class Server:
     def walk(self) -> Iterator[Directive]:
         yield from self.node.walk()
 
+    @property
+    def own_ssl_context(self) -> bool:
+        """The server has an SSL context of its own: a certificate (its own or inherited from
+        ``http``/``stream``) or ``ssl_reject_handshake on``. Without one nginx -t does not check
+        its ssl_verify_client/CA settings and its handshakes use the SSL context of the default
+        server of the address, also when SNI selects it (ngx_http_ssl_merge_srv_conf returns
+        early; ngx_http_ssl_servername switches the context only to a server that has one;
+        measured: tests/truth/test_lint_rules_truth.py, a server without ssl_certificate next
+        to a verifying default answers 200 SUCCESS)."""
+        return bool(self.arrays.get("ssl_certificate")) or self.settings["ssl_reject_handshake"].value == "on"
+
 
 @dataclass(frozen=True)
 class Effective:
@@ -368,3 +379,13 @@ def find_server(eff: Effective, address: str, name: str | None) -> tuple[Server 
         if best is not None:
             return best[2], True
     return default or servers[0], False
+
+
+def handshake_server(eff: Effective, server: Server, address: str) -> Server:
+    """The server whose SSL context (certificate, ssl_verify_client, CA files) does the TLS
+    handshake when ``server`` is selected on ``address``: itself when it has an SSL context of
+    its own, else the default server of the address (``Server.own_ssl_context``)."""
+    if server.own_ssl_context:
+        return server
+    return eff.defaults.get(address) or server
+

@@ -117,6 +117,8 @@ class VerifyUse:
     referenced: bool  # checked or handed to a backend anywhere in the server
     success_checked: bool  # compared with SUCCESS (directly or through a map)
     forwarded: bool  # the verify result or the certificate itself goes to a backend
+    #: tested in nginx itself (``if``, a ``map`` whose result is used, Lua), not only handed on
+    checked: bool = False
 
 
 def verify_use(server: Server, eff: Effective) -> VerifyUse:
@@ -130,7 +132,7 @@ def verify_use_of(nodes: Iterable[Directive], eff: Effective) -> VerifyUse:
     success_maps = {n for n, m in maps.items() if any(
         "SUCCESS" in (c.name + " " + text_of(c)) for c in m.block or ())}
     success_mapped = var_re(*success_maps) if success_maps else None
-    referenced = success = forwarded = False
+    referenced = success = forwarded = checked = False
     for node in nodes:
         if node.name in NOT_A_CHECK:
             continue
@@ -143,11 +145,13 @@ def verify_use_of(nodes: Iterable[Directive], eff: Effective) -> VerifyUse:
                 forwarded = True
             continue
         referenced = True
+        if node.name not in FORWARD:
+            checked = True
         if "SUCCESS" in text or (success_mapped and success_mapped.search(text)):
             success = True
         if node.name in FORWARD:
             forwarded = True
-    return VerifyUse(referenced, success, forwarded)
+    return VerifyUse(referenced=referenced, success_checked=success, forwarded=forwarded, checked=checked)
 
 
 def unprotected(server: Server, eff: Effective, ok: Callable[[VerifyUse], bool]) -> list[str]:

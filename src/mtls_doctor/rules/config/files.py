@@ -168,10 +168,11 @@ class VerifyDepthTooLow(ConfigRule):
 
     Why it matters:
     Depth counts the certificates between the leaf and the trust anchor, whether the client
-    sends them or nginx has them (F3.2); the default is 1 (F3.1). On OpenSSL 3.x deeper chains
-    fail with `FAILED:unable to get local issuer certificate` (20) or `unable to get issuer
-    certificate` (2), not with "certificate chain too long", which sends people hunting in the
-    CA file (F3.3); on OpenSSL 1.1.1 they fail with 22 "certificate chain too long" (measured on
+    sends them or nginx has them (F3.2); the default is 1 (F3.1). On OpenSSL 3.x a chain whose
+    intermediates are in the CA files fails with `FAILED:unable to get issuer certificate` (2)
+    (measured, also when the client sends them), one the client sends with `unable to get local
+    issuer certificate` (20), never with "certificate chain too long", which sends people
+    hunting in the CA file (F3.3); on OpenSSL 1.1.1 they fail with 22 "certificate chain too long" (measured on
     nginx 1.18.0 / OpenSSL 1.1.1w, docs/versions.md).
 
     Example:
@@ -225,12 +226,17 @@ class VerifyDepthTooLow(ConfigRule):
 
 
 def _depth_error(ctx: LintContext) -> str:
-    """What nginx logs for a chain deeper than ssl_verify_depth, for the OpenSSL linted for."""
+    """What nginx logs for a chain deeper than ssl_verify_depth whose intermediates are in the
+    CA files (the only chains this rule counts), for the OpenSSL linted for: 22 on 1.1.1; on
+    3.x the chain is cut at a CA of the trust store, so the last error is 2 "unable to get
+    issuer certificate" whether or not the client also sends the intermediates (measured on
+    nginx 1.22.1 / OpenSSL 3.0: tests/truth/test_lint_rules_truth.py; F3.2). 20 is what a chain
+    the client sends and the CA files lack reports (F3.3)."""
     if ctx.openssl is not None and ctx.openssl.major == 1:
         return f"error 22 (certificate chain too long, OpenSSL {ctx.openssl})"
     which = f"OpenSSL {ctx.openssl}" if ctx.openssl is not None else \
         "OpenSSL 3.x; 22 'certificate chain too long' on 1.1.1"
-    return f"error 20 or 2 (unable to get [local] issuer certificate, {which})"
+    return f"error 2 (unable to get issuer certificate, {which})"
 
 
 #: above this the CertificateRequest no longer fits one TLS record (2^14 bytes)

@@ -140,16 +140,21 @@ class CrlExpired(ConfigRule):
 
 
 class OcspWithoutResolver(ConfigRule):
-    """`ssl_ocsp` without a `resolver` (and without `ssl_ocsp_responder`): every client fails.
+    """`ssl_ocsp` without a `resolver` (and without `ssl_ocsp_responder`): clients whose OCSP URL is a host name fail.
 
     What it checks:
     A server with `ssl_ocsp on` or `leaf` whose effective `resolver` is unset and which has no
-    `ssl_ocsp_responder`.
+    `ssl_ocsp_responder`. When the CA files are readable and every OCSP URL in their
+    certificates names an IP address, it does not fire (the PKI's URLs need no resolver); when
+    none of them has an OCSP URL it fires as a warning (the client certificates' URLs decide).
 
     Why it matters:
     nginx must resolve the OCSP responder host taken from each client certificate's AIA. With
     no resolver it logs `no resolver defined to resolve ...` and answers 400 with
-    `FAILED:certificate status request failed`: `ssl_ocsp` fails closed (F6.2).
+    `FAILED:certificate status request failed`: `ssl_ocsp` fails closed (F6.2). A URL with an
+    IP address (`http://127.0.0.1:8080`, as in nginx's own ssl_ocsp.t) needs no resolver, and
+    an `ssl_ocsp_responder` is resolved once when nginx starts (measured on real nginx: the
+    request goes out without a resolver).
 
     Example:
     ```nginx
@@ -180,10 +185,51 @@ class OcspWithoutResolver(ConfigRule):
             if _ocsp_on(server) and s["resolver"].node is None and s["ssl_ocsp_responder"].node is None:
                 hits.append((s["ssl_ocsp"].node, server))
         for node, servers in per_node(hits):
+            hosts = _ocsp_hosts(ctx, servers[0])
+            if hosts and all(_is_ip(h) for h in hosts):
+                continue  # every OCSP URL of the PKI names an IP address: no resolver needed
+            severity = None if hosts else Severity.WARNING
+            named = sorted(h for h in hosts if not _is_ip(h))
+            which = (f"the OCSP URL host {named[0]}" if named else
+                     "a client certificate whose OCSP URL is a host name (an IP address needs none)")
             yield cls.finding(
-                f"`ssl_ocsp` in {labels(servers)} has no resolver: every client certificate with an"
-                " OCSP URL fails (400, certificate status request failed).",
-                node.location, Fix("Add a resolver.", "resolver 127.0.0.53 valid=300s;"))
+                f"`ssl_ocsp` in {labels(servers)} has no resolver: {which} cannot be resolved, so"
+                " those clients fail (400, certificate status request failed).",
+                node.location, Fix("Add a resolver.", "resolver 127.0.0.53 valid=300s;"), severity=severity)
+
+
+def _ocsp_hosts(ctx: LintContext, server) -> set[str]:
+    """Hosts of the OCSP URLs (AIA) in the server's CA certificates (empty: none, or no files)."""
+    from urllib.parse import urlsplit
+
+    from cryptography import x509
+    from cryptography.x509.oid import AuthorityInformationAccessOID
+
+    from mtls_doctor.rules.config.files import ca_store
+
+    hosts: set[str] = set()
+    for cert in ca_store(ctx, server):
+        try:
+            aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+        except Exception:
+            continue
+        for desc in aia:
+            if desc.access_method == AuthorityInformationAccessOID.OCSP and isinstance(
+                    desc.access_location, x509.UniformResourceIdentifier):
+                host = urlsplit(desc.access_location.value).hostname
+                if host:
+                    hosts.add(host)
+    return hosts
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
 
 
 class OcspWithOptionalNoCa(ConfigRule):

@@ -17,6 +17,10 @@ from mtls_doctor.nginx.version import (
 )
 from mtls_doctor.rules.config.common import ConfigRule, LintContext, verifying
 
+from cryptography.hazmat.primitives.hashes import SHA256 as _SHA256_CLASS
+
+_SHA256 = _SHA256_CLASS()
+
 REJECT_SNIPPET = """server {
     listen 443 ssl default_server;
     ssl_reject_handshake on;
@@ -50,9 +54,18 @@ def _rejects(server: Server) -> bool:
     return server.settings["ssl_reject_handshake"].value == "on"
 
 
-def _cas(server: Server) -> tuple[str, str]:
-    s = server.settings
-    return (s["ssl_client_certificate"].value, s["ssl_trusted_certificate"].value)
+def _cas(ctx: LintContext, server: Server) -> tuple:
+    """What a server trusts: the certificates of its CA files when they are loaded (two files
+    with other names but the same certificates are the same trust), else the resolved paths."""
+    out = []
+    for name in ("ssl_client_certificate", "ssl_trusted_certificate"):
+        setting = server.settings[name]
+        bundle = ctx.bundle(setting)
+        if bundle is not None:
+            out.extend(c.fingerprint(_SHA256) for c in bundle.certificates)
+        elif setting.node is not None and setting.args:
+            out.append(ctx.eff.config.resolve(setting.value))
+    return frozenset(out)
 
 
 class DefaultServerSkipsVerification(ConfigRule):
@@ -113,7 +126,8 @@ class DefaultServerOtherCa(ConfigRule):
 
     What it checks:
     For each TLS listen address shared by several servers: a verifying non-default server
-    whose `ssl_client_certificate`/`ssl_trusted_certificate` differ from the default server's,
+    whose `ssl_client_certificate`/`ssl_trusted_certificate` differ from the default server's
+    (by the certificates they hold when the files are readable, else by resolved path),
     while the default server verifies too (any mode but off) and does not reject handshakes.
 
     Why it matters:
@@ -148,7 +162,7 @@ class DefaultServerOtherCa(ConfigRule):
             if not verifying(default) or _rejects(default):
                 continue
             for server in others:
-                if verifying(server) and _cas(server) != _cas(default):
+                if verifying(server) and _cas(ctx, server) != _cas(ctx, default):
                     yield cls.finding(
                         f"clients without SNI on {address} are verified against the CAs of the default"
                         f" {default.label}, then reach {server.label}, which trusts other CAs.",

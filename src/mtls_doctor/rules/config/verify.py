@@ -31,7 +31,8 @@ class VerifyClientOptionalUnchecked(ConfigRule):
     A server (http or stream) whose effective `ssl_verify_client` is `optional`, that serves
     content (a location with `proxy_pass`, `root`, `return 200`, ... or static files), and in
     which `$ssl_client_verify` is neither tested (`if`, a `map` whose result is used) nor handed
-    to a backend (`proxy_set_header`, `fastcgi_param`, ...).
+    to a backend (`proxy_set_header`, `fastcgi_param`, ...). Where it is only handed to a
+    backend, the finding is a warning saying the backend must reject unverified clients.
 
     Why it matters:
     With `optional`, a client that sends no certificate is answered normally with
@@ -62,14 +63,23 @@ class VerifyClientOptionalUnchecked(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        fix = Fix("Use `ssl_verify_client on`, or reject unverified clients.",
+                  "if ($ssl_client_verify != SUCCESS) { return 403; }")
+        unchecked = set()
         for node, servers, places in _unguarded(ctx, "optional", lambda use: use.referenced):
+            unchecked |= {id(s) for s in servers}
             yield cls.finding(
                 f"`ssl_verify_client optional` lets clients without a certificate into {labels(servers)}"
                 f" ({_few(places)}): nothing checks $ssl_client_verify there.",
-                node.location,
-                Fix("Use `ssl_verify_client on`, or reject unverified clients.",
-                    "if ($ssl_client_verify != SUCCESS) { return 403; }"),
-            )
+                node.location, fix)
+        for node, servers, places in _unguarded(ctx, "optional", lambda use: use.checked):
+            servers = [s for s in servers if id(s) not in unchecked]
+            if servers:
+                yield cls.finding(
+                    f"`ssl_verify_client optional` in {labels(servers)} ({_few(places)}) only hands"
+                    " $ssl_client_verify to the backend: clients without a valid certificate get"
+                    " through unless the backend rejects every value but SUCCESS.",
+                    node.location, fix, severity=Severity.WARNING)
 
 
 class VerifyClientOptionalNoCaAsAuth(ConfigRule):
@@ -180,16 +190,22 @@ class VerifyClientTrustedOnly(ConfigRule):
 
 
 class VerifyClientWithoutCa(ConfigRule):
-    """Client verification with no CA file at all: `nginx -t` fails.
+    """Client verification with no CA file at all: `nginx -t` fails, or another server's CAs decide.
 
     What it checks:
     A server with `ssl_verify_client on` or `optional` and neither `ssl_client_certificate` nor
-    `ssl_trusted_certificate` (inherited values count).
+    `ssl_trusted_certificate` (inherited values count). A server with no `ssl_certificate` of
+    its own (nor one inherited from `http`) has no SSL context: it is reported as a warning
+    naming the default server whose context does its handshakes.
 
     Why it matters:
     nginx refuses to start: `no ssl_client_certificate for ssl_verify_client` (1.17.4 -
     1.27.1), `no ssl_client_certificate or ssl_trusted_certificate for ssl_verify_client`
-    (1.27.2+) (F1.5). Only `optional_no_ca` works without a CA file.
+    (1.27.2+) (F1.5). Only `optional_no_ca` works without a CA file. nginx checks this only for
+    a server with an SSL context: a server without a certificate passes `nginx -t`, its
+    handshakes use the default server's context (F7.3), so clients are verified against the
+    default server's CAs and mode, and a client the default server accepts gets 200 `SUCCESS`
+    here (measured on real nginx; the `no.context` case of nginx's own ssl_verify_client.t).
 
     Example:
     ```nginx
@@ -217,6 +233,17 @@ class VerifyClientWithoutCa(ConfigRule):
         for server in ctx.tls_servers:
             s = server.settings
             if server.verify in ("on", "optional") and not s["ssl_trusted_certificate"].node and not s["ssl_client_certificate"].node:
+                borrowed = _context_donor(ctx, server)
+                if borrowed is not None:
+                    yield cls.finding(
+                        f"{server.label} has no ssl_certificate, so no SSL context of its own: nginx -t"
+                        f" passes and its clients are verified with the settings of the default"
+                        f" {borrowed.label} (`ssl_verify_client {borrowed.verify}`).",
+                        (s["ssl_verify_client"].node or server.node).location,
+                        Fix("Give this server its own ssl_certificate, key and CA file, so its own"
+                            " settings decide.", "ssl_client_certificate /etc/nginx/client-ca.pem;"),
+                        severity=Severity.WARNING)
+                    continue
                 hits.append((s["ssl_verify_client"].node, server))
         for node, servers in per_node(hits):
             yield cls.finding(
@@ -284,7 +311,8 @@ class TrustedCertificateNotAdvertised(ConfigRule):
     A verifying server that has both `ssl_client_certificate` and `ssl_trusted_certificate`.
     When the files are readable, it fires only if the trusted file holds a CA that is not an
     issuer of a CA in the client certificate file (so its clients are not covered by an
-    advertised name).
+    advertised name). Both directives naming the same file is fine: its CAs are advertised
+    because `ssl_client_certificate` names it (measured on real nginx).
 
     Why it matters:
     Only the subjects of `ssl_client_certificate` are sent as acceptable CA names (F1.1);
@@ -324,6 +352,9 @@ class TrustedCertificateNotAdvertised(ConfigRule):
                 continue
             if s["ssl_client_certificate"].node is None or s["ssl_trusted_certificate"].node is None:
                 continue
+            resolve = ctx.eff.config.resolve
+            if resolve(s["ssl_client_certificate"].value) == resolve(s["ssl_trusted_certificate"].value):
+                continue  # the same file: every CA in it is advertised (F1.1; measured)
             advertised = ctx.bundle(s["ssl_client_certificate"])
             trusted = ctx.bundle(s["ssl_trusted_certificate"])
             if advertised is not None and trusted is not None:
@@ -339,6 +370,20 @@ class TrustedCertificateNotAdvertised(ConfigRule):
                 node.location,
                 "Move CAs whose clients you accept into ssl_client_certificate.",
             )
+
+
+def _context_donor(ctx: LintContext, server):
+    """The default server whose SSL context a server without its own uses (None: it has one,
+    or no other server has one)."""
+    from mtls_doctor.nginx.effective import handshake_server
+
+    if server.own_ssl_context:
+        return None
+    for listen in server.listens:
+        donor = handshake_server(ctx.eff, server, listen.address)
+        if donor is not server and donor.own_ssl_context:
+            return donor
+    return None
 
 
 def _few(places: list[str], limit: int = 3) -> str:
