@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 
 #: nginx's error-log timestamp and header: "YYYY/MM/DD HH:MM:SS [level] PID#TID: [*CID ]"
-_HEAD = re.compile(
+HEAD = _HEAD = re.compile(
     r"(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}) \[([A-Za-z]+)\] (\d+)#(\d+): (?:\*(\d+) )?"
 )
 #: what nginx writes to stderr when the error log is not open yet: "nginx: [emerg] ..."

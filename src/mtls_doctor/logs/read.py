@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
+import stat
 import sys
 import zlib
 from pathlib import Path
@@ -26,18 +28,41 @@ class LogReadError(Exception):
     """A log stopped being readable half-way (e.g. a truncated .gz)."""
 
 
+#: bytes read at a time (128 KiB): lines are cut from blocks, not read one call at a time
+_BLOCK = 1 << 17
+
+
 def _lines(raw: BinaryIO) -> Iterator[str]:
+    """The lines of ``raw`` (each with its newline, the last one maybe without), decoded.
+
+    Read in blocks; a line longer than ``MAX_LINE`` keeps its start and its newline, the rest
+    of it is skipped, so memory stays within a block plus ``MAX_LINE``."""
+    pending = b""  # the start of a line whose newline has not been read yet
+    skipping = False  # inside the over-long tail of a line that was already yielded
     while True:
-        chunk = raw.readline(MAX_LINE)
-        if not chunk:
+        block = raw.read(_BLOCK)
+        if not block:
+            if pending and not skipping:
+                yield pending.decode("utf-8", "replace")
             return
-        if not chunk.endswith(b"\n") and len(chunk) >= MAX_LINE:
-            # an over-long line: keep its start, skip the rest up to the newline
-            while True:
-                more = raw.readline(MAX_LINE)
-                if not more or more.endswith(b"\n"):
-                    break
-        yield chunk.decode("utf-8", "replace")
+        if skipping:
+            nl = block.find(b"\n")
+            if nl < 0:
+                continue
+            block, skipping = block[nl + 1:], False
+        data = pending + block if pending else block
+        last = data.rfind(b"\n")
+        if last < 0:
+            pending = data
+        else:
+            # decoding whole lines at once: a multi-byte character never straddles a newline
+            # (split on "\n" only, as nginx ends its lines; "\r" and the like stay in the line)
+            for line in data[:last].decode("utf-8", "replace").split("\n"):
+                yield line + "\n"
+            pending = data[last + 1:]
+        if len(pending) >= MAX_LINE:
+            yield pending[:MAX_LINE].decode("utf-8", "replace") + "\n"
+            pending, skipping = b"", True
 
 
 def _open(path: str) -> BinaryIO:
@@ -90,10 +115,115 @@ def iter_log_lines(path: str, tail_bytes: int | None = None) -> Iterator[str]:
             raw.close()
 
 
+#: a plain file at least this big is read by several processes at once, one range each
+PARALLEL_BYTES = 16 << 20
+#: details a range keeps per group, so that joining ranges loses none (summary.merge)
+_PART_DETAILS = 1000
+
+
+def _ranges(path: str, size: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` byte ranges of ``path`` that start and end at line starts (fewer when a
+    line is longer than a range)."""
+    cuts = [0]
+    with open(path, "rb") as fh:
+        for k in range(1, parts):
+            at = max(cuts[-1], size * k // parts)
+            fh.seek(at)
+            head = fh.read(MAX_LINE)
+            nl = head.find(b"\n")
+            if nl >= 0 and at + nl + 1 < size:
+                cuts.append(at + nl + 1)
+    cuts.append(size)
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+
+
+def _summarize_range(path: str, start: int, end: int) -> Summarizer:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    summarizer = Summarizer(max_details=_PART_DETAILS)
+    summarizer.start(path)
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        for number, text in enumerate(_lines(_Window(fh, end - start)), 1):
+            summarizer.feed(path, number, text)
+    return summarizer.part()
+
+
+class _Window(io.RawIOBase):
+    """At most ``limit`` bytes of ``fh`` from where it stands."""
+
+    def __init__(self, fh: BinaryIO, limit: int) -> None:
+        self._fh, self._left = fh, limit
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._left if n is None or n < 0 else min(n, self._left)
+        data = self._fh.read(n)
+        self._left -= len(data)
+        return data
+
+
+def _workers(path: str, tail_bytes: int | None) -> int:
+    """How many processes should read ``path``: 1 unless it is a big plain file (not stdin,
+    not gzip, not a tail) on a machine with more than one CPU."""
+    if path == "-" or tail_bytes is not None:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size < PARALLEL_BYTES:
+            return 1
+        with open(path, "rb") as fh:
+            if fh.read(2) == b"\x1f\x8b":
+                return 1
+    except OSError:
+        return 1
+    return max(1, min(cpus, 8, st.st_size // PARALLEL_BYTES))
+
+
+def _summarize_parallel(summarizer: Summarizer, path: str, workers: int) -> bool:
+    """Feed ``path`` to ``summarizer`` by ranges read in ``workers`` processes; False when
+    that could not be done (then nothing was fed)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    ranges = _ranges(path, os.stat(path).st_size, workers)
+    if len(ranges) < 2:
+        return False
+    for stream in (sys.stdout, sys.stderr):  # a forked child must not inherit pending output
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    pool = ProcessPoolExecutor(len(ranges), mp_context=multiprocessing.get_context("fork"))
+    try:
+        futures = [pool.submit(_summarize_range, path, a, b) for a, b in ranges]
+        parts = [f.result() for f in futures]
+    except (BrokenProcessPool, OSError):
+        return False
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    offset = 0
+    for part in parts:
+        lines = part._files[path][0]
+        summarizer.merge(part, path, offset)
+        offset += lines
+    return True
+
+
 def summarize_paths(paths: Sequence[str], tail_bytes: int | None = None) -> LogSummary:
     """Stream every path through one ``Summarizer`` (the ``logs`` command; ``diagnose`` too).
 
-    Raises ``InputError`` for a path that cannot be read or a damaged ``.gz``.
+    A big plain file is read in ranges by one process per CPU and the parts are joined
+    (``Summarizer.merge``): the same summary, sooner. Raises ``InputError`` for a path that
+    cannot be read or a damaged ``.gz``.
     """
     if list(paths).count("-") > 1:
         raise InputError("stdin (-) can be given only once")
@@ -102,6 +232,9 @@ def summarize_paths(paths: Sequence[str], tail_bytes: int | None = None) -> LogS
     summarizer = Summarizer()
     for path in paths:
         summarizer.start(path)
+        workers = _workers(path, tail_bytes)
+        if workers > 1 and _summarize_parallel(summarizer, path, workers):
+            continue
         try:
             for number, text in enumerate(iter_log_lines(path, tail_bytes), 1):
                 summarizer.feed(path, number, text)

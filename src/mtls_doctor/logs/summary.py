@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mtls_doctor.logs.causes import Cause, classify
-from mtls_doctor.logs.parse import event_from_fields, line_level, parse_fields
+from mtls_doctor.logs.parse import HEAD, event_from_fields, line_level, parse_fields
 
 MAX_SAMPLE = 10
 MAX_DISTINCT = 1000
@@ -31,6 +31,11 @@ _CACHE_SIZE = 4096
 _INTERESTING = re.compile(
     r"SSL|ssl_|alert|handshake|server name different|plain HTTP|OCSP|certificate|X509|resolve|CRL"
 )
+
+
+#: a client address as nginx writes it (IPv4, IPv6, "unix:"): no comma, quote or space, so two
+#: lines that differ only in it parse alike
+_PLAIN_CLIENT = re.compile(r"[0-9A-Fa-f.:\[\]]{1,64}|unix:")
 
 
 @dataclass(frozen=True)
@@ -151,11 +156,16 @@ def _order(a: _Acc) -> tuple:
 class Summarizer:
     """Feed lines, then ``result()``. Mutable while feeding; the result is frozen."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_details: int = MAX_DETAILS) -> None:
+        #: distinct details kept per group (a part of a file read apart keeps more, see merge)
+        self.max_details = max_details
         self._groups: dict[str, _Acc] = {}
         self._files: dict[str, list] = {}  # source -> [lines, nginx_lines, Counter(levels)]
         # (level, message, action, host, context keys)
         self._cache: dict[tuple, list] = {}  # -> [classify() result, protocol, host/protocol added]
+        # (level word, text before ", client: ", text after the address) -> _shape() of a line
+        self._shapes: dict[tuple, list] = {}
+        self._shapes_source: str | None = None  # the source the cached shapes' lines came from
 
     def start(self, source: str) -> None:
         """Register an input, so that an empty one is reported too."""
@@ -166,18 +176,88 @@ class Summarizer:
         if stats is None:
             stats = self._files[source] = [0, 0, Counter()]
         stats[0] += 1
+        # The fast path: a line in nginx's own form whose client (if any) is a plain address.
+        # Lines that differ only in time, pid, connection and client address have the same
+        # "shape", hence the same parse and cause (a bare client value cannot move the split
+        # point of the context, parse.py): a shape is parsed once, at its first line, which is
+        # counted in full; later lines of it add their time and client, and their number is
+        # folded into the counters in bulk (``_fold``), with the same result as line by line.
+        head = HEAD.match(text)
+        key: tuple | None = None
+        client = time = None
+        if head is not None:
+            time = head.group(1)
+            rest = text[head.end():]
+            i = rest.find(", client: ")
+            if i < 0:
+                key = (head.group(2), rest)
+            else:
+                j = rest.find(",", i + 10)
+                if j < 0:
+                    j = len(rest.rstrip("\r\n"))
+                client = rest[i + 10:j]
+                if _PLAIN_CLIENT.fullmatch(client):
+                    key = (head.group(2), rest[:i], rest[j:])
+        elif text.startswith("nginx: ["):  # what nginx -t prints: no time, pid or client
+            key = ("", text)
+        if key is not None:
+            if source is not self._shapes_source:
+                self._fold()
+                self._shapes_source = source
+            rec = self._shapes.get(key)
+            if rec is not None:  # [pending lines, stats, level, acc, detail]
+                rec[0] += 1
+                acc = rec[3]
+                if acc is not None:
+                    if time is not None:
+                        if acc.first is None or time < acc.first:
+                            acc.first = time
+                        if acc.last is None or time > acc.last:
+                            acc.last = time
+                    if client is not None and client not in acc.clients \
+                            and len(acc.clients) < MAX_DISTINCT:
+                        acc.clients[client] = None
+                return
+            shape = self._shape(text)
+            if shape is None:
+                return
+            acc = self._count(stats, shape, source, number, text, time, client)
+            if len(self._shapes) >= _CACHE_SIZE:
+                self._fold()
+            detail = shape[1][0].detail if acc is not None else None
+            self._shapes[key] = [0, stats, shape[0], acc, detail]
+            return
+        shape = self._shape(text)
+        if shape is None:
+            return
+        fields = shape[5]
+        self._count(stats, shape, source, number, text, fields[0] if fields else None,
+                    shape[4])
+
+    def _fold(self) -> None:
+        """Add the pending line counts of every cached shape to the counters; forget them."""
+        for pending, stats, level, acc, detail in self._shapes.values():
+            if not pending:
+                continue
+            stats[1] += pending
+            stats[2][level] += pending
+            if acc is not None:
+                acc.count += pending
+                acc.levels[level] += pending
+                if detail and detail in acc.details:
+                    acc.details[detail] += pending
+        self._shapes.clear()
+
+    def _shape(self, text: str) -> tuple | None:
+        """(level, cache entry or None, server, host, client, fields) of one line, or None
+        when it is not an nginx line. ``entry`` is None for a line no cause can match."""
         if _INTERESTING.search(text) is None:
             level = line_level(text)
-            if level is not None:
-                stats[1] += 1
-                stats[2][level] += 1
-            return
+            return None if level is None else (level, None, None, None, None, None)
         fields = parse_fields(text)
         if fields is None:
-            return
-        time, level, message, action, pairs = fields[0], fields[1], fields[5], fields[6], fields[7]
-        stats[1] += 1
-        stats[2][level] += 1
+            return None
+        level, message, action, pairs = fields[1], fields[5], fields[6], fields[7]
         ctx = dict(pairs)
         host = ctx.get("host")
         key = (level, message, action, host, tuple(ctx))
@@ -187,9 +267,20 @@ class Summarizer:
                 self._cache.clear()
             event = event_from_fields(fields)
             entry = self._cache[key] = [classify(event), event.protocol, False]
+        server = ctx.get("server") or (host and f"host {host}") or None
+        return (level, entry, server, host, ctx.get("client"), fields)
+
+    def _count(self, stats: list, shape: tuple, source: str, number: int, text: str,
+               time: str | None, client: str | None) -> _Acc | None:
+        """Count one line in full; the group it went to (None: no cause)."""
+        level, entry = shape[0], shape[1]
+        stats[1] += 1
+        stats[2][level] += 1
+        if entry is None:
+            return None
         match = entry[0]
         if match is None:
-            return
+            return None
         cause = match.cause
         acc = self._groups.get(cause.id)
         if acc is None:
@@ -205,19 +296,66 @@ class Summarizer:
                 acc.last = time
         if not entry[2]:  # host and protocol are part of the key: add them once per key
             entry[2] = True
-            _add(acc.hosts, host, MAX_SAMPLE)
+            _add(acc.hosts, shape[3], MAX_SAMPLE)
             _add(acc.protocols, entry[1], 4)
-        server = ctx.get("server") or (host and f"host {host}") or None
+        server = shape[2]
         if server and server not in acc.servers:
             _add(acc.servers, server, MAX_SAMPLE)
-        client = ctx.get("client")
         if client and client not in acc.clients:
             _add(acc.clients, client, MAX_DISTINCT)
         acc.levels[level] += 1
-        if match.detail and (match.detail in acc.details or len(acc.details) < MAX_DETAILS):
+        if match.detail and (match.detail in acc.details or len(acc.details) < self.max_details):
             acc.details[match.detail] += 1
+        return acc
+
+    def part(self) -> "Summarizer":
+        """This summarizer made small for sending to another process (caches dropped)."""
+        self._fold()
+        self._cache.clear()
+        self._shapes_source = None
+        return self
+
+    def merge(self, later: "Summarizer", source: str, line_offset: int) -> None:
+        """Add what ``later`` counted of the lines of ``source`` that follow the ones fed here
+        (its line numbers start after ``line_offset`` lines). The result is the one feeding
+        every line here would give: counts add up, first/last widen, bounded samples are
+        joined in order of appearance; details are exact while a part kept them all
+        (``max_details`` of the part)."""
+        self._fold()
+        later._fold()
+        for src, (lines, nginx_lines, levels) in later._files.items():
+            stats = self._files.setdefault(src, [0, 0, Counter()])
+            stats[0] += lines
+            stats[1] += nginx_lines
+            stats[2].update(levels)
+        for cid, b in later._groups.items():
+            a = self._groups.get(cid)
+            if a is None:
+                if b.source == source:
+                    b.line += line_offset
+                b.details = Counter(dict(list(b.details.items())[:self.max_details]))
+                self._groups[cid] = b
+                continue
+            a.count += b.count
+            for t in (b.first, b.last):
+                if t is not None:
+                    a.first = t if a.first is None or t < a.first else a.first
+                    a.last = t if a.last is None or t > a.last else a.last
+            for mine, theirs, limit in ((a.servers, b.servers, MAX_SAMPLE),
+                                        (a.hosts, b.hosts, MAX_SAMPLE),
+                                        (a.protocols, b.protocols, 4),
+                                        (a.clients, b.clients, MAX_DISTINCT)):
+                for value in theirs:
+                    if len(mine) >= limit:
+                        break
+                    mine.setdefault(value, None)
+            a.levels.update(b.levels)
+            for detail, n in b.details.items():
+                if detail in a.details or len(a.details) < self.max_details:
+                    a.details[detail] += n
 
     def result(self) -> LogSummary:
+        self._fold()
         files = tuple(
             FileStats(src, s[0], s[1], tuple(sorted(s[2].items())))
             for src, s in self._files.items()
