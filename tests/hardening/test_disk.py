@@ -63,16 +63,37 @@ def test_lab_run_on_a_full_tmpdir_blames_the_disk(tmp_path, nginx_bin, size):
     assert proc.stdout.strip() == ""  # nothing left in TMPDIR
 
 
+def _modes(root):
+    return {p: stat.S_IMODE(os.lstat(p).st_mode) for p in [root, *root.rglob("*")]}
+
+
 def test_lab_pki_under_umask_000_has_no_world_writable_directory(tmp_path):
-    target = tmp_path / "lab"
+    target = tmp_path / "missing" / "parents" / "lab"  # the parents it makes are 0755 too
     proc = subprocess.run([sys.executable, "-c",
                            "import os, sys; os.umask(0); from mtls_doctor.cli import main; "
                            f"sys.exit(main(['lab', 'pki', {str(target)!r}]))"],
                           capture_output=True, text=True, timeout=120, env=ENV)
     assert proc.returncode == 0, proc.stderr
-    modes = {p: stat.S_IMODE(os.lstat(p).st_mode) for p in [target, *target.rglob("*")]}
+    modes = _modes(tmp_path / "missing")
     dirs = {p: m for p, m in modes.items() if p.is_dir()}
     assert dirs and all(m == 0o755 for m in dirs.values()), dirs
     keys = {p: m for p, m in modes.items() if p.suffix in (".key", ".p12")}
     assert keys and all(m == 0o600 for m in keys.values()), keys
     assert all(m & 0o022 == 0 for m in modes.values())
+
+
+def test_lab_run_keep_under_umask_000_keeps_nothing_wider_than_0755(tmp_path, nginx_bin):
+    """The kept prefix (nginx.conf, logs, temp dirs, the scenario's pki/ and clients/) and the
+    kept PKI: directories at most 0755, keys 0600, nothing group- or world-writable (it was
+    0777 directories and a 0666 nginx.conf under umask 000)."""
+    proc = subprocess.run([sys.executable, "-m", "mtls_doctor", "lab", "run", "good", "--keep",
+                           "--nginx", nginx_bin], capture_output=True, text=True, timeout=120,
+                          env={**ENV, "TMPDIR": str(tmp_path)}, umask=0, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, (proc.stdout[-1500:], proc.stderr[-1500:])
+    (kept,) = [p for p in tmp_path.iterdir() if p.name.startswith("mtls-doctor-lab-")]
+    modes = _modes(kept)
+    assert len(modes) > 50 and any(p.name == "nginx.conf" for p in modes)
+    assert all(m & 0o022 == 0 for m in modes.values()), {p: oct(m) for p, m in modes.items() if m & 0o022}
+    assert all(m | 0o755 == 0o755 for p, m in modes.items() if p.is_dir())
+    keys = {p: m for p, m in modes.items() if p.suffix in (".key", ".p12")}
+    assert keys and all(m == 0o600 for m in keys.values()), keys

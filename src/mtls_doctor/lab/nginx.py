@@ -179,6 +179,8 @@ class NginxServer:
         start_timeout: seconds to wait for the ports to listen (per attempt).
         stop_timeout: seconds to wait after SIGQUIT, and again after SIGTERM, before SIGKILL.
         attempts: how many times to choose new ports when one was taken meanwhile.
+        fixed_ports: use these ports (``len == ports``) instead of free ones (``lab up --port``,
+            ``lab run --base-port``): one attempt, a port in use is a ``NginxStartError``.
 
     Generated around ``http``: ``pid``, ``lock_file``, ``error_log <prefix>/logs/error.log
     info``, ``worker_processes 1``, the temp paths, the lab ``log_format`` and ``access_log
@@ -203,9 +205,13 @@ class NginxServer:
         start_timeout: float = 10.0,
         stop_timeout: float = 5.0,
         attempts: int = 5,
+        fixed_ports: Sequence[int] | None = None,
     ) -> None:
         self._http = http
         self._nports = ports
+        self._fixed = tuple(fixed_ports) if fixed_ports else None
+        if self._fixed is not None and len(self._fixed) != ports:
+            raise ValueError(f"fixed_ports: {ports} port(s) needed, {len(self._fixed)} given")
         self._files = dict(files or {})
         self.nginx_bin = find_nginx(nginx_bin)
         self._workdir = Path(workdir) if workdir is not None else None
@@ -257,8 +263,8 @@ class NginxServer:
         try:
             self._prepare_prefix()
             last = ""
-            for _ in range(self.attempts):
-                self.ports = free_ports(self._nports)
+            for _ in range(1 if self._fixed is not None else self.attempts):
+                self.ports = self._fixed if self._fixed is not None else free_ports(self._nports)
                 self._write_conf()
                 self._test_conf()
                 try:
@@ -267,7 +273,7 @@ class NginxServer:
                 except NginxStartError as exc:
                     last = str(exc)
                     self._terminate()
-                    if _BIND_IN_USE not in last:
+                    if _BIND_IN_USE not in last or self._fixed is not None:
                         raise
             raise NginxStartError(f"no free ports after {self.attempts} attempts: {last}")
         except BaseException:
@@ -298,22 +304,22 @@ class NginxServer:
 
     # -- internals ----------------------------------------------------------------------
     def _prepare_prefix(self) -> None:
+        # explicit modes whatever the umask (issue 11 #17: `lab run --keep` under umask 000
+        # kept 0777 directories and a 0666 nginx.conf): mtls_doctor.lab.files
+        from mtls_doctor.lab.files import SECRET_MODE, make_dirs, write_file
+
         if self._workdir is not None:
-            self._workdir.mkdir(parents=True, exist_ok=True)
+            make_dirs(self._workdir)
             self.prefix = self._workdir.resolve()
         else:
             self.prefix = Path(tempfile.mkdtemp(prefix="mtls-doctor-nginx-")).resolve()
         for sub in ("logs", "temp/client_body", "temp/proxy", "temp/fastcgi", "temp/uwsgi", "temp/scgi"):
-            (self.prefix / sub).mkdir(parents=True, exist_ok=True)
+            make_dirs(self.prefix / sub, self.prefix)
         for rel, data in self._files.items():
             target = (self.prefix / rel).resolve()
             if self.prefix not in target.parents:
                 raise ValueError(f"lab file {rel!r} would be written outside the prefix")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(target, 0o600)
+            write_file(target, data, SECRET_MODE, self.prefix)
 
     def _render_http(self) -> str:
         if callable(self._http):
@@ -351,7 +357,9 @@ class NginxServer:
             + body
             + "\n}\n"
         )
-        self.conf_path.write_text(conf)
+        from mtls_doctor.lab.files import PUBLIC_MODE, write_file
+
+        write_file(self.conf_path, conf.encode(), PUBLIC_MODE, prefix)
         _check_loopback_only(self.conf_path)
 
     def _cmd(self, *extra: str) -> list[str]:
@@ -376,8 +384,10 @@ class NginxServer:
 
     def _spawn_and_wait(self) -> None:
         prefix = self._need_prefix()
+        from mtls_doctor.lab.files import open_append
+
         stderr_path = prefix / "logs" / "stderr.log"
-        with open(stderr_path, "ab") as err:
+        with os.fdopen(open_append(stderr_path), "ab") as err:
             self.process = subprocess.Popen(
                 self._cmd("-g", "daemon off; master_process on;"),
                 stdin=subprocess.DEVNULL,

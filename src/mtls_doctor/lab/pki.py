@@ -42,6 +42,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+# one home for the lab's writes (explicit modes whatever the umask, fsync)
+from mtls_doctor.lab.files import DIR_MODE
+from mtls_doctor.lab.files import make_dirs as _make_dirs
+from mtls_doctor.lab.files import write_file as _write_file
 from mtls_doctor.model import InputError
 from mtls_doctor.pki.issue import (
     CA,
@@ -275,7 +279,7 @@ class LabPKI:
                 raise FileExistsError(f"{directory} exists and is not a directory")
             if not force and any(directory.iterdir()):
                 raise FileExistsError(f"{directory} is not empty (use --force to overwrite)")
-        directory.parent.mkdir(parents=True, exist_ok=True)
+        _make_dirs(directory.parent)  # missing parents: 0755 too, not 0777 & ~umask
         files = self.files()
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".partial",
                                         dir=directory.parent))
@@ -437,35 +441,6 @@ def _p12_encryption() -> serialization.KeySerializationEncryption:
             .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
             .hmac_hash(hashes.SHA256())
             .build(P12_PASSWORD))
-
-
-#: the mode of every directory of a written lab (explicit: never 0777 & ~umask)
-DIR_MODE = 0o755
-
-
-def _make_dirs(path: Path, root: Path) -> None:
-    """Create the directories from ``root`` down to ``path`` with DIR_MODE exactly."""
-    missing = []
-    while path != root and not path.exists():
-        missing.append(path)
-        path = path.parent
-    for d in reversed(missing):
-        os.mkdir(d, DIR_MODE)
-        os.chmod(d, DIR_MODE)  # mkdir's mode is filtered by the umask
-
-
-def _write_file(path: Path, data: bytes, mode: int, root: Path | None = None) -> None:
-    """Create ``path`` with ``mode`` from the start (O_EXCL after removing an old file); the
-    data is on disk (fsync) before this returns, so a full disk fails here, not later."""
-    _make_dirs(path.parent, root if root is not None else path.parent.parent)
-    if path.is_symlink() or path.exists():
-        path.unlink()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
-    with os.fdopen(fd, "wb") as handle:
-        os.fchmod(handle.fileno(), mode)  # exact, whatever the umask
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def _move_into(staging: Path, directory: Path) -> None:
