@@ -90,9 +90,12 @@ def _configs(paths: tuple[str, ...], nginx: str | None):
 @click.option("--show-nginx", is_flag=True,
               help="Kubernetes manifests: print the nginx configuration each controller renders.")
 @format_option("sarif")
+@click.option("--base", metavar="DIR", type=click.Path(file_okay=False),
+              help="SARIF: the repository root file URIs are relative to (default: the git "
+                   "work tree of the first PATH, else of the current directory).")
 @fail_on_option()
 def command(paths, nginx, nginx_version, openssl_version, at, no_files, select, ignore, show_diff,
-            show_nginx, fmt, fail_on) -> int:
+            show_nginx, fmt, base, fail_on) -> int:
     """Find mTLS mistakes in an nginx configuration (file, directory, or - for `nginx -T` output)."""
     from mtls_doctor.model import Report, Severity
     from mtls_doctor.nginx.lint import lint_config, load_named_files
