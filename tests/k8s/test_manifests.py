@@ -144,7 +144,7 @@ def test_cli_stdin_kubectl_list_points_at_the_annotation():
 
     found = json.loads(done.stdout)["findings"]
     hit = [f for f in found if f["rule"] == "MTLS704"]
-    assert hit and hit[0]["path"] == "<stdin>" and hit[0]["line"] == 7
+    assert hit and hit[0]["location"]["file"] == "<stdin>" and hit[0]["location"]["line"] == 7
     assert values()["CA"][:40] not in done.stdout
 
 

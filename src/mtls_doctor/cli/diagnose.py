@@ -21,6 +21,9 @@ EVIDENCE_SHOWN = 4
 @click.command("diagnose")
 @click.option("--config", "config", metavar="FILE", help="nginx configuration to read (default: `nginx -T`).")
 @click.option("--url", metavar="URL", help="Probe this remote https://host[:port]/ instead of the local listeners.")
+@click.option("--manifests", "manifests", multiple=True, metavar="PATH",
+              help="Kubernetes manifests instead of an nginx.conf: files, directories, - for `kubectl get "
+                   "ingress,secret,configmap -A -o yaml` (repeatable; a --config ending .yaml/.yml/.json is read so too).")
 @click.option("--cert", metavar="FILE", help="A client certificate to judge (PEM; may hold the chain).")
 @click.option("--key", metavar="FILE", help="Its private key: the probes then send the certificate.")
 @click.option("--chain", metavar="FILE", help="Intermediates the client sends after the certificate.")
@@ -49,7 +52,7 @@ EVIDENCE_SHOWN = 4
               help="Seconds the whole run may take (0: none); past it, one line and exit 2.")
 @click.option("--at", "at", metavar="TIME", help="Judge validity at this ISO 8601 time (default: now).")
 @format_option()
-def command(config, url, cert, key, chain, password, logs, server_names, sni, no_sni, host, symptoms,
+def command(config, url, manifests, cert, key, chain, password, logs, server_names, sni, no_sni, host, symptoms,
             pid, ca_file, insecure, nginx, nginx_version, openssl_version, timeout, no_probe,
             deadline, at, fmt) -> int:
     """Find the root causes of an mTLS problem: on this machine's nginx by default, or with any
@@ -92,6 +95,21 @@ def command(config, url, cert, key, chain, password, logs, server_names, sni, no
                    openssl_version=target.openssl_version if openssl_version else None)
     from mtls_doctor.cli.common import deadline as whole_run
 
+    from mtls_doctor.k8s.cli import manifest_input
+
+    given = manifest_input(tuple(manifests)) if manifests else (
+        manifest_input((config,)) if config and config != "-" else None)
+    if manifests and given is None:
+        fail("--manifests: not Kubernetes manifests (YAML/JSON files, a directory of them, or -)")
+    if given is not None:  # Kubernetes (issue 15): mtls_doctor.k8s.diagnose
+        from dataclasses import replace as _replace
+
+        from mtls_doctor.k8s.diagnose import diagnose_manifests
+
+        with whole_run(deadline, f"diagnose did not finish within --deadline {deadline:g} s"):
+            report = diagnose_manifests(given.paths, given.stdin_text, _replace(opts, config=None))
+        emit(report, fmt, render_text)
+        return 1 if report.data["root_causes"] else 0
     with whole_run(deadline, f"diagnose did not finish within --deadline {deadline:g} s (is an "
                    "error_log a terminal or a pipe, e.g. /dev/stderr? give --log FILE)"):
         evidence = collect(opts)
@@ -116,6 +134,10 @@ def render_text(report) -> None:
         bits.append(f"nginx {nginx['version']}" + (f" ({ssl})" if ssl else ""))
     if data.get("config"):
         bits.append(f"config {data['config']} ({data.get('servers', 0)} servers)")
+    if data.get("manifests"):
+        m = data["manifests"]
+        bits.append(f"{m['resources']} Kubernetes objects rendered to " + (", ".join(
+            f"{r['controller']} ({len(r['servers'])} server blocks)" for r in m["renderings"]) or "nothing"))
     if data.get("probes"):
         bits.append(f"{len(data['probes'])} probes")
     if data.get("logs"):
