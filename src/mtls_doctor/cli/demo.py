@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from mtls_doctor.cli.common import fail, format_option
+from mtls_doctor.cli.lab import base_port_option
 
 #: broken scenario -> the scenario that fixes it (same client ids, one setting changed)
 FIXED_BY = {
@@ -34,7 +35,8 @@ DEFAULT = "ca-intermediate-only"
               type=click.Choice(sorted(FIXED_BY)), help="The broken scenario to show.")
 @click.option("--nginx", "nginx", metavar="PATH", help="The nginx binary (default: PATH, /usr/sbin).")
 @format_option()
-def command(name: str, nginx: str | None, fmt: str) -> int:
+@base_port_option()
+def command(name: str, nginx: str | None, fmt: str, base_port: int | None = None) -> int:
     """Run a broken and the fixed lab scenario side by side on real nginx and explain why."""
     from mtls_doctor.cli.lab import execute
     from mtls_doctor.lab.scenarios import get
@@ -43,7 +45,7 @@ def command(name: str, nginx: str | None, fmt: str) -> int:
     if broken is None or fixed is None:  # the literal above names existing scenarios
         fail(f"no scenario {name!r}")
         return 2
-    (bad, good), seconds, _ = execute([broken, fixed], nginx, keep=False)
+    (bad, good), seconds, _ = execute([broken, fixed], nginx, keep=False, base_port=base_port)
     ok = bad.matched and good.matched
     if fmt == "json":
         from mtls_doctor.report.json import document, dumps, envelope, lab_result

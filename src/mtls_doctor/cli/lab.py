@@ -8,6 +8,7 @@ and picks the exit code (0 every row as expected, 1 otherwise, 2 usage error or 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,6 +23,14 @@ _SHORT_LOG_CUT = " while "
 @click.group("lab")
 def group() -> None:
     """Lab PKI and real nginx scenarios on loopback (127.0.0.1 only)."""
+
+
+def base_port_option():
+    """``--base-port N`` (also ``--port``): the first loopback port; the scenarios run one after
+    the other, each on N (a proxy scenario's echo backend on N+1). Default: free ports."""
+    return click.option("--base-port", "--port", "base_port", type=click.IntRange(1, 65534),
+                        metavar="N", help="Listen on 127.0.0.1:N (a proxy scenario's backend on "
+                        "N+1) instead of free ports; the scenarios run one after the other.")
 
 
 @group.command("pki")
@@ -97,8 +106,9 @@ def list_command(fmt: str) -> int:
 @click.option("--matrix", is_flag=True,
               help="Run on every nginx of the version matrix (this machine's and the roots "
                    "tools/roots.sh built in $MTLS_DOCTOR_ROOTS) and show where they differ.")
+@base_port_option()
 def run_command(scenarios: tuple[str, ...], nginx: str | None, fmt: str, keep: bool,
-                matrix: bool) -> int:
+                matrix: bool, base_port: int | None = None) -> int:
     """Run scenarios on real nginx (all by default) and compare with the expected behaviour
     (expectations follow the nginx and OpenSSL version: codes, texts, directives).
 
@@ -108,6 +118,7 @@ def run_command(scenarios: tuple[str, ...], nginx: str | None, fmt: str, keep: b
     \b
     Examples:
       mtls-doctor lab run depth-default
+      mtls-doctor lab run depth-default good --base-port 9443
       mtls-doctor lab run --nginx /var/cache/mtls-doctor/roots/bullseye/usr/sbin/nginx
       mtls-doctor lab run --matrix
     """
@@ -122,8 +133,10 @@ def run_command(scenarios: tuple[str, ...], nginx: str | None, fmt: str, keep: b
     if matrix:
         if nginx is not None:
             fail("--matrix runs every nginx of the matrix: leave out --nginx")
+        if base_port is not None:
+            fail("--matrix runs several nginx at once on free ports: leave out --base-port")
         return _run_matrix(chosen or list(SCENARIOS), fmt)
-    results, total, workdir = execute(chosen or list(SCENARIOS), nginx, keep)
+    results, total, workdir = execute(chosen or list(SCENARIOS), nginx, keep, base_port)
     ok = all(r.matched for r in results)
     if fmt == "json":
         from mtls_doctor.report.json import dumps, envelope, lab_result
@@ -186,8 +199,10 @@ def _run_matrix(scenarios: Sequence[Any], fmt: str) -> int:
     return 0 if ok else 1
 
 
-def execute(scenarios: Sequence[Any], nginx: str | None, keep: bool) -> tuple[list[Any], float, Path]:
-    """Build one PKI and run every scenario; nginx problems become one line and exit 2."""
+def execute(scenarios: Sequence[Any], nginx: str | None, keep: bool,
+            base_port: int | None = None) -> tuple[list[Any], float, Path]:
+    """Build one PKI and run every scenario; nginx problems become one line and exit 2.
+    With ``base_port`` every scenario listens on it (and the next port for a backend)."""
     import shutil
     import tempfile
     import time
@@ -202,13 +217,23 @@ def execute(scenarios: Sequence[Any], nginx: str | None, keep: bool) -> tuple[li
     except NginxNotFound as exc:
         fail(str(exc))
         raise  # unreachable: fail raises
+    if base_port is not None:
+        from mtls_doctor.lab.up import _port_free
+
+        width = max((s.ports for s in scenarios), default=1)
+        for port in range(base_port, base_port + width):
+            if not _port_free(port):
+                fail(f"--base-port {base_port}: 127.0.0.1:{port} is in use")
     started = time.monotonic()
     pki = build_lab_pki(datetime.now(timezone.utc))
     workdir = Path(tempfile.mkdtemp(prefix="mtls-doctor-lab-"))
     try:
         if keep:
             pki.write(workdir / "pki")
-        results = [run_scenario(s, pki, nginx_bin, workdir, keep=keep) for s in scenarios]
+        results = [run_scenario(s, pki, nginx_bin, workdir, keep=keep,
+                                ports=tuple(range(base_port, base_port + s.ports))
+                                if base_port is not None else None)
+                   for s in scenarios]
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -285,3 +310,88 @@ def render_result(result: Any) -> None:
         for problem in row.mismatches:
             out.print(f"  {row.client_id}: {problem}", markup=False)
     out.print()
+
+
+@group.command("up", epilog="""\b
+Examples:
+  mtls-doctor lab up depth-default --port 8443            # until Ctrl-C
+  mtls-doctor lab up depth-default --port 8443 --detach   # until `mtls-doctor lab down`
+  mtls-doctor lab up good --port 9443 --dir /tmp/lab-good --detach""")
+@click.argument("scenario")
+@click.option("--port", type=click.IntRange(1, 65534), default=8443, show_default=True,
+              help="Listen on 127.0.0.1:PORT (a proxy scenario's echo backend on PORT+1).")
+@click.option("--dir", "directory", metavar="DIR",
+              help="Write the lab PKI and nginx's prefix (config, logs) to DIR, an empty or new "
+                   "directory, kept after `lab down` (default: in the private run directory, "
+                   "removed on down).")
+@click.option("--detach", is_flag=True,
+              help="Return once nginx listens; it runs until `mtls-doctor lab down`.")
+@click.option("--nginx", "nginx", metavar="PATH", help="The nginx binary (default: PATH, /usr/sbin).")
+def up_command(scenario: str, port: int, directory: str | None, detach: bool,
+               nginx: str | None) -> int:
+    """Start one lab SCENARIO on 127.0.0.1:PORT and keep it running until Ctrl-C or
+    `mtls-doctor lab down`; prints its CA, client certificates and keys, config and error log,
+    and a curl command to try. Exit 0 once stopped, 2 when the port is taken or the scenario
+    is unknown."""
+    from mtls_doctor.lab import up
+
+    if directory is not None:
+        directory = os.path.abspath(directory)
+    if detach:
+        up.check_up(scenario, port, directory)  # refuse at once, in this process's words
+        argv = ["lab", "up", scenario, "--port", str(port)]
+        argv += ["--dir", directory] if directory else []
+        argv += ["--nginx", nginx] if nginx else []
+        _print_up(up.detach(argv, port), detached=True)
+        return 0
+    up.serve(scenario, port, directory, nginx, lambda state: _print_up(state, detached=False))
+    return 0
+
+
+def _print_up(state: Any, detached: bool) -> None:
+    from rich.text import Text
+
+    from mtls_doctor.cli.console import console
+    from mtls_doctor.lab.scenarios import get
+
+    out = console()
+    scenario = get(state.scenario)
+    kind = "broken" if scenario is not None and scenario.broken else "correct"
+    out.print(Text(f"lab scenario {state.scenario} ({kind}) is up on {state.url} "
+                   f"(127.0.0.1:{state.port}; nginx pid {state.nginx_pid})", style="bold"))
+    rows = [("files", state.directory), ("CA", state.path("ca/root.pem")),
+            ("config", state.path("nginx/nginx.conf")),
+            ("error log", state.path("nginx/logs/error.log"))]
+    for name in state.clients:
+        rows.append((f"client {name}", state.path(f"clients/{name}-chain.pem") + "  key "
+                     + state.path(f"clients/{name}.key")))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        line = Text(f"  {key.ljust(width)}  ", style="dim")
+        line.append(value)
+        out.print(line)
+    client = state.clients[0] if state.clients else None
+    curl = f"curl --cacert {state.path('ca/root.pem')}"
+    if client is not None:
+        curl += (f" --cert {state.path(f'clients/{client}-chain.pem')}"
+                 f" --key {state.path(f'clients/{client}.key')}")
+    out.print(Text("  try: ", style="dim") + Text(f"{curl} {state.url}"))
+    out.print(Text("  stop: ", style="dim") + Text(f"mtls-doctor lab down --port {state.port}"
+                                                    + ("" if detached else "  (or Ctrl-C)")))
+    sys.stdout.flush()
+
+
+@group.command("down", epilog="""\b
+Examples:
+  mtls-doctor lab down
+  mtls-doctor lab down --port 8443""")
+@click.option("--port", type=click.IntRange(1, 65535), help="Only the scenario on this port (default: every one that is up).")
+def down_command(port: int | None) -> int:
+    """Stop lab scenarios started by `mtls-doctor lab up` (bounded: SIGTERM, then SIGKILL);
+    stale state left by a process that is gone is removed. Exit 0."""
+    from mtls_doctor.cli.console import console
+    from mtls_doctor.lab import up
+
+    for line in up.down(port):
+        console().print(line, markup=False, highlight=False)
+    return 0

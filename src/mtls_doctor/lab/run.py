@@ -128,8 +128,10 @@ def run_scenario(
     *,
     keep: bool = False,
     timeout: float = 5.0,
+    ports: tuple[int, ...] | None = None,
 ) -> ScenarioResult:
-    """Start nginx for ``scenario`` with ``pki`` (a LabPKI), run its matrix, stop nginx."""
+    """Start nginx for ``scenario`` with ``pki`` (a LabPKI), run its matrix, stop nginx.
+    ``ports``: the loopback ports to listen on (``scenario.ports`` of them; default free ones)."""
     started = time.monotonic()
     prefix = Path(workdir) / scenario.name
     if prefix.exists():
@@ -144,7 +146,8 @@ def run_scenario(
     if release is not None:
         version += f" (OpenSSL {release})"
     server = NginxServer(scenario.render, ports=scenario.ports, files=files, nginx_bin=nginx_bin,
-                         workdir=prefix, keep=True)
+                         workdir=prefix, keep=True,
+                         fixed_ports=ports[:scenario.ports] if ports else None)
     answers: list[tuple[ClientSpec, Answer]] = []
     error: str | None = None
     try:
