@@ -12,7 +12,15 @@ Invariants of this module:
 - the core (``parse_sources``) does no I/O: it reads through a ``Reader``. ``load_path`` (a
   file or a directory) and ``parse_dump`` (``nginx -T`` output) are the two entry points;
 - a syntax error raises ``ConfigSyntaxError`` (an ``InputError``: one line with file:line);
-  a missing include is a ``ParseProblem`` (reported as a finding), never a traceback.
+  a missing include is a ``ParseProblem`` (reported as a finding), never a traceback;
+- template placeholders (``${VAR}``, ``{{ }}``, ``{% %}``, ``<% %>``: ``nginx.templates``) are
+  unknown values, never text that changes the parse: each file is neutralized before it is
+  tokenized and every token is restored to the text as written;
+- a fragment (a conf.d snippet of ``server`` blocks, the inside of a ``server`` or a
+  ``location``, an include-only snippet) is detected (``detect_context``) or given
+  (``context=``) and analysed as if wrapped in the blocks nginx would read it in
+  (``wrap``); the synthetic blocks sit at the fragment's line 1 and ``Config.context`` says
+  which level the fragment is.
 """
 
 from __future__ import annotations
@@ -85,6 +93,11 @@ class Config:
     problems: tuple[ParseProblem, ...] = ()
     comments: Mapping[tuple[str, int], str] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
+    #: the level the main file's directives are at: "main" (a whole configuration), or a
+    #: fragment's "http", "server", "location", "stream" or "mail" (wrapped, see ``wrap``)
+    context: str = "main"
+    #: template placeholders per file (``nginx.templates.Placeholder``), files without none
+    templates: Mapping[str, tuple] = field(default_factory=dict)
 
     def walk(self) -> Iterator[Directive]:
         for d in self.root:
@@ -155,8 +168,16 @@ def _tokens(text: str) -> Iterator[tuple[str, int, bool]]:
     return tokens(text)
 
 
-def parse_text(text: str, path: str) -> tuple[tuple[Directive, ...], dict[tuple[str, int], str]]:
-    """One file's directives (includes not expanded) and its comments by (path, line)."""
+def parse_text(text: str, path: str, placeholders: list | None = None
+               ) -> tuple[tuple[Directive, ...], dict[tuple[str, int], str]]:
+    """One file's directives (includes not expanded) and its comments by (path, line).
+    Template placeholders found are appended to ``placeholders`` when given."""
+    from mtls_doctor.nginx.templates import neutralize
+
+    neutral = neutralize(text, path)
+    if placeholders is not None:
+        placeholders.extend(neutral.placeholders)
+    restore = neutral.restore
     comments: dict[tuple[str, int], str] = {}
     stack: list[tuple[str, tuple[str, ...], int, list[Directive]]] = []
     current: list[Directive] = []
@@ -165,8 +186,10 @@ def parse_text(text: str, path: str) -> tuple[tuple[Directive, ...], dict[tuple[
     args: list[str] = []
     last_line = 1
     try:
-        for token, line, quoted in _tokens(text):
+        for token, line, quoted in _tokens(neutral.text):
             last_line = line
+            if neutral.values:
+                token = restore(token)
             if not quoted and token.startswith("#"):
                 comments[(path, line)] = token
                 continue
@@ -204,10 +227,14 @@ def parse_text(text: str, path: str) -> tuple[tuple[Directive, ...], dict[tuple[
     return tuple(current), comments
 
 
-def parse_sources(main: str, reader: Reader, prefix: str | None = None) -> Config:
-    """Parse ``main`` and every file it includes, read through ``reader`` (no other I/O)."""
+def parse_sources(main: str, reader: Reader, prefix: str | None = None, context: str | None = None) -> Config:
+    """Parse ``main`` and every file it includes, read through ``reader`` (no other I/O).
+    ``context``: the level ``main``'s directives are at (``CONTEXTS``); None detects it."""
+    if context is not None and context not in CONTEXTS:
+        raise InputError(f"--context {context}: expected one of {', '.join(CONTEXTS)}")
     prefix = prefix if prefix is not None else posixpath.dirname(main) or "."
     parsed: dict[str, tuple[Directive, ...]] = {}
+    placeholders: dict[str, list] = {}
     comments: dict[tuple[str, int], str] = {}
     sources: dict[str, str] = {}
     problems: list[ParseProblem] = []
@@ -221,7 +248,10 @@ def parse_sources(main: str, reader: Reader, prefix: str | None = None) -> Confi
         text = reader.read(path)
         if text is None:
             return None
-        tree, file_comments = parse_text(text, path)
+        found: list = []
+        tree, file_comments = parse_text(text, path, found)
+        if found:
+            placeholders[path] = found
         parsed[path], sources[path] = tree, text
         comments.update(file_comments)
         order.append(path)
@@ -297,7 +327,107 @@ def parse_sources(main: str, reader: Reader, prefix: str | None = None) -> Confi
     if tree is None:
         raise InputError(f"{main}: cannot read the configuration file")
     root = expand(tree, 0, (main,))
-    return Config(main, prefix, root, tuple(order), tuple(problems), comments, sources)
+    level = context or detect_context(root)
+    root = wrap(root, level, main)
+    return Config(main, prefix, root, tuple(order), tuple(problems), comments, sources, level,
+                  {p: tuple(v) for p, v in placeholders.items()})
+
+
+#: the levels a fragment can be at (``--context``); "main" is a whole configuration
+CONTEXTS = ("main", "http", "server", "location", "stream", "mail")
+
+#: directives of nginx's main level only (ngx_core_module, ngx_events_module, load_module ...)
+_MAIN_ONLY = frozenset({
+    "http", "stream", "mail", "events", "worker_processes", "user", "pid", "load_module",
+    "daemon", "master_process", "worker_rlimit_nofile", "worker_rlimit_core", "env",
+    "thread_pool", "timer_resolution", "pcre_jit", "ssl_engine", "lock_file",
+    "working_directory", "worker_cpu_affinity", "worker_priority", "worker_shutdown_timeout",
+    "debug_points", "google_perftools_profiles", "error_log_syslog", "include_main",
+})
+#: blocks that only sit in http (or stream: upstream, map, geo)
+_HTTP_BLOCKS = frozenset({"upstream", "map", "geo", "split_clients", "types", "limit_req_zone"})
+#: directives of a server (and not of http): their presence makes a fragment server-level
+_SERVER_LEVEL = frozenset({"listen", "server_name", "location", "ssl_reject_handshake"})
+#: directives of a location (and not of a server): a location-level fragment
+_LOCATION_LEVEL = frozenset({
+    "proxy_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass", "memcached_pass",
+    "alias", "limit_except", "internal", "content_by_lua_block", "content_by_lua_file",
+    "content_by_lua", "js_content", "stub_status",
+})
+#: what marks a top-level ``server`` as a stream (TCP/UDP) server rather than an http one
+_STREAM_ONLY = frozenset({"ssl_preread", "proxy_connect_timeout", "proxy_responses",
+                          "proxy_upload_rate", "proxy_download_rate"})
+
+
+def detect_context(root: tuple[Directive, ...]) -> str:
+    """The level a file's top-level directives are at, as nginx would need them wrapped."""
+    names = {d.name for d in root}
+    if not names or names & _MAIN_ONLY:
+        return "main"
+    servers = [d for d in root if d.name == "server" and d.block is not None]
+    if servers or names & _HTTP_BLOCKS:
+        return "stream" if servers and all(_stream_server(s) for s in servers) else "http"
+    if names & _SERVER_LEVEL:
+        return "server"
+    if names & _LOCATION_LEVEL:
+        return "location"
+    if names <= {"include", "error_log"} or not names - {"include", "error_log"}:
+        return "main"
+    return "server"  # ssl_*, proxy_set_header, add_header ...: the usual server snippet
+
+
+def _stream_server(server: Directive) -> bool:
+    inner = {d.name for d in server.block or ()}
+    if inner & _STREAM_ONLY:
+        return True
+    if inner & {"location", "server_name", "root", "index", "try_files"}:
+        return False
+    passes = [d for d in server.block or () if d.name == "proxy_pass"]
+    return bool(passes) and all(d.args and "://" not in d.args[0] for d in passes)
+
+
+def _wants_tls(nodes: tuple[Directive, ...]) -> bool:
+    """A fragment that configures or checks TLS is meant for a TLS server."""
+    for top in nodes:
+        for d in top.walk():
+            if d.name.startswith("ssl_") or any("$ssl_" in a or "${ssl_" in a for a in d.args):
+                return True
+    return False
+
+
+def wrap(root: tuple[Directive, ...], level: str, path: str) -> tuple[Directive, ...]:
+    """``root`` inside the blocks nginx reads it in. The synthetic nodes sit at ``path`` line
+    ``SYNTHETIC_LINE`` (0: no line of the file; findings there are about surroundings the
+    fragment does not hold). A server-level fragment gets a server (with ``listen 443 ssl``
+    when it has no listen and configures TLS); a location-level one ``location /`` in such a
+    server, which requests client certificates when the fragment reads ``$ssl_client_*``
+    (``optional`` when it checks ``$ssl_client_verify`` itself, else ``on``)."""
+    def block(name: str, args: tuple[str, ...], inner: tuple[Directive, ...]) -> Directive:
+        return Directive(name, args, path, SYNTHETIC_LINE, inner)
+
+    def server(inner: tuple[Directive, ...], extra: tuple[Directive, ...] = ()) -> Directive:
+        if not any(d.name == "listen" for d in inner):
+            listen = ("443", "ssl") if _wants_tls(inner) else ("80",)
+            extra = (Directive("listen", listen, path, SYNTHETIC_LINE),) + extra
+        return block("server", (), extra + inner)
+
+    if level == "main":
+        return root
+    if level in ("http", "stream", "mail"):
+        return (block(level, (), root),)
+    if level == "server":
+        return (block("http", (), (server(root),)),)
+    args = [a for top in root for d in top.walk() for a in d.args]
+    verify: tuple[Directive, ...] = ()
+    if any("ssl_client_verify" in a for a in args):
+        verify = (Directive("ssl_verify_client", ("optional",), path, SYNTHETIC_LINE),)
+    elif any("ssl_client_" in a for a in args):
+        verify = (Directive("ssl_verify_client", ("on",), path, SYNTHETIC_LINE),)
+    return (block("http", (), (server((block("location", ("/",), root),), verify),)),)
+
+
+#: the line of the blocks ``wrap`` adds around a fragment (no line of the file)
+SYNTHETIC_LINE = 0
 
 
 def load_path(path: str | Path) -> Config:
@@ -342,18 +472,19 @@ class _WithMain(FileReader):
 def load_directory(directory: str | Path) -> list[Config]:
     """A directory: its nginx.conf; else its *.conf files judged together, as if included one
     after the other in ``http`` (so default servers across files come out as nginx sees them);
-    files that hold their own ``http``/``stream``/``events`` are parsed on their own."""
+    other files (a whole configuration, a server- or location-level fragment) are parsed on
+    their own."""
     mains = directory_mains(directory)
     if len(mains) == 1:
         return [load_path(mains[0])]
     singles = [load_path(p) for p in mains]
-    snippets = [c for c in singles if not {d.name for d in c.root} & {"http", "stream", "events"}]
+    snippets = [c for c in singles if c.context == "http"]  # conf.d files of server blocks
     if len(snippets) < 2:
         return singles
     d = os.path.abspath(str(directory))
     main = os.path.join(d, "(*.conf)")
     text = "".join(f'include "{c.main}";\n' for c in snippets)
-    combined = parse_sources(main, _WithMain(main, text), prefix=d)
+    combined = parse_sources(main, _WithMain(main, text), prefix=d, context="http")
     others = [c for c in singles if all(c is not s for s in snippets)]
     return [combined, *others]
 

@@ -111,7 +111,8 @@ class ConfigFileMissing(ConfigRule):
     Every `include` without a glob that matches no file, and every file named by
     `ssl_certificate`, `ssl_certificate_key`, `ssl_client_certificate`,
     `ssl_trusted_certificate` and `ssl_crl` (relative paths resolved against the
-    configuration directory, as nginx does).
+    configuration directory, as nginx does) that exists but cannot be read; a named file that
+    does not exist is MTLS294 (once per path).
 
     Why it matters:
     nginx -t fails with `[emerg] open() ... failed` or `cannot load certificate`, and a reload
@@ -148,8 +149,7 @@ class ConfigFileMissing(ConfigRule):
             if loaded is None or loaded.error is None:
                 continue
             if not loaded.exists:
-                yield cls.finding(f"`{node.name}` names {path}, which does not exist: nginx -t fails.",
-                                  node.location, "Point it at the real file.")
+                continue  # reported once per path, with what it blocks, by MTLS294 (inputs.py)
             else:
                 yield cls.finding(
                     f"{path} cannot be read here ({loaded.error}); nginx's master (usually root) may still read it.",
