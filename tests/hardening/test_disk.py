@@ -49,7 +49,10 @@ def test_lab_pki_on_a_full_disk_leaves_no_partial_lab(tmp_path, size):
 
 
 @needs_unshare
-@pytest.mark.parametrize("size", ["16k", "48k", "64k"])
+# every 4k from "nothing fits" to "everything fits" on nginx 1.22 (the window moves with the
+# nginx at hand): the prefix not writable; nginx exiting 1 at start with nothing said (56k-60k
+# here: it could not open its error log; was "0/1 scenarios behaved as expected"); log lines lost
+@pytest.mark.parametrize("size", [f"{k}k" for k in range(16, 84, 4)])
 def test_lab_run_on_a_full_tmpdir_blames_the_disk(tmp_path, nginx_bin, size):
     mount = tmp_path / "full"
     proc = _on_full_disk(mount, size, "lab", "run", "good", "--nginx", nginx_bin, tmpdir=True)

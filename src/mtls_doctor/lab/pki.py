@@ -296,6 +296,10 @@ class LabPKI:
                 if directory.exists():
                     directory.rmdir()
                 os.rename(staging, directory)
+        except OSError as exc:
+            if not exc.filename:  # a write that did not fit (ENOSPC) names no file: say which lab
+                exc.filename = str(directory)
+            raise
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
