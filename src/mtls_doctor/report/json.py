@@ -171,9 +171,11 @@ def render_json(report: Report) -> str:
 
 
 def _rename(d: dict[str, Any], old: str, new: str) -> None:
+    """Rename a key in place, keeping its position."""
     if old in d:
-        value = d.pop(old)
-        d[new] = value
+        items = [(new if k == old else k, v) for k, v in d.items() if not (k == new and k != old)]
+        d.clear()
+        d.update(items)
 
 
 def _time_keys(d: dict[str, Any], *keys: str) -> None:

@@ -1,0 +1,150 @@
+"""The JSON contract (docs/json.md): every command's real output validates against its shipped
+schema and passes the vocabulary check; the shipped schemas, the docs copies and the generator
+agree; every JSON example in the README and docs validates."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from mtls_doctor import schema
+from mtls_doctor.report.json import schema_name
+
+from .conftest import run, run_json
+from .vocabulary import envelope_problems
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "src/mtls_doctor/schema"
+DOCS = ROOT / "docs/schema"
+
+
+def check(doc: dict, command: str) -> None:
+    validator = Draft202012Validator(schema.load(command))
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]
+    assert not errors, errors[:10]
+    assert not envelope_problems(doc, command), envelope_problems(doc, command)[:10]
+
+
+def test_schemas_are_valid_2020_12_and_shipped_identically():
+    for command in schema.COMMANDS:
+        name = schema_name(command)
+        shipped = (PACKAGE / name).read_text()
+        assert shipped == schema.text(command), f"{name}: run python -m mtls_doctor.schema"
+        assert (DOCS / name).read_text() == shipped, f"docs/schema/{name} differs from the package"
+        Draft202012Validator.check_schema(json.loads(shipped))
+    assert sorted(p.name for p in DOCS.glob("*.json")) == sorted(map(schema_name, schema.COMMANDS))
+
+
+def test_schemas_are_package_data():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert '"schema/*.json"' in text
+    assert schema.load("probe")["$id"].endswith("/probe.schema.json")
+
+
+def test_a_renamed_key_fails_validation():
+    # the schemas are strict enough to catch the old names (schema_version 1 shapes)
+    doc = {"schema_version": 2, "command": "logs", "generated_at": "2026-01-01T00:00:00Z",
+           "files": [], "groups": [], "findings": [{"rule": "MTLS601", "name": "x", "severity": "info",
+                                                     "message": "m", "path": "a.log",
+                                                     "location": {"display": "a.log"}, "fix": None}]}
+    assert list(Draft202012Validator(schema.load("logs")).iter_errors(doc))
+    doc["findings"][0].pop("path")
+    assert not list(Draft202012Validator(schema.load("logs")).iter_errors(doc))
+    doc["generated_at"] = "2026-01-01T00:00:00.123+00:00"
+    assert list(Draft202012Validator(schema.load("logs")).iter_errors(doc))
+
+
+@pytest.mark.nginx
+def test_every_command_output_validates(served, tmp_path):
+    lab = served.lab
+    url = f"https://127.0.0.1:{served.port}/"
+    targets = tmp_path / "targets.txt"
+    targets.write_text(f"{url}\n127.0.0.1:{served.port} localhost\n")
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(served.conf.read_text().replace("server.pem;", f"{lab}/server/server.pem;")
+                    .replace("server.key;", f"{lab}/server/server.key;")
+                    .replace("root.pem;", f"{lab}/ca/root.pem;"))
+    runs = {
+        "inspect": ("inspect", "clients/deep-chain.pem", "ca/root.pem", "crl/inter-expired.crl.pem"),
+        "verify": ("verify", "--ssl-client-certificate", "ca/root.pem", "--ssl-crl", "bundles/crl-all.pem",
+                   "clients/deep-chain.pem", "clients/good-chain.pem", "clients/revoked-chain.pem"),
+        "lint": ("lint", str(conf)),
+        "probe": ("probe", url, "--ca-file", "ca/root.pem", "--cert", "clients/good-chain.pem",
+                  "--key", "clients/good.key", "--client-ca", "ca/root.pem"),
+        "probe --targets": ("probe", "--targets", str(targets), "--ca-file", "ca/root.pem"),
+        "logs": ("logs", str(served.error_log)),
+        "diagnose": ("diagnose", "--config", str(served.conf), "--url", url, "--cert",
+                     "clients/foreign-chain.pem", "--key", "clients/foreign.key",
+                     "--log", str(served.error_log)),
+        "lab list": ("lab", "list"),
+        "lab run": ("lab", "run", "depth-default", "no-sni-default-server"),
+        "lab pki": ("lab", "pki", str(tmp_path / "pki2")),
+        "demo": ("demo",),
+        "rules": ("rules",),
+        "explain": ("explain", "MTLS201"),
+    }
+    seen = set()
+    for name, argv in runs.items():
+        docs = run_json(*argv, cwd=lab)
+        command = name.split(" --")[0]
+        assert docs, name
+        for doc in docs:
+            check(doc, command)
+        seen.add(command)
+    assert seen == set(schema.COMMANDS)
+    # probe --targets: each record is a probe document with its input line
+    records = run_json(*runs["probe --targets"], cwd=lab)
+    assert sorted(r["input"]["line"] for r in records) == [1, 2]
+    assert {r["input"]["sni"] for r in records} == {None, "localhost"}
+    password = json.loads((lab / "manifest.json").read_text())["pkcs12_password"]
+    (doc,) = run_json("inspect", "clients/good.p12", "--password", password, cwd=lab)
+    check(doc, "inspect")
+
+
+def test_the_vocabulary_in_real_outputs(served):
+    lab = served.lab
+    (verify,) = run_json("verify", "--ssl-client-certificate", "ca/root.pem", "clients/deep-chain.pem",
+                         cwd=lab)
+    row = verify["clients"][0]
+    assert row["verify_error"]["code"] == 20 and row["verify_error"]["openssl"].startswith("OpenSSL")
+    assert row["fix"]["text"].startswith("raise ssl_verify_depth") and "ssl_verify_depth" in row
+    (logs,) = run_json("logs", str(served.error_log))
+    group = next(g for g in logs["groups"] if g["verify_error"] is not None)
+    assert set(group["verify_error"]) == {"code", "text", "openssl"} and group["verify_error"]["openssl"] is None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", group["first"])
+    assert group["location"]["file"] == str(served.error_log) and group["location"]["line"] >= 1
+    (probe,) = run_json("probe", f"https://127.0.0.1:{served.port}/", "--ca-file", "ca/root.pem", cwd=lab)
+    assert probe["certificate_requested"] is True and probe["sni"] is None
+    tried = {a["spec"]["tls_version"] for a in probe["attempts"]}
+    assert tried <= {"TLSv1.2", "TLSv1.3", None} and "TLSv1.2" in tried
+    (listed,) = run_json("lab", "list")
+    clients = [c for s in listed["scenarios"] for c in s["clients"]]
+    assert {c["sni"] for c in clients} == {"localhost", None}
+
+
+DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FENCE = re.compile(r"```json\n(.*?)```", re.S)
+
+
+def json_examples() -> list[tuple[str, dict]]:
+    out = []
+    for path in DOC_FILES:
+        for block in FENCE.findall(path.read_text()):
+            doc = json.loads(block)
+            if isinstance(doc, dict) and "schema_version" in doc:
+                out.append((f"{path.name}: {doc.get('command')}", doc))
+    return out
+
+
+def test_json_examples_in_readme_and_docs_validate():
+    examples = json_examples()
+    assert len(examples) >= 5, "docs/json.md shows an example per concept"
+    for where, doc in examples:
+        validator = Draft202012Validator(schema.load(doc["command"]))
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]
+        assert not errors, (where, errors[:5])
+        assert not envelope_problems(doc, doc["command"]), where
