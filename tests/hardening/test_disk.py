@@ -100,3 +100,16 @@ def test_lab_run_keep_under_umask_000_keeps_nothing_wider_than_0755(tmp_path, ng
     assert all(m | 0o755 == 0o755 for p, m in modes.items() if p.is_dir())
     keys = {p: m for p, m in modes.items() if p.suffix in (".key", ".p12")}
     assert keys and all(m == 0o600 for m in keys.values()), keys
+
+
+@needs_unshare
+@pytest.mark.parametrize("size", ["4k", "100k", "300k"])
+def test_lab_run_keep_on_a_full_tmpdir_keeps_nothing_partial(tmp_path, nginx_bin, size):
+    """--keep keeps a complete run only: a PKI or a prefix that did not fit is one line, exit 2,
+    and TMPDIR is left empty (it kept a lab directory with half of it)."""
+    mount = tmp_path / "full"
+    proc = _on_full_disk(mount, size, "lab", "run", "good", "--keep", "--nginx", nginx_bin, tmpdir=True)
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.returncode == 2, (proc.returncode, proc.stdout[-1500:], proc.stderr[-1500:])
+    assert proc.stderr.strip().count("\n") == 0 and "No space left" in proc.stderr
+    assert proc.stdout.strip() == ""  # `ls -A` of TMPDIR: nothing kept

@@ -227,6 +227,7 @@ def execute(scenarios: Sequence[Any], nginx: str | None, keep: bool,
     started = time.monotonic()
     pki = build_lab_pki(datetime.now(timezone.utc))
     workdir = Path(tempfile.mkdtemp(prefix="mtls-doctor-lab-"))
+    done = False
     try:
         if keep:
             pki.write(workdir / "pki")
@@ -234,8 +235,9 @@ def execute(scenarios: Sequence[Any], nginx: str | None, keep: bool,
                                 ports=tuple(range(base_port, base_port + s.ports))
                                 if base_port is not None else None)
                    for s in scenarios]
+        done = True
     finally:
-        if not keep:
+        if not keep or not done:  # --keep keeps a complete run, never a partial one (ENOSPC)
             shutil.rmtree(workdir, ignore_errors=True)
     return results, time.monotonic() - started, workdir
 
