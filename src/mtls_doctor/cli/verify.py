@@ -74,6 +74,20 @@ def _certs(path: str | None, what: str, notes: list[str]) -> tuple:
 @click.option("--ssl-verify-client", "mode",
               type=click.Choice(["on", "optional", "optional_no_ca"]), default="on",
               show_default=True, help="ssl_verify_client mode.")
+@click.option("--ssl-ocsp", "ocsp_mode", type=click.Choice(["off", "on", "leaf"]), default="off",
+              show_default=True, help="ssl_ocsp: ask an OCSP responder about the leaf (leaf) or "
+              "the whole chain but the root (on) once the chain verified (nginx 1.19.0+).")
+@click.option("--ssl-ocsp-responder", "ocsp_responder", metavar="URL",
+              help="ssl_ocsp_responder: the responder nginx asks instead of the certificate's "
+                   "AIA URL.")
+@click.option("--resolver", "resolver", metavar="ADDRESS",
+              help="The resolver directive (nginx needs one for a responder host name in AIA).")
+@click.option("--ssl-ocsp-cache", "ocsp_cache", metavar="VALUE", help="ssl_ocsp_cache (noted: "
+              "cached answers are reused without asking).")
+@click.option("--ocsp-answer", "ocsp_answer",
+              type=click.Choice(["good", "revoked", "unknown", "unreachable"]),
+              help="With ssl_ocsp: assume the responder answers this instead of asking it "
+                   "(default: ask it as nginx would, 5 s timeout).")
 @click.option("--at", "at_text", metavar="TIME",
               help="Verification time, ISO 8601 (default: now).")
 @click.option("--security-level", type=click.IntRange(0, 5), default=None,
@@ -93,7 +107,9 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
             crl: str | None, mode: str, at_text: str | None, security_level: int | None,
             config_path: str | None, server_name: str | None, password: str | None,
             key: str | None, nginx: str | None, nginx_version: str | None,
-            openssl_version: str | None, fmt: str) -> int:
+            openssl_version: str | None, fmt: str, ocsp_mode: str = "off",
+            ocsp_responder: str | None = None, resolver: str | None = None,
+            ocsp_cache: str | None = None, ocsp_answer: str | None = None) -> int:
     """Judge each CLIENT (a PEM with the leaf then the intermediates it sends, or a PKCS#12)
     exactly as nginx would with these settings: $ssl_client_verify, HTTP status and page, the
     error-log line, the chain built, and the real cause with its fix.
@@ -110,9 +126,11 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
     target = resolve_target(nginx, nginx_version, openssl_version)
     notes: list[str] = []
     server_label = None
+    kind, mail_protocol, starttls = "http", None, False
     if config_path is not None:
         ctx = click.get_current_context()
-        given = {n for n in ("client_ca", "trusted_ca", "depth", "crl", "mode")
+        given = {n for n in ("client_ca", "trusted_ca", "depth", "crl", "mode", "ocsp_mode",
+                             "ocsp_responder", "resolver", "ocsp_cache")
                  if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE}
         conf = _from_config(config_path, server_name)
         server_label = conf["server"]
@@ -121,6 +139,13 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
         depth = depth if "depth" in given else conf["depth"]
         crl = crl if "crl" in given else conf["crl"]
         mode = mode if "mode" in given else conf["mode"]
+        ocsp_mode = ocsp_mode if "ocsp_mode" in given else conf["ocsp_mode"]
+        ocsp_responder = ocsp_responder if "ocsp_responder" in given else conf["ocsp_responder"]
+        resolver = resolver if "resolver" in given else conf["resolver"]
+        ocsp_cache = ocsp_cache if "ocsp_cache" in given else conf["ocsp_cache"]
+        kind = conf["kind"]
+        notes.extend(conf["notes"])
+        mail_protocol, starttls = conf["protocol"], conf["starttls"]
     elif server_name is not None:
         fail("--server-name needs --config")
     client_certs = _certs(client_ca, "ssl_client_certificate", notes)
@@ -141,6 +166,8 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
             notes.append(f"nginx {target.nginx_version} refuses this configuration: \"no "
                          "ssl_client_certificate for ssl_verify_client\" (F1.5; accepted from "
                          "1.27.2)")
+    ocsp_settings = _ocsp_settings(ocsp_mode, ocsp_responder, resolver, ocsp_cache, mode, kind,
+                                   target, notes)
     trust = TrustSettings(client_certificate=client_certs, trusted_certificate=trusted_certs,
                           verify_depth=depth, crls=crls, verify_client=mode,
                           security_level=security_level)
@@ -173,6 +200,8 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
                                                          workers=WORKERS):
             if result is None:
                 fail(problems[0])
+            result = _with_ocsp(result, ocsp_settings, ocsp_answer, at, resolver)
+            result = _for_kind(result, kind, mail_protocol, starttls)
             row = {"client": path, **result.to_dict()}
             row["notes"] = row["notes"] + problems
             row["key_matches"] = None if key_public is None else _same_key(key_public, leaf.public_key())
@@ -187,7 +216,8 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
                        **target.to_dict()},
         "settings": {"server": server_label, "ssl_verify_client": mode, "ssl_verify_depth": depth,
                      "ssl_client_certificate": client_ca, "ssl_trusted_certificate": trusted_ca,
-                     "ssl_crl": crl, "security_level": verifier.security_level},
+                     "ssl_crl": crl, "security_level": verifier.security_level,
+                     "kind": kind, "ssl_ocsp": ocsp_settings.to_dict() if ocsp_settings else None},
         "notes": notes,
         "clients": rows,
         "accepted": all(r["accepted"] for r in rows),
@@ -198,9 +228,183 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
     return 0 if data["accepted"] and all(r["key_matches"] is not False for r in rows) else 1
 
 
+def _ocsp_settings(mode: str, responder: str | None, resolver: str | None, cache: str | None,
+                   verify_mode: str, kind: str, target: Any, notes: list[str]):
+    """The ssl_ocsp settings (pki.ocsp.OcspSettings), with nginx's refusals as notes; None when
+    OCSP is off or cannot run (then nginx -t fails, and the note says so)."""
+    from mtls_doctor.nginx.version import SSL_OCSP_HTTP, SSL_OCSP_STREAM
+    from mtls_doctor.pki.ocsp import OcspSettings
+
+    if mode == "off":
+        return None
+    if responder is not None and not responder.lower().startswith("http://"):
+        fail(f"--ssl-ocsp-responder {responder}: nginx takes http:// URLs only (F6.2)")
+    if kind == "mail":
+        notes.append("the mail module has no ssl_ocsp: nginx -t fails on it (unknown directive)")
+        return None
+    gate = SSL_OCSP_STREAM if kind == "stream" else SSL_OCSP_HTTP
+    version = target.nginx_version
+    if version is not None and version < gate:
+        notes.append(f"nginx {version} has no ssl_ocsp in {kind} servers (from {gate}, F6.2): "
+                     "nginx -t fails with unknown directive \"ssl_ocsp\"; judged without OCSP")
+        return None
+    if verify_mode == "optional_no_ca":
+        notes.append("nginx -t refuses this configuration: \"ssl_ocsp\" is incompatible with "
+                     "\"ssl_verify_client optional_no_ca\" (F2.4); judged without OCSP")
+        return None
+    if cache:
+        notes.append(f"ssl_ocsp_cache {cache}: nginx reuses a cached answer without asking the "
+                     "responder again (a cached good stays SUCCESS while the responder is down, "
+                     "a cached revoked stays revoked); this verdict is that of an empty cache")
+    return OcspSettings(mode=mode, responder=responder, resolver=resolver is not None,
+                        cache=cache)
+
+
+def _with_ocsp(result: Any, settings: Any, assume: str | None, at: Any,
+               resolver: str | None = None) -> Any:
+    """``result`` with nginx's ssl_ocsp verdict on top (pki.ocsp), asking the responders it
+    would ask (or assuming ``assume``)."""
+    if settings is None:
+        return result
+    from mtls_doctor.pki import ocsp
+
+    if not ocsp.applies(result, settings):
+        return result
+    certs = ocsp.certificates(result)
+    checks = []
+    for query in ocsp.queries(settings, certs):
+        if query.blocked:
+            checks.append(ocsp.OcspCheck(query, "unreachable", query.blocked))
+        elif assume is not None:
+            checks.append(ocsp.OcspCheck(query, assume, f"assumed (--ocsp-answer {assume})"))
+        else:
+            cert = certs[query.depth]
+            issuer = certs[query.depth + 1] if query.depth + 1 < len(certs) else cert
+            answer, detail = _ask_responder(
+                query.url or "", ocsp.request_der(cert, issuer),
+                resolver if query.source == "AIA" else None)
+            if answer == "response":
+                answer, detail = ocsp.judge_response(detail, cert, issuer, at)
+            checks.append(ocsp.OcspCheck(query, answer, detail))
+        if checks[-1].answer != "good":
+            break  # nginx stops at the first certificate that is not good
+    return ocsp.apply(result, settings, ocsp.verdict(settings, checks))
+
+
+#: seconds to wait for an OCSP responder (nginx's resolver/ocsp timeouts are similar)
+OCSP_TIMEOUT = float(os.environ.get("MTLS_DOCTOR_OCSP_TIMEOUT", "5") or 5)
+
+
+def _resolve_with(resolver: str, host: str, timeout: float) -> str | None:
+    """``host``'s first IPv4 address from the DNS server ``resolver`` (nginx's ``resolver``
+    directive: ADDRESS[:PORT] ..., options with '='), one UDP query; None when it does not
+    answer in time (nginx: "HOST could not be resolved (110: Operation timed out)")."""
+    import os as _os
+    import socket
+    import struct
+
+    servers = [a for a in resolver.split() if "=" not in a]
+    for server in servers:
+        address, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "53")
+        qid = int.from_bytes(_os.urandom(2), "big")
+        query = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + b"".join(
+            bytes([len(p)]) + p.encode() for p in host.rstrip(".").split(".")) + b"\0" + \
+            struct.pack(">HH", 1, 1)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.settimeout(timeout)
+                sock.connect((address, int(port or 53)))
+                sock.send(query)
+                data = sock.recv(4096)
+        except (OSError, ValueError):
+            continue
+        found = _dns_a(data, qid)
+        if found:
+            return found
+    return None
+
+
+def _dns_a(data: bytes, qid: int) -> str | None:
+    """The first A record of a DNS answer to query ``qid`` (None for anything else)."""
+    import struct
+
+    if len(data) < 12 or int.from_bytes(data[:2], "big") != qid:
+        return None
+    qd, an = struct.unpack(">HH", data[4:8])
+    at = 12
+
+    def skip_name(i: int) -> int:
+        while i < len(data):
+            n = data[i]
+            if n == 0:
+                return i + 1
+            if n & 0xC0 == 0xC0:
+                return i + 2
+            i += n + 1
+        return len(data)
+
+    for _ in range(qd):
+        at = skip_name(at) + 4
+    for _ in range(an):
+        at = skip_name(at)
+        if at + 10 > len(data):
+            return None
+        rtype, _cls, _ttl, size = struct.unpack(">HHIH", data[at:at + 10])
+        at += 10
+        if rtype == 1 and size == 4:
+            return ".".join(str(b) for b in data[at:at + 4])
+        at += size
+    return None
+
+
+def _ask_responder(url: str, request: bytes, resolver: str | None = None) -> tuple[str, Any]:
+    """GET ``url``/base64(request) as nginx does; ("response", DER) or (answer, detail).
+    ``resolver``: a host name in ``url`` is resolved through it, as nginx does."""
+    import base64
+    import socket
+    import urllib.error
+    import urllib.request
+    from urllib.parse import quote, urlsplit
+
+    from mtls_doctor.pki.ocsp import needs_resolver
+
+    host = needs_resolver(url)
+    if host and resolver:
+        address = _resolve_with(resolver, host, OCSP_TIMEOUT)
+        if address is None:
+            return "unreachable", f"{host} could not be resolved (110: Operation timed out)"
+        parts = urlsplit(url)
+        netloc = address + (f":{parts.port}" if parts.port else "")
+        url = parts._replace(netloc=netloc).geturl()
+    full = url.rstrip("/") + "/" + quote(base64.b64encode(request).decode(), safe="")
+    try:
+        with urllib.request.urlopen(full, timeout=OCSP_TIMEOUT) as answer:  # noqa: S310 - http only
+            body = answer.read(1 << 20)
+    except urllib.error.HTTPError as exc:
+        return "invalid", f"the responder answered HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, socket.timeout) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, ConnectionRefusedError):
+            # a non-blocking connect: nginx sees the refusal on recv() (measured 1.22-1.30)
+            return "unreachable", "recv() failed (111: Connection refused)"
+        if isinstance(reason, (socket.timeout, TimeoutError)):
+            return "unreachable", f"the responder did not answer within {OCSP_TIMEOUT:g} s"
+        return "unreachable", f"cannot reach the responder ({reason})"
+    return "response", body
+
+
+def _for_kind(result: Any, kind: str, protocol: str | None, starttls: bool) -> Any:
+    """An http verdict told as a stream or mail server tells it (pki.serverkind)."""
+    if kind == "http":
+        return result
+    from mtls_doctor.pki.serverkind import for_kind
+
+    return for_kind(result, kind, protocol, starttls)
+
+
 def _from_config(path: str, server_name: str | None) -> dict[str, Any]:
     """The ssl_* settings of the server block nginx would pick for ``server_name``."""
-    from mtls_doctor.nginx.effective import effective
+    from mtls_doctor.nginx.effective import effective, match_name
     from mtls_doctor.nginx.parse import load_path as load_config
 
     if os.path.isdir(path):  # a configuration directory means its nginx.conf, as in diagnose
@@ -212,10 +416,25 @@ def _from_config(path: str, server_name: str | None) -> dict[str, Any]:
         fail(f"--config {path}: not a regular file")
     config = load_config(path)
     eff = effective(config)
-    servers = [s for s in eff.servers if s.kind == "http" and s.ssl]
+    servers = [s for s in (*eff.servers, *_mail_servers(config)) if s.ssl or _starttls(s)]
     if not servers:
-        fail(f"{path}: no http server with ssl")
-    server = _pick_server(servers, eff, server_name)
+        fail(f"{path}: no http, stream or mail server with ssl")
+    http = [s for s in servers if s.kind == "http"]
+    others = [s for s in servers if s.kind != "http"]
+    verifying = [s for s in servers if s.verify != "off"]
+    if server_name is None and len(verifying) == 1:
+        server = verifying[0]
+    elif server_name is None and others and (len(verifying) > 1 or not http):
+        kinds = "; ".join(f"{s.kind} {s.label}" for s in (verifying or servers))
+        server = servers[0] if len(servers) == 1 else None
+        if server is None:
+            fail(f"{path}: several TLS servers ({kinds}); choose one with --server-name")
+    elif http and (server_name is None or any(match_name(s, server_name) is not None
+                                              for s in http) or not others):
+        server = _pick_server(http, eff, server_name)
+    else:  # a mail (or stream 1.25.5+) server_name
+        named = [s for s in others if match_name(s, server_name) is not None]
+        server = named[0] if named else None
     if server is None:
         names = ", ".join(n for s in servers for n in s.names if n) or "(none)"
         fail(f"{path}: several TLS servers ({names}); choose one with --server-name")
@@ -230,10 +449,45 @@ def _from_config(path: str, server_name: str | None) -> dict[str, Any]:
     except ValueError:
         fail(f"{path}: ssl_verify_depth {depth_text!r} is not a number")
         raise
-    return {"server": server.label, "mode": server.verify,
+    responder = server.get("ssl_ocsp_responder").args
+    cache = _directive(server, "ssl_ocsp_cache")
+    ocsp_mode = server.get("ssl_ocsp").value if server.kind != "mail" else "off"
+    if ocsp_mode not in ("off", "on", "leaf"):
+        fail(f"{path}: ssl_ocsp {ocsp_mode!r} is not on, off or leaf")
+    return {"server": f"{server.kind} {server.label}" if server.kind != "http" else server.label,
+            "mode": server.verify, "kind": server.kind,
             "client_ca": file_of("ssl_client_certificate"),
             "trusted_ca": file_of("ssl_trusted_certificate"), "crl": file_of("ssl_crl"),
-            "depth": depth}
+            "depth": depth, "ocsp_mode": ocsp_mode,
+            "ocsp_responder": responder[0] if responder else None,
+            "resolver": " ".join(server.get("resolver").args) or None,
+            "ocsp_cache": " ".join(cache) if cache else None, "notes": [],
+            "protocol": (_directive(server, "protocol") or ("imap",))[0]
+            if server.kind == "mail" else None, "starttls": _starttls(server)}
+
+
+def _mail_servers(config: Any) -> list:
+    """The servers of ``mail {}`` blocks, with the same inheritance as http and stream ones
+    (``nginx.effective``: the one home of it; its public view covers http and stream only)."""
+    from mtls_doctor.nginx.effective import _own, _servers
+
+    main_logs = _own(config.root, "error_log")
+    return [s for ctx in config.root if ctx.name == "mail" and ctx.block is not None
+            for s in _servers(ctx, "mail", config.root, main_logs)]
+
+
+def _starttls(server: Any) -> bool:
+    """A mail server with ``starttls on|only`` (TLS after the protocol's STARTTLS command)."""
+    value = _directive(server, "starttls")
+    return server.kind == "mail" and bool(value) and value[0] in ("on", "only")
+
+
+def _directive(server: Any, name: str) -> tuple[str, ...] | None:
+    """The args of ``name`` at server level, else inherited from the http/stream/mail block."""
+    for node in (*(server.node.block or ()), *server.inherited):
+        if node.name == name:
+            return node.args
+    return None
 
 
 def _pick_server(servers: list, eff: Any, name: str | None):
@@ -290,13 +544,22 @@ def _render_text(report: Any) -> None:
             verdict = "HANDSHAKE FAILS"
         elif not row["accepted"]:
             verdict = "REJECTED"
-        elif row["ssl_client_verify"] == "SUCCESS":
+        elif row["ssl_client_verify"] == "SUCCESS" or row.get("server_kind", "http") != "http" \
+                and row["ssl_client_verify"] == "SUCCESS":
             verdict = "ACCEPTED"
         else:  # optional / optional_no_ca: served, but not verified (F2.2, F2.4)
             verdict = f"LET THROUGH UNVERIFIED ({row['ssl_client_verify']})"
         status = row["status"]
         page = f" (page {row['page']}: \"{row['page_title']}\")" if row["page"] else ""
         answer = f"HTTP {status}{page}" if status is not None else "no HTTP answer"
+        if row.get("server_kind", "http") != "http" and row["ssl_client_verify"] is not None:
+            kind = row["server_kind"]
+            if row["accepted"]:
+                answer = f"{kind} session goes on"
+            elif row.get("reply"):
+                answer = f"{kind} reply {row['reply']!r}, then closed"
+            else:
+                answer = f"{kind} connection closed after the handshake"
         out.print(f"[bold]{escape(row['client'])}[/bold]: {escape(verdict)}, {answer}")
         if row["ssl_client_verify"] is not None:
             out.print(f"  $ssl_client_verify  {escape(row['ssl_client_verify'])}")
@@ -306,6 +569,12 @@ def _render_text(report: Any) -> None:
                       f"({escape(err['openssl_version'])})")
         if row["log_line"]:
             out.print(escape("  error.log [info]    ") + escape(row["log_line"]))
+        for line in (row.get("ocsp") or {}).get("error_lines", ()):
+            out.print(escape("  error.log [error]   ") + escape(line))
+        for check in (row.get("ocsp") or {}).get("checks", ()):
+            out.print(f"  ocsp depth {check['depth']}     {escape(check['answer'])} from "
+                      f"{escape(str(check['url']))} ({escape(str(check['source']))}): "
+                      f"{escape(check['detail'])}")
         if row["chain"]:
             out.print(f"  chain built (ssl_verify_depth {row['verify_depth']}):")
             used = 0

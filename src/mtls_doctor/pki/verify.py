@@ -159,10 +159,18 @@ class VerifyResult:
     notes: tuple[str, ...] = field(default=())
     ssl_client_s_dn: str | None = None  # $ssl_client_s_dn / _i_dn: RFC 2253, as nginx prints
     ssl_client_i_dn: str | None = None
+    #: the DER of the chain OpenSSL built, leaf first (for ssl_ocsp: pki.ocsp); not in to_dict
+    chain_der: tuple[bytes, ...] = field(default=(), repr=False)
+    #: the ssl_ocsp checks and their verdict (pki.ocsp.OcspVerdict.to_dict()), None without OCSP
+    ocsp: dict[str, Any] | None = None
+    #: "http", "stream" or "mail" (pki.serverkind): the latter two answer without HTTP
+    server_kind: str = "http"
+    reply: str | None = None  # a mail server's reply to a rejected client (pki.serverkind)
+    admitted: bool | None = None  # stream/mail: the session goes on (None for http: status)
 
     @property
     def accepted(self) -> bool:
-        return self.status == 200
+        return self.admitted if self.admitted is not None else self.status == 200
 
     @property
     def page_title(self) -> str | None:
@@ -191,6 +199,9 @@ class VerifyResult:
             "fix": self.fix,
             "notes": list(self.notes),
             "openssl_version": self.openssl_version,
+            "ocsp": self.ocsp,
+            "server_kind": self.server_kind,
+            "reply": self.reply,
         }
 
 
@@ -351,7 +362,7 @@ class Verifier:
             ssl_client_verify=verify, status=status, page=page, error_code=code,
             error_text=text if raw.error else None, openssl_version=version, log_line=log_line,
             explanation=why, fix=fix, chain=entries, errors=events, intermediates=intermediates,
-            handshake_failed=raw.returned <= 0,
+            handshake_failed=raw.returned <= 0, chain_der=tuple(c.der for c in raw.chain),
             ssl_client_s_dn=raw.chain[0].subject if raw.chain else None,
             ssl_client_i_dn=raw.chain[0].issuer if raw.chain else None, **common)
 
