@@ -48,7 +48,8 @@ def _openssl_release(text: str | None):
         return None
 
 
-def _configs(paths: tuple[str, ...], nginx: str | None):
+def _configs(paths: tuple[str, ...], nginx: str | None, prefix: str | None = None,
+             context: str | None = None):
     """The parsed configurations to lint, in order."""
     from mtls_doctor.nginx.parse import DictReader, load_directory, load_path, parse_dump, parse_sources
 
@@ -69,13 +70,50 @@ def _configs(paths: tuple[str, ...], nginx: str | None):
             text = read_bytes("-", limit=MAX_FILE_BYTES, what="stdin").decode("utf-8", "replace")
             if "# configuration file " in text:
                 out.append(parse_dump(text))
-            else:  # a plain configuration file on stdin
-                out.append(parse_sources("<stdin>", DictReader({"<stdin>": text}), prefix=os.getcwd()))
+            else:  # a plain configuration file (or a fragment) on stdin
+                out.append(parse_sources("<stdin>", DictReader({"<stdin>": text}),
+                                         prefix=os.path.abspath(prefix or os.getcwd()), context=context))
         elif os.path.isdir(path):
             out.extend(load_directory(path))
         else:
-            out.append(load_path(path))
+            out.append(load_path(path, prefix=prefix, context=context))
     return out
+
+
+def _yaml_configs(paths: tuple[str, ...], prefix: str | None, context: str | None):
+    """(configs from the YAML PATHs that carry nginx configuration, the other PATHs).
+
+    A YAML file is read here when a string in it is nginx configuration and it is not a set of
+    Kubernetes objects for the controllers' renderers (``k8s``: Ingress, Gateway ...); a file
+    of ConfigMaps only is read here."""
+    import dataclasses
+
+    from mtls_doctor.inputs import read_bytes
+    from mtls_doctor.k8s.manifests import MAX_INPUT_BYTES, looks_like_kubernetes, split_chunks
+    from mtls_doctor.nginx.parse import DictReader, parse_sources
+    from mtls_doctor.nginx.yamlsrc import YAML_SUFFIXES, nginx_in_yaml
+
+    configs, rest = [], []
+    for path in paths:
+        if not path.endswith(YAML_SUFFIXES) or not os.path.isfile(path):
+            rest.append(path)
+            continue
+        text = read_bytes(path, limit=MAX_INPUT_BYTES).decode("utf-8", "replace")
+        if looks_like_kubernetes(text) and any(c.kind not in (None, "ConfigMap") for c in split_chunks(text)):
+            rest.append(path)
+            continue
+        found = nginx_in_yaml(text, os.path.abspath(path))
+        if not found:
+            if looks_like_kubernetes(text):
+                rest.append(path)
+                continue
+            fail(f"{path}: no nginx configuration in this YAML file (no string value reads like one)")
+        base = os.path.abspath(prefix) if prefix else "/etc/nginx"  # where the config is deployed
+        for item in found:
+            config = parse_sources(item.path, DictReader({item.path: item.text}), prefix=base, context=context)
+            # the YAML file itself for the text output's context lines
+            configs.append(dataclasses.replace(config, sources={**config.sources, item.path: text}))
+    return configs, tuple(rest)
 
 
 @click.command("lint")
@@ -89,13 +127,20 @@ def _configs(paths: tuple[str, ...], nginx: str | None):
 @click.option("--diff", "show_diff", is_flag=True, help="Print the mechanical fixes as a unified diff.")
 @click.option("--show-nginx", is_flag=True,
               help="Kubernetes manifests: print the nginx configuration each controller renders.")
+@click.option("--context", "context", type=click.Choice(["http", "server", "location", "stream", "mail"]),
+              help="The level a fragment's directives are at (default: detected; a whole "
+                   "configuration is read as one).")
+@click.option("--prefix", "prefix", metavar="DIR", type=click.Path(file_okay=False),
+              help="nginx's configuration directory: relative include and ssl_* paths of a "
+                   "fragment resolve against it, as nginx does (default: the nearest directory "
+                   "above the fragment holding an nginx.conf, else its own).")
 @format_option("sarif")
 @click.option("--base", metavar="DIR", type=click.Path(file_okay=False),
               help="SARIF: the repository root file URIs are relative to (default: the git "
                    "work tree of the first PATH, else of the current directory).")
 @fail_on_option()
 def command(paths, nginx, nginx_version, openssl_version, at, no_files, select, ignore, show_diff,
-            show_nginx, fmt, base, fail_on) -> int:
+            show_nginx, context, prefix, fmt, base, fail_on) -> int:
     """Find mTLS mistakes in an nginx configuration (file, directory, or - for `nginx -T` output)."""
     from mtls_doctor.model import Report, Severity
     from mtls_doctor.nginx.lint import lint_config, load_named_files
@@ -122,16 +167,20 @@ def command(paths, nginx, nginx_version, openssl_version, at, no_files, select, 
     ignore = _codes("--ignore", ignore)
     from mtls_doctor.k8s.cli import lint_manifests_command, manifest_input
 
-    manifests = manifest_input(tuple(paths))  # Kubernetes manifests (issue 15): mtls_doctor.k8s
-    if manifests is not None:
+    yaml_configs, paths = _yaml_configs(tuple(paths), prefix, context)  # nginx config in YAML
+    manifests = manifest_input(tuple(paths)) if paths else None  # Kubernetes manifests (issue 15)
+    if manifests is not None and not yaml_configs:
         return lint_manifests_command(manifests, when, version, openssl, select, ignore, fmt, fail_on, show_nginx)
-    findings, data, configs = [], {}, _configs(tuple(paths), nginx)
+    if manifests is not None:
+        fail("give Kubernetes manifests and YAML files that carry nginx configuration in separate runs")
+    configs = yaml_configs + (_configs(tuple(paths), nginx, prefix, context) if paths or not yaml_configs else [])
+    findings, data = [], {}
     for config in configs:
         eff = effective(config)
-        files = None if no_files else load_named_files(eff)
+        files = None if no_files else _without_placeholders(config, load_named_files(eff))
         report = lint_config(config, when, version, files, select, ignore, eff=eff, openssl=openssl)
-        findings.extend(report.findings)
-        data.setdefault("configs", []).append(report.data)
+        findings.extend(_knowable(report.findings, eff))
+        data.setdefault("configs", []).append({**report.data, "context": config.context})
     report = Report("lint", tuple(findings), {"nginx_version": str(version) if version else None,
                                               "openssl_version": str(openssl) if openssl else None,
                                               **data})
@@ -142,6 +191,36 @@ def command(paths, nginx, nginx_version, openssl_version, at, no_files, select, 
         return report.exit_code(Severity(fail_on))
     emit(report, fmt, lambda r: _render_text(r, configs))
     return report.exit_code(Severity(fail_on))
+
+
+def _without_placeholders(config, files):
+    """The loaded files minus paths that hold a template placeholder (``{{ dir }}/ca.pem``:
+    not a path lint can open; MTLS290 reports it)."""
+    from mtls_doctor.nginx.templates import has_placeholder
+
+    marks = tuple(p for found in config.templates.values() for p in found)
+    if not marks:
+        return files
+    return {path: f for path, f in files.items() if not has_placeholder(path, marks)}
+
+
+def _knowable(findings, eff):
+    """Findings minus what lint cannot know: those at the blocks ``wrap`` put around a fragment
+    (line 0: the fragment does not hold them), and, for a server whose ``ssl_verify_client`` is
+    a template placeholder, the verdicts of the other rules on it (its mode depends on the
+    rendering, MTLS290 says so)."""
+    from mtls_doctor.nginx.parse import SYNTHETIC_LINE
+    from mtls_doctor.nginx.templates import has_placeholder
+
+    unknown: set[tuple[str, int]] = set()
+    for server in eff.servers:
+        node = server.settings["ssl_verify_client"].node
+        marks = eff.config.templates.get(node.path, ()) if node is not None else ()
+        if node is not None and marks and has_placeholder(" ".join(node.args), marks):
+            unknown.update((d.path, d.line) for d in server.walk())
+    return [f for f in findings
+            if f.location.line != SYNTHETIC_LINE
+            and (f.rule.startswith("MTLS29") or (f.location.path, f.location.line) not in unknown)]
 
 
 def _codes(option: str, values) -> list[str]:

@@ -430,8 +430,10 @@ def wrap(root: tuple[Directive, ...], level: str, path: str) -> tuple[Directive,
 SYNTHETIC_LINE = 0
 
 
-def load_path(path: str | Path) -> Config:
-    """Parse a main configuration file from disk (includes resolved on disk)."""
+def load_path(path: str | Path, prefix: str | None = None, context: str | None = None) -> Config:
+    """Parse a configuration file from disk (includes resolved on disk). ``prefix``: nginx's
+    conf prefix for relative paths (default: ``guess_prefix``); ``context``: the level of a
+    fragment (default: detected)."""
     p = str(path)
     if os.path.isdir(p):
         raise InputError(f"{p}: is a directory (use load_directory)")
@@ -444,7 +446,40 @@ def load_path(path: str | Path) -> Config:
     if "\x00" in p:
         raise InputError(f"{p!r}: the path contains a NUL byte")
     p = os.path.abspath(p)
-    return parse_sources(p, FileReader())
+    reader = FileReader()
+    if prefix is None:
+        prefix = guess_prefix(p, reader)
+    return parse_sources(p, reader, prefix=os.path.abspath(prefix), context=context)
+
+
+_MAIN_LINE = re.compile(r"^[ \t]*(?:http|events|stream|mail|worker_processes|user|pid|load_module)[ \t{;]", re.M)
+#: how many directories above a fragment ``guess_prefix`` looks for nginx.conf
+PREFIX_SEARCH_DEPTH = 3
+
+
+def guess_prefix(path: str, reader: Reader) -> str:
+    """nginx's conf prefix for ``path``. A whole configuration is its own prefix (nginx -c: the
+    directory of the file). A fragment is read by nginx through an ``include`` of the main
+    file, so its relative includes and ssl_* paths resolve against the main file's directory,
+    not the fragment's (ngx_conf_include -> ngx_conf_full_name with the conf prefix): the
+    nearest directory at or above the fragment that holds an nginx.conf (e.g.
+    /etc/nginx/snippets/x.conf -> /etc/nginx), else the fragment's own directory."""
+    here = posixpath.dirname(path) or "."
+    text = reader.read(path)
+    if text is None:
+        return here
+    if _MAIN_LINE.search(text):  # a line-level look, not a second parse of a large file
+        return here
+    folder = here
+    for _ in range(PREFIX_SEARCH_DEPTH + 1):
+        candidate = posixpath.join(folder, "nginx.conf")
+        if candidate != path and os.path.isfile(candidate):
+            return folder
+        parent = posixpath.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return here
 
 
 def directory_mains(directory: str | Path) -> list[str]:

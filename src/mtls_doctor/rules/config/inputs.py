@@ -21,10 +21,9 @@ from mtls_doctor.rules.config.common import ConfigRule, LintContext, labels
 #: depends on the rendering
 SECURITY_DIRECTIVES = frozenset({
     "ssl_verify_client", "ssl_client_certificate", "ssl_trusted_certificate", "ssl_crl",
-    "ssl_verify_depth", "ssl_ocsp", "ssl_ocsp_responder", "listen", "ssl", "include",
-    "ssl_certificate", "ssl_certificate_key", "ssl_protocols", "ssl_ciphers",
-    "proxy_ssl_verify", "proxy_ssl_trusted_certificate", "proxy_ssl_certificate",
-    "proxy_ssl_certificate_key",
+    "ssl_verify_depth", "ssl_ocsp", "ssl_ocsp_responder", "ssl", "include",
+    "ssl_protocols", "ssl_ciphers", "proxy_ssl_verify", "proxy_ssl_trusted_certificate",
+    "proxy_ssl_verify_depth",
 })
 #: main-level blocks lint analyses (``mail`` is named when no mail server is analysed)
 KNOWN_MAIN_BLOCKS = frozenset({"http", "stream", "events"})
@@ -55,6 +54,8 @@ def _placeholder_nodes(ctx: LintContext) -> Iterable[tuple[Directive, list]]:
 def _verification_relevant(node: Directive) -> bool:
     if node.name in SECURITY_DIRECTIVES:
         return True
+    if node.name == "listen":  # the address does not matter; whether it is TLS does
+        return "ssl" not in node.args[1:]
     text = " ".join(node.args)
     return "ssl_client" in text or (node.name == "if" and "ssl_" in text)
 
@@ -65,9 +66,9 @@ class TemplatePlaceholderDecidesVerification(ConfigRule):
     What it checks:
     Configurations kept as templates (envsubst `${VAR}` and `$VAR` in `*.template` files,
     Jinja/Ansible `{{ var }}`, Helm/Go `{{ .Values.x }}`, mustache, ERB `<%= @x %>`): every
-    placeholder in `ssl_verify_client`, a CA, CRL, certificate or key path, `ssl_verify_depth`,
-    `ssl_ocsp*`, `listen`, `include`, `ssl_protocols`/`ssl_ciphers`, the `proxy_ssl_*`
-    settings, or a directive that reads `$ssl_client_*`. Placeholders are read as unknown
+    placeholder in `ssl_verify_client`, a CA or CRL path, `ssl_verify_depth`, `ssl_ocsp*`,
+    `include`, `ssl_protocols`/`ssl_ciphers`, the `proxy_ssl_verify*` settings, a `listen`
+    without a literal `ssl`, or a directive that reads `$ssl_client_*`. Placeholders are read as unknown
     values: `listen ${LISTEN_ADDR} ssl;` is still a TLS listener, and a `{% if %}` line does
     not break the block structure.
 
