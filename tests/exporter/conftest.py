@@ -42,6 +42,11 @@ FRONTS = {
     "optional": (1, "ssl_verify_client optional; ssl_client_certificate certs/root.pem;"),
     "off": (2, ""),
     "drift": (3, "ssl_verify_client on; ssl_client_certificate certs/drift-ca.pem;"),
+    # NGINX Gateway Fabric's rendering (servers_template.go, see mtls_doctor.k8s.gateway):
+    # a missing or bad certificate closes the connection without an answer
+    "on444": (4, "ssl_verify_client on; ssl_client_certificate certs/root.pem; ssl_verify_depth 4;"
+                 " error_page 495 496 = @tls_failed; location @tls_failed { return 444; }"),
+    "closes444": (5, "return 444;"),  # a front that answers nothing at all
 }
 
 

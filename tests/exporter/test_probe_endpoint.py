@@ -130,3 +130,26 @@ def test_a_silent_target_is_a_failed_probe_within_the_step_timeout(exporter):
     assert s['mtls_probe_step_success{step="handshake"}'] == 0
     assert s['mtls_verify_client_mode{mtls_verify_client_mode="unknown"}'] == 1
     assert "mtls_server_certificate_expiry_timestamp_seconds" not in body
+
+
+def test_fronts_closing_with_444_have_their_own_modes(exporter, fronts):
+    """nginx `return 444` (NGINX Gateway Fabric's failed verification): no alert, no answer.
+    Without the refinement the engine calls the first `tls-required` and the second `unknown`."""
+    status, body = exporter.probe(f"127.0.0.1:{fronts.ports['on444']}", "lab_on")
+    s = _samples(body)
+    assert status == 200
+    assert s['mtls_verify_client_mode{mtls_verify_client_mode="on-444"}'] == 1
+    assert s['mtls_verify_client_mode{mtls_verify_client_mode="tls-required"}'] == 0
+    assert s["mtls_certificate_request_sent"] == 1
+    assert s['mtls_identity_accepted{identity="none"}'] == 0
+    assert s['mtls_identity_http_status{identity="none"}'] == 0
+    assert s['mtls_identity_accepted{identity="good"}'] == 1
+    assert s['mtls_identity_ssl_client_verify{identity="good",mtls_identity_ssl_client_verify="SUCCESS"}'] == 1
+    assert s["mtls_probe_success"] == 0  # expected_mode "on": a change of enforcement layer alerts
+    assert s["mtls_verify_client_mode_expected"] == 0
+    status, body = exporter.probe(f"127.0.0.1:{fronts.ports['closes444']}", "lab_on")
+    s = _samples(body)
+    assert s['mtls_verify_client_mode{mtls_verify_client_mode="closes-444"}'] == 1
+    assert s['mtls_identity_accepted{identity="good"}'] == 0
+    assert s['mtls_probe_step_success{step="handshake"}'] == 1
+    assert "mtls_server_certificate_expiry_timestamp_seconds" in body  # seen though nothing answers

@@ -100,7 +100,7 @@ def _mode(prom, scenario: str) -> str | None:
 
 
 @pytest.mark.parametrize("scenario, mode, request_sent, none_accepted", [
-    ("on", "on", 1, 0), ("optional", "optional", 1, 1), ("off", "off", 0, 1)])
+    ("on", "on", 1, 0), ("optional", "optional", 1, 1), ("off", "off", 0, 1), ("on444", "on-444", 1, 0)])
 def test_each_front_has_its_mode(stack, scenario, mode, request_sent, none_accepted):
     prom = stack
     assert _mode(prom, scenario) == mode

@@ -60,9 +60,27 @@ def lab_dir(tmp_path_factory) -> Path:
         pki.crls["root"].pem + pki.crls["inter-expired"].pem + pki.crls["inter"].pem)
     from mtls_doctor.pki.issue import CA
 
+    (extra / "weak-ca.pem").write_bytes(_rsa1024_ca())  # below security level 2 (MTLS224)
     roots = [CA.new(f"Public Root {i:02d}", at=AT) for i in range(60)]  # like a system trust store
     (extra / "many-roots.pem").write_bytes(b"".join(r.cert_pem for r in roots))
     return d
+
+
+def _rsa1024_ca() -> bytes:
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "legacy rsa1024 client CA")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(AT - timedelta(days=1)).not_valid_after(AT + timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def lint_fixture(path: Path, lab: Path):

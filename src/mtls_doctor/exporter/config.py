@@ -21,6 +21,9 @@ from typing import Any
 from mtls_doctor.model import InputError
 from mtls_doctor.probe.model import MODES
 
+#: the probe engine's modes plus the fronts that close without an answer (metrics.inferred_mode)
+EXPORTER_MODES = tuple(m for m in MODES if m != "unknown") + ("on-444", "closes-444", "unknown")
+
 #: module, identity and local source names (also label values): bounded, no spaces or DNs
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,62}")
 TLS_VERSIONS = ("1.2", "1.3")
@@ -178,8 +181,8 @@ def _module(name: str, raw: Any) -> Module:
             or any(str(v) not in TLS_VERSIONS for v in versions)):
         raise _fail(f"{where}.tls_versions", "expected a list of \"1.2\" and/or \"1.3\"")
     expected = data.get("expected_mode")
-    if expected is not None and expected not in MODES:
-        raise _fail(f"{where}.expected_mode", f"{expected!r} is not one of {', '.join(MODES)}")
+    if expected is not None and expected not in EXPORTER_MODES:
+        raise _fail(f"{where}.expected_mode", f"{expected!r} is not one of {', '.join(EXPORTER_MODES)}")
     no_sni = _bool(data, "no_sni", where, False)
     if no_sni and data.get("sni") is not None:
         raise _fail(where, "sni and no_sni: true exclude each other")

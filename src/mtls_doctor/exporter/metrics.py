@@ -23,12 +23,13 @@ from prometheus_client.core import GaugeMetricFamily, Metric, StateSetMetricFami
 
 from mtls_doctor.exporter.run import IdentityOutcome, LocalFacts, ProbeOutcome, probe_version
 from mtls_doctor.probe.matrix import gate
-from mtls_doctor.probe.model import MODES, Attempt, CertKind, primary_request
+from mtls_doctor.exporter.config import EXPORTER_MODES
+from mtls_doctor.probe.model import Attempt, CertKind, Outcome, primary_request
 
 #: the steps of one attempt timed on their own (probe.handshake: "tcp", "finished", "http")
 STEPS = {"tcp": "tcp", "finished": "handshake", "http": "http"}
 #: nginx modes in which a certificate that passed is a verified one (F2.2)
-VERIFYING_MODES = ("on", "optional")
+VERIFYING_MODES = ("on", "optional", "on-444")
 
 
 class VerifyClass(str, Enum):
@@ -94,13 +95,38 @@ def _baseline(outcome: ProbeOutcome) -> Attempt | None:
     return result.attempts[0]
 
 
+def inferred_mode(outcome: ProbeOutcome) -> str:
+    """The probe engine's mode, refined for fronts that close without an answer.
+
+    nginx ``return 444`` (NGINX Gateway Fabric renders it for 495/496) closes the connection
+    after the handshake and the request, with no alert and no bytes: the engine reads a close
+    after a CertificateRequest as a TLS-layer rejection (``tls-required``) and a front that
+    closes everything as ``unknown``. A TLS-layer rejection sends an alert (OpenSSL, Envoy, Go),
+    so a CLOSED baseline (no certificate) after a completed handshake is told apart:
+    ``on-444`` when a configured identity gets an HTTP answer (only a good certificate is
+    answered), ``closes-444`` when nothing we sent was answered. A stream-module front (F0.4)
+    that closes after the handshake and proxies to HTTP looks the same on the wire.
+    """
+    result = outcome.result
+    mode = result.primary.mode if result is not None and result.primary else "unknown"
+    if mode not in ("tls-required", "unknown"):
+        return mode
+    base = _baseline(outcome)
+    if base is None or not base.handshake_done or base.outcome is not Outcome.CLOSED:
+        return mode
+    answered = any(i.attempt is not None and i.attempt.spec.cert is CertKind.USER
+                   and i.attempt.outcome is Outcome.HTTP_ANSWER for i in outcome.identities)
+    return "on-444" if answered else "closes-444"
+
+
 def success(outcome: ProbeOutcome) -> bool:
     """The target answered TLS and HTTP, the mode was inferred, and it is the expected one."""
     result = outcome.result
-    if result is None or result.primary is None or result.primary.mode == "unknown":
+    mode = inferred_mode(outcome)
+    if result is None or mode == "unknown":
         return False
     expected = outcome.module.expected_mode
-    return expected is None or result.primary.mode == expected
+    return expected is None or mode == expected
 
 
 def probe_families(outcome: ProbeOutcome) -> list[Metric]:
@@ -113,10 +139,11 @@ def probe_families(outcome: ProbeOutcome) -> list[Metric]:
                   outcome.duration_seconds)
     out += _steps(_baseline(outcome))
     result = outcome.result
-    mode = result.primary.mode if result is not None and result.primary else "unknown"
+    mode = inferred_mode(outcome)
     modes = StateSetMetricFamily("mtls_verify_client_mode", "The enforcement inferred for the "
-                                 "primary SNI setting (ssl_verify_client or a TLS-layer mode).")
-    modes.add_metric([], {m: m == mode for m in MODES})
+                                 "primary SNI setting (ssl_verify_client, a TLS-layer mode or a "
+                                 "444 close).")
+    modes.add_metric([], {m: m == mode for m in EXPORTER_MODES})
     out.append(modes)
     if outcome.module.expected_mode is not None:
         out += _gauge("mtls_verify_client_mode_expected", "1 when the inferred mode is the "

@@ -49,13 +49,29 @@ def named_files(eff: Effective) -> dict[str, str]:
     return out
 
 
+#: upstream-side files (nginx as a TLS client): loaded for the MTLS24x rules only, not judged
+#: by the bundle rules and not reported missing (they are not the server's mTLS files)
+UPSTREAM_FILE_SETTINGS = ("proxy_ssl_trusted_certificate", "grpc_ssl_trusted_certificate",
+                          "uwsgi_ssl_trusted_certificate")
+
+
+def upstream_files(eff: Effective) -> list[str]:
+    out = []
+    for name in UPSTREAM_FILE_SETTINGS:
+        for node in eff.named(name):
+            if node.args and "$" not in node.args[0] and not node.args[0].startswith("data:"):
+                out.append(eff.config.resolve(node.args[0]))
+    return list(dict.fromkeys(out))
+
+
 def load_named_files(eff: Effective) -> dict[str, LoadedFile]:
     """Load every named file (I/O). Missing/unreadable files become LoadedFile errors."""
     from mtls_doctor.model import InputError
     from mtls_doctor.pki.load import load_path
 
     out: dict[str, LoadedFile] = {}
-    for path, _role in named_files(eff).items():
+    wanted = list(named_files(eff)) + [p for p in upstream_files(eff) if p not in named_files(eff)]
+    for path in wanted:
         if not os.path.exists(path):
             out[path] = LoadedFile(path, None, "no such file", exists=False)
             continue
@@ -121,9 +137,9 @@ def file_findings(ctx: LintContext) -> list[Finding]:
     }
     out: list[Finding] = []
     for path, loaded in ctx.files.items():
-        if loaded.bundle is None:
-            continue
-        role = roles.get(path, "any")
+        if loaded.bundle is None or path not in roles:
+            continue  # not a file of the servers' own TLS (e.g. proxy_ssl_trusted_certificate)
+        role = roles[path]
         if role == "key":  # a key file: only its load problems (a key is expected there)
             from mtls_doctor.rules import files as file_rules
 

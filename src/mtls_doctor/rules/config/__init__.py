@@ -7,7 +7,8 @@ explicit concatenation of the submodules' tuples.
 
 from __future__ import annotations
 
-from mtls_doctor.rules.config import context, dn, files, identity, revocation, server, sni, verify, versions
+from mtls_doctor.rules.config import (bypass, ciphers, context, dn, files, identity, revocation, server, sni,
+                                      upstream, verify, versions)
 
 RULES: tuple = (
     verify.RULES
@@ -15,8 +16,11 @@ RULES: tuple = (
     + (files.VerifyDepthTooLow, files.CaNamesListLarge)
     + versions.RULES
     + sni.RULES
+    + ciphers.RULES
     + (files.ConfigFileMissing,)
     + server.RULES
+    + upstream.RULES
+    + bypass.RULES
     + revocation.RULES
     + identity.RULES
     + dn.RULES

@@ -312,12 +312,64 @@ def _scope(server):
             yield d
 
 
+RAW_CERT_VAR = var_re("ssl_client_raw_cert")
+REQUEST_HEADER_DIRECTIVES = frozenset({"proxy_set_header", "grpc_set_header"})
+
+
+class RawCertInRequestHeader(ConfigRule):
+    """`$ssl_client_raw_cert` in a request header to the backend: a multi-line header that breaks the request.
+
+    What it checks:
+    A `proxy_set_header` or `grpc_set_header` whose value uses `$ssl_client_raw_cert`.
+
+    Why it matters:
+    `$ssl_client_raw_cert` is the PEM certificate with its line breaks (section 5). As a
+    header value it splits the request: every base64 line becomes a header line of its own,
+    and a backend nginx answers 400 with `client sent invalid header line` (measured on real
+    nginx; `$ssl_client_cert` fails the same way on its TAB-folded lines). Only
+    `$ssl_client_escaped_cert` (URL-encoded PEM) travels in a header.
+
+    Example:
+    ```nginx
+    proxy_set_header X-SSL-Client-Cert $ssl_client_raw_cert;
+    ```
+
+    Use instead:
+    ```nginx
+    proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert;
+    ```
+    (or `fastcgi_param`/`uwsgi_param`, which carry the value in a parameter, not a header line).
+
+    References:
+    Section 5 of nginx-mtls-facts.md;
+    https://nginx.org/en/docs/http/ngx_http_ssl_module.html#var_ssl_client_raw_cert
+    """
+
+    code = "MTLS411"
+    name = "raw-cert-in-request-header"
+    severity = Severity.ERROR
+    facts = ()
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        for node in ctx.eff.named(*REQUEST_HEADER_DIRECTIVES):
+            if len(node.args) < 2 or not RAW_CERT_VAR.search(node.args[1]):
+                continue
+            fixed = RAW_CERT_VAR.sub("$ssl_client_escaped_cert", node.args[1])
+            yield cls.finding(
+                f"`{node.name} {node.args[0]}` sends the PEM with its line breaks: the backend gets a"
+                " broken request (a backend nginx answers 400, client sent invalid header line).",
+                node.location,
+                Fix("Send the URL-encoded certificate.", f"{node.name} {node.args[0]} {fixed};"))
+
+
 RULES = (
     ErrorLogHidesVerifyFailures,
     AddHeaderClientIdentity,
     IdentityVariableWithoutVerification,
     ClientCertVariableDeprecated,
     IdentityHeaderSpoofable,
+    RawCertInRequestHeader,
 )
 
 __all__ = ["RULES", "per_node"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Iterable, Iterator
 
 from mtls_doctor.model import Finding, Fix, Severity
@@ -211,4 +212,79 @@ class ServerNameNotInSan(ConfigRule):
                             sn.location, Fix("Get a certificate whose SAN lists this name."))
 
 
-RULES = (ServerChainOrder, ServerKeyMismatch, ServerNameNotInSan)
+#: certbot's leaf-only file next to fullchain.pem (https://eff-certbot.readthedocs.io, "Where are
+#: my certificates?": cert.pem is the leaf alone)
+LEAF_ONLY_PATH = re.compile(r"(.*/live/[^/]+/)cert\.pem$")
+
+
+class ServerChainMissingIntermediate(ConfigRule):
+    """The `ssl_certificate` file holds only the leaf, and its issuer is not a root.
+
+    What it checks:
+    An `ssl_certificate` file with exactly one certificate, a leaf (not a CA) that is not
+    self-signed, whose issuer is a CA certificate the configuration names elsewhere and that is
+    not self-signed (an intermediate that nginx does not send). Without the files (or when
+    the issuer is unknown) it fires on certbot's leaf-only path `.../live/<name>/cert.pem`.
+
+    Why it matters:
+    nginx sends exactly the certificates of the file. A client that trusts the root but does
+    not already have the intermediate fails before any client certificate is asked for:
+    `certificate verify failed: unable to get local issuer certificate` (measured on real
+    nginx with a client trusting the root). Browsers often fetch or cache intermediates and
+    hide the mistake; curl, Python, Java and other nginx instances (`proxy_ssl_verify`) do not.
+
+    Example:
+    ```nginx
+    ssl_certificate /etc/letsencrypt/live/example.com/cert.pem;   # leaf only
+    ```
+
+    Use instead:
+    ```nginx
+    ssl_certificate /etc/letsencrypt/live/example.com/fullchain.pem;
+    ```
+
+    References:
+    https://nginx.org/en/docs/http/configuring_https_servers.html#chains ; RFC 8446 section 4.4.2.
+    """
+
+    code = "MTLS234"
+    name = "server-chain-missing-intermediate"
+    severity = Severity.WARNING
+    facts = ()
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        known = None
+        for _server, node, _key in _pairs(ctx):
+            if not node.args or "$" in node.args[0]:
+                continue
+            bundle = _bundle(ctx, node)
+            if bundle is None:
+                if LEAF_ONLY_PATH.search(node.args[0]):
+                    yield cls.finding(
+                        f"{node.args[0]} is certbot's leaf-only file: the intermediate is not sent, so"
+                        " clients that lack it fail (unable to get local issuer certificate).",
+                        node.location, Fix("Serve the full chain.", "ssl_certificate "
+                                           + LEAF_ONLY_PATH.sub(r"\1fullchain.pem", node.args[0]) + ";"))
+                continue
+            if len(bundle.certificates) != 1:
+                continue
+            leaf = bundle.certificates[0]
+            if _is_ca(leaf) or leaf.issuer == leaf.subject:
+                continue
+            if known is None:  # subject -> self-signed? for every certificate the config names
+                known = {}
+                for f in ctx.files.values():
+                    for c in (f.bundle.certificates if f.bundle is not None else ()):
+                        known.setdefault(c.subject, c.issuer == c.subject)
+            is_root = known.get(leaf.issuer)
+            if is_root is True or (is_root is None and not LEAF_ONLY_PATH.search(node.args[0])):
+                continue  # issued by a root, or by a CA the configuration does not show
+            yield cls.finding(
+                f"{node.args[0]} holds only the leaf, issued by `{leaf.issuer.rfc4514_string()}`, which is"
+                " not a root: clients that lack that intermediate fail (unable to get local issuer"
+                " certificate).",
+                node.location, "Serve the leaf followed by its intermediates (fullchain.pem).")
+
+
+RULES = (ServerChainOrder, ServerKeyMismatch, ServerNameNotInSan, ServerChainMissingIntermediate)

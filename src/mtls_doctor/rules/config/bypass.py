@@ -1,0 +1,196 @@
+"""MTLS214: client-certificate authentication bypassed by another listener serving the same content.
+
+Invariants: no I/O. A *protected* server is a TLS server with ``ssl_verify_client on``, or
+``optional`` where every content location requires ``$ssl_client_verify = SUCCESS``. Its
+content is named by keys: ``root``/``alias`` directories and the targets of ``proxy_pass``,
+``grpc_pass``, ``fastcgi_pass``, ``uwsgi_pass``, ``scgi_pass`` (scheme and URI dropped, so
+``http://app/`` and ``https://app`` are the same upstream). Which server a request with the
+protected server's name reaches on another address is ``nginx.effective.find_server`` (the one
+home of server selection), never a second implementation.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from mtls_doctor.model import Finding, Fix, Severity
+from mtls_doctor.nginx.effective import Server, find_server
+from mtls_doctor.nginx.parse import Directive
+from mtls_doctor.rules.config.common import ConfigRule, LintContext, unprotected
+
+PASS_NAMES = ("proxy_pass", "grpc_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass")
+#: names that do not identify an application (catch-all and placeholder names)
+GENERIC_NAMES = frozenset({"", "_", "localhost", "default", "default_server"})
+
+
+def protected(server: Server, ctx: LintContext) -> bool:
+    """The server lets in only clients with a verified certificate."""
+    if not server.ssl or server.kind != "http":
+        return False
+    if server.verify == "on":
+        return True
+    return server.verify == "optional" and not unprotected(server, ctx.eff, lambda use: use.success_checked)
+
+
+def _open(server: Server) -> bool:
+    """The server answers requests without checking a client certificate."""
+    if server.ssl and server.verify in ("on", "optional", "optional_no_ca"):
+        return False
+    return server.settings["ssl_reject_handshake"].value != "on"
+
+
+def _pass_key(node: Directive) -> str:
+    url = node.args[0]
+    rest = url.split("://", 1)[1] if "://" in url else url
+    return rest.split("/", 1)[0].lower() if not rest.startswith("unix:") else rest
+
+
+def _server_redirects(server: Server) -> bool:
+    """A server-level ``return`` that is not 2xx answers every request (rewrite phase)."""
+    for d in server.node.block or ():
+        if d.name == "return" and d.args:
+            code = d.args[0]
+            return not (code.isdigit() and 200 <= int(code) < 300)
+    return False
+
+
+def content_keys(server: Server, ctx: LintContext) -> dict[tuple[str, str], Directive]:
+    """What content the server serves: (kind, value) -> the directive that names it."""
+    resolve = ctx.eff.config.resolve
+    out: dict[tuple[str, str], Directive] = {}
+    if _server_redirects(server):
+        return out
+    top_root = next((d for d in server.node.block or () if d.name == "root" and d.args), None)
+    if not server.locations:
+        if top_root is not None:
+            out[("directory", resolve(top_root.args[0]))] = top_root
+        return out
+    for loc in server.locations:
+        if not loc.serves_content or (loc.node.args and loc.node.args[-1].startswith("/.well-known/")):
+            continue
+        own = [d for d in loc.own if d.name != "location"]
+        names = {d.name for d in own}
+        for d in own:
+            if d.name in PASS_NAMES and d.args and "$" not in d.args[0]:
+                out.setdefault(("upstream", _pass_key(d)), d)
+            elif d.name in ("root", "alias") and d.args and "$" not in d.args[0]:
+                out.setdefault(("directory", resolve(d.args[0])), d)
+        if top_root is not None and not names & {"root", "alias", "return", *PASS_NAMES}:
+            out.setdefault(("directory", resolve(top_root.args[0])), top_root)
+    if top_root is not None and not out:
+        out[("directory", resolve(top_root.args[0]))] = top_root
+    return out
+
+
+def _how(server: Server, address: str) -> str:
+    listen = next((l for l in server.listens if l.address == address), None)
+    if listen is not None and not (listen.ssl or server.ssl):
+        return f"plain HTTP on {address}"
+    return f"TLS without client verification on {address}"
+
+
+def _listen_node(server: Server, address: str) -> Directive:
+    return next((l.node for l in server.listens if l.address == address and l.node is not None), server.node)
+
+
+def _loopback(address: str) -> bool:
+    return address.startswith(("127.", "[::1]", "unix:"))
+
+
+class ProtectedContentServedUnverified(ConfigRule):
+    """The content of a server that requires a client certificate is also served by a listener that does not.
+
+    What it checks:
+    For every server that requires a verified client certificate (`ssl_verify_client on`, or
+    `optional` with every content location requiring `SUCCESS`): another http server that
+    does not verify (plain HTTP, or TLS with `ssl_verify_client off`) and either serves the
+    same content (the same `root`/`alias` directory or the same `proxy_pass`/`fastcgi_pass`/...
+    upstream) or is the server nginx selects for the protected server's name on another
+    listen address (nginx's server selection: exact name, wildcards, regexes, then the
+    default server of that address). Servers that only redirect or reject are left alone; a
+    listener on loopback only is a warning.
+
+    Why it matters:
+    Client verification is a property of the server block and its listen socket, not of the
+    content. A plain HTTP port or a TLS port without `ssl_verify_client` that serves the same
+    files or proxies to the same backend lets anyone read what the verifying server protects:
+    `curl http://host/` answers 200 where `https://host/` answers 400 without a certificate
+    (measured on real nginx). A default server that does not verify but proxies to the same
+    backend is the same hole for clients that send another SNI/Host.
+
+    Example:
+    ```nginx
+    server { listen 443 ssl; server_name api.example.com; ssl_verify_client on; ...
+             location / { proxy_pass http://app; } }
+    server { listen 80; server_name api.example.com;
+             location / { proxy_pass http://app; } }
+    ```
+
+    Use instead:
+    Redirect or refuse on the other listener (`return 301 https://$host$request_uri;`), or
+    require the certificate there too.
+
+    References:
+    F2.2, F7.3 of nginx-mtls-facts.md;
+    https://nginx.org/en/docs/http/request_processing.html
+    """
+
+    code = "MTLS214"
+    name = "protected-content-served-unverified"
+    severity = Severity.ERROR
+    facts = ("F2.2", "F7.3")
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        guarded = [s for s in ctx.servers if protected(s, ctx)]
+        if not guarded:
+            return
+        others = [s for s in ctx.servers if s.kind == "http" and _open(s)]
+        reported: set[tuple[int, int]] = set()
+        for p in guarded:
+            keys = content_keys(p, ctx)
+            names = [n for n in p.names if n.lower() not in GENERIC_NAMES and not n.startswith("~")]
+            mine = {l.address for l in p.listens}
+            for s in others:
+                if s is p or (id(s), id(p)) in reported:
+                    continue
+                found = _shared(keys, content_keys(s, ctx))
+                address = None
+                if found is None and names and content_keys(s, ctx):
+                    address = _same_name(ctx, p, s, names, mine)
+                    if address is None:
+                        continue
+                elif found is None:
+                    continue
+                reported.add((id(s), id(p)))
+                address = address or next((l.address for l in s.listens if l.address not in mine),
+                                          s.listens[0].address if s.listens else "*:80")
+                what = (f"the same {found[0]} {found[1]}" if found is not None
+                        else f"requests for {names[0]}")
+                yield cls.finding(
+                    f"{s.label} serves {what} as the verifying {p.label}, over {_how(s, address)}:"
+                    " no client certificate is needed there.",
+                    _listen_node(s, address).location,
+                    Fix("Redirect to the verifying server, or require the certificate here too.",
+                        "return 301 https://$host$request_uri;"),
+                    severity=Severity.WARNING if all(_loopback(l.address) for l in s.listens) else None)
+
+
+def _shared(a: dict, b: dict) -> tuple[str, str] | None:
+    common = [k for k in a if k in b]
+    return common[0] if common else None
+
+
+def _same_name(ctx: LintContext, p: Server, s: Server, names: list[str], mine: set[str]) -> str | None:
+    """An address of ``s`` (not one of ``p``) where nginx selects ``s`` by one of ``p``'s names."""
+    for listen in s.listens:
+        if listen.address in mine:
+            continue
+        for name in names:
+            chosen, by_name = find_server(ctx.eff, listen.address, name.lstrip("*."))
+            if chosen is s and by_name:
+                return listen.address
+    return None
+
+
+RULES = (ProtectedContentServedUnverified,)
