@@ -177,9 +177,9 @@ def command(paths, nginx, nginx_version, openssl_version, at, no_files, select, 
     findings, data = [], {}
     for config in configs:
         eff = effective(config)
-        files = None if no_files else _without_placeholders(config, load_named_files(eff))
+        files = None if no_files else load_named_files(eff)
         report = lint_config(config, when, version, files, select, ignore, eff=eff, openssl=openssl)
-        findings.extend(_knowable(report.findings, eff))
+        findings.extend(report.findings)
         data.setdefault("configs", []).append({**report.data, "context": config.context})
     report = Report("lint", tuple(findings), {"nginx_version": str(version) if version else None,
                                               "openssl_version": str(openssl) if openssl else None,
@@ -191,36 +191,6 @@ def command(paths, nginx, nginx_version, openssl_version, at, no_files, select, 
         return report.exit_code(Severity(fail_on))
     emit(report, fmt, lambda r: _render_text(r, configs))
     return report.exit_code(Severity(fail_on))
-
-
-def _without_placeholders(config, files):
-    """The loaded files minus paths that hold a template placeholder (``{{ dir }}/ca.pem``:
-    not a path lint can open; MTLS290 reports it)."""
-    from mtls_doctor.nginx.templates import has_placeholder
-
-    marks = tuple(p for found in config.templates.values() for p in found)
-    if not marks:
-        return files
-    return {path: f for path, f in files.items() if not has_placeholder(path, marks)}
-
-
-def _knowable(findings, eff):
-    """Findings minus what lint cannot know: those at the blocks ``wrap`` put around a fragment
-    (line 0: the fragment does not hold them), and, for a server whose ``ssl_verify_client`` is
-    a template placeholder, the verdicts of the other rules on it (its mode depends on the
-    rendering, MTLS290 says so)."""
-    from mtls_doctor.nginx.parse import SYNTHETIC_LINE
-    from mtls_doctor.nginx.templates import has_placeholder
-
-    unknown: set[tuple[str, int]] = set()
-    for server in eff.servers:
-        node = server.settings["ssl_verify_client"].node
-        marks = eff.config.templates.get(node.path, ()) if node is not None else ()
-        if node is not None and marks and has_placeholder(" ".join(node.args), marks):
-            unknown.update((d.path, d.line) for d in server.walk())
-    return [f for f in findings
-            if f.location.line != SYNTHETIC_LINE
-            and (f.rule.startswith("MTLS29") or (f.location.path, f.location.line) not in unknown)]
 
 
 def _codes(option: str, values) -> list[str]:

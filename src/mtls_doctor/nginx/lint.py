@@ -183,8 +183,10 @@ def lint_config(
         findings.extend(rule.check(ctx))
     if files:
         findings.extend(file_findings(ctx))
-    kept = [
-        f for f in findings
+    from mtls_doctor.rules.config.inputs import knowable
+
+    kept = [  # knowable: not what a fragment's wrapper or a template placeholder leaves unknown
+        f for f in knowable(findings, eff)
         if _selected(f.rule, select, ignore) and not _suppressed(f, config.comments)
     ]
     unique: dict[tuple, Finding] = {}

@@ -314,6 +314,7 @@ class NamedFileMissing(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         from mtls_doctor.nginx.lint import FILE_SETTINGS
+        from mtls_doctor.nginx.templates import has_placeholder
 
         if not ctx.files:
             return
@@ -325,6 +326,8 @@ class NamedFileMissing(ConfigRule):
                 for node in nodes or ():
                     if not node.args:
                         continue
+                    if has_placeholder(node.args[0], ctx.eff.config.templates.get(node.path, ())):
+                        continue  # not a path to open: MTLS290 reports it
                     path = ctx.eff.config.resolve(node.args[0])
                     loaded = ctx.files.get(path)
                     if loaded is not None and not loaded.exists:
@@ -342,6 +345,38 @@ class NamedFileMissing(ConfigRule):
                 f" not checked: {blocked}.",
                 first.location, "Lint where the files are, fix the path, or pass --no-files.",
                 severity=Severity.WARNING if sibling else Severity.INFO)
+
+
+def knowable(findings: Iterable[Finding], eff) -> list[Finding]:
+    """``findings`` minus the verdicts lint cannot know (the lint engine applies this):
+
+    - findings at the blocks ``parse.wrap`` puts around a fragment (``SYNTHETIC_LINE``: the
+      fragment does not hold them, nginx takes them from the file that includes it);
+    - other rules' findings at a directive whose value is a template placeholder
+      (``server_name {{ host }}`` is not "missing from the certificate": it is unknown);
+    - other rules' findings on a server whose ``ssl_verify_client`` is a placeholder: its mode,
+      and so every verdict about its verification, depends on the rendering.
+    MTLS290 says where each of these is."""
+    from mtls_doctor.nginx.parse import SYNTHETIC_LINE
+    from mtls_doctor.nginx.templates import has_placeholder
+
+    findings = list(findings)
+    templates = eff.config.templates
+    if eff.config.context == "main" and not templates:
+        return findings
+    unknown: set[tuple[str, int]] = set()
+    if templates:
+        for node in eff.config.walk():
+            marks = templates.get(node.path)
+            if marks and node.line and has_placeholder(node.name + " " + " ".join(node.args), marks):
+                unknown.add((node.path, node.line))
+        for server in eff.servers:
+            node = server.settings["ssl_verify_client"].node
+            if node is not None and (node.path, node.line) in unknown:
+                unknown.update((d.path, d.line) for d in server.walk())
+    return [f for f in findings
+            if f.rule.startswith("MTLS29") or (
+                f.location.line != SYNTHETIC_LINE and (f.location.path, f.location.line) not in unknown)]
 
 
 RULES = (TemplatePlaceholderDecidesVerification, TemplateSectionsUnseen, NoServerAnalysed,
