@@ -7,7 +7,7 @@ explicit concatenation of the submodules' tuples.
 
 from __future__ import annotations
 
-from mtls_doctor.rules.config import (bypass, ciphers, context, dn, files, identity, revocation, server, sni,
+from mtls_doctor.rules.config import (bypass, ciphers, context, dn, files, identity, inputs, revocation, server, sni,
                                       upstream, verify, versions)
 
 RULES: tuple = (
@@ -24,4 +24,5 @@ RULES: tuple = (
     + revocation.RULES
     + identity.RULES
     + dn.RULES
+    + inputs.RULES
 )
