@@ -247,4 +247,114 @@ class DnRegexUnanchored(ConfigRule):
                                   "Anchor the value: `^CN=admin,` (or `(^|,)CN=admin(,|$)`).")
 
 
-RULES = (DnMatchLegacyFormat, DnRegexInvalid, DnRegexUnanchored)
+class DnExactComparison(ConfigRule):
+    """An exact string comparison of `$ssl_client_s_dn` / `$ssl_client_i_dn`: it depends on the whole DN's formatting.
+
+    What it checks:
+    An `if ($ssl_client_s_dn = "...")` / `!=`, or a `map $ssl_client_s_dn` entry that is a
+    plain string (not a regex), on `$ssl_client_s_dn`, `$ssl_client_i_dn` or their `_legacy`
+    variants, written in the current RFC 2253 shape (the old `/CN=` shape is MTLS406).
+
+    Why it matters:
+    The comparison only matches if every attribute, its order, its escaping and its spacing
+    are exactly what nginx prints: RFC 2253, most specific RDN first, `,` without spaces,
+    `\\,` escapes, UTF-8 as is (section 5; measured: `CN=lab client good,O=mtls-doctor lab`).
+    A CA that adds an OU or an emailAddress, reorders the subject, or a re-issue with another
+    attribute set silently locks the client out (allow-list) or lets it in (deny-list); the
+    `_legacy` variables print the opposite order with `/` separators. The value that matters
+    is usually one attribute (the CN) or the certificate itself.
+
+    Example:
+    ```nginx
+    if ($ssl_client_s_dn != "CN=client1,OU=Ops,O=Example,C=US") { return 403; }
+    ```
+
+    Use instead:
+    Match the attribute, anchored: `if ($ssl_client_s_dn !~ "^CN=client1,")` (or
+    `(^|,)CN=client1(,|$)`), pin the certificate with `$ssl_client_fingerprint`, or
+    issue the clients from a dedicated CA and check `$ssl_client_verify = SUCCESS`.
+
+    References:
+    Section 5 of nginx-mtls-facts.md;
+    https://nginx.org/en/docs/http/ngx_http_ssl_module.html#var_ssl_client_s_dn
+    """
+
+    code = "MTLS409"
+    name = "dn-exact-comparison"
+    severity = Severity.WARNING
+    facts = ()
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        for m in matches(ctx):
+            if m.regex or not m.pattern or (not m.legacy and _legacy_shape(m.pattern)):
+                continue
+            if "=" not in m.pattern:
+                continue  # not a DN (e.g. a map's empty key or a variable)
+            var = m.variable + ("_legacy" if m.legacy else "")
+            yield cls.finding(
+                f"`${var}` compared with the exact string `{m.pattern}`: any other attribute, order,"
+                " escaping or spacing in the certificate's DN breaks the match.",
+                m.node.location, "Match the one attribute, anchored (`~ \"^CN=client1,\"`), or pin"
+                " $ssl_client_fingerprint.")
+
+
+FORWARDED_DN = re.compile(r"\$\{?ssl_client_[si]_dn(?:_legacy)?(?![A-Za-z0-9_])")
+
+
+class DnForwardedWithoutFormat(ConfigRule):
+    """`$ssl_client_s_dn` handed to a backend: the application must parse nginx's RFC 2253 format.
+
+    What it checks:
+    A `proxy_set_header`, `grpc_set_header`, `fastcgi_param`, `uwsgi_param` or `scgi_param`
+    whose value is `$ssl_client_s_dn` or `$ssl_client_i_dn` (or `_legacy`), in a file with no
+    comment near it (the line itself or the one above) naming the format (`RFC 2253`,
+    `rfc2253`, `RFC 4514`, `legacy`).
+
+    Why it matters:
+    Since nginx 1.11.6 these variables are RFC 2253 (`CN=app,O=Example`, most specific RDN
+    first); before, and in the `_legacy` variables, `/O=Example/CN=app` (section 5, measured).
+    Backends written against Apache's `SSL_CLIENT_S_DN` (the legacy order), Java's
+    `X500Principal` or a proxy that reformats often parse the other order, take the wrong CN
+    or split on `,` inside an escaped value (`\\,`). Saying which format is sent keeps the two
+    sides in agreement across upgrades.
+
+    Example:
+    ```nginx
+    proxy_set_header X-SSL-Client-DN $ssl_client_s_dn;
+    ```
+
+    Use instead:
+    ```nginx
+    # X-SSL-Client-DN: RFC 2253 (CN=...,O=...), set only after SUCCESS
+    proxy_set_header X-SSL-Client-DN $ssl_client_s_dn;
+    ```
+    or send the certificate (`$ssl_client_escaped_cert`) and let the application parse it.
+
+    References:
+    Section 5 and 9 of nginx-mtls-facts.md; nginx CHANGES 1.11.6.
+    """
+
+    code = "MTLS410"
+    name = "dn-forwarded-without-format"
+    severity = Severity.INFO
+    facts = ()
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        comments = ctx.eff.config.comments
+        seen: set[int] = set()
+        for node in ctx.eff.named("proxy_set_header", "grpc_set_header", "fastcgi_param", "uwsgi_param", "scgi_param"):
+            if len(node.args) < 2 or id(node) in seen or not FORWARDED_DN.search(node.args[1]):
+                continue
+            seen.add(id(node))
+            near = " ".join(comments.get((node.path, node.line - i), "") for i in (0, 1)).lower()
+            if any(w in near for w in ("rfc 2253", "rfc2253", "rfc 4514", "rfc4514", "legacy", "format")):
+                continue
+            yield cls.finding(
+                f"`{node.name} {node.args[0]}` hands the DN to the application in nginx's RFC 2253 format"
+                " (CN=...,O=..., most specific first): say so, or the backend may parse another order.",
+                node.location, "Document the format next to it, or send $ssl_client_escaped_cert.")
+
+
+RULES = (DnMatchLegacyFormat, DnRegexInvalid, DnRegexUnanchored, DnExactComparison, DnForwardedWithoutFormat)
