@@ -10,6 +10,8 @@ import click
 from mtls_doctor.model import EXIT_USAGE, InputError, Report, Severity
 
 FORMATS = ("text", "json")
+#: the formats of a report to share (report.markdown, report.html): diagnose, probe, verify, lint
+REPORTS = ("markdown", "html")
 
 
 def format_option(*extra: str) -> Callable:
@@ -24,19 +26,27 @@ def format_option(*extra: str) -> Callable:
     )
 
 
-def fail_on_option() -> Callable:
+def fail_on_option(default: str = Severity.WARNING.value, what: str = "") -> Callable:
     return click.option(
         "--fail-on",
         type=click.Choice([s.value for s in Severity]),
-        default=Severity.WARNING.value,
+        default=default,
         show_default=True,
-        help="Exit 1 when any finding is at or above this severity.",
+        help="Exit 1 when any finding is at or above this severity" + (f" ({what})." if what else "."),
     )
 
 
-def emit(report: Report, fmt: str, render_text: Callable[[Report], None]) -> None:
-    """Write the report in the chosen format to stdout."""
-    if fmt == "json":
+def emit(report: Report, fmt: str, render_text: Callable[[Report], None],
+         attachments=None) -> None:
+    """Write the report in the chosen format to stdout. ``attachments``
+    (``report.view.Attachments``): what markdown and html add to the document (config lines,
+    the chains nginx built)."""
+    if fmt in REPORTS:
+        from mtls_doctor.report.html import render_html
+        from mtls_doctor.report.markdown import render_markdown
+
+        sys.stdout.write((render_html if fmt == "html" else render_markdown)(report, attachments))
+    elif fmt == "json":
         from mtls_doctor.report.json import render_json
 
         sys.stdout.write(render_json(report))

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import click
 
-from mtls_doctor.cli.common import (emit, fail, format_option, parse_at, password_bytes,
+from mtls_doctor.cli.common import (emit, fail, fail_on_option, format_option, parse_at, password_bytes,
                                     password_option, resolve_target, target_options)
+
+from mtls_doctor.cli.common import REPORTS
 
 TOP_SHOWN = 5
 EVIDENCE_SHOWN = 4
@@ -51,10 +53,11 @@ EVIDENCE_SHOWN = 4
 @click.option("--deadline", type=click.FloatRange(min=0, max=86400), default=600, show_default=True,
               help="Seconds the whole run may take (0: none); past it, one line and exit 2.")
 @click.option("--at", "at", metavar="TIME", help="Judge validity at this ISO 8601 time (default: now).")
-@format_option()
+@format_option("markdown", "html")
+@fail_on_option()
 def command(config, url, manifests, cert, key, chain, password, logs, server_names, sni, no_sni, host, symptoms,
             pid, ca_file, insecure, nginx, nginx_version, openssl_version, timeout, no_probe,
-            deadline, at, fmt) -> int:
+            deadline, at, fmt, fail_on="warning") -> int:
     """Find the root causes of an mTLS problem: on this machine's nginx by default, or with any
     subset of --config, --url, --cert/--key, --log, --server-name. Most likely cause first.
 
@@ -109,14 +112,37 @@ def command(config, url, manifests, cert, key, chain, password, logs, server_nam
         with whole_run(deadline, f"diagnose did not finish within --deadline {deadline:g} s"):
             report = diagnose_manifests(given.paths, given.stdin_text, _replace(opts, config=None))
         emit(report, fmt, render_text)
-        return 1 if report.data["root_causes"] else 0
+        return exit_code(report, fail_on)
     with whole_run(deadline, f"diagnose did not finish within --deadline {deadline:g} s (is an "
                    "error_log a terminal or a pipe, e.g. /dev/stderr? give --log FILE)"):
         evidence = collect(opts)
     causes = diagnose(evidence)
     report = build_report(evidence, causes)
-    emit(report, fmt, render_text)
-    return 1 if causes else 0
+    emit(report, fmt, render_text, attachments(evidence) if fmt in REPORTS else None)
+    return exit_code(report, fail_on)
+
+
+def exit_code(report, fail_on: str) -> int:
+    """1 when a root cause was found or any finding is at or above --fail-on, else 0 (README:
+    exit codes)."""
+    from mtls_doctor.model import Severity
+
+    return 1 if report.data.get("root_causes") else report.exit_code(Severity(fail_on))
+
+
+def attachments(evidence):
+    """What the markdown and html reports add to the document: the configuration's text (for
+    the excerpts the evidence points at) and the chain nginx builds from your certificate."""
+    from mtls_doctor.report.view import Attachments
+
+    chains = []
+    for v in evidence.verifies:
+        where = v.server.label if v.server is not None else "the server"
+        chains.append((f"your certificate, as nginx builds it for {where}",
+                       [c.to_dict() for c in v.result.chain],
+                       [e.to_dict() for e in v.result.errors]))
+    sources = dict(evidence.config.sources) if evidence.config is not None else {}
+    return Attachments(sources=sources, chains=tuple(chains))
 
 
 def render_text(report) -> None:

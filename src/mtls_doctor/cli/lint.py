@@ -134,7 +134,7 @@ def _yaml_configs(paths: tuple[str, ...], prefix: str | None, context: str | Non
               help="nginx's configuration directory: relative include and ssl_* paths of a "
                    "fragment resolve against it, as nginx does (default: the nearest directory "
                    "above the fragment holding an nginx.conf, else its own).")
-@format_option("sarif")
+@format_option("sarif", "markdown", "html")
 @click.option("--base", metavar="DIR", type=click.Path(file_okay=False),
               help="SARIF: the repository root file URIs are relative to (default: the git "
                    "work tree of the first PATH, else of the current directory).")
@@ -189,8 +189,18 @@ def command(paths, nginx, nginx_version, openssl_version, at, no_files, select, 
 
         sys.stdout.write(unified_diff(configs, report.findings))
         return report.exit_code(Severity(fail_on))
-    emit(report, fmt, lambda r: _render_text(r, configs))
+    emit(report, fmt, lambda r: _render_text(r, configs), _attachments(configs))
     return report.exit_code(Severity(fail_on))
+
+
+def _attachments(configs):
+    """The markdown/html report: the configuration's text, for the excerpts of the findings."""
+    from mtls_doctor.report.view import Attachments
+
+    sources: dict[str, str] = {}
+    for config in configs:
+        sources.update(config.sources)
+    return Attachments(sources=sources)
 
 
 def _codes(option: str, values) -> list[str]:

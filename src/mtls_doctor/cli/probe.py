@@ -46,7 +46,7 @@ from mtls_doctor.cli.common import (emit, fail, fail_on_option, format_option, p
 @click.option("--no-legacy", is_flag=True, help="Skip the TLS 1.0/1.1 check.")
 @target_options("With --client-ca: the nginx behind TARGET, if you have its binary: the offline "
                 "verdict is computed with the libcrypto it loads.")
-@format_option()
+@format_option("markdown", "html")
 @fail_on_option()
 def command(
     target: str | None,

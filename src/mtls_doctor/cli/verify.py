@@ -15,8 +15,9 @@ from typing import Any
 
 import click
 
-from mtls_doctor.cli.common import (emit, fail, format_option, parse_at, password_bytes,
-                                    password_option, resolve_target, target_options)
+from mtls_doctor.cli.common import (emit, fail, fail_on_option, format_option, parse_at,
+                                    password_bytes, password_option, resolve_target,
+                                    target_options)
 
 #: worker processes for loading + verifying many clients (see pki.batch.verify_paths)
 _WORKERS_ENV = os.environ.get("MTLS_DOCTOR_VERIFY_WORKERS", "").strip()
@@ -102,14 +103,17 @@ def _certs(path: str | None, what: str, notes: list[str]) -> tuple:
 @click.option("--key", metavar="FILE", help="The client's private key, to check it matches.")
 @target_options("Verify with the libcrypto this nginx loads (exact for that nginx, also one "
                 "inside another OS root); default: this machine's OpenSSL.")
-@format_option()
+@format_option("markdown", "html")
+@fail_on_option(default="error", what="a rejected client (or a key that does not match) is an "
+                "error, a note (e.g. a trust file nginx refuses) a warning")
 def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | None, depth: int,
             crl: str | None, mode: str, at_text: str | None, security_level: int | None,
             config_path: str | None, server_name: str | None, password: str | None,
             key: str | None, nginx: str | None, nginx_version: str | None,
             openssl_version: str | None, fmt: str, ocsp_mode: str = "off",
             ocsp_responder: str | None = None, resolver: str | None = None,
-            ocsp_cache: str | None = None, ocsp_answer: str | None = None) -> int:
+            ocsp_cache: str | None = None, ocsp_answer: str | None = None,
+            fail_on: str = "error") -> int:
     """Judge each CLIENT (a PEM with the leaf then the intermediates it sends, or a PKCS#12)
     exactly as nginx would with these settings: $ssl_client_verify, HTTP status and page, the
     error-log line, the chain built, and the real cause with its fix.
@@ -148,6 +152,10 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
         mail_protocol, starttls = conf["protocol"], conf["starttls"]
     elif server_name is not None:
         fail("--server-name needs --config")
+    elif client_ca is None and trusted_ca is None and mode != "optional_no_ca":
+        # nothing to verify against: a usage error, not a verdict on the client
+        fail("no trust settings: give --ssl-client-certificate FILE (or "
+             "--ssl-trusted-certificate FILE, or --config nginx.conf)")
     client_certs = _certs(client_ca, "ssl_client_certificate", notes)
     trusted_certs = _certs(trusted_ca, "ssl_trusted_certificate", notes)
     crls: tuple = ()
@@ -225,7 +233,12 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
     report = Report(command="verify", data=data)
     emit(report, fmt, _render_text)
     # a client whose key does not match its leaf never completes the handshake: not a 200
-    return 0 if data["accepted"] and all(r["key_matches"] is not False for r in rows) else 1
+    from mtls_doctor.model import Severity
+
+    rejected = not data["accepted"] or any(r["key_matches"] is False for r in rows)
+    worst = (Severity.ERROR if rejected else
+             Severity.WARNING if notes or any(r["notes"] for r in rows) else None)
+    return 1 if worst is not None and worst >= Severity(fail_on) else 0
 
 
 def _ocsp_settings(mode: str, responder: str | None, resolver: str | None, cache: str | None,
