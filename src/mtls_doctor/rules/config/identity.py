@@ -29,7 +29,11 @@ class ErrorLogHidesVerifyFailures(ConfigRule):
     What it checks:
     A server with `ssl_verify_client` other than `off` whose effective `error_log` (server,
     then `http`/`stream`, then main level; nginx's default level is `error`) has no log at level
-    `info` or `debug`.
+    `info` or `debug`, where it matters: with `optional`/`optional_no_ca` (a failed certificate
+    gets no 400 page, so the log is the only trace), or with `on` when the level above `info`
+    was set in the server or in `http`/`stream`. A server with `on` and nginx's default or the
+    main-level log of a packaged nginx.conf is left alone (its clients see a 400 page that
+    names the failure).
 
     Why it matters:
     nginx logs "client sent no required SSL certificate" and "client SSL certificate verify
@@ -64,6 +68,8 @@ class ErrorLogHidesVerifyFailures(ConfigRule):
         for server in ctx.tls_servers:
             if not verifying(server) or LEVELS.index(server.error_log_level) <= LEVELS.index("info"):
                 continue
+            if server.verify == "on" and not _set_in_http_or_server(server):
+                continue  # the client sees a 400 page naming the failure: the log matters less
             node = server.error_log_nodes[0] if server.error_log_nodes else server.settings["ssl_verify_client"].node
             hits.append((node, server))
         for node, servers in per_node(hits):
@@ -74,6 +80,13 @@ class ErrorLogHidesVerifyFailures(ConfigRule):
                 f"client-certificate failures of {labels(servers)} are logged at info, below this"
                 f" error_log level ({level}): they are invisible.",
                 node.location, Fix("Log at level info.", fix_line))
+
+
+def _set_in_http_or_server(server) -> bool:
+    """The server's log level was chosen for it: an error_log with a level in the server or in
+    http/stream (not nginx's default, not the main-level log every packaged nginx.conf has)."""
+    own = {id(d) for d in server.node.block or ()} | {id(d) for d in server.inherited}
+    return any(id(d) in own and len(d.args) >= 2 for d in server.error_log_nodes)
 
 
 class AddHeaderClientIdentity(ConfigRule):
