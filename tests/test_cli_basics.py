@@ -61,7 +61,7 @@ def test_rules_json_lists_registry():
     proc = run("rules", "--format", "json")
     assert proc.returncode == 0
     data = json.loads(proc.stdout)
-    assert [r["code"] for r in data["rules"]] == sorted(REGISTRY)
+    assert [r["rule"] for r in data["rules"]] == sorted(REGISTRY)
 
 
 def test_every_registered_command_module_exists():

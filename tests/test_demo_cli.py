@@ -64,7 +64,7 @@ def test_lab_list_names_every_scenario(tmp_path):
     proc = run(tmp_path, "lab", "list", "--format", "json")
     assert proc.returncode == 0
     data = json.loads(proc.stdout)
-    assert [s["name"] for s in data["scenarios"]] == [s.name for s in SCENARIOS]
+    assert [s["scenario"] for s in data["scenarios"]] == [s.name for s in SCENARIOS]
     text = run(tmp_path, "lab", "list").stdout
     assert all(s.name in text for s in SCENARIOS)
 

@@ -71,7 +71,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
 def test_json_shape(files):
     code, doc = inspect_json(str(files["ca"]))
     assert code == 0
-    assert doc["schema_version"] == 1 and doc["command"] == "inspect"
+    assert doc["schema_version"] == 2 and doc["command"] == "inspect"
     assert [c["subject"] for c in doc["certificates"]] == [
         "CN=Test Root CA,O=Test Org",
         "CN=Test Client CA,O=Test Org",
@@ -80,7 +80,7 @@ def test_json_shape(files):
         for key in ("subject", "issuer", "not_after", "is_ca", "sha256", "serial", "days_left",
                     "key_type", "key_bits", "signature_algorithm", "location"):
             assert key in c
-    assert doc["certificates"][1]["location"] == f"{files['ca']}#1"
+    assert doc["certificates"][1]["location"]["display"] == f"{files['ca']}#1"
     (top,) = doc["tree"]
     assert top["kind"] == "trust-anchor"
     assert top["children"][0]["subject"] == "CN=Test Client CA,O=Test Org"
@@ -109,8 +109,7 @@ def test_pasted_private_key_is_critical_and_never_printed(files):
     key_line = pki().root.pem.count(b"\n") + 1
     assert crit[0]["location"]["display"] == f"{files['with_key']}:{key_line}"
     assert doc["keys"] == [
-        {"file": str(files["with_key"]), "index": 0, "type": "EC", "bits": 256,
-         "line": crit[0]["location"]["line"], "container": "pem"}
+        {"location": crit[0]["location"] | {"index": 0}, "type": "EC", "bits": 256, "container": "pem"}
     ]
 
 
@@ -162,7 +161,7 @@ def test_missing_file_and_bad_at(tmp_path, files):
 def test_stdin(files):
     code, doc = inspect_json("-", stdin=files["chain"].read_bytes())
     assert code == 0
-    assert doc["certificates"][0]["location"] == "<stdin>#0"
+    assert doc["certificates"][0]["location"]["display"] == "<stdin>#0"
     assert len(doc["tree"]) == 1
 
 

@@ -59,12 +59,12 @@ def test_deep_client_json_says_raise_depth(lab):
     row = data["clients"][0]
     assert row["ssl_client_verify"] == "FAILED:unable to get local issuer certificate"
     assert (row["status"], row["page"]) == (400, 495)
-    assert row["error"]["code"] == 20
-    assert row["error"]["text"] == "unable to get local issuer certificate"
-    assert row["error"]["openssl_version"].startswith("OpenSSL 3")
+    assert row["verify_error"]["code"] == 20
+    assert row["verify_error"]["text"] == "unable to get local issuer certificate"
+    assert row["verify_error"]["openssl"].startswith("OpenSSL 3")
     assert row["log_line"] == ("client SSL certificate verify error: (20:unable to get local "
                                "issuer certificate) while reading client request headers")
-    assert "raise ssl_verify_depth to 2" in row["fix"]
+    assert "raise ssl_verify_depth to 2" in row["fix"]["text"]
     assert [c["source"] for c in row["chain"]] == ["client", "client", "client"]
     assert row["explanation"]
 
@@ -81,7 +81,7 @@ def test_several_clients_keep_order_and_any_rejection_exits_1(lab):
                   "--format", "json")
     assert proc.returncode == 1
     rows = as_json(proc)["clients"]
-    assert [r["client"] for r in rows] == ["clients/good-chain.pem", "clients/expired-chain.pem",
+    assert [r["file"] for r in rows] == ["clients/good-chain.pem", "clients/expired-chain.pem",
                                            "clients/no-eku-chain.pem"]
     assert [r["ssl_client_verify"] for r in rows] == [
         "SUCCESS", "FAILED:certificate has expired", "SUCCESS"]
@@ -113,7 +113,7 @@ def test_crls_revoked_and_missing_root_crl(lab):
                   "--ssl-client-certificate", "ca/root.pem", "--ssl-crl", "crl/inter.crl.pem",
                   "--format", "json")
     rows = as_json(proc)["clients"]
-    assert [r["error"]["code"] for r in rows] == [3, 3]  # root CRL missing (F6.1)
+    assert [r["verify_error"]["code"] for r in rows] == [3, 3]  # root CRL missing (F6.1)
     both = lab / "both.pem"
     both.write_bytes((lab / "crl/root.crl.pem").read_bytes()
                      + (lab / "crl/inter.crl.pem").read_bytes())
@@ -129,7 +129,7 @@ def test_openssl_111_texts(lab):
                   "ca/root.pem", "--openssl-version", "1.1.1", "--format", "json")
     row = as_json(proc)["clients"][0]
     assert row["ssl_client_verify"] == "FAILED:self signed certificate"
-    assert "1.1.1" in row["error"]["openssl_version"]
+    assert "1.1.1" in row["verify_error"]["openssl"]
 
 
 def test_optional_no_ca_lets_a_foreign_client_through(lab):
@@ -220,7 +220,7 @@ def test_config_takes_the_verifying_server_and_resolves_paths(lab):
     data = as_json(proc)
     assert data["settings"]["server"].startswith("server 'api.example.com'")
     assert data["settings"]["ssl_client_certificate"] == str(lab / "ca/root.pem")
-    assert data["clients"][0]["error"]["code"] == 3  # inter CRL only: root CRL missing (F6.1)
+    assert data["clients"][0]["verify_error"]["code"] == 3  # inter CRL only: root CRL missing (F6.1)
 
 
 def test_config_server_name_and_explicit_options_win(lab):

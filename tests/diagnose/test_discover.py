@@ -45,7 +45,7 @@ def test_diagnose_reads_the_running_nginx_not_etc_nginx(nginx_bin, capsys):
               "--sni", "app.example.test", "--cert", str(srv.prefix / "clients/good-chain.pem"),
               "--key", str(srv.prefix / "clients/good.key"), "--timeout", "5"])
         data = json.loads(capsys.readouterr().out)
-    assert data["config"] == str(srv.conf_path)
+    assert data["config_file"] == str(srv.conf_path)
     assert any(f"pid {pid}" in n for n in data["notes"]), data["notes"]
     assert data["root_causes"][0]["cause"] == "verify-client-off"
     assert VERIFY_ON  # (the verifying variant is the corpus' business)

@@ -133,7 +133,7 @@ def test_verify_off_sends_no_certificate_request_f12(pki, nginx_bin, tmp_path, c
     assert top["cause"] == "verify-client-off"
     assert any("no CertificateRequest" in e["text"] for e in top["evidence"] if e["source"] == "probe")
     probe = data["probes"][0]["without_certificate"]
-    assert probe["certificate_request"] is False
+    assert probe["certificate_requested"] is False
     assert requests == 0 and "No client certificate CA names sent" in out  # s_client agrees
 
 
@@ -149,7 +149,7 @@ def test_trusted_only_sends_an_empty_ca_list_f14(pki, nginx_bin, tmp_path, capsy
     assert code == 1
     assert _top(data) == "ca-names-trusted-only"
     probe = data["probes"][0]["without_certificate"]
-    assert probe["certificate_request"] is True and probe["ca_names"] == []
+    assert probe["certificate_requested"] is True and probe["ca_names"] == []
     assert "verify-client-off" not in {c["cause"] for c in data["root_causes"]}
 
 
@@ -226,7 +226,7 @@ def test_missing_root_f34_from_config_and_logs_only(pki, nginx_bin, tmp_path, ca
     assert code == 1
     top = data["root_causes"][0]
     assert top["cause"] == "ca-file-missing-root"
-    assert any(e["source"] == "file" and "#0" in e["location"] for e in top["evidence"])
+    assert any(e["source"] == "file" and "#0" in e["location"]["display"] for e in top["evidence"])
     assert any(e["source"] == "logs" and "(2:" in e["text"] for e in top["evidence"])
 
 
@@ -335,7 +335,7 @@ def test_paths_are_under_the_prefix(pki, nginx_bin, tmp_path, capsys):
     """The logs diagnose reads are the ones the running config names (absolute, in the prefix)."""
     with _scenario_server("good", pki, nginx_bin, tmp_path) as server:
         _, data = _diagnose(capsys, server)
-        assert [f["path"] for f in data["logs"]["files"]] == [str(Path(server.error_log))]
+        assert [f["file"] for f in data["logs"]["files"]] == [str(Path(server.error_log))]
 
 
 # --- every lab scenario: its real cause on top, nothing for the correct ones ----------------
@@ -402,7 +402,7 @@ def test_remote_url_verify_off(pki, nginx_bin, tmp_path, capsys):
                      "localhost", "--format", "json"])
         data = json.loads(capsys.readouterr().out)
     assert code == 1
-    assert data["config"] is None and data["probes"]
+    assert data["config_file"] is None and data["probes"]
     assert _top(data) == "verify-client-off"
 
 

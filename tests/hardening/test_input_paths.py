@@ -140,7 +140,7 @@ def test_fifo_named_by_the_config_is_a_finding(files):
     tmp_path, root, leaf, fifo = files
     conf = _conf(tmp_path, SERVER % {"leaf": leaf, "ca": fifo, "extra": ""})
     out = json.loads(one_line(run("lint", conf, "--format", "json"), 1))
-    assert any(str(fifo) in (f.get("path") or "") + f["message"] for f in out["findings"])
+    assert any(str(fifo) in (f["location"].get("file") or "") + f["message"] for f in out["findings"])
 
 
 @pytest.mark.parametrize("option", ["--config", "--log", "--cert", "--ca-file"])

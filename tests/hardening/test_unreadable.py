@@ -81,7 +81,7 @@ def test_unreadable_file_named_by_a_config_is_a_finding(area):
     proc = run("lint", str(conf), "--format", "json")
     assert "Traceback" not in proc.stderr and proc.returncode == 1, proc.stderr
     findings = json.loads(proc.stdout)["findings"]
-    assert any(str(secret) in (f.get("path") or "") + f["message"] for f in findings), findings
+    assert any(str(secret) in (f["location"].get("file") or "") + f["message"] for f in findings), findings
     secret_conf = base / "secret.conf"
     secret_conf.write_text("events {}\n")
     os.chmod(secret_conf, 0o000)

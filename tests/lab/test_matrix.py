@@ -118,7 +118,7 @@ def test_verify_given_the_nginx_uses_its_libcrypto(suite, code, text, lab_dir):
     assert done.returncode == 1, done.stderr
     data = json.loads(done.stdout)
     row = data["results"][0] if "results" in data else data["clients"][0]
-    assert (row["error"]["code"], row["error"]["text"]) == (code, text)
+    assert (row["verify_error"]["code"], row["verify_error"]["text"]) == (code, text)
     assert data["prediction"]["exact"] is True
 
 

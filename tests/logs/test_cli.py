@@ -10,7 +10,7 @@ import gzip
 
 from tests.logs.util import CAPTURED, counts, run_cli, run_json
 
-GROUP_KEYS = {"cause", "title", "rule", "count", "verify_code", "explanation", "fix", "first",
+GROUP_KEYS = {"cause", "title", "rule", "count", "verify_error", "explanation", "fix", "first",
               "last", "servers", "clients", "clients_distinct", "location", "example"}
 
 
@@ -21,7 +21,7 @@ def test_json_shape():
     assert [g["count"] for g in data["groups"]] == sorted((g["count"] for g in data["groups"]), reverse=True)
     assert data["files"][0]["has_info"] is True
     g = next(g for g in data["groups"] if g["cause"] == "client-cert-verify-failed:20")
-    assert g["verify_code"] == 20 and g["verify_text"] == "unable to get local issuer certificate"
+    assert g["verify_error"] == {"code": 20, "text": "unable to get local issuer certificate", "openssl": None}
     assert g["location"]["display"].startswith(str(CAPTURED) + ":")
 
 

@@ -30,15 +30,15 @@ def test_verify_codes_and_context(lab_log):
     groups = {g["cause"]: g for g in data["groups"]}
     for cause, g in groups.items():
         if cause.startswith("client-cert-verify-failed:"):
-            assert g["verify_code"] == int(cause.split(":")[1])
+            assert g["verify_error"]["code"] == int(cause.split(":")[1])
             assert g["servers"] == ["localhost"] and g["clients"] == ["127.0.0.1"]
-            assert g["protocols"] == ["http"] and g["rule"] == "MTLS602"
+            assert g["modules"] == ["http"] and g["rule"] == "MTLS602"
         else:
-            assert (g["verify_code"] is None) != cause.startswith("upstream-cert-verify-failed:")
+            assert (g["verify_error"] is None) != cause.startswith("upstream-cert-verify-failed:")
         assert g["explanation"] and g["fix"] and g["first"] and g["last"]
     # depth exceeded shows up as 20, not 22 (F3.3); an intermediate alone as 2 (F3.4)
     assert "ssl_verify_depth" in groups["client-cert-verify-failed:20"]["explanation"]
-    assert "root" in groups["client-cert-verify-failed:2"]["fix"]
+    assert "root" in groups["client-cert-verify-failed:2"]["fix"]["text"]
     # "alert unknown ca" is the client's verdict on nginx's certificate (F4.3)
     alert = groups["client-rejected-server-certificate"]
     assert alert["details"][0]["detail"] == "alert unknown ca (48)"

@@ -72,7 +72,7 @@ def test_json_findings_carry_rule_severity_message_path_line(bad: Path) -> None:
     assert data["command"] == "lint"
     f = next(f for f in data["findings"] if f["rule"] == "MTLS201")
     assert f["severity"] == "error" and f["message"]
-    assert f["location"]["path"] == str(bad) and f["location"]["line"] == 7
+    assert f["location"]["file"] == str(bad) and f["location"]["line"] == 7
 
 
 def test_sarif_is_json_with_rule_table(bad: Path) -> None:
@@ -162,5 +162,5 @@ def test_no_path_lints_this_machine(nginx_bin: str) -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode in (0, 1), done.stderr
     data = json.loads(done.stdout)
-    assert data["configs"][0]["config"] == "/etc/nginx/nginx.conf"
+    assert data["configs"][0]["file"] == "/etc/nginx/nginx.conf"
     assert data["nginx_version"]  # detected from `nginx -v`

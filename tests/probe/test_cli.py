@@ -38,7 +38,7 @@ def test_on_with_a_good_certificate_is_clean(lab, modes):
     code, data = probe_json(target(modes["on"]), "--servername", "localhost", "--ca-file",
                             str(lab.root_pem), "--cert", str(cert), "--key", str(key))
     assert (code, rules_of(data)) == (0, [])
-    assert data["certificate_request"] is True
+    assert data["certificate_requested"] is True
     assert data["ca_names"] == [lab.pki.cas["root"].cert.subject.rfc4514_string()]
     assert data["inferred_mode"] == "on"
     assert data["legacy_tls_accepted"] == []
@@ -49,7 +49,7 @@ def test_on_with_a_good_certificate_is_clean(lab, modes):
 
 def test_off_reports_no_request_not_an_empty_list(lab, modes):
     code, data = probe_json(target(modes["off"]), "--servername", "localhost", "--ca-file", str(lab.root_pem))
-    assert data["certificate_request"] is False and data["ca_names"] == []
+    assert data["certificate_requested"] is False and data["ca_names"] == []
     assert data["inferred_mode"] == "off"
     assert "MTLS502" not in rules_of(data)
 
@@ -57,7 +57,7 @@ def test_off_reports_no_request_not_an_empty_list(lab, modes):
 def test_trusted_only_is_an_empty_list_and_anonymous_passes(lab, modes):
     code, data = probe_json(target(modes["trusted_only"]), "--servername", "localhost",
                             "--ca-file", str(lab.root_pem))
-    assert data["certificate_request"] is True and data["ca_names"] == []
+    assert data["certificate_requested"] is True and data["ca_names"] == []
     assert data["inferred_mode"] == "optional_no_ca"
     assert (code, rules_of(data)) == (1, ["MTLS502", "MTLS509"])
 
@@ -65,7 +65,7 @@ def test_trusted_only_is_an_empty_list_and_anonymous_passes(lab, modes):
 def test_no_sni_default_server_is_a_finding(lab, modes):
     code, data = probe_json(target(modes["sni"]), "--servername", "a.test", "--host-header", "a.test",
                             "--ca-file", str(lab.root_pem))
-    assert data["inferred_mode"] == "on" and data["primary_sni"] == "a.test"
+    assert data["inferred_mode"] == "on" and data["sni"] == "a.test"
     assert [i["mode"] for i in data["inferences"]] == ["on", "on-without-request"]
     assert code == 1 and "MTLS501" in rules_of(data)
 
@@ -150,12 +150,12 @@ def test_fleet_json_lines_one_record_per_target(lab, modes):
     proc = probe("--targets", str(targets), "--ca-file", str(lab.root_pem), "--timeout", "2",
                  "--concurrency", "3", "--no-legacy")
     assert proc.stderr == "" and proc.returncode == 1
-    records = {r["line"]: r for r in map(json.loads, proc.stdout.splitlines())}
+    records = {r["input"]["line"]: r for r in map(json.loads, proc.stdout.splitlines())}
     assert {n: r["inferred_mode"] for n, r in records.items()} == {
         2: "off", 3: "optional", 4: "optional_no_ca", 5: "on", 7: "on", 8: "unknown"}
-    assert records[7]["modes"] == {"a.test": "on", "-": "on-without-request"}  # F7.3, Host a.test
+    assert {(i["sni"] or "-"): i["mode"] for i in records[7]["inferences"]} == {"a.test": "on", "-": "on-without-request"}  # F7.3, Host a.test
     assert [f["rule"] for f in records[8]["findings"]] == ["MTLS510"]
-    assert records[5]["certificate_request"] is True and records[2]["certificate_request"] is False
+    assert records[5]["certificate_requested"] is True and records[2]["certificate_requested"] is False
 
 
 def test_fleet_bad_line_is_exit_2_naming_the_line(lab):
@@ -173,7 +173,7 @@ def test_client_ca_adds_nginx_offline_verdict(lab, modes, tmp_path):
                             "--client-ca", str(lab.root_pem), "--tls", "1.3")
     assert code == 1 and "MTLS512" in rules_of(data) and "MTLS505" in rules_of(data)
     verdict = data["offline_verdict"]
-    assert (verdict["status"], verdict["page"], verdict["error_code"]) == (400, 495, 10)
+    assert (verdict["status"], verdict["page"], verdict["verify_error"]["code"]) == (400, 495, 10)
     assert verdict["ssl_client_verify"] == "FAILED:certificate has expired"
     cert, key = lab.client_files("good")
     code, data = probe_json(target(modes["on"]), "--servername", "localhost", "--ca-file",
@@ -209,7 +209,7 @@ def test_pkcs12_identity_and_no_sni_primary(lab, modes, tmp_path):
         capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads(proc.stdout)
-    assert data["primary_sni"] is None
+    assert data["sni"] is None
     assert [i["sni"] for i in data["inferences"]] == [None, "localhost"]
     user = [a for a in data["attempts"] if a["spec"]["cert"] == "user"]
     assert [a["client_certificates_sent"] for a in user] == [2, 2]  # leaf + inter from the p12

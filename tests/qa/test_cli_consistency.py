@@ -127,9 +127,9 @@ def test_lab_pki_offers_json(tmp_path: Path):
     proc = run("lab", "pki", str(tmp_path / "p"), "--format", "json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert data["schema_version"] == 1 and data["command"] == "lab pki"
+    assert data["schema_version"] == 2 and data["command"] == "lab pki"
     assert data["directory"] == str(tmp_path / "p")
-    assert any(f["path"] == "ca/root.pem" for f in data["files"])
+    assert any(f["file"] == "ca/root.pem" for f in data["files"])
     assert "PRIVATE KEY" not in proc.stdout
 
 
@@ -140,7 +140,7 @@ def test_probe_takes_server_name_like_verify_and_diagnose():
     proc = run("probe", target, "--server-name", "a.test", "--timeout", "1", "--no-legacy",
                "--format", "json")
     assert proc.returncode == 1, proc.stderr
-    assert json.loads(proc.stdout)["primary_sni"] == "a.test"
+    assert json.loads(proc.stdout)["sni"] == "a.test"
 
 
 def test_diagnose_reads_an_encrypted_key_with_password(pki: Path, empty_conf: Path, tmp_path: Path):

@@ -81,4 +81,4 @@ def test_probe_fleet_reads_targets_from_stdin():
     import json
 
     record = json.loads(proc.stdout.splitlines()[0])
-    assert record["line"] == 1 and record["findings"][0]["rule"] == "MTLS510"
+    assert record["input"]["line"] == 1 and record["findings"][0]["rule"] == "MTLS510"

@@ -56,15 +56,17 @@ def utc(value: Any) -> str | None:
 
 
 def location(file: str | None = None, line: int | None = None, index: int | None = None,
-             host: str | None = None, port: int | None = None) -> dict[str, Any]:
-    """The one location object: the keys that apply, plus ``display`` as text shows it."""
+             host: str | None = None, port: int | None = None,
+             display: str | None = None) -> dict[str, Any]:
+    """The one location object: the keys that apply, plus ``display`` as text shows it
+    (``file:line``, else ``file#index``, else ``host:port``; or the ``display`` given)."""
     loc = Location(path=file, line=line, index=index, host=host, port=port)
     out: dict[str, Any] = {}
     for key, value in (("file", file), ("line", line), ("index", index), ("host", host),
                        ("port", port)):
         if value is not None:
             out[key] = value
-    out["display"] = str(loc)
+    out["display"] = display if display is not None else str(loc)
     return out
 
 
@@ -195,7 +197,10 @@ def _inspect(data: dict[str, Any]) -> dict[str, Any]:
     for c in data.get("certificates", []):
         c = dict(c)
         c.pop("location", None)
-        loc = location(c.pop("file", None), c.pop("line", None), c.pop("index", None))
+        file, index = c.pop("file", None), c.pop("index", None)
+        # a certificate is named file#index (its line is where its PEM block starts)
+        loc = location(file, c.pop("line", None), index,
+                       display=f"{file}#{index}" if index is not None else None)
         c = {"location": loc, **c}
         _rename(c, "version", "x509_version")
         _rename(c, "self_issued", "self_signed")
