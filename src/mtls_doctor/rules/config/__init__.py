@@ -7,8 +7,8 @@ explicit concatenation of the submodules' tuples.
 
 from __future__ import annotations
 
-from mtls_doctor.rules.config import (bypass, ciphers, context, dn, files, identity, inputs, revocation, server, sni,
-                                      upstream, verify, versions)
+from mtls_doctor.rules.config import (bypass, ciphers, context, dn, files, identity, inputs, paths, revocation,
+                                      server, sni, upstream, verify, versions)
 
 RULES: tuple = (
     verify.RULES
@@ -19,6 +19,7 @@ RULES: tuple = (
     + ciphers.RULES
     + (files.ConfigFileMissing,)
     + server.RULES
+    + paths.RULES
     + upstream.RULES
     + bypass.RULES
     + revocation.RULES
