@@ -153,7 +153,13 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
     elif server_name is not None:
         fail("--server-name needs --config")
     elif client_ca is None and trusted_ca is None and mode != "optional_no_ca":
-        # nothing to verify against: a usage error, not a verdict on the client
+        # nothing to verify against: a usage error, not a verdict on the client (a CLIENT
+        # that cannot be read is named first)
+        from mtls_doctor.inputs import check_path
+
+        for path in clients:
+            if path != "-":
+                check_path(path, pipe=True)
         fail("no trust settings: give --ssl-client-certificate FILE (or "
              "--ssl-trusted-certificate FILE, or --config nginx.conf)")
     client_certs = _certs(client_ca, "ssl_client_certificate", notes)
