@@ -78,6 +78,12 @@ def command(
     certificates, with and without SNI, over TLS 1.2 and 1.3; show each handshake step by step
     and infer the enforcement (off / optional / optional_no_ca / on / TLS-layer).
 
+    Stream and mail servers: tls://host:port (plain TLS, no HTTP: the mode is read from whether
+    the server closes the session right after the handshake), imaps:// pop3s:// smtps://
+    (implicit TLS) and imap:// pop3:// smtp:// (STARTTLS first; default ports 143, 110, 587):
+    the mode is read from the protocol's reply after the handshake (nginx's "No required SSL
+    certificate" / "SSL certificate error", or the greeting).
+
     Bounds: each step (name lookup and TCP connect, TLS handshake, HTTP answer of at most
     256 KiB) has its own --timeout deadline; a target gets at most 12 attempts plus one TLS
     1.0/1.1 handshake, so it ends within 38 x --timeout (114 s at the default 3 s, far less
@@ -124,10 +130,11 @@ def command(
     config = ProbeConfig(
         host=t.host, port=t.port, path=t.path, host_header=host_header, timeout=timeout,
         ca_file=ca_file, insecure=insecure, send_cert_anyway=send_cert_anyway,
-        verify_name=name or t.host,
+        verify_name=name or t.host, protocol=t.protocol, starttls=t.starttls,
     )
+    # legacy TLS versions are tried on a fresh connection without STARTTLS: not for mail
     result = run_matrix(config, primary, other_sni=other, tls=tls, identity=identity,
-                        legacy=not no_legacy)
+                        legacy=not no_legacy and not t.starttls)
     import dataclasses
 
     data_extra = {}

@@ -46,6 +46,13 @@ class ProbeConfig:
     insecure: bool = False  # the user's certificate may go to an unverified server
     send_cert_anyway: bool = False
     verify_name: str | None = None  # name checked against the server certificate
+    #: "https" (an HTTP request after the handshake), "tls" (a stream server: wait for the
+    #: server to close or keep the session) or "imap"/"pop3"/"smtp" (probe.starttls)
+    protocol: str = "https"
+    starttls: bool = False  # mail: the plaintext STARTTLS dialogue before the handshake
+    #: stream targets: how long an open, silent session counts as admitted (nginx closes a
+    #: rejected one within milliseconds of the handshake, F0.4)
+    session_wait: float = 1.0
 
 
 class _Recorder:
@@ -275,6 +282,16 @@ def attempt(
         except OSError as exc:
             raise _Failure(Outcome.CONNECT_FAILED, "tcp", f"TCP connect failed: {exc.strerror or exc}") from None
         steps.append(Step("tcp", True, f"connected to {config.host}:{config.port}", _ms(t)))
+        if config.starttls:
+            from mtls_doctor.probe import starttls as st
+
+            t = time.monotonic()
+            try:
+                said = st.starttls(sock, config.protocol, config.timeout)
+            except st.StartTlsError as exc:
+                raise _Failure(Outcome.STARTTLS_FAILED, "starttls", str(exc)) from None
+            steps.append(Step("starttls", True, f"{config.protocol.upper()} STARTTLS: {said[:60]}",
+                              _ms(t)))
         conn = SSL.Connection(_context(config, spec, identity), None)
         conn.set_app_data(rec)
         if spec.tls == "1.2":
@@ -293,10 +310,19 @@ def attempt(
         fields.update(after_handshake(conn, pump, rec, spec, identity))
         steps.extend(ladder(fields, rec, spec, done=True, ms=_ms(t)))
         t = time.monotonic()
-        answer = _exchange(conn, pump, config, spec, time.monotonic() + config.timeout)
-        fields["http"] = answer
-        steps.append(Step("http", True, http_detail(answer), _ms(t)))
-        outcome = Outcome.HTTP_ANSWER
+        if config.protocol == "https":
+            answer = _exchange(conn, pump, config, spec, time.monotonic() + config.timeout)
+            fields["http"] = answer
+            steps.append(Step("http", True, http_detail(answer), _ms(t)))
+            outcome = Outcome.HTTP_ANSWER
+        elif config.protocol == "tls":
+            outcome, detail = _session(conn, pump, time.monotonic() + config.session_wait)
+            steps.append(Step("session", True, detail, _ms(t)))
+        else:
+            fields["app"] = _mail_reply(conn, pump, config, time.monotonic() + config.timeout)
+            steps.append(Step(config.protocol, True, f"{fields['app'].line!r} "
+                              f"({fields['app'].verdict})", _ms(t)))
+            outcome = Outcome.APP_ANSWER
         failed_step = error = None
     except (_Failure, SSL.Error, OSError, ValueError) as exc:  # ValueError: e.g. a bad SNI
         failure = exc if isinstance(exc, _Failure) else _Failure(
@@ -419,6 +445,77 @@ def _exchange(conn: Any, pump: _Pump, config: ProbeConfig, spec: AttemptSpec, de
             raise _Failure(Outcome.CLOSED, "http", "the server closed the connection without an answer")
         raise _Failure(Outcome.NO_HTTP_ANSWER, "http", "the answer is not HTTP")
     return answer
+
+
+def _read_some(conn: Any, pump: _Pump, deadline: float, want: bytes | None) -> tuple[bytes, str]:
+    """Application data until ``want`` is seen (None: any byte), EOF or ``deadline``;
+    (data, "eof" | "data" | "wait")."""
+    from OpenSSL import SSL
+
+    data = bytearray()
+    while len(data) < MAX_APP:
+        try:
+            data += conn.recv(4096)
+            if want is None or want in data:
+                return bytes(data), "data"
+        except SSL.WantReadError:
+            pump.flush(deadline, "session")
+            if time.monotonic() >= deadline:
+                return bytes(data), "wait"
+            try:
+                if not pump.fill(deadline, "session"):
+                    return bytes(data), "eof"
+            except _Failure as exc:
+                if exc.outcome is Outcome.TIMEOUT:
+                    return bytes(data), "wait"
+                return bytes(data), "eof"
+        except (SSL.ZeroReturnError, SSL.SysCallError):
+            return bytes(data), "eof"
+        except SSL.Error as exc:
+            raise _Failure(Outcome.TLS_ERROR, "session", f"after the handshake: {_err(exc)}") from None
+    return bytes(data), "data"
+
+
+MAX_APP = 16384
+
+
+def _session(conn: Any, pump: _Pump, deadline: float) -> tuple[Outcome, str]:
+    """A stream target: does the server close right after the handshake (nginx's rejection,
+    F0.4) or keep the session (admitted)?"""
+    data, how = _read_some(conn, pump, deadline, None)
+    if how == "eof" and not data:
+        raise _Failure(Outcome.CLOSED, "session",
+                       "the server closed the connection right after the handshake")
+    if data:
+        return Outcome.SESSION_OPEN, f"the server sent {len(data)} bytes of application data"
+    return Outcome.SESSION_OPEN, "the session stayed open (the server waits for the client)"
+
+
+def _mail_reply(conn: Any, pump: _Pump, config: ProbeConfig, deadline: float):
+    """A mail target: the first line after the handshake (after STARTTLS, the answer to the
+    next command: the server speaks first only on implicit TLS)."""
+    from OpenSSL import SSL
+
+    from mtls_doctor.probe import starttls as st
+
+    if config.starttls:
+        # nginx sends its rejection right after the handshake; an admitted client speaks first
+        early, how = _read_some(conn, pump, min(deadline, time.monotonic() + 0.3), b"\n")
+        if not early and how != "eof":
+            try:
+                conn.sendall(st.AFTER_STARTTLS[config.protocol])
+                pump.flush(deadline, "session")
+            except SSL.Error:
+                pass
+            early, how = _read_some(conn, pump, deadline, b"\n")
+    else:
+        early, how = _read_some(conn, pump, deadline, b"\n")
+    if not early:
+        raise _Failure(Outcome.CLOSED if how == "eof" else Outcome.TIMEOUT, "session",
+                       "the server closed the connection after the handshake without a reply"
+                       if how == "eof" else "no reply after the handshake")
+    line = early.split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")[:200]
+    return st.AppAnswer(config.protocol, line, st.classify_reply(config.protocol, line))
 
 
 def _default_host(config: ProbeConfig, spec: AttemptSpec) -> str:

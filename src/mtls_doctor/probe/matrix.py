@@ -151,7 +151,7 @@ def _result(config, primary_sni, attempts, at, notes, identity, legacy_tls, lega
         path=config.path,
         primary_sni=primary_sni,
         attempts=tuple(attempts),
-        inferences=tuple(infer(attempts, sni) for sni in settings),
+        inferences=tuple(infer(attempts, sni, config.protocol) for sni in settings),
         at=at.isoformat(),
         legacy_tls=legacy_tls,
         legacy_note=legacy_note,
@@ -164,11 +164,20 @@ def _result(config, primary_sni, attempts, at, notes, identity, legacy_tls, lega
 # --- inference (pure) ---------------------------------------------------------------------
 
 
-def gate(a: Attempt | None) -> str:
+def gate(a: Attempt | None, protocol: str = "https") -> str:
     """What the server did with this attempt's client: pass / reject-496 / reject-495 /
-    reject-http / reject-tls / misdirected / error."""
+    reject-http / reject-tls / reject-closed / misdirected / error. ``protocol`` "tls" (a
+    stream target): a close right after the handshake is the stream module's rejection
+    (reject-closed, F0.4); mail targets answer with the protocol's reply (probe.starttls)."""
     if a is None:
         return "error"
+    if a.outcome is Outcome.APP_ANSWER and a.app is not None:
+        return {"no-cert": "reject-496", "cert-error": "reject-495"}.get(a.app.verdict, "pass")
+    if a.outcome is Outcome.SESSION_OPEN:
+        return "pass"
+    if protocol == "tls" and a.outcome is Outcome.CLOSED and a.handshake_done and \
+            a.certificate_request is not None:
+        return "reject-closed"
     if a.outcome is Outcome.HTTP_ANSWER and a.http is not None:
         if a.http.page == 496:
             return "reject-496"
@@ -203,6 +212,10 @@ def _describe(a: Attempt) -> str:
         end = f"HTTP {a.http.status}"
         if a.http.page:
             end += f" (nginx page {a.http.page} \"{a.http.page_text}\")"
+    elif a.outcome is Outcome.APP_ANSWER and a.app is not None:
+        end = f"{a.app.protocol.upper()} {a.app.line!r}"
+    elif a.outcome is Outcome.SESSION_OPEN:
+        end = "the session stayed open (admitted)"
     elif a.alert is not None and a.alert.direction == "received":
         when = "after" if a.alert.after_handshake else "during"
         end = f"alert {a.alert.code} {a.alert.name} {when} the handshake"
@@ -218,8 +231,21 @@ def _find(attempts: Iterable[Attempt], sni, tls, kind) -> Attempt | None:
     return None
 
 
-def _mode(none: Attempt | None, self_signed: Attempt | None, is_nginx: bool) -> tuple[str, str]:
-    g_none, g_self = gate(none), gate(self_signed)
+def _mode(none: Attempt | None, self_signed: Attempt | None, is_nginx: bool,
+          protocol: str = "https") -> tuple[str, str]:
+    g_none, g_self = gate(none, protocol), gate(self_signed, protocol)
+    if protocol != "https":
+        # stream and mail: the same modes, told by a close or a reply instead of a 400 (F0.4)
+        layer = "stream" if protocol == "tls" else "mail"
+        g_none = {"reject-closed": "reject-496"}.get(g_none, g_none)
+        g_self = {"reject-closed": "reject-495"}.get(g_self, g_self)
+        mode, found = _mode_of(none, self_signed, g_none, g_self, True)
+        return mode, layer if found == "http" else found
+    return _mode_of(none, self_signed, g_none, g_self, is_nginx)
+
+
+def _mode_of(none: Attempt | None, self_signed: Attempt | None, g_none: str, g_self: str,
+             is_nginx: bool) -> tuple[str, str]:
     if none is None or g_none == "error":
         return "unknown", "none"
     if g_none == "misdirected":
@@ -246,8 +272,9 @@ def _mode(none: Attempt | None, self_signed: Attempt | None, is_nginx: bool) -> 
     return "optional", "http"  # the untrusted-certificate attempt did not finish (see evidence)
 
 
-def infer(attempts: Iterable[Attempt], sni: str | None) -> Inference:
-    """The enforcement for one SNI setting, from its attempts, per TLS version then combined."""
+def infer(attempts: Iterable[Attempt], sni: str | None, protocol: str = "https") -> Inference:
+    """The enforcement for one SNI setting, from its attempts, per TLS version then combined.
+    ``protocol``: "https", "tls" (a stream server) or a mail protocol (probe.starttls)."""
     attempts = [a for a in attempts if a.spec.sni == sni]
     versions = [v for v in ("1.3", "1.2", "auto") if any(a.spec.tls == v for a in attempts)]
     is_nginx = any(a.http is not None and a.http.is_nginx for a in attempts)
@@ -258,7 +285,7 @@ def infer(attempts: Iterable[Attempt], sni: str | None) -> Inference:
     for version in versions:
         none = _find(attempts, sni, version, CertKind.NONE)
         self_signed = _find(attempts, sni, version, CertKind.SELF_SIGNED)
-        mode, layer = _mode(none, self_signed, is_nginx)
+        mode, layer = _mode(none, self_signed, is_nginx, protocol)
         if mode == "on" and gate(none) == "reject-http" and none is not None and none.http:
             evidence.append(
                 f"TLS {version}: 'on' is read from HTTP {none.http.status} without nginx's 496 "

@@ -39,6 +39,12 @@ class Outcome(str, Enum):
     SERVER_UNTRUSTED = "server-untrusted"  # aborted on purpose: server failed verification (safety)
     NO_HTTP_ANSWER = "no-http-answer"  # handshake done, request sent, answer unparsable or empty
     SKIPPED = "skipped"  # not run (unreachable endpoint, or safety) - see Attempt.error
+    #: stream (plain TLS) targets: the handshake completed and the server kept the session
+    #: open (or sent application data) for the wait: the client was admitted (F0.4)
+    SESSION_OPEN = "session-open"
+    #: mail targets: the first line after the handshake came back (Attempt.app)
+    APP_ANSWER = "app-answer"
+    STARTTLS_FAILED = "starttls-failed"  # the plaintext STARTTLS dialogue did not get to TLS
 
 
 @dataclass(frozen=True)
@@ -222,6 +228,8 @@ class Attempt:
     http: HttpAnswer | None = None
     elapsed_ms: float = 0.0
     notes: tuple[str, ...] = ()
+    #: mail targets: the reply after the handshake (probe.starttls.AppAnswer)
+    app: Any = None
 
     @property
     def handshake_done(self) -> bool:
@@ -250,6 +258,7 @@ class Attempt:
             ),
             "alert": self.alert.to_dict() if self.alert else None,
             "http": self.http.to_dict() if self.http else None,
+            "app": self.app.to_dict() if self.app else None,
             "steps": [s.to_dict() for s in self.steps],
             "elapsed_ms": round(self.elapsed_ms, 2),
             "notes": list(self.notes),

@@ -18,6 +18,9 @@ class Target:
     host: str
     port: int
     path: str = "/"
+    #: "https", "tls" (a stream server: plain TLS, no HTTP) or a mail protocol (probe.starttls)
+    protocol: str = "https"
+    starttls: bool = False
 
     @property
     def is_ip(self) -> bool:
@@ -58,16 +61,23 @@ def parse_target(text: str) -> Target:
     raw = text.strip()
     if not raw:
         raise InputError("TARGET is empty: give https://host[:port][/path] or host:port")
+    from mtls_doctor.probe.starttls import SCHEMES
+
+    protocol, starttls, default_port = "https", False, 443
     if "://" in raw:
         scheme = raw.split("://", 1)[0].lower()
-        if scheme != "https":
-            raise InputError(f"TARGET {text!r}: only https:// URLs (or host:port) can be probed")
-        to_split = raw
+        if scheme != "https" and scheme not in SCHEMES:
+            raise InputError(f"TARGET {text!r}: probe takes https://, tls:// (a stream server), "
+                             "imaps://, pop3s://, smtps:// (implicit TLS) or imap://, pop3://, "
+                             "smtp:// (STARTTLS) URLs, or host:port")
+        if scheme in SCHEMES:
+            protocol, starttls, default_port = SCHEMES[scheme]
+        to_split = "https://" + raw.split("://", 1)[1]
     else:
         to_split = "https://" + raw
     try:
         parts = urlsplit(to_split)
-        port = parts.port or 443
+        port = parts.port or default_port
         host = parts.hostname
     except ValueError as exc:
         raise InputError(f"TARGET {text!r}: {exc}") from None
@@ -81,4 +91,4 @@ def parse_target(text: str) -> Target:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return Target(host, port, path)
+    return Target(host, port, path, protocol, starttls)

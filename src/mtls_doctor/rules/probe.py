@@ -490,9 +490,12 @@ class AnonymousRequestPasses(Rule):
             return ()
         extra = (" and so did a throwaway self-signed certificate"
                  if primary.mode in ("optional_no_ca", "tls-optional") else "")
+        # stream and mail servers admit without HTTP: the session goes on / the greeting comes
+        answer = {"stream": "an open session", "mail": "the greeting"}.get(primary.layer,
+                                                                          "an ordinary HTTP answer")
         return (cls.finding(
-            f"Mode {primary.mode}: a request without a client certificate got an ordinary HTTP "
-            f"answer{extra}; only a check of $ssl_client_verify in nginx or the application "
+            f"Mode {primary.mode}: a request without a client certificate got {answer}"
+            f"{extra}; only a check of $ssl_client_verify in nginx or the application "
             "can stop it.",
             _where(result),
             Fix("Use `ssl_verify_client on`, or reject unless $ssl_client_verify is SUCCESS.",
@@ -532,6 +535,9 @@ class EndpointNotProbed(Rule):
     def check(cls, result: ProbeResult) -> tuple[Finding, ...]:
         if not result.attempts or any(a.http is not None for a in result.attempts):
             return ()
+        if any(a.app is not None or a.outcome is Outcome.SESSION_OPEN for a in result.attempts) \
+                or any(i.layer in ("stream", "mail") for i in result.inferences):
+            return ()  # a stream or mail target answered in its own protocol (probe.starttls)
         first = result.attempts[0]
         if not any(a.handshake_done or a.certificate_request is not None for a in result.attempts):
             return (cls.finding(

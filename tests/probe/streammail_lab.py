@@ -1,0 +1,194 @@
+"""Real nginx stream and mail servers with ``ssl_verify_client``, for probe and verify tests.
+
+``NginxServer`` (lab.nginx) renders an ``http {}`` body only, so this runner writes its own
+configuration (``load_module`` of the dynamic stream/mail modules of the nginx at hand, Debian's
+libnginx-mod-stream / libnginx-mod-mail) under a temporary prefix, starts nginx in the
+foreground in its own session, waits (bounded) until every port listens, and always stops it
+(SIGQUIT, SIGTERM, SIGKILL). Everything listens on 127.0.0.1.
+
+Stream servers proxy to a silent loopback backend (it accepts and never speaks: what a database
+or a message broker behind nginx looks like to a client that has not spoken yet). Mail servers point ``auth_http`` at a loopback port nothing listens on: what is measured
+is the handshake (implicit TLS or STARTTLS) and the reply nginx sends right after it, before any
+login; a login would only reach the dead auth server.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from mtls_doctor.lab.nginx import free_ports
+from mtls_doctor.lab.pki import build_lab_pki
+from tests.conftest import nginx_argv, nginx_module
+
+TLS = ("ssl_certificate certs/server.pem; ssl_certificate_key certs/server.key; "
+       "ssl_client_certificate certs/ca.pem; ssl_verify_depth 2;")
+
+#: name -> (kind, protocol, tls, mode): kind stream|mail; tls "implicit" | "starttls"
+SERVERS = {
+    "stream-on": ("stream", None, "implicit", "on"),
+    "stream-optional": ("stream", None, "implicit", "optional"),
+    "stream-optional_no_ca": ("stream", None, "implicit", "optional_no_ca"),
+    "stream-off": ("stream", None, "implicit", "off"),
+    "imap-on": ("mail", "imap", "implicit", "on"),
+    "imap-optional": ("mail", "imap", "implicit", "optional"),
+    "imap-off": ("mail", "imap", "implicit", "off"),
+    "imap-starttls-on": ("mail", "imap", "starttls", "on"),
+    "pop3-on": ("mail", "pop3", "implicit", "on"),
+    "pop3-starttls-on": ("mail", "pop3", "starttls", "on"),
+    "pop3-starttls-optional": ("mail", "pop3", "starttls", "optional"),
+    "smtp-on": ("mail", "smtp", "implicit", "on"),
+    "smtp-starttls-on": ("mail", "smtp", "starttls", "on"),
+    "smtp-starttls-off": ("mail", "smtp", "starttls", "off"),
+}
+
+
+class _SilentBackend:
+    """Accepts on 127.0.0.1 and never sends; closes everything on stop."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self._conns: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+                self._conns.append(conn)
+            except OSError:
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for conn in self._conns:
+            conn.close()
+        self.sock.close()
+
+
+@dataclass
+class StreamMailLab:
+    """``with StreamMailLab(nginx_bin, workdir) as lab: lab.ports[name]``; ``lab.pki``."""
+
+    nginx_bin: str
+    workdir: Path
+    names: tuple[str, ...] = tuple(SERVERS)
+
+    def modules(self) -> dict[str, str]:
+        return {m: p for m in ("stream", "mail") if (p := nginx_module(self.nginx_bin, m))}
+
+    def __enter__(self) -> "StreamMailLab":
+        self.proc = None
+        self.backend = _SilentBackend()
+        try:
+            self._start()
+            return self
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _start(self) -> None:
+        mods = self.modules()
+        self.pki = build_lab_pki(datetime.now(timezone.utc))
+        w = self.workdir
+        for sub in ("logs", "certs", "clients"):
+            (w / sub).mkdir(parents=True, exist_ok=True)
+        files = {"certs/server.pem": self.pki.server_chain_pem,
+                 "certs/server.key": self.pki.server.key_pem,
+                 "certs/ca.pem": self.pki.pem("root", "inter")}
+        for label in ("good", "expired", "foreign"):
+            client = self.pki.clients[label]
+            files[f"clients/{label}.pem"] = client.chain_pem
+            files[f"clients/{label}.key"] = client.key_pem
+        files["clients/root.pem"] = self.pki.pem("root")
+        for rel, data in files.items():
+            path = w / rel
+            path.touch(mode=0o600)
+            path.write_bytes(data)
+        names = [n for n in self.names if SERVERS[n][0] in mods]
+        ports = free_ports(len(names) + 1)
+        self.ports = dict(zip(names, ports))
+        dead = ports[-1]
+        stream, mail = [], []
+        for name in names:
+            kind, proto, tls, mode = SERVERS[name]
+            listen = f"listen 127.0.0.1:{self.ports[name]}{' ssl' if tls == 'implicit' else ''};"
+            verify = f"ssl_verify_client {mode};"
+            if kind == "stream":
+                body = f"proxy_pass 127.0.0.1:{self.backend.port};"
+                stream.append(f"  server {{ {listen} {TLS} {verify} {body} }}")
+            else:
+                starttls = "starttls on;" if tls == "starttls" else ""
+                mail.append(f"  server {{ {listen} protocol {proto}; server_name mail.test; "
+                            f"{TLS} {verify} {starttls} }}")
+        conf = [f"load_module {mods[m]};" for m in ("stream", "mail") if m in mods]
+        conf += [f"pid {w}/nginx.pid;", f"lock_file {w}/nginx.lock;",
+                 f"error_log {w}/logs/error.log info;", "worker_processes 1;",
+                 "events { worker_connections 128; }"]
+        if stream:
+            conf += ["stream {", *stream, "}"]
+        if mail:
+            conf += ["mail {", f"  auth_http 127.0.0.1:{dead}/auth;", "  smtp_auth login plain;",
+                     *mail, "}"]
+        self.conf_path = w / "nginx.conf"
+        self.conf_path.write_text("\n".join(conf) + "\n")
+        cmd = nginx_argv(self.nginx_bin, "-p", f"{w}/", "-c", str(self.conf_path),
+                         "-e", str(w / "logs/error.log"))
+        test = subprocess.run(cmd + ["-t", "-q"], timeout=30, capture_output=True, text=True,
+                              check=False)
+        if test.returncode != 0:
+            raise RuntimeError(f"nginx -t failed: {test.stderr.strip()}")
+        self.proc = subprocess.Popen(cmd + ["-g", "daemon off; master_process on;"],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True, cwd=w)
+        deadline = time.monotonic() + 10
+        while not all(_listening(p) for p in self.ports.values()):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("nginx (stream/mail) did not start: "
+                                   + (w / "logs/error.log").read_text(errors="replace")[-300:])
+            time.sleep(0.05)
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            proc = self.proc
+            for sig in (signal.SIGQUIT, signal.SIGTERM, signal.SIGKILL):
+                if proc is None or proc.poll() is not None:
+                    break
+                proc.send_signal(sig)
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    continue
+        finally:
+            self.backend.stop()
+
+    def client(self, label: str) -> tuple[str, str]:
+        return str(self.workdir / f"clients/{label}.pem"), str(self.workdir / f"clients/{label}.key")
+
+    @property
+    def ca(self) -> str:
+        return str(self.workdir / "clients/root.pem")
+
+    def error_log(self) -> str:
+        return (self.workdir / "logs/error.log").read_text(errors="replace")
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
