@@ -52,7 +52,7 @@ CASES = [
     ("ssl-on", "ssl on;", None, V < SSL_ON_REMOVED,
      'the "ssl" directive is deprecated' if V < SSL_ON_REMOVED else 'unknown directive "ssl"', "MTLS220"),
     ("missing-ca-file", "ssl_verify_client on; ssl_client_certificate ca/absent.pem;", None,
-     False, "absent.pem", "MTLS230"),
+     False, "absent.pem", "MTLS294"),  # a missing named file: once per path (MTLS230: includes)
     ("key-mismatch", "", "clients/good.key", False, "key values mismatch", "MTLS232"),
     ("invalid-dn-regex", "ssl_verify_client on; ssl_client_certificate bundles/client-ca.pem;"
      ' if ($ssl_client_s_dn !~ "^CN=(admin|ops,") { return 403; }', None, False, "pcre", "MTLS407"),

@@ -283,9 +283,9 @@ class NamedFileMissing(ConfigRule):
     `ssl_client_certificate`, `ssl_trusted_certificate` or `ssl_crl` (relative paths from the
     configuration prefix, as nginx resolves them) that does not exist: one finding per path,
     at its first use, saying which servers use it and which checks it blocks. A warning when
-    another file of the same directory exists (a typo is likely), info when the directory or
-    all its files are absent (a configuration checked without its secrets, as in CI). Not run
-    with `--no-files`.
+    another file the configuration names in the same directory exists (a typo is likely),
+    info otherwise (a configuration checked without its secrets, as in CI; a missing key is
+    always info). Not run with `--no-files`.
 
     Why it matters:
     nginx -t fails on a missing file (`[emerg] cannot load certificate`), but a repository
@@ -347,11 +347,17 @@ class NamedFileMissing(ConfigRule):
                 severity=Severity.WARNING if sibling else Severity.INFO)
 
 
+#: rules judging a setting that a fragment's includer usually holds (error_log at main level)
+OUTSIDE_A_FRAGMENT = frozenset({"MTLS401"})
+
+
 def knowable(findings: Iterable[Finding], eff) -> list[Finding]:
     """``findings`` minus the verdicts lint cannot know (the lint engine applies this):
 
     - findings at the blocks ``parse.wrap`` puts around a fragment (``SYNTHETIC_LINE``: the
-      fragment does not hold them, nginx takes them from the file that includes it);
+      fragment does not hold them, nginx takes them from the file that includes it), and
+      those about the includer's settings (``OUTSIDE_A_FRAGMENT``: the error_log level of a
+      fragment without its own error_log);
     - other rules' findings at a directive whose value is a template placeholder
       (``server_name {{ host }}`` is not "missing from the certificate": it is unknown);
     - other rules' findings on a server whose ``ssl_verify_client`` is a placeholder: its mode,
@@ -361,6 +367,9 @@ def knowable(findings: Iterable[Finding], eff) -> list[Finding]:
     from mtls_doctor.nginx.templates import has_placeholder
 
     findings = list(findings)
+    if eff.config.context != "main" and not eff.named("error_log"):
+        # the main file that includes a fragment sets its error_log: not the fragment's default
+        findings = [f for f in findings if f.rule not in OUTSIDE_A_FRAGMENT]
     templates = eff.config.templates
     if eff.config.context == "main" and not templates:
         return findings
