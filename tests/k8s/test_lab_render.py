@@ -166,3 +166,87 @@ def test_f5_ingress_mtls_400_without_certificate(tmp_path):
     with _run(f5.render, text) as ngx:
         assert https(ngx.ports[0], "api.example.com")[0] == 400
         assert https(ngx.ports[0], "api.example.com", cert=_client(tmp_path))[0] == 200
+
+
+def test_pass_certificate_sends_the_escaped_pem(tmp_path):
+    """auth-tls-pass-certificate-to-upstream: the backend gets ssl-client-cert, the PEM URL-escaped
+    ($ssl_client_escaped_cert), next to ssl-client-verify."""
+    text = ingress("api", "api.example.com", AUTH + A + 'auth-tls-pass-certificate-to-upstream: "true"\n') + CA_SECRET
+    with _run(ingress_nginx.render, text) as ngx:
+        status, body = https(ngx.ports[0], "api.example.com", cert=_client(tmp_path))
+    assert status == 200 and "verify=[SUCCESS]" in body
+    assert "cert=[-----BEGIN%20CERTIFICATE-----%0A" in body
+
+
+def test_crl_of_the_secret_revokes(tmp_path):
+    """Secret key ca.crl -> ssl_crl: a revoked client gets 400, the others 200."""
+    from datetime import timedelta
+
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.k8s.material import b64
+
+    p = pki()
+    revoked = p["root"].issue("revoked", at=NOW - timedelta(days=1))
+    crl = p["root"].crl(at=NOW - timedelta(hours=1), revoked=[revoked.cert.serial_number])
+    cert, key = tmp_path / "revoked.pem", tmp_path / "revoked.key"
+    cert.write_bytes(pem(revoked.cert))
+    key.write_bytes(key_pem(revoked.key))
+    key.chmod(0o600)
+    data = f"  ca.crt: {{CA}}\n  ca.crl: {b64(crl.public_bytes(serialization.Encoding.PEM))}\n"
+    text = ingress("api", "api.example.com", AUTH) + secret("client-ca", data)
+    with _run(ingress_nginx.render, text) as ngx:
+        assert https(ngx.ports[0], "api.example.com", cert=(str(cert), str(key)))[0] == 400
+        assert https(ngx.ports[0], "api.example.com", cert=_client(tmp_path))[0] == 200
+
+
+def test_error_page_redirects_failures(tmp_path):
+    """auth-tls-error-page -> error_page 495 496 = URL: a client without a certificate is redirected."""
+    text = ingress("api", "api.example.com", AUTH + A + "auth-tls-error-page: https://example.com/mtls-help\n") + CA_SECRET
+    with _run(ingress_nginx.render, text) as ngx:
+        status, _ = https(ngx.ports[0], "api.example.com")
+        assert status == 302
+        assert https(ngx.ports[0], "api.example.com", cert=_client(tmp_path))[0] == 200
+
+
+def test_optional_no_ca_without_secret_renders_nothing():
+    """verify-client optional_no_ca and no auth-tls-secret: nothing is rendered, no certificate is
+    asked for and the backend gets no ssl-client-* header from nginx."""
+    text = ingress("api", "api.example.com", A + "auth-tls-verify-client: optional_no_ca\n")
+    with _run(ingress_nginx.render, text) as ngx:
+        status, body = https(ngx.ports[0], "api.example.com")
+    assert status == 200 and "verify=[]" in body
+
+
+def test_host_less_ingress_puts_mtls_on_the_catch_all(tmp_path):
+    """An Ingress without host: auth-tls lands on the catch-all `_` server (MTLS708): any unknown
+    name needs a certificate, a named host of another Ingress does not."""
+    text = ingress("api", None, AUTH) + ingress("www", "www.example.com") + CA_SECRET
+    with _run(ingress_nginx.render, text) as ngx:
+        assert https(ngx.ports[0], "anything.example.net")[0] == 400
+        assert https(ngx.ports[0], "anything.example.net", cert=_client(tmp_path))[0] == 200
+        assert https(ngx.ports[0], "www.example.com")[0] == 200
+
+
+def test_gateway_fabric_insecure_fallback_accepts_any_ca(tmp_path):
+    """AllowInsecureFallback renders optional_no_ca without a CA (MTLS715): a certificate of
+    another CA is let through, so is no certificate."""
+    from datetime import timedelta
+
+    other = pki()["other"].issue("stranger", at=NOW - timedelta(days=1))
+    cert, key = tmp_path / "stranger.pem", tmp_path / "stranger.key"
+    cert.write_bytes(pem(other.cert))
+    key.write_bytes(key_pem(other.key))
+    key.chmod(0o600)
+    with _run(gateway.render, gateway_yaml("AllowInsecureFallback") + GW_CM) as ngx:
+        assert https(ngx.ports[0], "api.example.com")[0] == 200
+        assert https(ngx.ports[0], "api.example.com", cert=(str(cert), str(key)))[0] == 200
+
+
+def test_f5_optional_lets_no_certificate_through(tmp_path):
+    """F5 verifyClient optional: no certificate -> 200, a good one -> 200 (verified)."""
+    text = vs().replace("  # <- MTLS714", "") + policy('    verifyClient: "optional"\n') + secret(
+        "f5-ca", "  ca.crt: {CA}\n", type_="nginx.org/ca")
+    with _run(f5.render, text) as ngx:
+        assert https(ngx.ports[0], "api.example.com")[0] == 200
+        assert https(ngx.ports[0], "api.example.com", cert=_client(tmp_path))[0] == 200
