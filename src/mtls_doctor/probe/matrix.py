@@ -34,7 +34,8 @@ from mtls_doctor.probe.tlsinfo import CLIENT_CERT_ALERTS
 
 #: outcomes of the baseline attempt after which the endpoint is not probed further
 UNREACHABLE = frozenset(
-    {Outcome.CONNECT_FAILED, Outcome.TIMEOUT, Outcome.NOT_TLS, Outcome.CLOSED}
+    {Outcome.CONNECT_FAILED, Outcome.TIMEOUT, Outcome.NOT_TLS, Outcome.CLOSED,
+     Outcome.STARTTLS_FAILED}
 )
 
 

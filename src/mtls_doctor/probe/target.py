@@ -67,9 +67,9 @@ def parse_target(text: str) -> Target:
     if "://" in raw:
         scheme = raw.split("://", 1)[0].lower()
         if scheme != "https" and scheme not in SCHEMES:
-            raise InputError(f"TARGET {text!r}: probe takes https://, tls:// (a stream server), "
-                             "imaps://, pop3s://, smtps:// (implicit TLS) or imap://, pop3://, "
-                             "smtp:// (STARTTLS) URLs, or host:port")
+            raise InputError(f"TARGET {text!r}: only https:// URLs (or host:port), tls:// (a "
+                             "stream server), imaps:// pop3s:// smtps:// (implicit TLS) or "
+                             "imap:// pop3:// smtp:// (STARTTLS) can be probed")
         if scheme in SCHEMES:
             protocol, starttls, default_port = SCHEMES[scheme]
         to_split = "https://" + raw.split("://", 1)[1]
