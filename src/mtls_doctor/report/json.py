@@ -437,6 +437,13 @@ def lab_pki(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _migrate(data: dict[str, Any]) -> dict[str, Any]:
+    for host in data.get("hosts", []):
+        _rename(host, "verify_client", "ssl_verify_client")
+        _rename(host, "verify_depth", "ssl_verify_depth")
+    return data
+
+
 def rule_entry(rule: Mapping[str, Any]) -> dict[str, Any]:
     rule = dict(rule)
     _rename(rule, "code", "rule")
@@ -450,4 +457,5 @@ _SHAPES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "probe": _probe,
     "logs": _logs,
     "diagnose": _diagnose,
+    "migrate": _migrate,
 }

@@ -22,7 +22,7 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 BASE_ID = "https://github.com/mtls-doctor/mtls-doctor/schema/"
 
 COMMANDS = ("inspect", "verify", "lint", "probe", "logs", "diagnose", "lab list", "lab run",
-            "lab pki", "demo", "rules", "explain")
+            "lab pki", "demo", "rules", "explain", "migrate")
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -180,6 +180,8 @@ _DIAGNOSE = {
                          "verify_error": _ref("verify_error"), "passes_deeper": OBOOL}, closed=True)),
     "notes": STRS, "target": {"type": "object", "properties": {"sni": _ref("sni")}},
     "symptoms": STRS, "verdict": {"type": "object"}, "close_call": _null({"type": "object"}),
+    # diagnose on Kubernetes manifests: what was read and rendered
+    "manifests": {"type": "object"},
 }
 
 _LAB_EXPECTED = _null(_obj({"status": OINT, "verify": OSTR, "log": OSTR, "page": OSTR, "body": OSTR,
@@ -254,7 +256,7 @@ COMMAND_PROPS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
         "configs": _arr(_obj({"file": STR, "files": STRS, "nginx_version": OSTR, "servers": INT,
                               "at": _ref("time")}, required=("file", "files"))),
         # Kubernetes manifests (lint on manifests)
-        "manifests": STRS, "resources": INT, "skipped": {"type": "array"},
+        "manifests": STRS, "resources": INT, "skipped": INT,
         "renderings": {"type": "array"},
         "findings": _ref("findings"),
     }, ("findings",)),
@@ -283,6 +285,13 @@ COMMAND_PROPS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
               "diagnose": {"$ref": "#/$defs/diagnose_document"}},
              ("matched", "broken", "fixed", "diagnose")),
     "rules": ({"rules": _arr(_obj(_RULE, closed=True))}, ("rules",)),
+    "migrate": ({"hosts": _arr(_obj({
+        "host": STR, "ingress": STR, "ssl_verify_client": STR, "ssl_verify_depth": OINT,
+        "ca_secret": OSTR, "columns": _arr(_obj({"target": STR, "cells": {"type": "object"},
+                                                 "resources": STR, "cannot": STRS},
+                                                required=("target", "cells")))},
+        required=("host", "ssl_verify_client", "columns"))),
+        "resources": INT, "findings": _ref("findings")}, ("hosts", "findings")),
     "explain": (_RULE, tuple(_RULE)),
 }
 
