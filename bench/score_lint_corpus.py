@@ -93,14 +93,14 @@ def load_entries(names: list[str] | None = None) -> list[dict]:
     return entries
 
 
-def lint_options(binary: pathlib.Path) -> set[str]:
+def lint_options(binary: list[str], env: dict | None) -> set[str]:
     """The long options this lint offers (input-form options are added over time)."""
-    out = subprocess.run([str(binary), "lint", "--help"], capture_output=True, text=True).stdout
+    out = subprocess.run([*binary, "lint", "--help"], capture_output=True, text=True, env=env).stdout
     return set(re.findall(r"(--[a-z][a-z0-9-]+)", out))
 
 
-def command_for(entry: dict, binary: pathlib.Path, offered: set[str]) -> tuple[list[str], bytes | None]:
-    cmd = [str(binary), "lint", "--format", "json",
+def command_for(entry: dict, binary: list[str], offered: set[str]) -> tuple[list[str], bytes | None]:
+    cmd = [*binary, "lint", "--format", "json",
            "--nginx-version", str(entry.get("nginx_version") or DEFAULT_NGINX_VERSION)]
     if entry.get("at"):
         cmd += ["--at", str(entry["at"])]
@@ -166,10 +166,10 @@ def accepted_codes(label: dict) -> set[str]:
     return {c for fam in fams for c in FAMILY_RULES.get(fam, [])}
 
 
-def run_entry(entry: dict, binary: pathlib.Path, offered: set[str]) -> dict:
+def run_entry(entry: dict, binary: list[str], offered: set[str], env: dict | None) -> dict:
     cmd, stdin = command_for(entry, binary, offered)
     try:
-        proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=TIMEOUT_S, cwd=ROOT)
+        proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=TIMEOUT_S, cwd=ROOT, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"timeout after {TIMEOUT_S} s", "findings": [], "cmd": cmd}
     try:
@@ -349,17 +349,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(DOCS_OUT), help="markdown report (default docs/lint-accuracy.md)")
     ap.add_argument("--no-write", action="store_true", help="print only")
     ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--src", help="score the mtls_doctor package in this src directory (e.g. an "
+                    "older commit unpacked with `git archive`) instead of the installed one")
     args = ap.parse_args(argv)
-    binary = ROOT / ".venv" / "bin" / "mtls-doctor"
-    if not binary.exists():
-        print(f"{binary}: not found (run ./dev.sh first)", file=sys.stderr)
+    venv_python = ROOT / ".venv" / "bin" / "python"
+    if not venv_python.exists():
+        print(f"{venv_python}: not found (run ./dev.sh first)", file=sys.stderr)
         return 2
+    binary = [str(venv_python), "-m", "mtls_doctor"]
+    env = None
+    if args.src:
+        import os
+
+        env = {**os.environ, "PYTHONPATH": str(pathlib.Path(args.src).resolve())}
     entries = load_entries(args.names or None)
     if not entries:
         print("no corpus entries", file=sys.stderr)
         return 2
-    offered = lint_options(binary)
-    results = {e["name"]: run_entry(e, binary, offered) for e in entries}
+    offered = lint_options(binary, env)
+    results = {e["name"]: run_entry(e, binary, offered, env) for e in entries}
     s = score(entries, results)
     print_summary(s)
     if args.json:
@@ -368,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True).stdout.strip() or "unknown"
         when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        text = render(s, ".venv/bin/python bench/score_lint_corpus.py", when, commit, offered)
+        command = ".venv/bin/python bench/score_lint_corpus.py" + (f" --src {args.src}" if args.src else "")
+        text = render(s, command, when, commit if not args.src else f"{commit} (scored: {args.src})", offered)
         pathlib.Path(args.out).write_text(text)
         print(f"wrote {args.out}")
     return 0
