@@ -49,7 +49,7 @@ def _protocol(name: str) -> tuple[str, bool]:
 
 
 @pytest.mark.parametrize("name", ["stream-on", "stream-optional", "stream-optional_no_ca",
-                                  "stream-off", "imap-on", "imap-optional", "imap-starttls-on",
+                                  "stream-off", "imap-on", "imap-starttls-on",
                                   "pop3-starttls-optional", "smtp-on", "smtp-starttls-off"])
 def test_probe_infers_the_mode(lab, name):
     protocol, starttls = _protocol(name)
@@ -122,9 +122,13 @@ def test_verify_config_predicts_stream_and_mail(lab, name):
     report = json.loads(out.stdout)
     kind = SERVERS[name][0]
     assert report["settings"]["kind"] == kind
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(3) as pool:  # each admitted session waits 1 s: wait at once
+        seen_by = dict(zip(clients, pool.map(lambda c: _s_client(lab, name, c)[0], clients)))
     for client, row in zip(clients, report["clients"]):
         assert row["server_kind"] == kind and row["status"] is None
-        seen, _ = _s_client(lab, name, client)
+        seen = seen_by[client]
         admitted = seen.endswith("<open>")
         assert row["accepted"] is admitted, (name, client, row, seen)
         if kind == "mail" and not admitted:
@@ -143,3 +147,38 @@ def test_verify_config_needs_a_choice_between_several_servers(lab):
                          env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
     assert out.returncode == 2 and out.stdout == ""
     assert len(out.stderr.strip().splitlines()) == 1 and "--server-name" in out.stderr
+
+
+def _diagnose(*args: str) -> dict:
+    out = subprocess.run([sys.executable, "-m", "mtls_doctor", "diagnose", "--format", "json",
+                          *args], capture_output=True, text=True, timeout=120,
+                         env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
+    assert out.returncode in (0, 1), out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("scheme, name", [("tls", "stream-on"), ("imap", "imap-starttls-on")])
+def test_diagnose_url_sees_a_stream_or_mail_rejection(lab, scheme, name):
+    cert, key = lab.client("expired")
+    report = _diagnose("--url", f"{scheme}://127.0.0.1:{lab.ports[name]}", "--ca-file", lab.ca,
+                       "--cert", cert, "--key", key)
+    causes = [c["cause"] for c in report["root_causes"]]
+    assert causes and causes[0] == "client-certificate-rejected", causes
+    if scheme != "tls":
+        return
+    # and a good certificate is not blamed
+    cert, key = lab.client("good")
+    report = _diagnose("--url", f"{scheme}://127.0.0.1:{lab.ports[name]}", "--ca-file", lab.ca,
+                       "--cert", cert, "--key", key)
+    assert "client-certificate-rejected" not in [c["cause"] for c in report["root_causes"]]
+
+
+def test_diagnose_config_probes_stream_servers(lab):
+    cert, key = lab.client("expired")
+    report = _diagnose("--config", str(lab.conf_path), "--ca-file", lab.ca, "--cert", cert,
+                       "--key", key, "--server-name", "none.test")
+    text = json.dumps(report)
+    stream_ports = [lab.ports[n] for n in SERVERS if SERVERS[n][0] == "stream"
+                    and SERVERS[n][3] != "off"]
+    assert all(f'"port": {p}' in text for p in stream_ports), "every verifying stream server probed"
+    assert "client-certificate-expired" in [c["cause"] for c in report["root_causes"]]

@@ -101,12 +101,11 @@ def client_issuers(client: Iterable[Any]) -> set[str]:
 
 
 def _http(a: Any) -> str:
+    from mtls_doctor.probe.matrix import answer_text  # HTTP, or a stream/mail answer
+
     if a is None:
         return "not run"
-    if a.http is not None:
-        page = f" \"{a.http.page_text}\"" if a.http.page_text else ""
-        return f"HTTP {a.http.status}{page}"
-    return a.error or a.outcome.value
+    return answer_text(a)
 
 
 def _request_text(a: Any) -> str:
@@ -176,15 +175,18 @@ def from_probes(ev: Evidence, board: Board, verified: set[str]) -> None:
         _edge(ev, board, p, none, values)
         user = p.attempt("user")
         _backend_rejects(ev, board, p, user, values)
-        if user is not None and user.http is not None and user.http.page == 495:
+        if certificate_rejected(user):  # 495, or a stream close / mail cert_error (F0.4)
             rejected = EvidenceLine("probe", p.where, f"{p.label}: your certificate was sent and "
                                     f"rejected: {_http(user)}")
             for cause in sorted(verified):  # the live rejection confirms the offline verdict
                 board.support(C.get(cause), SUPPORT_WEIGHT, rejected)
             if not verified and not ev.verifies:  # no trust settings to judge it offline (--url)
                 board.signal(Kind.PROBE, O.USER_REJECTED.value, rejected,
-                             f"{p.where} rejects your certificate with 400 \"The SSL certificate "
-                             "error\"; its error log says why (F4.1, F4.2).", _label(p.server), values)
+                             f"{p.where} rejects your certificate ({_http(user)}); its error log "
+                             "says why (F4.1, F4.2).", _label(p.server), values)
+
+
+from mtls_doctor.probe.matrix import certificate_rejected  # noqa: E402 - after the helpers
 
 
 def _backend_rejects(ev: Evidence, board: Board, p: ProbeEvidence, user: Any, values: dict) -> None:

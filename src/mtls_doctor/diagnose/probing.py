@@ -56,13 +56,17 @@ def _plain_names(server: Any) -> list[str]:
 
 
 def _attempts(host: str, port: int, sni: str | None, host_header: str | None, identity: Any,
-              opts: Any, local: bool) -> tuple[Any, ...]:
+              opts: Any, local: bool, protocol: str = "https",
+              starttls: bool = False) -> tuple[Any, ...]:
+    """``protocol``/``starttls``: as ``probe.handshake.ProbeConfig`` (stream: "tls"; mail:
+    "imap"/"pop3"/"smtp"): the mode is then read without HTTP (probe.starttls)."""
     from mtls_doctor.probe.handshake import ProbeConfig, attempt
     from mtls_doctor.probe.model import AttemptSpec, CertKind
 
     config = ProbeConfig(host=host, port=port, path=PROBE_PATH, host_header=host_header,
                          timeout=opts.timeout, ca_file=opts.ca_file, insecure=opts.insecure,
-                         send_cert_anyway=local, verify_name=sni or host_header or host)
+                         send_cert_anyway=local, verify_name=sni or host_header or host,
+                         protocol=protocol, starttls=starttls)
     out = [attempt(config, AttemptSpec(CertKind.NONE, sni, "auto"))]
     if identity is not None and (out[0].handshake_done or out[0].certificate_request is not None):
         out.append(attempt(config, AttemptSpec(CertKind.USER, sni, "auto"), identity))
@@ -102,6 +106,15 @@ def local_probes(eff: Any, opts: Any, identity: Any) -> list[ProbeEvidence]:
         if not pairs:
             attempts = _attempts(host, port, None, None, identity, opts, True)
             out.append(ProbeEvidence(host, port, None, None, attempts, address, default, default))
+    for server in eff.servers:  # stream servers: plain TLS, no HTTP (probe.starttls, F0.4)
+        if server.kind != "stream" or server.verify == "off":
+            continue
+        for listen in server.listens:
+            target = _loopback(listen.address) if listen.ssl else None
+            if target is None:
+                continue
+            attempts = _attempts(*target, None, None, identity, opts, True, protocol="tls")
+            out.append(ProbeEvidence(*target, None, None, attempts, listen.address, server, server))
     return out
 
 
@@ -137,13 +150,16 @@ def remote_probes(opts: Any, identity: Any, eff: Any = None, user: Any = None) -
         server = next((s for s in eff.servers if s.kind == "http" and host_header in s.names), None)
     default = user.handshake_server if user is not None and user.lands_on_default else None
     out = []
+    kind = {"protocol": target.protocol, "starttls": target.starttls}  # tls://, imap://, ...
     if name:
         hs = user.handshake_server if user is not None and user.handshake_server is not None else server
         out.append(ProbeEvidence(target.host, target.port, name, host_header,
-                                 _attempts(target.host, target.port, name, host_header, identity, opts, False),
+                                 _attempts(target.host, target.port, name, host_header, identity, opts, False,
+                                           **kind),
                                  None, server, hs))
     out.append(ProbeEvidence(target.host, target.port, None, host_header,
-                             _attempts(target.host, target.port, None, host_header, identity, opts, False),
+                             _attempts(target.host, target.port, None, host_header, identity, opts, False,
+                                       **kind),
                              None, server, default))
     return out
 

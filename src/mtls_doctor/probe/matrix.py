@@ -273,10 +273,49 @@ def _mode_of(none: Attempt | None, self_signed: Attempt | None, g_none: str, g_s
     return "optional", "http"  # the untrusted-certificate attempt did not finish (see evidence)
 
 
+def certificate_rejected(a: Attempt | None) -> bool:
+    """The server verified the certificate this attempt sent and rejected it: nginx's 495
+    page (http), the mail module's cert_error reply, or a stream session closed right after
+    the handshake (F2.5, F0.4)."""
+    if a is None or a.client_certificate_sent is None:
+        return False
+    if a.http is not None:
+        return a.http.page == 495
+    if a.app is not None:
+        return a.app.verdict == "cert-error"
+    return _protocol_of([a]) == "tls" and a.outcome is Outcome.CLOSED and a.handshake_done
+
+
+def answer_text(a: Attempt) -> str:
+    """What came back after the handshake, in a few words (HTTP, mail reply, stream)."""
+    if a.http is not None:
+        page = f" \"{a.http.page_text}\"" if a.http.page_text else ""
+        return f"HTTP {a.http.status}{page}"
+    if a.app is not None:
+        return f"{a.app.protocol.upper()} reply {a.app.line!r}"
+    if a.outcome is Outcome.SESSION_OPEN:
+        return "the stream session stayed open"
+    return a.error or a.outcome.value
+
+
+def _protocol_of(attempts: list[Attempt]) -> str:
+    """"tls" or the mail protocol when the attempts were made that way (their steps say so:
+    probe.handshake's "session" step, or one named after the mail protocol), else "https"."""
+    for a in attempts:
+        for name in (a.failed_step, *(s.name for s in a.steps)):
+            if name == "session":
+                return "tls" if a.app is None else a.app.protocol
+            if name in ("imap", "pop3", "smtp"):
+                return name
+    return "https"
+
+
 def infer(attempts: Iterable[Attempt], sni: str | None, protocol: str = "https") -> Inference:
     """The enforcement for one SNI setting, from its attempts, per TLS version then combined.
     ``protocol``: "https", "tls" (a stream server) or a mail protocol (probe.starttls)."""
     attempts = [a for a in attempts if a.spec.sni == sni]
+    if protocol == "https":
+        protocol = _protocol_of(attempts)
     versions = [v for v in ("1.3", "1.2", "auto") if any(a.spec.tls == v for a in attempts)]
     is_nginx = any(a.http is not None and a.http.is_nginx for a in attempts)
     per_version: list[tuple[str, str]] = []

@@ -255,6 +255,10 @@ class ClientChainNeedsMissingIntermediate(Rule):
 
 def _rejection(a: Attempt) -> str | None:
     g = gate(a)
+    if a.app is not None and g in ("reject-495", "reject-496"):  # a mail server (probe.starttls)
+        return f"{a.app.protocol.upper()} {a.app.line!r}: nginx rejected the certificate" \
+            if g == "reject-495" else f"{a.app.protocol.upper()} {a.app.line!r}: no certificate " \
+            "reached nginx's check"
     if g == "reject-495":
         return "400 \"The SSL certificate error\" (495): nginx rejected the certificate"
     if g == "reject-496":
