@@ -152,3 +152,16 @@ def test_ssl_ocsp_version_gate(tmp_path):
     assert any("1.19.0" in n and "ssl_ocsp" in n for n in old["notes"])
     new = verify("--nginx-version", "1.22.1", *args)
     assert new["clients"][0]["ssl_client_verify"] == "FAILED:certificate revoked"
+
+
+@needs_ocsp
+def test_logs_groups_what_nginx_logged_for_each_ocsp_answer(lab):
+    """`logs` on the lines this nginx wrote for revoked, unknown and no-URL clients."""
+    for client in ("revoked", "unknown", "no-aia"):
+        lab.ask("aia-leaf", client)
+    out = subprocess.run([sys.executable, "-m", "mtls_doctor", "logs", str(lab.nginx.error_log),
+                          "--format", "json"], capture_output=True, text=True, timeout=60,
+                         env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
+    causes = {g["cause"] for g in json.loads(out.stdout)["groups"]}
+    assert {"client-cert-ocsp-revoked", "client-cert-ocsp-unknown",
+            "client-cert-ocsp-failed"} <= causes, causes
