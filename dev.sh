@@ -22,6 +22,7 @@ setup_system() {
   command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
   command -v curl >/dev/null 2>&1 || pkgs+=(curl)
   command -v patch >/dev/null 2>&1 || pkgs+=(patch)  # lint --diff is checked by applying it
+  command -v git >/dev/null 2>&1 || pkgs+=(git)  # SARIF tests take the repository root from git
   [ -e /etc/ssl/certs/ca-certificates.crt ] || pkgs+=(ca-certificates)
   command -v prometheus >/dev/null 2>&1 || pkgs+=(prometheus)  # the exporter tests scrape with a real Prometheus
   if [ "${#pkgs[@]}" -gt 0 ]; then
