@@ -26,6 +26,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "config"
 AT = datetime(2026, 11, 28, tzinfo=timezone.utc)
 EXPECT = re.compile(r"#\s*expect:\s*([A-Z0-9, ]+)")
 VERSION = re.compile(r"^#\s*nginx-version:\s*(\S+)", re.M)
+NGINX_T = re.compile(r"^#\s*nginx-t:", re.M)
 
 CASES = [
     RuleCase(p.parent.name, "fire" if p.name.startswith("fire_") else "ok", f"{p.parent.name}/{p.stem}", p)
@@ -91,7 +92,15 @@ def lint_fixture(path: Path, lab: Path):
     version = parse_version(m.group(1)) if m else None
     config = load_path(target)
     files = load_named_files(effective(config))
-    report = lint_config(config, AT, version, files)
+    oracle = None
+    if NGINX_T.search(text):  # MTLS250: nginx -t itself (real nginx) on the fixture
+        from mtls_doctor.nginx.oracle import run_oracle
+        from tests.conftest import find_nginx
+
+        nginx = find_nginx()
+        assert nginx, "the MTLS250 fixtures need a real nginx"
+        oracle = run_oracle(config, nginx)
+    report = lint_config(config, AT, version, files, oracle=oracle)
     got = {(f.rule, f.location.line) for f in report.findings if f.location.path == str(target)}
     return got, report
 

@@ -355,3 +355,52 @@ def test_served_leaf_without_its_intermediate_fails_clients_mtls234(lab):
         https_get(lab.ports[14], "/", ctx)
     assert https_get(lab.ports[15], "/", ctx).body == "full"
     assert "MTLS234" in _in(lab, "leafonly")
+
+
+REFUSED = {
+    "c-comment": ("MTLS251", "/* client certificates */", 'unknown directive "/*"'),
+    "typo-directive": ("MTLS252", "ssl_verify_clients on;", 'unknown directive "ssl_verify_clients"'),
+    "typo-variable": ("MTLS252", 'add_header X-V "$ssl_client_verfiy";', 'unknown "ssl_client_verfiy" variable'),
+    "wrong-context": ("MTLS253", "proxy_pass http://127.0.0.1:9;", '"proxy_pass" directive is not allowed here'),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_what_nginx_t_refuses_is_what_lint_says_mtls250_to_mtls253(case, nginx_bin, tmp_path):
+    """The oracle runs the real nginx -t in a sandbox (the certificate files do not exist:
+    placeholders stand in) and names the original line; the static rule fires there too."""
+    from mtls_doctor.nginx.lint import lint_config
+    from mtls_doctor.nginx.oracle import run_oracle
+    from mtls_doctor.nginx.parse import load_path
+
+    code, line, message = REFUSED[case]
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("user nobody;\nevents {}\nhttp {\n    server {\n        listen 443 ssl;\n"
+                    "        ssl_certificate /etc/nginx/absent/fullchain.pem;\n"
+                    "        ssl_certificate_key /etc/nginx/absent/privkey.pem;\n"
+                    f"        {line}\n        location / {{ return 200 ok; }}\n    }}\n}}\n")
+    config = load_path(str(conf))
+    result = run_oracle(config, nginx_bin)
+    assert not result.ok and result.error is None
+    assert [(r.message, r.path, r.line) for r in result.refusals if r.level == "emerg"] == [(message, str(conf), 8)]
+    assert set(result.placeholders) == {"/etc/nginx/absent/fullchain.pem", "/etc/nginx/absent/privkey.pem"}
+    findings = lint_config(config, AT, oracle=result).findings
+    assert {(f.rule, f.location.line) for f in findings if f.rule in (code, "MTLS250")} == {(code, 8), ("MTLS250", 8)}
+
+
+def test_nginx_t_accepts_a_clean_config_with_placeholders_mtls250(nginx_bin, tmp_path):
+    from mtls_doctor.nginx.oracle import run_oracle
+    from mtls_doctor.nginx.parse import load_path
+
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("user www-data;\npid /run/nginx.pid;\nerror_log /var/log/nginx/error.log;\nevents {}\n"
+                    "http {\n    access_log /var/log/nginx/access.log;\n    server {\n        listen 443 ssl;\n"
+                    "        ssl_certificate /etc/nginx/absent/fullchain.pem;\n"
+                    "        ssl_certificate_key /etc/nginx/absent/privkey.pem;\n"
+                    "        ssl_verify_client on;\n        ssl_client_certificate /etc/nginx/absent/ca.pem;\n"
+                    "        ssl_crl /etc/nginx/absent/crl.pem;\n"
+                    "        location / { proxy_ssl_verify on; proxy_ssl_trusted_certificate /etc/nginx/absent/up.pem;\n"
+                    "            proxy_pass https://127.0.0.1:9; }\n    }\n}\n")
+    result = run_oracle(load_path(str(conf)), nginx_bin)
+    assert result.ok and result.refusals == (), result
+    assert len(result.placeholders) == 5

@@ -122,6 +122,9 @@ def _yaml_configs(paths: tuple[str, ...], prefix: str | None, context: str | Non
                 "the nginx on PATH or in /usr/sbin; also one inside another OS root).")
 @click.option("--at", "at", metavar="TIME", help="Judge expiry at this ISO 8601 time (default: now).")
 @click.option("--no-files", is_flag=True, help="Do not open the certificate, key, CA and CRL files.")
+@click.option("--nginx-t", "nginx_t", is_flag=True,
+              help="Also run `nginx -t` (--nginx, or the nginx found) on the configuration in a private "
+                   "sandbox (placeholders for missing files) and report what it refuses (MTLS250).")
 @click.option("--select", multiple=True, metavar="CODE", help="Only these rules (code or prefix, e.g. MTLS2).")
 @click.option("--ignore", multiple=True, metavar="CODE", help="Skip these rules (code or prefix).")
 @click.option("--diff", "show_diff", is_flag=True, help="Print the mechanical fixes as a unified diff.")
@@ -139,7 +142,7 @@ def _yaml_configs(paths: tuple[str, ...], prefix: str | None, context: str | Non
               help="SARIF: the repository root file URIs are relative to (default: the git "
                    "work tree of the first PATH, else of the current directory).")
 @fail_on_option()
-def command(paths, nginx, nginx_version, openssl_version, at, no_files, select, ignore, show_diff,
+def command(paths, nginx, nginx_version, openssl_version, at, no_files, nginx_t, select, ignore, show_diff,
             show_nginx, context, prefix, fmt, base, fail_on) -> int:
     """Find mTLS mistakes in an nginx configuration (file, directory, or - for `nginx -T` output)."""
     from mtls_doctor.model import Report, Severity
@@ -178,7 +181,9 @@ def command(paths, nginx, nginx_version, openssl_version, at, no_files, select, 
     for config in configs:
         eff = effective(config)
         files = None if no_files else load_named_files(eff)
-        report = lint_config(config, when, version, files, select, ignore, eff=eff, openssl=openssl)
+        oracle = _oracle(config, nginx) if nginx_t else None
+        report = lint_config(config, when, version, files, select, ignore, eff=eff, openssl=openssl,
+                             oracle=oracle)
         findings.extend(report.findings)
         data.setdefault("configs", []).append({**report.data, "context": config.context})
     report = Report("lint", tuple(findings), {"nginx_version": str(version) if version else None,
@@ -201,6 +206,18 @@ def _attachments(configs):
     for config in configs:
         sources.update(config.sources)
     return Attachments(sources=sources)
+
+
+def _oracle(config, nginx: str | None):
+    """``nginx -t`` on ``config`` in a sandbox (nginx.oracle); one line and exit 2 without nginx."""
+    from mtls_doctor.nginx.oracle import run_oracle
+
+    if nginx is None:
+        fail("--nginx-t needs an nginx binary: pass --nginx PATH")
+    result = run_oracle(config, nginx)
+    if result.error is not None:
+        fail(f"--nginx-t: {result.error}")
+    return result
 
 
 def _codes(option: str, values) -> list[str]:

@@ -168,16 +168,18 @@ def lint_config(
     rules: Iterable | None = None,
     eff: Effective | None = None,
     openssl: Any = None,
+    oracle: Any = None,
 ) -> Report:
     """Every finding for ``config``. ``files`` (from ``load_named_files``) enables file checks.
-    ``openssl``: the OpenSSL release nginx runs with (``pki.openssl_versions.Release``)."""
+    ``openssl``: the OpenSSL release nginx runs with (``pki.openssl_versions.Release``);
+    ``oracle``: what ``nginx -t`` said in a sandbox (``nginx.oracle.OracleResult``), for MTLS250."""
     from mtls_doctor.rules.config import RULES
 
     at = at or datetime.now(timezone.utc)
     if at.tzinfo is None:
         at = at.replace(tzinfo=timezone.utc)
     eff = eff if eff is not None and eff.config is config else effective(config)
-    ctx = LintContext(eff, at, version, dict(files or {}), openssl=openssl)
+    ctx = LintContext(eff, at, version, dict(files or {}), openssl=openssl, oracle=oracle)
     findings: list[Finding] = []
     for rule in rules if rules is not None else RULES:
         findings.extend(rule.check(ctx))

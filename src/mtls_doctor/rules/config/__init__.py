@@ -7,8 +7,8 @@ explicit concatenation of the submodules' tuples.
 
 from __future__ import annotations
 
-from mtls_doctor.rules.config import (bypass, ciphers, context, dn, files, identity, inputs, paths, revocation,
-                                      server, sni, upstream, verify, versions)
+from mtls_doctor.rules.config import (bypass, ciphers, context, dn, files, identity, inputs, paths, refusals,
+                                      revocation, server, sni, upstream, verify, versions)
 
 RULES: tuple = (
     verify.RULES
@@ -25,5 +25,6 @@ RULES: tuple = (
     + revocation.RULES
     + identity.RULES
     + dn.RULES
+    + refusals.RULES
     + inputs.RULES
 )

@@ -38,6 +38,9 @@ class LintContext:
     files: Mapping[str, LoadedFile] = field(default_factory=dict)
     #: the OpenSSL release nginx runs with (pki.openssl_versions.Release); None: unknown
     openssl: Any = None
+    #: what `nginx -t` said about this configuration in a sandbox (nginx.oracle.OracleResult);
+    #: None: not run
+    oracle: Any = None
     #: what rules derive once per run and share (e.g. the trust store of a pair of CA files);
     #: keyed by the rule module's own keys, never part of equality
     memo: dict = field(default_factory=dict, compare=False, repr=False)
