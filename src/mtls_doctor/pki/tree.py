@@ -171,16 +171,24 @@ def _build(certs: Sequence[x509.Certificate]) -> Tree:
             self_signed[i] = self_signed[d]
             parent[i] = parent[d]
 
-    # Cut cycles (cross-signed certificates issue each other): walk up from each node.
+    # Cut cycles (cross-signed certificates issue each other): every node has one parent, so
+    # each connected part holds at most one cycle; walk up once from each node not yet seen and
+    # cut the cycle a walk closes at its lowest index. Each node is walked once: linear (one
+    # walk per node was quadratic in a deep chain: a 8,000-certificate chain took 10 s).
+    state = [0] * n  # 0 not seen, 1 on the current walk, 2 done
     for i in range(n):
-        seen = {i}
-        j = parent[i]
-        while j is not None:
-            if j in seen:
-                parent[i] = None
-                break
-            seen.add(j)
+        if state[i]:
+            continue
+        path = []
+        j: int | None = i
+        while j is not None and state[j] == 0:
+            state[j] = 1
+            path.append(j)
             j = parent[j]
+        if j is not None and state[j] == 1:
+            parent[min(path[path.index(j):])] = None
+        for k in path:
+            state[k] = 2
 
     children: list[list[int]] = [[] for _ in range(n)]
     for i, p in enumerate(parent):
