@@ -121,10 +121,15 @@ class OcspLab:
         tag = tag or f"{server}.{client}.{time.monotonic_ns()}"
         answer = _curl(self.nginx.ports[self.servers[server][0]], cert, key, tag)
         if answer.status != 200:  # the 400 page does not show it: the access log does
-            for line in reversed(self.nginx.read_access_log().splitlines()):
-                fields = parse_access_line(line)
-                if fields.get("lab") == tag:
-                    return Answer(answer.status, fields.get("verify"), answer.body)
+            deadline = time.monotonic() + 3.0  # nginx may write the line just after the answer
+            while True:
+                for line in reversed(self.nginx.read_access_log().splitlines()):
+                    fields = parse_access_line(line)
+                    if fields.get("lab") == tag:
+                        return Answer(answer.status, fields.get("verify"), answer.body)
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
         return answer
 
     def error_log(self) -> str:
