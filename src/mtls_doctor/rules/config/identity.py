@@ -339,7 +339,8 @@ class RawCertInRequestHeader(ConfigRule):
     `$ssl_client_raw_cert` is the PEM certificate with its line breaks (section 5). As a
     header value it splits the request: every base64 line becomes a header line of its own,
     and a backend nginx answers 400 with `client sent invalid header line` (measured on real
-    nginx; `$ssl_client_cert` fails the same way on its TAB-folded lines). Only
+    nginx 1.22-1.30; 1.18 answers but keeps only the first line; `$ssl_client_cert` fails the
+    same way on its TAB-folded lines). Only
     `$ssl_client_escaped_cert` (URL-encoded PEM) travels in a header.
 
     Example:
@@ -371,7 +372,8 @@ class RawCertInRequestHeader(ConfigRule):
             fixed = RAW_CERT_VAR.sub("$ssl_client_escaped_cert", node.args[1])
             yield cls.finding(
                 f"`{node.name} {node.args[0]}` sends the PEM with its line breaks: the backend gets a"
-                " broken request (a backend nginx answers 400, client sent invalid header line).",
+                " broken request (a backend nginx answers 400, client sent invalid header line; 1.18"
+                " keeps only the first line).",
                 node.location,
                 Fix("Send the URL-encoded certificate.", f"{node.name} {node.args[0]} {fixed};"))
 

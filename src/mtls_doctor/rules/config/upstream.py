@@ -244,7 +244,8 @@ class UpstreamVerifyDepthTooLow(ConfigRule):
     Depth counts the intermediates between the upstream's leaf and the trust anchor, like
     `ssl_verify_depth` (F3.2). With the default 1 a chain with two intermediates fails: 502,
     and the error log says `upstream SSL certificate verify error: (20:unable to get local
-    issuer certificate)`, not "chain too long" (measured on real nginx).
+    issuer certificate)`, not "chain too long", on OpenSSL 3.x; 22 on 1.1.1 (measured on real
+    nginx).
 
     Example:
     ```nginx
@@ -297,8 +298,17 @@ class UpstreamVerifyDepthTooLow(ConfigRule):
                 node = tp.get("_ssl_verify_depth") or tp.node
                 yield cls.finding(
                     f"{why} has {need} intermediates, but {tp.directive('_ssl_verify_depth')} is {depth}:"
-                    " the upstream fails verification (502, error 20 in the log).",
+                    f" the upstream fails verification (502, {_depth_code(ctx)} in the log).",
                     node.location, Fix(f"Raise the depth to {need}.", f"{tp.directive('_ssl_verify_depth')} {need};"))
+
+
+def _depth_code(ctx: LintContext) -> str:
+    """What nginx logs for an upstream chain deeper than the depth: the intermediates come from
+    the upstream, so OpenSSL 3.x reports the cut as 20, 1.1.1 as 22 (measured on 1.22.1/3.0,
+    1.26.3/3.5, 1.30/3.6 and 1.18.0/1.1.1w: tests/truth/test_lint_rules_truth.py)."""
+    if ctx.openssl is None:
+        return "error 20 on OpenSSL 3.x, 22 on 1.1.1"
+    return "error 22" if ctx.openssl.major == 1 else "error 20"
 
 
 def _served_chain(ctx: LintContext, server) -> tuple:
