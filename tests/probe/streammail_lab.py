@@ -86,6 +86,10 @@ class StreamMailLab:
     nginx_bin: str
     workdir: Path
     names: tuple[str, ...] = tuple(SERVERS)
+    #: more stream servers: (name, directives after ``listen ... ssl;``) and files they name
+    #: (relative to the prefix); their ports are in ``ports`` too
+    extra_stream: tuple[tuple[str, str], ...] = ()
+    extra_files: tuple[tuple[str, bytes], ...] = ()
 
     def modules(self) -> dict[str, str]:
         return {m: p for m in ("stream", "mail") if (p := nginx_module(self.nginx_bin, m))}
@@ -104,7 +108,7 @@ class StreamMailLab:
         mods = self.modules()
         self.pki = build_lab_pki(datetime.now(timezone.utc))
         w = self.workdir
-        for sub in ("logs", "certs", "clients"):
+        for sub in ("logs", "certs", "clients", "ocsp"):
             (w / sub).mkdir(parents=True, exist_ok=True)
         files = {"certs/server.pem": self.pki.server_chain_pem,
                  "certs/server.key": self.pki.server.key_pem,
@@ -114,13 +118,15 @@ class StreamMailLab:
             files[f"clients/{label}.pem"] = client.chain_pem
             files[f"clients/{label}.key"] = client.key_pem
         files["clients/root.pem"] = self.pki.pem("root")
+        files.update(dict(self.extra_files))
         for rel, data in files.items():
             path = w / rel
             path.touch(mode=0o600)
             path.write_bytes(data)
         names = [n for n in self.names if SERVERS[n][0] in mods]
-        ports = free_ports(len(names) + 1)
-        self.ports = dict(zip(names, ports))
+        extra = [e for e in self.extra_stream if "stream" in mods]
+        ports = free_ports(len(names) + len(extra) + 1)
+        self.ports = dict(zip(names + [n for n, _ in extra], ports))
         dead = ports[-1]
         stream, mail = [], []
         for name in names:
@@ -134,6 +140,8 @@ class StreamMailLab:
                 starttls = "starttls on;" if tls == "starttls" else ""
                 mail.append(f"  server {{ {listen} protocol {proto}; server_name mail.test; "
                             f"{TLS} {verify} {starttls} }}")
+        for name, directives in extra:
+            stream.append(f"  server {{ listen 127.0.0.1:{self.ports[name]} ssl; {directives} }}")
         conf = [f"load_module {mods[m]};" for m in ("stream", "mail") if m in mods]
         conf += [f"pid {w}/nginx.pid;", f"lock_file {w}/nginx.lock;",
                  f"error_log {w}/logs/error.log info;", "worker_processes 1;",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from mtls_doctor.nginx.version import SSL_OCSP_HTTP
+from mtls_doctor.nginx.version import SSL_OCSP_HTTP, SSL_OCSP_STREAM
 from tests.conftest import nginx_at_hand_version
 from tests.verify.ocsp_lab import BODY, OcspLab
 
@@ -165,3 +165,55 @@ def test_logs_groups_what_nginx_logged_for_each_ocsp_answer(lab):
     causes = {g["cause"] for g in json.loads(out.stdout)["groups"]}
     assert {"client-cert-ocsp-revoked", "client-cert-ocsp-unknown",
             "client-cert-ocsp-failed"} <= causes, causes
+
+
+@pytest.mark.skipif(V is None or V < SSL_OCSP_STREAM,
+                    reason="stream ssl_ocsp exists from nginx 1.27.2 (version.SSL_OCSP_STREAM)")
+def test_stream_ssl_ocsp_closes_revoked_clients(nginx_bin, tmp_path):
+    """nginx 1.27.2+: ssl_ocsp in a stream server; a revoked client's session is closed right
+    after the handshake (CVE-2026-28755 fixed it in 1.29.7: before, the session went on)."""
+    from mtls_doctor.lab.ocsp import OcspResponder, build_ocsp_pki
+    from mtls_doctor.pki.issue import SERVER_AUTH, key_pem, pem
+    from tests.probe.streammail_lab import StreamMailLab
+    from datetime import datetime, timezone
+
+    at = datetime.now(timezone.utc)
+    with OcspResponder(at=at) as responder:
+        pki = build_ocsp_pki(at, responder.url)
+        responder.set_cas(pki.responder_cas())
+        server = pki.root.issue("localhost", at=at, sans=["localhost", "127.0.0.1"],
+                                eku=(SERVER_AUTH,))
+        files = (("ocsp/server.pem", pem(server.cert)), ("ocsp/server.key", key_pem(server.key)),
+                 ("ocsp/ca.pem", pem(pki.root.cert, pki.inter.cert)))
+        directives = (f"ssl_certificate ocsp/server.pem; ssl_certificate_key ocsp/server.key; "
+                      "ssl_client_certificate ocsp/ca.pem; ssl_verify_client on; "
+                      f"ssl_verify_depth 2; ssl_ocsp leaf; ssl_ocsp_responder {responder.url}; "
+                      'return "verify=$ssl_client_verify\\n";')
+        with StreamMailLab(nginx_bin, tmp_path / "lab", names=(),
+                           extra_stream=(("ocsp", directives),), extra_files=files) as lab:
+            conf = tmp_path / "stream.conf"
+            conf.write_text("events {}\nstream {\n server { listen 127.0.0.1:9 ssl; "
+                            + directives.replace("ocsp/", f"{lab.workdir}/ocsp/") + " }\n}\n")
+            seen = {}
+            for label in ("good", "revoked", "unknown"):
+                leaf = pki.leaves[label]
+                cert, key = tmp_path / f"{label}.pem", tmp_path / f"{label}.key"
+                cert.write_bytes(pem(leaf.cert))
+                key.touch(mode=0o600)
+                key.write_bytes(key_pem(leaf.key))
+                out = subprocess.run(["openssl", "s_client", "-connect",
+                                      f"127.0.0.1:{lab.ports['ocsp']}", "-quiet", "-cert",
+                                      str(cert), "-key", str(key)], input=b"",
+                                     capture_output=True, timeout=10)
+                seen[label] = out.stdout.decode(errors="replace").strip()
+            report = verify("--config", str(conf), *(str(tmp_path / f"{c}.pem")
+                                                     for c in ("good", "revoked", "unknown")))
+            log = lab.error_log()
+    assert seen["good"] == "verify=SUCCESS"
+    assert seen["revoked"] == seen["unknown"] == ""  # closed, no byte
+    rows = report["clients"]
+    assert [r["accepted"] for r in rows] == [True, False, False]
+    assert [r["ssl_client_verify"] for r in rows] == [
+        "SUCCESS", "FAILED:certificate revoked", "FAILED:certificate status unknown"]
+    for row in rows[1:]:
+        assert row["log_line"] in log, row["log_line"]
