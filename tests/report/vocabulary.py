@@ -44,6 +44,9 @@ def problems(doc: Any, path: str = "$", parent: str = "") -> Iterator[str]:
                 yield f"{where}: a verify error is {{code, text, openssl}}"
             if key == "tls_version" and value is not None and not re.fullmatch(r"TLSv1(\.[0-3])?|SSLv3", str(value)):
                 yield f"{where}: a TLS version is spelt TLSv1.2: {value!r}"
+            if key in ("openssl_version", "nginx_version") and value is not None and not re.fullmatch(
+                    r"\d+\.\d+(\.\d+)?[a-z]*", str(value)):
+                yield f"{where}: a version number (the text is `openssl`): {value!r}"
             if key == "sni" and isinstance(value, bool):
                 yield f"{where}: sni is the name sent or null, not a bool"
             if key == "path" and parent not in {"target"}:

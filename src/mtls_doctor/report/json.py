@@ -9,6 +9,8 @@ which puts it into the contract's envelope and shapes each concept one way:
 - locations: always an object ``{file, line, index, host, port, display}`` (``location``);
 - fixes: always ``{text, snippet}`` or null (``fix``);
 - verify errors: always ``verify_error: {code, text, openssl}`` or null (``verify_error``);
+- versions: ``nginx_version``/``openssl_version`` are numbers (``3.0.19``); ``openssl`` is
+  OpenSSL's own version text (``OpenSSL 3.0.19 27 Jan 2026``);
 - TLS versions: ``tls_version`` spelt as in ``ssl_protocols``, ``"TLSv1.2"`` (``tls_version``);
 - SNI: ``sni``, the server name sent, or null when none was sent;
 - nginx settings: named after the directive (``ssl_verify_depth``, ``ssl_verify_client``);
@@ -231,6 +233,7 @@ def _inspect(data: dict[str, Any]) -> dict[str, Any]:
 def _verify_client(row: dict[str, Any]) -> dict[str, Any]:
     row = dict(row)
     _rename(row, "client", "file")
+    _rename(row, "openssl_version", "openssl")
     err = row.pop("error", None)
     row["verify_error"] = (verify_error(err.get("code"), err.get("text"),
                                         err.get("openssl_version", err.get("openssl")))
@@ -243,6 +246,7 @@ def _verify_client(row: dict[str, Any]) -> dict[str, Any]:
 
 def _verify(data: dict[str, Any]) -> dict[str, Any]:
     _time_keys(data, "at")
+    _rename(data, "openssl_version", "openssl")  # the text; openssl_version is a number
     if "clients" in data:
         data["clients"] = [_verify_client(c) for c in data["clients"]]
     return data

@@ -383,7 +383,7 @@ def _verify(doc: Mapping[str, Any], att: Attachments) -> View:
     n = len(doc.get("clients") or [])
     verdict = (f"{plural(n, 'client')}: every one accepted" if ok else
                f"{plural(n, 'client')}: {plural(rank, 'rejected client', 'rejected clients')}")
-    return View("verify", "mtls-doctor verify", (str(doc.get("openssl_version") or ""),), verdict,
+    return View("verify", "mtls-doctor verify", (str(doc.get("openssl") or ""),), verdict,
                 ok, tuple(causes), (), tuple(chains), (), _findings(doc), facts,
                 tuple(doc.get("notes") or ()))
 

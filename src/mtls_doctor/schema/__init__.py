@@ -243,7 +243,7 @@ COMMAND_PROPS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
         "findings": _ref("findings"),
     }, ("at", "files", "certificates", "tree", "findings")),
     "verify": ({
-        "at": _ref("time"), "openssl_version": STR, "prediction": {"type": "object"},
+        "at": _ref("time"), "openssl": STR, "prediction": {"type": "object"},
         "settings": _obj({"ssl_client_certificate": OSTR, "ssl_trusted_certificate": OSTR,
                           "ssl_verify_depth": INT, "ssl_verify_client": STR, "ssl_crl": OSTR,
                           "server": _null({"type": "object"}), "security_level": OINT},
