@@ -31,6 +31,20 @@ def secret(name: str, data: str, *, ns: str = "prod", type_: str = "Opaque") -> 
 
 
 CA_SECRET = secret("client-ca", "  ca.crt: {CA}\n")
+
+
+def lb_service(annotations: str) -> str:
+    return ("---\napiVersion: v1\nkind: Service\nmetadata:\n  name: ingress-nginx-controller\n"
+            "  namespace: ingress-nginx\n  annotations:\n" + annotations +
+            "spec:\n  type: LoadBalancer\n  selector:\n    app.kubernetes.io/name: ingress-nginx\n"
+            "    app.kubernetes.io/component: controller\n  ports:\n  - {name: https, port: 443, targetPort: https}\n")
+
+
+def controller_deployment(arg: str) -> str:
+    return ("---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: ingress-nginx-controller, namespace: ingress-nginx}\n"
+            "spec:\n  template:\n    spec:\n      containers:\n      - name: controller\n"
+            "        image: registry.k8s.io/ingress-nginx/controller:v1.15.1\n"
+            f"        args: [/nginx-ingress-controller, --publish-service=$(POD_NAMESPACE)/ingress-nginx-controller, {arg}]\n")
 A = "    nginx.ingress.kubernetes.io/"
 AUTH = A + "auth-tls-secret: prod/client-ca\n"
 
@@ -148,6 +162,27 @@ CASES = [
     RuleCase("MTLS715", "fire", "missing-configmap", gateway(ref="absent")),
     RuleCase("MTLS715", "ok", "allow-valid-only",
              gateway().replace("  # <- MTLS715", "") + GW_CM),
+    # ingress-nginx on AWS with the NLB terminating TLS (ACM certificate), auth-tls on an Ingress:
+    # every client gets 400 "No required SSL certificate was sent" (pattern of
+    # kubernetes/ingress-nginx issues about auth-tls behind an AWS ELB/NLB with ssl-cert)
+    RuleCase("MTLS716", "fire", "aws-nlb-terminates",
+             ingress("api", "api.example.com", AUTH) + CA_SECRET + lb_service(
+                 "    service.beta.kubernetes.io/aws-load-balancer-ssl-cert: arn:aws:acm:eu-west-1:1:certificate/x"
+                 "  # <- MTLS716\n")),
+    RuleCase("MTLS716", "ok", "tcp-passthrough-nlb",
+             ingress("api", "api.example.com", AUTH) + CA_SECRET + lb_service(
+                 "    service.beta.kubernetes.io/aws-load-balancer-type: nlb\n")),
+    RuleCase("MTLS716", "ok", "no-mtls-configured",
+             ingress("api", "api.example.com") + lb_service(
+                 "    service.beta.kubernetes.io/aws-load-balancer-ssl-cert: arn:aws:acm:eu-west-1:1:certificate/x\n")),
+    RuleCase("MTLS717", "fire", "passthrough-with-flag",
+             ingress("api", "api.example.com", AUTH + A + 'ssl-passthrough: "true"  # <- MTLS717\n') + CA_SECRET
+             + controller_deployment("--enable-ssl-passthrough")),
+    RuleCase("MTLS717", "fire", "passthrough-deployment-unknown",
+             ingress("api", "api.example.com", AUTH + A + 'ssl-passthrough: "true"  # <- MTLS717\n') + CA_SECRET),
+    RuleCase("MTLS717", "ok", "flag-not-set",
+             ingress("api", "api.example.com", AUTH + A + 'ssl-passthrough: "true"\n') + CA_SECRET
+             + controller_deployment("--ingress-class=nginx")),
 ]
 
 

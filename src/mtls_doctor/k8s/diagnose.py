@@ -43,6 +43,9 @@ EXPLAINS: dict[str, frozenset[Symptom]] = {
     "MTLS713": frozenset({S.NO_CERTIFICATE_SENT, S.BAD_REQUEST, S.BROWSER_NO_PROMPT}),
     "MTLS714": frozenset({S.NONE_AT_BACKEND, S.BROWSER_NO_PROMPT, S.NO_CA_NAMES}),
     "MTLS715": frozenset({S.NONE_AT_BACKEND}),
+    "MTLS716": frozenset({S.NO_CERTIFICATE_SENT, S.BAD_REQUEST, S.NONE_AT_BACKEND, S.BROWSER_NO_PROMPT,
+                          S.NO_CA_NAMES, S.PLAIN_HTTP}),
+    "MTLS717": frozenset({S.NONE_AT_BACKEND, S.BROWSER_NO_PROMPT, S.NO_CA_NAMES}),
 }
 #: rules that say the wrong clients get in (an exposure), not why the right ones fail
 EXPOSURES = frozenset({"MTLS706", "MTLS709", "MTLS715"})

@@ -38,6 +38,7 @@ WANTED_KINDS = frozenset({
     "Ingress", "IngressClass", "Policy", "VirtualServer", "VirtualServerRoute", "TransportServer",
     "Gateway", "GatewayClass", "HTTPRoute", "GRPCRoute", "ClientTrafficPolicy", "Gateway.networking.istio.io",
     "TLSOption", "IngressRoute",
+    "Service", "Deployment", "DaemonSet",  # the controller's Service (a TLS-terminating balancer) and args
 })
 MATERIAL_KINDS = frozenset({"Secret", "ConfigMap"})
 

@@ -708,6 +708,166 @@ class FrontendValidationInsecureFallback(K8sRule):
                                           Fix("Create the ConfigMap with the CA under ca.crt."))
 
 
+#: Service annotations with which a cloud load balancer terminates TLS itself (its own
+#: certificate), so the TLS connection ends before the ingress controller
+LB_TLS_ANNOTATIONS = {
+    "service.beta.kubernetes.io/aws-load-balancer-ssl-cert": "AWS ELB/NLB (ACM certificate)",
+    "service.beta.kubernetes.io/do-loadbalancer-certificate-id": "DigitalOcean load balancer",
+    "service.beta.kubernetes.io/oci-load-balancer-tls-secret": "OCI load balancer",
+    "service.beta.kubernetes.io/oci-load-balancer-ssl-ports": "OCI load balancer",
+}
+#: label values that mark the pods of an ingress controller / gateway data plane
+CONTROLLER_LABELS = ("ingress-nginx", "nginx-ingress", "ingress-controller", "nginx-gateway", "gateway-fabric")
+
+
+def _mtls_configured(ctx: "K8sContext") -> bool:
+    if any(auth.configured for auth in _auth_of(ctx)):
+        return True
+    if any(at(p.body, "spec", "ingressMTLS") is not None for p in ctx.manifests.of_kind("Policy")):
+        return True
+    return any(at(g.body, "spec", "tls", "frontend") is not None for g in ctx.manifests.of_kind("Gateway"))
+
+
+def _selects_controller(svc: Resource) -> bool:
+    selector = at(svc.body, "spec", "selector")
+    labels = at(svc.body, "metadata", "labels")
+    values = []
+    for node in (selector, labels):
+        if isinstance(node, Node) and isinstance(node.value, dict):
+            values += [f"{k}={v}" for k, v in node.value.items() if not isinstance(v, Node)]
+    text = " ".join(values).lower()
+    return any(mark in text for mark in CONTROLLER_LABELS) or "app.kubernetes.io/component=controller" in text
+
+
+class TlsTerminatedBeforeController(K8sRule):
+    """A cloud load balancer in front of the ingress controller terminates TLS, so no client certificate reaches nginx.
+
+    What it checks:
+    A Service that selects ingress-controller pods and carries a load-balancer annotation that
+    makes the cloud load balancer terminate TLS with its own certificate
+    (`service.beta.kubernetes.io/aws-load-balancer-ssl-cert`, DigitalOcean
+    `do-loadbalancer-certificate-id`, OCI `oci-load-balancer-tls-secret`/`-ssl-ports`), while
+    the input configures client authentication (auth-tls, ingressMTLS or Gateway frontend
+    validation).
+
+    Why it matters:
+    The client's TLS handshake ends at the load balancer, which asks for no client certificate;
+    nginx then gets a new connection (plain HTTP or the balancer's own TLS) that carries none:
+    `ssl_verify_client on` answers 400 "No required SSL certificate was sent" to every client
+    (or, on plain HTTP, the host's 400 "The plain HTTP request was sent to HTTPS port"), and
+    `optional` passes everyone with `ssl-client-verify: NONE` (F2.2). No annotation on the
+    Ingress can repair that: mTLS must end where TLS ends.
+
+    Example:
+    kind: Service   # selector app.kubernetes.io/name: ingress-nginx
+    metadata.annotations: {service.beta.kubernetes.io/aws-load-balancer-ssl-cert: arn:aws:acm:...}
+
+    Use instead:
+    Let the balancer pass TLS through at layer 4 (AWS NLB with a TCP listener and no ssl-cert
+    annotation, `aws-load-balancer-backend-protocol: tcp`; DigitalOcean
+    `do-loadbalancer-tls-passthrough: "true"`), so that nginx terminates TLS and asks for the
+    certificate; or do mTLS on the balancer (e.g. ALB mutual authentication) and forward its
+    verdict header.
+
+    References:
+    F2.2; kubernetes/ingress-nginx v1.15.1 docs/deploy/index.md (AWS: TLS termination in the
+    load balancer); Kubernetes cloud-provider Service annotations (aws-load-balancer-ssl-cert).
+    """
+
+    code = "MTLS716"
+    name = "tls-terminated-before-controller"
+    severity = Severity.ERROR
+    facts = ("F2.2",)
+
+    @classmethod
+    def check(cls, ctx):
+        if not _mtls_configured(ctx):
+            return
+        for svc in ctx.manifests.of_kind("Service"):
+            if not _selects_controller(svc):
+                continue
+            ann = svc.annotations
+            if ann.get("service.beta.kubernetes.io/do-loadbalancer-tls-passthrough", "").lower() == "true":
+                continue
+            for name, what in LB_TLS_ANNOTATIONS.items():
+                if name in ann:
+                    yield cls.finding(
+                        f"{svc.ref} in front of the ingress controller has {name}: the {what} terminates "
+                        "TLS, so no client certificate reaches nginx and client authentication cannot work.",
+                        svc.annotation_location(name),
+                        Fix("Pass TLS through the load balancer at layer 4 (no certificate on it) so nginx "
+                            "terminates TLS, or do mTLS on the load balancer itself."))
+                    break
+
+
+PASSTHROUGH = inx.PREFIX + "ssl-passthrough"
+
+
+def _controller_args(ctx: "K8sContext") -> list[str] | None:
+    """The args of the ingress-nginx controller container when its Deployment/DaemonSet is in
+    the input (None: not in the input)."""
+    found: list[str] | None = None
+    for wl in ctx.manifests.of_kind("Deployment", "DaemonSet"):
+        for c in _items(at(wl.body, "spec", "template", "spec", "containers")):
+            image = str(at(c, "image") or "")
+            args = [str(a) for a in _items(at(c, "args"))]
+            if "ingress-nginx/controller" in image or any("nginx-ingress-controller" in a for a in args):
+                found = (found or []) + args
+    return found
+
+
+class SslPassthroughSkipsAuthTls(K8sRule):
+    """ssl-passthrough on an Ingress with auth-tls: TLS is piped to the backend, nginx never asks for the certificate.
+
+    What it checks:
+    An ingress-nginx Ingress with `nginx.ingress.kubernetes.io/ssl-passthrough: "true"` and
+    auth-tls annotations. An error when the controller's Deployment in the input runs with
+    `--enable-ssl-passthrough`, a warning when the Deployment is not in the input (without the
+    flag the passthrough annotation itself is ignored).
+
+    Why it matters:
+    With passthrough the controller's layer-4 proxy sends the TLS connection, chosen by SNI,
+    straight to the backend: nginx never terminates it, so `ssl_verify_client` and every other
+    annotation of the Ingress do nothing (ingress-nginx: "using SSL Passthrough invalidates all
+    the other annotations"). The backend terminates TLS itself and decides alone whether to ask
+    for a client certificate.
+
+    Example:
+    nginx.ingress.kubernetes.io/ssl-passthrough: "true"
+    nginx.ingress.kubernetes.io/auth-tls-secret: prod/client-ca     # ignored
+
+    Use instead:
+    Either terminate TLS in nginx (drop ssl-passthrough) and keep auth-tls, or keep passthrough
+    and configure client-certificate verification in the backend's own TLS server.
+
+    References:
+    kubernetes/ingress-nginx v1.15.1 docs/user-guide/nginx-configuration/annotations.md (SSL
+    Passthrough), internal/ingress/controller/tcp.go.
+    """
+
+    code = "MTLS717"
+    name = "ssl-passthrough-skips-auth-tls"
+    severity = Severity.ERROR
+
+    @classmethod
+    def check(cls, ctx):
+        args = _controller_args(ctx)
+        if args is not None and not any(a.startswith("--enable-ssl-passthrough") for a in args):
+            return  # the controller ignores the passthrough annotation: auth-tls applies
+        for auth in _auth_of(ctx):
+            value = auth.ingress.annotations.get(PASSTHROUGH, "").strip().lower()
+            if not auth.configured or value not in ("true", "1", "t"):
+                continue
+            sure = args is not None
+            yield cls.finding(
+                f"{auth.ingress.ref} has ssl-passthrough: TLS goes straight to the backend and its auth-tls "
+                "annotations are ignored" + ("" if sure else " (if the controller runs with "
+                                                          "--enable-ssl-passthrough)") + ".",
+                auth.ingress.annotation_location(PASSTHROUGH),
+                Fix("Drop ssl-passthrough to verify client certificates in nginx, or verify them in the "
+                    "backend's TLS server."), severity=None if sure else Severity.WARNING)
+
+
 RULES: tuple[type[K8sRule], ...] = (
     ManifestUnusable,
     AuthTlsSpreadsToHost,
@@ -724,4 +884,6 @@ RULES: tuple[type[K8sRule], ...] = (
     ClientAuthPerPath,
     IngressMtlsPolicyUnusable,
     FrontendValidationInsecureFallback,
+    TlsTerminatedBeforeController,
+    SslPassthroughSkipsAuthTls,
 )
