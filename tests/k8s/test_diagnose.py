@@ -105,3 +105,14 @@ def test_bad_input_one_line(tmp_path):
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2, (name, proc.stdout)
         assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_tls_terminated_at_the_aws_load_balancer(tmp_path, capsys):
+    """Every client gets 400 "No required SSL certificate was sent": the NLB terminates TLS
+    (ACM certificate on the controller's Service), not the Ingress's settings."""
+    from tests.rules.test_rules_k8s import lb_service
+
+    text = ingress("api", "api.example.com", AUTH) + CA_SECRET + lb_service(
+        "    service.beta.kubernetes.io/aws-load-balancer-ssl-cert: arn:aws:acm:eu-west-1:1:certificate/x\n")
+    _, data = _diagnose(tmp_path, capsys, text, "--symptom", "400-no-certificate")
+    assert top(data)["cause"] == "k8s-tls-terminated-before-controller"
