@@ -256,8 +256,19 @@ def _ocsp_settings(mode: str, responder: str | None, resolver: str | None, cache
 
     if mode == "off":
         return None
-    if responder is not None and not responder.lower().startswith("http://"):
-        fail(f"--ssl-ocsp-responder {responder}: nginx takes http:// URLs only (F6.2)")
+    if responder is not None:
+        from urllib.parse import urlsplit
+
+        if not responder.lower().startswith("http://"):
+            fail(f"ssl_ocsp_responder {responder}: nginx takes http:// URLs only (F6.2)")
+        try:
+            host = urlsplit(responder).hostname
+            urlsplit(responder).port  # noqa: B018 - raises on a bad port
+        except ValueError as exc:
+            fail(f"ssl_ocsp_responder {responder}: not a URL ({exc})")
+            raise
+        if not host:
+            fail(f"ssl_ocsp_responder {responder}: no host in it")
     if kind == "mail":
         notes.append("the mail module has no ssl_ocsp: nginx -t fails on it (unknown directive)")
         return None
@@ -311,7 +322,15 @@ def _with_ocsp(result: Any, settings: Any, assume: str | None, at: Any,
 
 
 #: seconds to wait for an OCSP responder (nginx's resolver/ocsp timeouts are similar)
-OCSP_TIMEOUT = float(os.environ.get("MTLS_DOCTOR_OCSP_TIMEOUT", "5") or 5)
+def _timeout(text: str | None, default: float = 5.0) -> float:
+    try:
+        value = float(text or default)
+    except ValueError:
+        return default  # junk: the default, as for MTLS_DOCTOR_VERIFY_WORKERS
+    return value if 0 < value <= 120 else default
+
+
+OCSP_TIMEOUT = _timeout(os.environ.get("MTLS_DOCTOR_OCSP_TIMEOUT"))
 
 
 def _resolve_with(resolver: str, host: str, timeout: float) -> str | None:
@@ -387,6 +406,8 @@ def _ask_responder(url: str, request: bytes, resolver: str | None = None) -> tup
 
     from mtls_doctor.pki.ocsp import needs_resolver
 
+    if not url.lower().startswith("http://"):
+        return "invalid", f"not an http:// URL: {url[:80]} (nginx asks http:// responders only)"
     host = needs_resolver(url)
     if host and resolver:
         address = _resolve_with(resolver, host, OCSP_TIMEOUT)
@@ -401,6 +422,8 @@ def _ask_responder(url: str, request: bytes, resolver: str | None = None) -> tup
             body = answer.read(1 << 20)
     except urllib.error.HTTPError as exc:
         return "invalid", f"the responder answered HTTP {exc.code}"
+    except ValueError as exc:  # a malformed URL (nginx: "invalid URL ... in OCSP responder")
+        return "invalid", f"not a usable OCSP URL ({exc})"
     except (urllib.error.URLError, OSError, socket.timeout) as exc:
         reason = getattr(exc, "reason", exc)
         if isinstance(reason, ConnectionRefusedError):
@@ -552,9 +575,13 @@ def _render_text(report: Any) -> None:
     s = data["settings"]
     if s.get("server"):
         out.print(f"server block: {escape(s['server'])}")
-    out.print(f"nginx settings: ssl_verify_client {s['ssl_verify_client']}; ssl_verify_depth "
-              f"{s['ssl_verify_depth']}; security level {s['security_level']}; "
-              f"{escape(data['openssl_version'])}; at {data['at']}")
+    ocsp = s.get("ssl_ocsp")
+    ocsp_text = "" if not ocsp else f"ssl_ocsp {ocsp['mode']}" + (
+        f" (responder {ocsp['responder']})" if ocsp.get("responder") else " (AIA)") + "; "
+    kind = "" if s.get("kind", "http") == "http" else f"{s['kind']} server; "
+    out.print(f"nginx settings: {kind}ssl_verify_client {s['ssl_verify_client']}; "
+              f"ssl_verify_depth {s['ssl_verify_depth']}; {escape(ocsp_text)}security level "
+              f"{s['security_level']}; {escape(data['openssl_version'])}; at {data['at']}")
     for note in data["notes"]:
         out.print(f"note: {escape(note)}")
     for row in data["clients"]:

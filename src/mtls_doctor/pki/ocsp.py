@@ -144,7 +144,10 @@ def aia_url(cert: x509.Certificate) -> str | None:
 
 def needs_resolver(url: str) -> str | None:
     """The host name nginx must resolve for ``url`` at request time, None for an IP address."""
-    host = urlsplit(url).hostname or ""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:  # a malformed URL in a certificate: nginx cannot use it either
+        return None
     try:
         ipaddress.ip_address(host)
         return None
