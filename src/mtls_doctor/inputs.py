@@ -11,6 +11,10 @@ Invariants of this module:
   read with ``poll``: no byte for ``read_timeout()`` seconds is an ``InputError``, so a FIFO
   nobody writes to, or a silent producer, ends in one line instead of a hang; stdin is never
   switched to non-blocking (it may be shared with the shell), it is only polled;
+- a "regular" file whose size is 0 (the kernel's pseudo-files: ``/proc/kmsg`` blocks until the
+  kernel logs something) is read like a pipe: non-blocking and polled with the read timeout;
+- a capped read (``read_bytes``) of a pipe also has a whole deadline, ``READ_DEADLINE_FACTOR``
+  read timeouts: a producer that drips one byte just inside every timeout ends too;
 - every refusal is an ``InputError`` with one line that starts with the path; a NUL byte in a
   path (it cannot name a file) is one too;
 - memory is bounded by the cap: at most ``limit + 1`` bytes are read.
@@ -23,6 +27,7 @@ import os
 import select
 import stat
 import sys
+import time
 from typing import BinaryIO
 
 from mtls_doctor.model import InputError
@@ -33,6 +38,8 @@ DEFAULT_READ_TIMEOUT = 10.0
 ENV_READ_TIMEOUT = "MTLS_DOCTOR_READ_TIMEOUT"
 
 _CHUNK = 1 << 16
+#: a capped read of a pipe or pseudo-file ends after this many read timeouts in all
+READ_DEADLINE_FACTOR = 6
 
 
 def read_timeout() -> float:
@@ -104,12 +111,20 @@ def _open(path: str, what: str, pipe: bool) -> tuple[int, bool]:
     if kind is not None and not (pipe and _is_pipe(st.st_mode)):
         os.close(fd)
         raise InputError(f"{label}: is {kind}, not a regular file")
-    if kind is None:
+    pseudo = kind is None and st.st_size == 0  # /proc, /sys: may block (``/proc/kmsg``)
+    if kind is None and not pseudo:
         os.set_blocking(fd, True)
-    return fd, kind is not None
+    return fd, kind is not None or pseudo
 
 
-def _wait(fd: int, label: str, timeout: float) -> None:
+def _wait(fd: int, label: str, timeout: float, deadline: float | None = None) -> None:
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise InputError(f"{label}: still not read to its end after "
+                             f"{timeout * READ_DEADLINE_FACTOR:g} s (a producer that drips?); set "
+                             "$MTLS_DOCTOR_READ_TIMEOUT for a slower producer")
+        timeout = min(timeout, left)
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
     while True:
@@ -118,17 +133,21 @@ def _wait(fd: int, label: str, timeout: float) -> None:
         except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for clarity
             continue
         if not ready:
+            if deadline is not None and deadline - time.monotonic() <= 0:
+                continue  # the whole deadline, said above
             raise InputError(f"{label}: nothing to read for {timeout:g} s (a pipe without a "
-                             "writer?); set $MTLS_DOCTOR_READ_TIMEOUT for a slower producer")
+                             "writer, or a file that blocks?); set $MTLS_DOCTOR_READ_TIMEOUT for "
+                             "a slower producer")
         return
 
 
 def _read_fd(fd: int, label: str, limit: int, polled: bool, timeout: float) -> bytes:
     parts: list[bytes] = []
     size = 0
+    deadline = time.monotonic() + timeout * READ_DEADLINE_FACTOR if polled else None
     while size <= limit:
         if polled:
-            _wait(fd, label, timeout)
+            _wait(fd, label, timeout, deadline)
         try:
             chunk = os.read(fd, min(_CHUNK, limit + 1 - size))
         except BlockingIOError:
