@@ -1,6 +1,8 @@
 """Score `mtls-doctor lint` on the real-world config corpus (tests/corpus/lint).
 
 Run: .venv/bin/python bench/score_lint_corpus.py [--out docs/lint-accuracy.md] [--no-write] [NAME...]
+A baseline next to it: git archive <commit> src | tar -x -C /tmp/base, then add
+--baseline-src /tmp/base/src --baseline-name <commit>.
 
 What it does:
 - every ``tests/corpus/lint/<name>.labels.yaml`` names one configuration (a file, the main file of a
@@ -49,19 +51,19 @@ FAMILY_RULES: dict[str, list[str]] = {
     "bypass-by-other-listener": ["MTLS214"],
     "upstream-mtls-client": ["MTLS240", "MTLS241", "MTLS242", "MTLS243"],
     "ciphers-seclevel": ["MTLS223", "MTLS224"],
-    "dn-string-comparison": ["MTLS406", "MTLS407", "MTLS408"],
+    "dn-string-comparison": ["MTLS406", "MTLS407", "MTLS408", "MTLS409"],
     "forwarded-dn-format": ["MTLS410"],
     "raw-cert-header": ["MTLS404", "MTLS411"],
     "optional-unchecked": ["MTLS201", "MTLS202"],
-    "nginx-t-refusal": ["MTLS204", "MTLS213"],
-    "path-level": [],
+    "nginx-t-refusal": ["MTLS204", "MTLS213", "MTLS250", "MTLS251", "MTLS252", "MTLS253"],
+    "path-level": ["MTLS232", "MTLS235", "MTLS236", "MTLS237", "MTLS238"],
     "depth": ["MTLS207"],
     "missing-root/chain": ["MTLS102", "MTLS103", "MTLS231", "MTLS234"],
     "crl": ["MTLS115", "MTLS301", "MTLS302"],
     "ocsp": ["MTLS303", "MTLS304", "MTLS305"],
     "sni-default-server": ["MTLS210", "MTLS211", "MTLS212", "MTLS501", "MTLS513"],
     "identity-header-forgeable": ["MTLS402", "MTLS403", "MTLS405"],
-    "trust-settings": ["MTLS203", "MTLS205", "MTLS206"],
+    "trust-settings": ["MTLS203", "MTLS205", "MTLS206", "MTLS208"],
     "version-gate": ["MTLS209", "MTLS220"],
     "stream-mail": [],
     "template-hazard": ["MTLS290", "MTLS291"],
@@ -200,7 +202,7 @@ def matches(finding: dict, label: dict) -> bool:
 
 
 def score(entries: list[dict], results: dict[str, dict]) -> dict:
-    fam = {f: {"labels": 0, "found": 0, "findings": 0, "tp_findings": 0} for f in FAMILIES}
+    fam = {f: {"labels": 0, "found": 0, "findings": 0, "tp_findings": 0, "severe_fp": 0} for f in FAMILIES}
     forms: dict[str, dict] = {}
     misses, false_findings, clean_severe, clean_missing = [], [], [], []
     unmapped: dict[str, int] = {}
@@ -236,6 +238,8 @@ def score(entries: list[dict], results: dict[str, dict]) -> dict:
                     fam[family]["tp_findings"] += 1
                 else:
                     false_findings.append((e["name"], family, f))
+                    if f["severity"] in SEVERE:
+                        fam[family]["severe_fp"] += 1
             if e.get("clean") and f["severity"] in SEVERE:
                 (clean_missing if f["rule"] in MISSING_FILE_RULES else clean_severe).append((e["name"], f))
         missing_file_counts.append(nmiss)
@@ -255,7 +259,8 @@ def ratio(a: int, b: int) -> str:
     return "n/a" if b == 0 else f"{a / b:.2f}"
 
 
-def render(s: dict, command: str, when: str, commit: str, offered: set[str]) -> str:
+def render(s: dict, command: str, when: str, commit: str, offered: set[str],
+           base: dict | None = None, base_name: str | None = None) -> str:
     t = s["total"]
     mf = s["missing_file_counts"]
     lines = [
@@ -283,16 +288,28 @@ def render(s: dict, command: str, when: str, commit: str, offered: set[str]) -> 
         f"Missing-file findings ({', '.join(sorted(MISSING_FILE_RULES))}) per config: "
         f"mean {sum(mf) / max(1, len(mf)):.1f}, max {max(mf) if mf else 0}.",
         "",
-        "## Per family",
-        "",
-        "| family | labels | found | recall | findings | true | precision | rule codes |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
+    if base is not None:
+        bt = base["total"]
+        lines += [f"Baseline ({base_name}, same corpus and mapping): recall "
+                  f"{ratio(bt['found'], bt['labels'])} ({bt['found']}/{bt['labels']}), precision "
+                  f"{ratio(bt['tp_findings'], bt['findings'])}, error-severity false findings on clean "
+                  f"configs {len(base['clean_severe'])} (plus {len(base['clean_missing'])} missing-file).", ""]
+    head = "| family | labels | found | recall | findings | true | precision | error-severity false |"
+    sep = "|---|---:|---:|---:|---:|---:|---:|---:|"
+    if base is not None:
+        head += " baseline recall | baseline precision |"
+        sep += "---:|---:|"
+    lines += ["## Per family", "", head + " rule codes |", sep + "---|"]
     for f in FAMILIES:
         v = s["families"][f]
-        lines.append(f"| {f} | {v['labels']} | {v['found']} | {ratio(v['found'], v['labels'])} | "
-                     f"{v['findings']} | {v['tp_findings']} | {ratio(v['tp_findings'], v['findings'])} | "
-                     f"{', '.join(FAMILY_RULES[f]) or '(none yet)'} |")
+        row = (f"| {f} | {v['labels']} | {v['found']} | {ratio(v['found'], v['labels'])} | "
+               f"{v['findings']} | {v['tp_findings']} | {ratio(v['tp_findings'], v['findings'])} | "
+               f"{v['severe_fp']} |")
+        if base is not None:
+            b = base["families"][f]
+            row += f" {ratio(b['found'], b['labels'])} | {ratio(b['tp_findings'], b['findings'])} |"
+        lines.append(row + f" {', '.join(FAMILY_RULES[f]) or '(none yet)'} |")
     lines += ["", "## Per input form", "", "| form | configs | clean | labels | found | recall |",
               "|---|---:|---:|---:|---:|---:|"]
     for form in sorted(s["forms"], key=lambda x: FORMS.index(x) if x in FORMS else 99):
@@ -326,11 +343,11 @@ def render(s: dict, command: str, when: str, commit: str, offered: set[str]) -> 
 def print_summary(s: dict) -> None:
     t = s["total"]
     print(f"configs {s['configs']} ({s['clean_configs']} clean), labels {t['labels']}")
-    print(f"{'family':28} {'labels':>6} {'found':>5} {'recall':>6} {'finds':>5} {'true':>5} {'prec':>5}")
+    print(f"{'family':28} {'labels':>6} {'found':>5} {'recall':>6} {'finds':>5} {'true':>5} {'prec':>5} {'errFP':>5}")
     for f in FAMILIES:
         v = s["families"][f]
         print(f"{f:28} {v['labels']:6} {v['found']:5} {ratio(v['found'], v['labels']):>6} "
-              f"{v['findings']:5} {v['tp_findings']:5} {ratio(v['tp_findings'], v['findings']):>5}")
+              f"{v['findings']:5} {v['tp_findings']:5} {ratio(v['tp_findings'], v['findings']):>5} {v['severe_fp']:5}")
     print(f"{'TOTAL':28} {t['labels']:6} {t['found']:5} {ratio(t['found'], t['labels']):>6} "
           f"{t['findings']:5} {t['tp_findings']:5} {ratio(t['tp_findings'], t['findings']):>5}")
     print(f"error-severity false findings on clean configs: {len(s['clean_severe'])} "
@@ -351,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--src", help="score the mtls_doctor package in this src directory (e.g. an "
                     "older commit unpacked with `git archive`) instead of the installed one")
+    ap.add_argument("--baseline-src", help="also score this src directory and put its figures next "
+                    "to the current ones")
+    ap.add_argument("--baseline-name", default="baseline", help="what to call the baseline (a commit id)")
     args = ap.parse_args(argv)
     venv_python = ROOT / ".venv" / "bin" / "python"
     if not venv_python.exists():
@@ -369,6 +389,16 @@ def main(argv: list[str] | None = None) -> int:
     offered = lint_options(binary, env)
     results = {e["name"]: run_entry(e, binary, offered, env) for e in entries}
     s = score(entries, results)
+    base = None
+    if args.baseline_src:
+        import os
+
+        benv = {**os.environ, "PYTHONPATH": str(pathlib.Path(args.baseline_src).resolve())}
+        boffered = lint_options(binary, benv)
+        base = score(entries, {e["name"]: run_entry(e, binary, boffered, benv) for e in entries})
+        print(f"--- baseline {args.baseline_name}")
+        print_summary(base)
+        print("--- current")
     print_summary(s)
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=1, default=str))
@@ -377,7 +407,10 @@ def main(argv: list[str] | None = None) -> int:
                                 capture_output=True, text=True).stdout.strip() or "unknown"
         when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         command = ".venv/bin/python bench/score_lint_corpus.py" + (f" --src {args.src}" if args.src else "")
-        text = render(s, command, when, commit if not args.src else f"{commit} (scored: {args.src})", offered)
+        if args.baseline_src:
+            command += f" --baseline-src {args.baseline_src} --baseline-name {args.baseline_name}"
+        text = render(s, command, when, commit if not args.src else f"{commit} (scored: {args.src})", offered,
+                      base, args.baseline_name)
         pathlib.Path(args.out).write_text(text)
         print(f"wrote {args.out}")
     return 0
