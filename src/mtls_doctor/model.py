@@ -3,7 +3,8 @@
 Invariants of this module:
 - no I/O, no clock, no imports beyond the standard library;
 - every value is immutable (frozen dataclasses, str enums) and converts to plain JSON data with
-  ``to_dict()``; the JSON shape is part of the public contract (``SCHEMA_VERSION``);
+  ``to_dict()`` (the internal shape; what users see as JSON is ``report.json.document``, the
+  contract of docs/json.md, versioned by ``SCHEMA_VERSION``);
 - a Finding describes one occurrence: its ``message`` is one sentence about that occurrence and
   its ``location`` points at it precisely (``file:line``, ``path#index`` or ``host:port``).
   Prose about the rule in general lives on the rule class (see ``mtls_doctor.rules``).
@@ -15,7 +16,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Iterable, Mapping
 
-SCHEMA_VERSION = 1
+#: the version of the JSON contract (docs/json.md); 2: one vocabulary (CHANGELOG.md)
+SCHEMA_VERSION = 2
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -150,7 +152,8 @@ class Report:
     """What one command found: its own JSON-ready ``data`` plus the shared findings list.
 
     ``data`` holds plain JSON values only (str, int, float, bool, None, lists, dicts); each
-    command documents its keys. ``to_dict()`` is the ``--format json`` output.
+    command documents its keys. ``to_dict()`` is that internal data; the ``--format json``
+    output is ``mtls_doctor.report.json.document(report)`` (docs/json.md).
     """
 
     command: str

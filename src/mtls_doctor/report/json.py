@@ -26,13 +26,11 @@ import datetime as dt
 import json
 from typing import Any, Callable, Iterable, Mapping
 
-from mtls_doctor.model import Finding, Location, Report, sort_findings
+from mtls_doctor.model import SCHEMA_VERSION, Finding, Location, Report, sort_findings
 
-#: 2: the one contract of docs/json.md (CHANGELOG.md lists what changed from 1)
-SCHEMA_VERSION = 2
 
-#: the schema file of a command: ``lab run`` -> ``lab-run.schema.json``
 def schema_name(command: str) -> str:
+    """The schema file of a command: ``lab run`` -> ``lab-run.schema.json``."""
     return command.replace(" ", "-") + ".schema.json"
 
 
