@@ -217,3 +217,29 @@ def test_stream_ssl_ocsp_closes_revoked_clients(nginx_bin, tmp_path):
         "SUCCESS", "FAILED:certificate revoked", "FAILED:certificate status unknown"]
     for row in rows[1:]:
         assert row["log_line"] in log, row["log_line"]
+
+
+def test_stream_ssl_ocsp_gates(tmp_path):
+    """Stream ssl_ocsp: from 1.27.2 (version.SSL_OCSP_STREAM); before 1.29.7 the stream
+    module might let a session go on although OCSP rejected (CVE-2026-28755,
+    version.STREAM_OCSP_BYPASS_FIXED): verify says so for the nginx judged."""
+    from datetime import datetime, timezone
+
+    from mtls_doctor.lab.pki import build_lab_pki
+
+    build_lab_pki(datetime.now(timezone.utc)).write(tmp_path / "lab")
+    conf = tmp_path / "stream.conf"
+    conf.write_text("events {}\nstream { server { listen 127.0.0.1:9 ssl; ssl_certificate a; "
+                    f"ssl_certificate_key b; ssl_client_certificate {tmp_path}/lab/ca/root.pem; "
+                    "ssl_verify_client on; ssl_ocsp leaf; ssl_ocsp_responder "
+                    "http://127.0.0.1:9/; proxy_pass 127.0.0.1:1; } }\n")
+    client = str(tmp_path / "lab/clients/good-chain.pem")
+    args = ("--config", str(conf), "--ocsp-answer", "revoked", client)
+    notes = {v: " ".join(verify("--nginx-version", v, *args)["notes"])
+             for v in ("1.26.3", "1.28.0", "1.30.0")}
+    assert "no ssl_ocsp in stream servers" in notes["1.26.3"]
+    assert "CVE-2026-28755" in notes["1.28.0"] and "CVE-2026-28755" not in notes["1.30.0"]
+    row = verify("--nginx-version", "1.30.0", *args)["clients"][0]
+    assert (row["server_kind"], row["accepted"], row["ssl_client_verify"]) == (
+        "stream", False, "FAILED:certificate revoked")
+    assert row["log_line"].endswith("while SSL handshaking")

@@ -251,7 +251,7 @@ def _ocsp_settings(mode: str, responder: str | None, resolver: str | None, cache
                    verify_mode: str, kind: str, target: Any, notes: list[str]):
     """The ssl_ocsp settings (pki.ocsp.OcspSettings), with nginx's refusals as notes; None when
     OCSP is off or cannot run (then nginx -t fails, and the note says so)."""
-    from mtls_doctor.nginx.version import SSL_OCSP_HTTP, SSL_OCSP_STREAM
+    from mtls_doctor.nginx.version import SSL_OCSP_HTTP, SSL_OCSP_STREAM, STREAM_OCSP_BYPASS_FIXED
     from mtls_doctor.pki.ocsp import OcspSettings
 
     if mode == "off":
@@ -278,6 +278,10 @@ def _ocsp_settings(mode: str, responder: str | None, resolver: str | None, cache
         notes.append(f"nginx {version} has no ssl_ocsp in {kind} servers (from {gate}, F6.2): "
                      "nginx -t fails with unknown directive \"ssl_ocsp\"; judged without OCSP")
         return None
+    if kind == "stream" and version is not None and version < STREAM_OCSP_BYPASS_FIXED:
+        notes.append(f"nginx {version}: a stream session might go on although OCSP rejected the "
+                     f"client certificate (CVE-2026-28755, fixed in {STREAM_OCSP_BYPASS_FIXED}, "
+                     "F6.2): upgrade; the verdict below is that of a fixed nginx")
     if verify_mode == "optional_no_ca":
         notes.append("nginx -t refuses this configuration: \"ssl_ocsp\" is incompatible with "
                      "\"ssl_verify_client optional_no_ca\" (F2.4); judged without OCSP")

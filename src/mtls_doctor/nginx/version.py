@@ -51,6 +51,9 @@ RFC2253_DN = Version(1, 11, 6)  # section 5 / 9
 ESCAPED_CERT = Version(1, 13, 5)  # section 5 / 9
 SSL_OCSP_HTTP = Version(1, 19, 0)  # F6.2
 SSL_OCSP_STREAM = Version(1, 27, 2)  # F6.2
+#: F6.2, CHANGES 1.29.7: before it a stream handshake might succeed although OCSP rejected the
+#: client certificate (CVE-2026-28755); measured closed on 1.30 (tests/verify/test_verify_ocsp.py)
+STREAM_OCSP_BYPASS_FIXED = Version(1, 29, 7)
 REJECT_HANDSHAKE = Version(1, 19, 4)  # section 9
 
 
