@@ -137,3 +137,20 @@ def test_the_checks_catch_what_github_would_misplace():
     for expected in ("helpUri must be a full URL", "security-severity", "precision", "tags",
                      "ending in /", "partialFingerprints", "must be relative", "startLine"):
         assert expected in problems, expected
+
+
+def test_kubernetes_manifests_in_a_repository(tmp_path):
+    """lint on manifests in k8s/ of a repository (tests/k8s/material.py: an Ingress asking for
+    client certificates on one path of a host, kubernetes/ingress-nginx#5489)."""
+    from tests.k8s.material import manifest
+    from tests.rules.test_rules_k8s import AUTH, CA_SECRET, ingress
+
+    root = tmp_path / "cluster"
+    (root / "k8s/prod").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(root)], check=True, timeout=30)
+    f = root / "k8s/prod/ingress.yaml"
+    f.write_text(manifest(ingress("api", "api.example.com", AUTH)
+                          + ingress("public", "api.example.com", path="/public") + CA_SECRET))
+    found = uris(sarif(str(f), cwd=tmp_path))
+    assert set(found) == {"k8s/prod/ingress.yaml"}, set(found)
+    assert all(h["base"] == "%SRCROOT%" and h["line"] >= 1 for h in found["k8s/prod/ingress.yaml"])

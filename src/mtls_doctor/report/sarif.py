@@ -8,8 +8,9 @@ What GitHub needs (docs.github.com, "SARIF support for code scanning"), and how 
   absolute CA path a config names, e.g. ``/etc/nginx/ca.pem``) keeps its absolute ``file://``
   URI: GitHub cannot show it in the repository, and a relative URI would point at the wrong file;
 - a ``region`` on every result: the finding's line, or line 1 for a whole-file finding;
-  a finding without any file (an endpoint) is placed on the first input file, line 1, with the
-  endpoint as a logical location;
+  a finding without a file of the repository (an endpoint, the nginx configuration rendered from
+  Kubernetes manifests, stdin) is placed on the first input file, line 1, with what it is about
+  as a logical location;
 - ``partialFingerprints`` so an alert keeps its identity when lines move;
 - each rule: ``id``, ``name``, short and full description, ``help`` (text and markdown from the
   rule docstring), ``helpUri`` as a full URL, ``properties.tags``, ``security-severity`` (a
@@ -142,17 +143,18 @@ def rule_descriptor(rule: Any) -> dict[str, Any]:
     }
 
 
+def _pseudo(path: str) -> bool:
+    """``<stdin>``, ``<ingress-nginx nginx.conf>``: text that is no file of the repository."""
+    return path.startswith("<") and path.endswith(">")
+
+
 def _fallback_file(report: Report, inputs: Iterable[str]) -> str | None:
     """Where a result with no file of its own is shown: the first configuration read."""
-    for config in report.data.get("configs", []) or []:
-        if isinstance(config, dict) and config.get("config"):
-            return str(config["config"])
-    for item in report.data.get("manifests", []) or []:
-        return str(item)
-    for item in inputs:
-        if item and item != "-":
-            return item
-    return None
+    candidates = [str(c["config"]) for c in report.data.get("configs", []) or []
+                  if isinstance(c, dict) and c.get("config")]
+    candidates += [str(m) for m in report.data.get("manifests", []) or []]
+    candidates += [i for i in inputs if i and i != "-"]
+    return next((c for c in candidates if not _pseudo(c)), None)
 
 
 def render_sarif(report: Report, tool_version: str, base: str | Path | None = None,
@@ -174,15 +176,16 @@ def render_sarif(report: Report, tool_version: str, base: str | Path | None = No
                                   "message": {"text": message}}
         if f.rule in index:
             result["ruleIndex"] = index[f.rule]
-        where = loc.path if loc.path is not None else fallback
+        own = loc.path is not None and not _pseudo(loc.path)
+        where = loc.path if own else (fallback or loc.path)
         location: dict[str, Any] = {}
         uri = ""
         if where is not None:
             artifact = artifact_location(where, root, cwd)
             uri = artifact["uri"]
-            region: dict[str, Any] = {"startLine": loc.line if loc.path is not None and loc.line else 1}
+            region: dict[str, Any] = {"startLine": loc.line if own and loc.line else 1}
             location["physicalLocation"] = {"artifactLocation": artifact, "region": region}
-        if loc.host is not None or loc.path is None:
+        if not own:  # an endpoint, or a file of no repository (a rendered config, stdin)
             location["logicalLocations"] = [{"name": str(loc), "kind": "endpoint"
                                              if loc.host is not None else "object"}]
         result["locations"] = [location]
