@@ -182,3 +182,16 @@ def test_diagnose_config_probes_stream_servers(lab):
                     and SERVERS[n][3] != "off"]
     assert all(f'"port": {p}' in text for p in stream_ports), "every verifying stream server probed"
     assert "client-certificate-expired" in [c["cause"] for c in report["root_causes"]]
+
+
+def test_probe_targets_file_mixes_stream_mail_and_schemes(lab, tmp_path):
+    names = ("stream-on", "imap-starttls-on", "pop3-starttls-optional")
+    schemes = {"stream-on": "tls", "imap-starttls-on": "imap", "pop3-starttls-optional": "pop3"}
+    targets = tmp_path / "targets"
+    targets.write_text("".join(f"{schemes[n]}://127.0.0.1:{lab.ports[n]}\n" for n in names))
+    out = subprocess.run([sys.executable, "-m", "mtls_doctor", "probe", "--targets",
+                          str(targets), "--ca-file", lab.ca, "--no-legacy"],
+                         capture_output=True, text=True, timeout=120,
+                         env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
+    records = {r["target"]["port"]: r for r in map(json.loads, out.stdout.splitlines())}
+    assert [records[lab.ports[n]]["inferred_mode"] for n in names] == ["on", "on", "optional"]

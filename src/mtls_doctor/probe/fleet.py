@@ -88,9 +88,11 @@ def run_fleet(
         primary = None if no_sni else name
         other: str | None | bool = None if primary is not None else (name if name else False)
         config = replace(base, host=entry.target.host, port=entry.target.port,
-                         path=entry.target.path, verify_name=name or entry.target.host)
+                         path=entry.target.path, verify_name=name or entry.target.host,
+                         protocol=entry.target.protocol, starttls=entry.target.starttls)
         result = run_matrix(config, primary, other_sni=other, tls=tls, identity=identity,
-                            at=dt.datetime.now(dt.timezone.utc), legacy=legacy, workers=1)
+                            at=dt.datetime.now(dt.timezone.utc),
+                            legacy=legacy and not entry.target.starttls, workers=1)
         return summary(entry, judge(result), (time.perf_counter() - t0) * 1000)
 
     records = []
