@@ -132,6 +132,23 @@ def match_cn_causes(mset, symptoms: tuple[Any, ...], client: tuple) -> list[tupl
     return out
 
 
+def front_notes(opts, rends) -> list[str]:
+    """What the live front looks like (``k8s.fronts``), and whether it is the controller the
+    manifests are rendered for."""
+    from mtls_doctor.k8s.fronts import recognise
+    from mtls_doctor.probe.target import parse_target
+
+    target = parse_target(opts.url)
+    sni = None if opts.no_sni else (opts.sni or (None if target.is_ip else target.host))
+    rec = recognise(target.host, target.port, sni, timeout=opts.timeout, ca_file=opts.ca_file)
+    out = [f"live: {rec.sentence()}"]
+    rendered = {r.controller.value for r in rends}
+    if rec.controller and rendered and rec.controller not in rendered:
+        out.append(f"the manifests render for {', '.join(sorted(rendered))}, but {opts.url} answers like "
+                   f"{rec.controller}: these manifests may not be what serves it (another IngressClass or controller)")
+    return out
+
+
 def _remap_line(line: EvidenceLine, rendering) -> EvidenceLine:
     from mtls_doctor.k8s.lint import rendered_path
 
@@ -236,6 +253,7 @@ def diagnose_manifests(paths: tuple[str, ...], stdin_text: str | None, opts) -> 
 
         live = collect(replace(opts, config=None))
         notes.extend(live.notes)
+        notes.extend(front_notes(opts, rends))
         for c in diagnose(live):
             from mtls_doctor.diagnose.causes import CAUSES
 

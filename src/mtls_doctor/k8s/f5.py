@@ -20,7 +20,10 @@ Read from nginx/kubernetes-ingress at commit 0eb3072d1 (main after v5.5.4):
   of on/off/optional/optional_no_ca and ``verifyDepth`` >= 0, else the Policy is invalid and
   every route that references it answers 500 (``policy.go`` ``ErrorReturn{Code: 500}``).
 
-The controller ignores every ``nginx.ingress.kubernetes.io/*`` annotation.
+The controller ignores every ``nginx.ingress.kubernetes.io/*`` annotation. Its default server
+(``internal/configs/version1/nginx.ingress.tmpl`` with ``IsDefaultServer``, ``location / { return
+404; }``) is rendered as it runs without ``-default-server-tls-secret`` and without
+``/etc/nginx/secrets/default`` (``cmd/nginx-ingress/flags.go``): ``ssl_reject_handshake on``.
 """
 
 from __future__ import annotations
@@ -165,4 +168,14 @@ def render(mset: ManifestSet) -> Rendering | None:
                                       origin=made, resources=(vs,)))
     if not servers:
         return None
-    return Rendering(Controller.F5_NGINX_INGRESS, (), tuple(servers), files)
+    first = servers[0]
+    note = "the F5 controller's default server without a default TLS secret (flags.go)"
+    default = RenderedServer(controller=Controller.F5_NGINX_INGRESS, host="_", origin=first.origin,
+                             resources=first.resources, lines=(
+                                 Line("server {", note=note), Line("    listen 80 default_server;", note=note),
+                                 Line("    listen 443 ssl default_server;", note=note),
+                                 Line("    ssl_reject_handshake on;", note=note),
+                                 Line('    server_tokens "off";', note=note), Line("    server_name _;", note=note),
+                                 Line("    location / {", note=note), Line("        return 404;", note=note),
+                                 Line("    }", note=note), Line("}", note=note)))
+    return Rendering(Controller.F5_NGINX_INGRESS, (), (default, *servers), files)

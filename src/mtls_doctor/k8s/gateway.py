@@ -15,7 +15,10 @@ nginx/nginx-gateway-fabric at commit e55bfe339 (main after v2.6.7):
 - ``internal/controller/nginx/config/servers_template.go``: RequireVerifiedCert renders
   ``ssl_verify_depth 4; error_page 495 496 = @frontend_tls_verify_failed;`` and that location
   ``return 444;`` (the connection is closed without an answer);
-- ``internal/controller/nginx/config/generator.go``: bundles live in ``/etc/nginx/secrets``.
+- ``internal/controller/nginx/config/generator.go``: bundles live in ``/etc/nginx/secrets``;
+- ``servers_template.go`` ``IsDefaultSSL``: each TLS port gets a ``default_server`` with
+  ``ssl_reject_handshake on`` (an unknown or missing SNI is refused in the handshake, alert
+  unrecognized_name), rendered here once per port.
 """
 
 from __future__ import annotations
@@ -117,4 +120,13 @@ def render(mset: ManifestSet) -> Rendering | None:
                                           lines=tuple(lines), origin=lo, resources=(gw,)))
     if not servers:
         return None
-    return Rendering(Controller.NGINX_GATEWAY_FABRIC, (), tuple(servers), files)
+    defaults = []
+    for port in dict.fromkeys(l.text.split()[1] for srv in servers for l in srv.lines
+                              if l.text.strip().startswith("listen ")):
+        first = servers[0]
+        lines = (Line("server {", first.origin), Line(f"    listen {port} ssl default_server;", first.origin),
+                 Line("    ssl_reject_handshake on;", note="NGINX Gateway Fabric's default SSL server "
+                      "(servers_template.go IsDefaultSSL)"), Line("}", first.origin))
+        defaults.append(RenderedServer(controller=Controller.NGINX_GATEWAY_FABRIC, host="_", lines=lines,
+                                       origin=first.origin, resources=first.resources))
+    return Rendering(Controller.NGINX_GATEWAY_FABRIC, (), tuple(defaults + servers), files)

@@ -29,8 +29,11 @@ BACKEND = """server {
 """
 
 
-def lab_http(rendering: Rendering, server_cert: str, server_key: str) -> tuple[str, Mapping[str, bytes]]:
-    """(the ``http {}`` body for ``lab.nginx.NginxServer``, the files to write under its prefix)."""
+def lab_http(rendering: Rendering, server_cert: str, server_key: str,
+             certs: Mapping[str, tuple[str, str]] | None = None) -> tuple[str, Mapping[str, bytes]]:
+    """(the ``http {}`` body for ``lab.nginx.NginxServer``, the files to write under its prefix).
+    ``certs`` maps a certificate path the controller renders (e.g. ingress-nginx's fake default
+    certificate) to the (certificate, key) lab files used for it instead of the lab server's."""
     files: dict[str, bytes] = {}
     renamed: dict[str, str] = {}
     for i, (path, data) in enumerate(sorted(rendering.files.items())):
@@ -52,8 +55,9 @@ def lab_http(rendering: Rendering, server_cert: str, server_key: str) -> tuple[s
                 text = f"    listen 127.0.0.1:@PORT1@{default};"
         elif stripped.startswith(("ssl_certificate ", "ssl_certificate_key ")):
             indent = text[: len(text) - len(text.lstrip())]
-            name = stripped.split()[0]
-            text = f"{indent}{name} {server_cert if name == 'ssl_certificate' else server_key};"
+            name, rendered = stripped.split()[0], stripped.split()[1].rstrip(";")
+            cert, key = (certs or {}).get(rendered, (server_cert, server_key))
+            text = f"{indent}{name} {cert if name == 'ssl_certificate' else key};"
         elif stripped.startswith("proxy_pass "):
             text = text[: len(text) - len(text.lstrip())] + "proxy_pass http://127.0.0.1:@PORT2@;"
         else:
