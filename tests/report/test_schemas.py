@@ -55,7 +55,7 @@ def test_a_renamed_key_fails_validation():
 
 
 @pytest.mark.nginx
-def test_every_command_output_validates(served, tmp_path):
+def test_every_command_output_validates(served, tmp_path, nginx_bin):
     lab = served.lab
     url = f"https://127.0.0.1:{served.port}/"
     targets = tmp_path / "targets.txt"
@@ -66,10 +66,10 @@ def test_every_command_output_validates(served, tmp_path):
                     .replace("root.pem;", f"{lab}/ca/root.pem;"))
     runs = {
         "inspect": ("inspect", "clients/deep-chain.pem", "ca/root.pem", "crl/inter-expired.crl.pem"),
-        "verify": ("verify", "--ssl-client-certificate", "ca/root.pem", "--ssl-crl", "bundles/crl-all.pem",
+        "verify": ("verify", "--nginx", nginx_bin, "--ssl-client-certificate", "ca/root.pem", "--ssl-crl", "bundles/crl-all.pem",
                    "clients/deep-chain.pem", "clients/good-chain.pem", "clients/revoked-chain.pem"),
         "lint": ("lint", str(conf)),
-        "probe": ("probe", url, "--ca-file", "ca/root.pem", "--cert", "clients/good-chain.pem",
+        "probe": ("probe", url, "--nginx", nginx_bin, "--ca-file", "ca/root.pem", "--cert", "clients/good-chain.pem",
                   "--key", "clients/good.key", "--client-ca", "ca/root.pem"),
         "probe --targets": ("probe", "--targets", str(targets), "--ca-file", "ca/root.pem"),
         "logs": ("logs", str(served.error_log)),

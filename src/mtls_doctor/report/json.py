@@ -186,6 +186,27 @@ def _time_keys(d: dict[str, Any], *keys: str) -> None:
             d[key] = utc(d[key])
 
 
+def nginx_build(build: Any) -> Any:
+    """The one shape of an nginx build: ``binary``, ``version``, ``openssl_built``,
+    ``openssl_running`` (OpenSSL's texts), ``openssl_version`` (the running one's number) ..."""
+    if not isinstance(build, Mapping):
+        return build
+    build = dict(build)
+    for old, new in (("path", "binary"), ("built_with", "openssl_built"),
+                     ("running_with", "openssl_running")):
+        _rename(build, old, new)
+    return build
+
+
+def _judged_for(d: Any) -> Any:
+    """What a prediction assumed (``--nginx``/``--nginx-version``/``--openssl-version``)."""
+    if isinstance(d, Mapping):
+        d = dict(d)
+        if "nginx" in d:
+            d["nginx"] = nginx_build(d["nginx"])
+    return d
+
+
 # -- per command ------------------------------------------------------------------------------
 
 
@@ -245,6 +266,8 @@ def _verify_client(row: dict[str, Any]) -> dict[str, Any]:
 def _verify(data: dict[str, Any]) -> dict[str, Any]:
     _time_keys(data, "at")
     _rename(data, "openssl_version", "openssl")  # the text; openssl_version is a number
+    if "prediction" in data:
+        data["prediction"] = _judged_for(data["prediction"])
     if "clients" in data:
         data["clients"] = [_verify_client(c) for c in data["clients"]]
     return data
@@ -274,6 +297,8 @@ def _probe_attempt(a: dict[str, Any]) -> dict[str, Any]:
 def _probe(data: dict[str, Any]) -> dict[str, Any]:
     _time_keys(data, "at")
     _rename(data, "primary_sni", "sni")
+    if "judged_for" in data:
+        data["judged_for"] = _judged_for(data["judged_for"])
     _rename(data, "certificate_request", "certificate_requested")
     for i in data.get("inferences", []):
         _rename(i, "certificate_request", "certificate_requested")
@@ -340,6 +365,8 @@ _EVIDENCE_KIND = {"probe": "endpoint", "symptom": "other", "verify": "other", "n
 def _diagnose(data: dict[str, Any]) -> dict[str, Any]:
     _time_keys(data, "at")
     _rename(data, "config", "config_file")
+    if "nginx" in data:
+        data["nginx"] = nginx_build(data["nginx"])
     for cause in data.get("root_causes", []):
         cause["fix"] = fix(cause.get("fix"))
         cause["evidence"] = [dict(e, location=location_of(e.get("location"), _EVIDENCE_KIND.get(

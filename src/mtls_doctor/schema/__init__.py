@@ -71,6 +71,13 @@ DEFS: dict[str, Any] = {
                      "message": STR, "location": _ref("location"), "fix": _ref("fix")},
                     closed=True),
     "findings": _arr(_ref("finding")),
+    "nginx_build": _null({"type": "object", "properties": {
+        "binary": STR, "root": OSTR, "version": OSTR, "tls_library": OSTR, "openssl_built": OSTR,
+        "openssl_running": OSTR, "libcrypto": OSTR, "openssl_version": OSTR, "prefix": OSTR},
+        "required": ["binary", "version"], "additionalProperties": False}),
+    "judged_for": {"type": "object", "properties": {
+        "nginx_version": OSTR, "openssl_version": OSTR, "nginx": {"$ref": "#/$defs/nginx_build"},
+        "notes": STRS}},
 }
 
 ENVELOPE = {"schema_version": {"const": 2}, "command": STR, "generated_at": _ref("time")}
@@ -134,7 +141,7 @@ _PROBE = {
                                    "status": OINT, "page": OINT, "ssl_client_verify": STR,
                                    "matched_names": STRS, "explanation": STR},
                                   required=("verify_error", "fix", "ssl_client_verify"))),
-    "judged_for": {"type": "object"},
+    "judged_for": _ref("judged_for"),
     "notes": STRS, "attempts": _arr(_ATTEMPT),
     # probe --targets: each JSON Lines record is this document plus its input line
     "input": _obj({"line": INT, "text": STR, "sni": _ref("sni")}, closed=True),
@@ -161,7 +168,7 @@ _DIAG_SIDE = _null(_obj({"outcome": STR, "certificate_requested": OBOOL, "ca_nam
 
 _DIAGNOSE = {
     "at": _ref("time"),
-    "nginx": _null({"type": "object"}),
+    "nginx": _ref("nginx_build"),
     "config_file": OSTR, "servers": INT,
     "root_causes": _arr(_obj({
         "cause": STR, "title": STR, "rank": INT, "confidence": NUM, "summary": STR, "server": OSTR,
@@ -243,7 +250,7 @@ COMMAND_PROPS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
         "findings": _ref("findings"),
     }, ("at", "files", "certificates", "tree", "findings")),
     "verify": ({
-        "at": _ref("time"), "openssl": STR, "prediction": {"type": "object"},
+        "at": _ref("time"), "openssl": STR, "prediction": _ref("judged_for"),
         "settings": _obj({"ssl_client_certificate": OSTR, "ssl_trusted_certificate": OSTR,
                           "ssl_verify_depth": INT, "ssl_verify_client": STR, "ssl_crl": OSTR,
                           "server": _null({"type": "object"}), "security_level": OINT},
