@@ -40,6 +40,8 @@ SERVERS = {
     "responder-down": (3, "ssl_ocsp on; ssl_ocsp_responder @DOWN@;"),
     "cache": (4, "ssl_ocsp leaf; ssl_ocsp_responder @RESPONDER@; ssl_ocsp_cache shared:lab:1m;"),
     "resolver-dead": (5, "ssl_ocsp leaf; resolver 127.0.0.1:@DNS@ ipv6=off; resolver_timeout 1s;"),
+    # a host name in ssl_ocsp_responder is resolved when nginx loads the configuration (F6.2)
+    "responder-name": (6, "ssl_ocsp leaf; ssl_ocsp_responder @RESPONDER_NAME@;"),
 }
 
 
@@ -93,7 +95,8 @@ class OcspLab:
             (self.client_dir / "ca.pem").write_bytes(files["certs/ca.pem"])
             blocks = []
             for index, directives in self.servers.values():
-                text = (directives.replace("@RESPONDER@", self.responder.url)
+                text = (directives.replace("@RESPONDER_NAME@", self.responder.url.replace(
+                            "127.0.0.1", "localhost")).replace("@RESPONDER@", self.responder.url)
                         .replace("@DOWN@", self.down_url).replace("@DNS@", str(self.dns_port)))
                 blocks.append(f"server {{\n    listen 127.0.0.1:@PORT{index}@ ssl;\n"
                               f"    server_name localhost;\n    {text}\n{BODY}}}\n")

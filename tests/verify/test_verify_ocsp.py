@@ -42,7 +42,8 @@ def lab(nginx_bin, tmp_path_factory):
 def _one_server_conf(lab: OcspLab, server: str) -> Path:
     """The server block of ``server`` alone, with the lab's absolute file paths."""
     prefix = lab.nginx.prefix
-    text = lab.servers[server][1].replace("@RESPONDER@", lab.responder.url).replace(
+    text = lab.servers[server][1].replace("@RESPONDER_NAME@", lab.responder.url.replace(
+        "127.0.0.1", "localhost")).replace("@RESPONDER@", lab.responder.url).replace(
         "@DOWN@", lab.down_url).replace("@DNS@", str(lab.dns_port))
     body = BODY.replace("certs/", f"{prefix}/certs/")
     path = lab.workdir / f"{server}.conf"
@@ -61,7 +62,7 @@ def verify(*args: str) -> dict:
 
 @needs_ocsp
 @pytest.mark.parametrize("server", ["aia-on", "aia-leaf", "responder-on", "responder-down",
-                                    "cache", "resolver-dead"])
+                                    "cache", "resolver-dead", "responder-name"])
 def test_verify_config_predicts_nginx_ocsp(lab, server):
     measured = {c: lab.ask(server, c) for c in CLIENTS}
     report = verify("--config", str(_one_server_conf(lab, server)),
