@@ -165,6 +165,10 @@ CASES = [
     # ingress-nginx on AWS with the NLB terminating TLS (ACM certificate), auth-tls on an Ingress:
     # every client gets 400 "No required SSL certificate was sent" (pattern of
     # kubernetes/ingress-nginx issues about auth-tls behind an AWS ELB/NLB with ssl-cert)
+    # `kubectl create secret generic client-ca --from-file=ca.pem`: the key is the file name
+    RuleCase("MTLS704", "fire", "ca-under-file-name-key",
+             ingress("api", "api.example.com", A + "auth-tls-secret: prod/client-ca  # <- MTLS704\n")
+             + secret("client-ca", "  ca.pem: {CA}\n")),
     RuleCase("MTLS716", "fire", "aws-nlb-terminates",
              ingress("api", "api.example.com", AUTH) + CA_SECRET + lb_service(
                  "    service.beta.kubernetes.io/aws-load-balancer-ssl-cert: arn:aws:acm:eu-west-1:1:certificate/x"

@@ -213,10 +213,32 @@ class AuthTlsSecretDenied(K8sRule):
     def check(cls, ctx):
         for auth in _auth_of(ctx):
             if auth.denied:
+                hint = _other_ca_keys(auth, ctx)
                 yield cls.finding(
                     f"{auth.ingress.ref}: {auth.denied}; ingress-nginx renders `return 403;` for every path "
-                    f"of its hosts.", auth.ingress.annotation_location(inx.SECRET),
+                    f"of its hosts." + hint, auth.ingress.annotation_location(inx.SECRET),
                     Fix("Name a Secret of the Ingress's namespace as namespace/name, with the CA in key ca.crt."))
+
+
+def _other_ca_keys(auth: inx.AuthTLS, ctx: "K8sContext") -> str:
+    """A hint when the named Secret has no ca.crt but another key holds PEM
+    certificates (`kubectl create secret generic --from-file=ca.pem` keeps the file name)."""
+    from mtls_doctor.k8s.manifests import secret_data
+
+    parts = auth.secret.split("/")
+    if len(parts) != 2:
+        return ""
+    found = ctx.manifests.find("Secret", parts[0] or auth.ingress.namespace or "default", parts[1])
+    if found is None:
+        return ""
+    values = secret_data(found).values
+    if "ca.crt" in values:
+        return ""
+    keys = sorted(k for k, v in values.items() if b"-----BEGIN CERTIFICATE-----" in v and k not in ("tls.crt",))
+    if not keys:
+        return ""
+    return (f" The certificates are under the key{'s' if len(keys) > 1 else ''} {', '.join(keys)}: ingress-nginx "
+            "reads the CA only from the key ca.crt.")
 
 
 class AuthTlsSecretWithoutCa(K8sRule):
