@@ -161,3 +161,18 @@ def test_kubernetes_commands_validate(tmp_path):
         check(doc, command)
     (doc,) = run_json("lint", str(f))
     assert any(x["location"].get("file") == str(f) for x in doc["findings"])
+
+
+@pytest.mark.nginx
+def test_diagnose_of_every_lab_scenario_validates():
+    """Every root cause, evidence and verify shape diagnose can print (as demo does for one)."""
+    from mtls_doctor.diagnose import run_on_lab_scenario
+    from mtls_doctor.lab.scenarios import SCENARIOS
+    from mtls_doctor.report.json import document
+
+    for scenario in SCENARIOS:
+        doc = json.loads(json.dumps(document(run_on_lab_scenario(scenario.name).report)))
+        try:
+            check_document(doc, "diagnose")
+        except AssertionError as exc:
+            raise AssertionError(f"{scenario.name}: {exc}") from None

@@ -310,8 +310,8 @@ def _probe(data: dict[str, Any]) -> dict[str, Any]:
     verdict = data.get("offline_verdict")
     if isinstance(verdict, dict):
         verdict = dict(verdict)
-        code, text = verdict.pop("error_code", None), verdict.pop("error_text", None)
-        verdict["verify_error"] = verify_error(code, text, verdict.pop("openssl", None)) if code else None
+        code, text, openssl = verdict.pop("error_code", None), verdict.pop("error_text", None), verdict.pop("openssl", None)
+        verdict["verify_error"] = verify_error(code, text, openssl) if code else None  # 0: X509_V_OK
         verdict["fix"] = fix(verdict.get("fix"))
         _rename(verdict, "verify_client", "ssl_verify_client")
         _rename(verdict, "verify_depth", "ssl_verify_depth")
@@ -378,8 +378,8 @@ def _diagnose(data: dict[str, Any]) -> dict[str, Any]:
     verifies = []
     for v in data.get("verify") or []:
         v = dict(v)
-        code, text = v.pop("error_code", None), v.pop("error_text", None)
-        v["verify_error"] = verify_error(code, text, v.pop("openssl_version", None)) if code else None
+        code, text, openssl = v.pop("error_code", None), v.pop("error_text", None), v.pop("openssl_version", None)
+        v["verify_error"] = verify_error(code, text, openssl) if code else None  # 0: X509_V_OK
         verifies.append(v)
     if "verify" in data:
         data["verify"] = verifies
