@@ -137,6 +137,11 @@ def verify_use_of(nodes: Iterable[Directive], eff: Effective) -> VerifyUse:
     success_mapped = var_re(*success_maps) if success_maps else None
     referenced = success = forwarded = checked = False
     for node in nodes:
+        if node.name == "return" and _echoes_verify(node):
+            # the answer IS the verify result and nothing else (nginx's own tests, diagnostic
+            # endpoints): there is no content an unverified client could get
+            referenced = success = checked = True
+            continue
         if node.name in NOT_A_CHECK:
             continue
         text = text_of(node)
@@ -155,6 +160,16 @@ def verify_use_of(nodes: Iterable[Directive], eff: Effective) -> VerifyUse:
         if node.name in FORWARD:
             forwarded = True
     return VerifyUse(referenced=referenced, success_checked=success, forwarded=forwarded, checked=checked)
+
+
+def _echoes_verify(node: Directive) -> bool:
+    """``return [code] "x$ssl_client_verify:${ssl_client_cert}x"``: an answer made of client
+    variables and punctuation only (at most two other letters), with $ssl_client_verify."""
+    body = " ".join(node.args[1:] if node.args and node.args[0].isdigit() else node.args)
+    if not VERIFY_VAR.search(body):
+        return False
+    rest = re.sub(r"\$\{?[A-Za-z0-9_]+\}?", "", body)
+    return len(re.sub(r"[^A-Za-z0-9]", "", rest)) <= 2
 
 
 def unprotected(server: Server, eff: Effective, ok: Callable[[VerifyUse], bool]) -> list[str]:

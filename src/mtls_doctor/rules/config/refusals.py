@@ -268,6 +268,8 @@ class DirectiveWrongContext(ConfigRule):
             allowed = ALLOWED_IN.get(node.name)
             if node.name == "proxy_pass" and top == "stream":
                 allowed = ("server",)
+            elif node.name == "server_name" and top == "mail":
+                allowed = ("mail", "server")
             if allowed is None or parent in allowed or parent not in KNOWN_BLOCKS:
                 continue  # inside an unknown block (a module's, or a swallowed /* comment): MTLS251
             yield cls.finding(

@@ -50,6 +50,15 @@ def _listen_node(server: Server, address: str):
     return node or server.node
 
 
+def _verify_node(server: Server, address: str):
+    """Where a finding about the clients of a verifying server points: its own
+    ssl_verify_client (the server whose clients fail or slip through), else its listen."""
+    node = server.settings["ssl_verify_client"].node
+    if node is not None and any(d is node for d in server.node.block or ()):
+        return node
+    return _listen_node(server, address)
+
+
 def _rejects(server: Server) -> bool:
     return server.settings["ssl_reject_handshake"].value == "on"
 
@@ -68,13 +77,20 @@ def _cas(ctx: LintContext, server: Server) -> tuple:
     return frozenset(out)
 
 
+def _compared_by_content(ctx: LintContext, *servers: Server) -> bool:
+    return all(ctx.bundle(s.settings[n]) is not None for s in servers
+               for n in ("ssl_client_certificate", "ssl_trusted_certificate") if s.settings[n].node is not None)
+
+
 class DefaultServerSkipsVerification(ConfigRule):
     """A verifying server is not the default of its listen address and the default does not verify.
 
     What it checks:
     For each TLS listen address shared by several `server` blocks: a non-default server with
     `ssl_verify_client` on/optional while the default server (explicit `default_server`, else
-    the first) has it off and does not set `ssl_reject_handshake on`.
+    the first) has it off and does not set `ssl_reject_handshake on`. The finding points at the
+    verifying server's `ssl_verify_client` (its clients are the ones that fail). A server without
+    an SSL context of its own is left to MTLS204 (its handshakes are the default server's).
 
     Why it matters:
     A client that sends no SNI (or an SNI no server matches) gets the default server's TLS
@@ -112,11 +128,11 @@ class DefaultServerSkipsVerification(ConfigRule):
             if verifying(default) or _rejects(default):
                 continue
             for server in others:
-                if server.verify in ("on", "optional"):
+                if server.verify in ("on", "optional") and server.own_ssl_context:
                     yield cls.finding(
                         f"clients without SNI on {address} get the default {default.label}, which does"
                         f" not request a certificate, so {server.label} answers them 400.",
-                        _listen_node(default, address).location,
+                        _verify_node(server, address).location,
                         _reject_fix(ctx),
                     )
 
@@ -126,9 +142,9 @@ class DefaultServerOtherCa(ConfigRule):
 
     What it checks:
     For each TLS listen address shared by several servers: a verifying non-default server
-    whose `ssl_client_certificate`/`ssl_trusted_certificate` differ from the default server's
-    (by the certificates they hold when the files are readable, else by resolved path),
-    while the default server verifies too (any mode but off) and does not reject handshakes.
+    whose `ssl_client_certificate`/`ssl_trusted_certificate` lack a CA the default server's have
+    (by the certificates they hold when the files are readable, else by resolved path: then a
+    warning), while the default server verifies too (any mode but off) and does not reject handshakes.
 
     Why it matters:
     Without SNI the whole handshake, including client-certificate verification, uses the
@@ -161,13 +177,21 @@ class DefaultServerOtherCa(ConfigRule):
         for address, default, others in _groups(ctx):
             if not verifying(default) or _rejects(default):
                 continue
+            theirs = _cas(ctx, default)
             for server in others:
-                if verifying(server) and _cas(ctx, server) != _cas(ctx, default):
-                    yield cls.finding(
+                if not verifying(server) or not server.own_ssl_context:
+                    continue  # no context of its own: its handshakes ARE the default server's
+                mine = _cas(ctx, server)
+                if theirs <= mine:
+                    continue  # the default trusts nothing the named server does not
+                compared = _compared_by_content(ctx, default, server)
+                yield cls.finding(
                         f"clients without SNI on {address} are verified against the CAs of the default"
-                        f" {default.label}, then reach {server.label}, which trusts other CAs.",
-                        _listen_node(default, address).location,
+                        f" {default.label}, then reach {server.label}, which trusts other CAs"
+                        + ("." if compared else " (by file name: the files could not be compared)."),
+                        _verify_node(server, address).location,
                         _reject_fix(ctx),
+                        severity=None if compared else Severity.WARNING,
                     )
 
 
