@@ -116,3 +116,20 @@ def test_tls_terminated_at_the_aws_load_balancer(tmp_path, capsys):
         "    service.beta.kubernetes.io/aws-load-balancer-ssl-cert: arn:aws:acm:eu-west-1:1:certificate/x\n")
     _, data = _diagnose(tmp_path, capsys, text, "--symptom", "400-no-certificate")
     assert top(data)["cause"] == "k8s-tls-terminated-before-controller"
+
+
+def test_depth_of_the_secret_ca_hierarchy_first(tmp_path, capsys):
+    """ca.crt holds root + 2 intermediates, ingress-nginx's default depth 1: 400 "The SSL
+    certificate error" for every client of the lowest CA; the noisy-but-true "error log at
+    notice" (a missing-evidence cause) ranks after it."""
+    from mtls_doctor.pki.issue import pem as pem_of
+    from tests.k8s.material import b64
+
+    p = pki()
+    i1 = p["root"].child_ca("Int 1", at=NOW, pathlen=1)
+    i2 = i1.child_ca("Int 2", at=NOW)
+    text = ingress("api", "api.example.com", AUTH) + secret(
+        "client-ca", f"  ca.crt: {b64(pem_of(p['root'].cert, i1.cert, i2.cert))}\n")
+    _, data = _diagnose(tmp_path, capsys, text, "--symptom", "400-certificate-error")
+    assert top(data)["cause"] == "verify-depth-exceeded"
+    assert "error-log-hides-verify-failures" not in [c["cause"] for c in data["root_causes"][:1]]

@@ -194,8 +194,29 @@ def nginx_causes(rendering, opts, client, chain_sent, engine: dict, notes: list[
     return ev, moved
 
 
+#: per controller, the manifest field a directive of the rendered block comes from
+FIELDS = {
+    "ingress-nginx": {"ssl_verify_depth": "the annotation nginx.ingress.kubernetes.io/auth-tls-verify-depth",
+                      "ssl_verify_client": "the annotation nginx.ingress.kubernetes.io/auth-tls-verify-client",
+                      "ssl_client_certificate": "the key ca.crt of the auth-tls-secret Secret",
+                      "ssl_crl": "the key ca.crl of the auth-tls-secret Secret",
+                      "error_log": "the controller ConfigMap's error-log-level (info while diagnosing)"},
+    "nginx-ingress": {"ssl_verify_depth": "the Policy's spec.ingressMTLS.verifyDepth",
+                      "ssl_verify_client": "the Policy's spec.ingressMTLS.verifyClient",
+                      "ssl_client_certificate": "the key ca.crt of the clientCertSecret (type nginx.org/ca)",
+                      "ssl_crl": "spec.ingressMTLS.crlFileName or the Secret's ca.crl"},
+    "nginx-gateway-fabric": {"ssl_verify_depth": "nothing: NGINX Gateway Fabric fixes the depth at 4",
+                             "ssl_verify_client": "the frontend validation mode",
+                             "ssl_client_certificate": "the key ca.crt of the caCertificateRefs ConfigMap"},
+}
+
+
 def _k8s_words(text: str, rendering) -> str:
     """A fix about a file the controller writes, said in the user's terms: the Secret field."""
+    fields = FIELDS.get(rendering.controller.value, {})
+    named = [f"{d} -> {where}" for d, where in fields.items() if d in text]
+    if named:
+        text += " In the manifests: " + "; ".join(named) + "."
     for path in rendering.files:
         if path not in text:
             continue
@@ -212,11 +233,20 @@ def _k8s_words(text: str, rendering) -> str:
 def rank(entries: list[tuple[float, bool, RootCause]], failure_seen: bool) -> tuple[RootCause, ...]:
     """Most likely first; exposures after the causes of a failure when one was seen; one entry
     per cause id (the most confident)."""
+    from mtls_doctor.diagnose.causes import CAUSES
+
     best: dict[str, tuple[float, bool, RootCause]] = {}
     for conf, exposure, cause in entries:
         if cause.cause not in best or conf > best[cause.cause][0]:
             best[cause.cause] = (conf, exposure, cause)
-    ordered = sorted(best.values(), key=lambda e: (failure_seen and e[1], -round(e[0], 6), e[2].cause))
+
+    def explains(e) -> bool:  # as Board.result: missing evidence ranks after what explains a failure
+        registered = CAUSES.get(e[2].cause)
+        return registered.explains_failure if registered is not None else True
+
+    explained = any(e[0] >= 0.3 and explains(e) and not e[1] for e in best.values())
+    ordered = sorted(best.values(), key=lambda e: (explained and not explains(e), failure_seen and e[1],
+                                                   -round(e[0], 6), e[2].cause))
     return tuple(replace(c, rank=i, confidence=conf) for i, (conf, _, c) in enumerate(ordered, 1))
 
 
