@@ -16,7 +16,7 @@ from typing import Iterable
 from mtls_doctor.model import Finding, Fix, Severity
 from mtls_doctor.nginx.effective import Server, find_server
 from mtls_doctor.nginx.parse import Directive
-from mtls_doctor.rules.config.common import ConfigRule, LintContext, unprotected
+from mtls_doctor.rules.config.common import ConfigRule, LintContext
 
 PASS_NAMES = ("proxy_pass", "grpc_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass")
 #: names that do not identify an application (catch-all and placeholder names)
@@ -24,12 +24,9 @@ GENERIC_NAMES = frozenset({"", "_", "localhost", "default", "default_server"})
 
 
 def protected(server: Server, ctx: LintContext) -> bool:
-    """The server lets in only clients with a verified certificate."""
-    if not server.ssl or server.kind != "http":
-        return False
-    if server.verify == "on":
-        return True
-    return server.verify == "optional" and not unprotected(server, ctx.eff, lambda use: use.success_checked)
+    """The server is meant to let in only clients with a certificate: `on`, or `optional`
+    (checked or not: MTLS201 judges the check, this rule the other doors)."""
+    return server.ssl and server.kind == "http" and server.verify in ("on", "optional")
 
 
 def _open(server: Server) -> bool:
@@ -108,7 +105,8 @@ class ProtectedContentServedUnverified(ConfigRule):
     upstream) or is the server nginx selects for the protected server's name on another
     listen address (nginx's server selection: exact name, wildcards, regexes, then the
     default server of that address). Servers that only redirect or reject are left alone; a
-    listener on loopback only is a warning.
+    listener on loopback only is a warning. A server with its own `ssl_verify_client` and a
+    plain `listen` (no `ssl`) is the same hole inside one server block.
 
     Why it matters:
     Client verification is a property of the server block and its listen socket, not of the
@@ -142,6 +140,7 @@ class ProtectedContentServedUnverified(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        yield from _plain_listens(cls, ctx)
         guarded = [s for s in ctx.servers if protected(s, ctx)]
         if not guarded:
             return
@@ -174,6 +173,28 @@ class ProtectedContentServedUnverified(ConfigRule):
                     Fix("Redirect to the verifying server, or require the certificate here too.",
                         "return 301 https://$host$request_uri;"),
                     severity=Severity.WARNING if all(_loopback(l.address) for l in s.listens) else None)
+
+
+def _plain_listens(cls, ctx: LintContext) -> Iterable[Finding]:
+    """A server with its own ssl_verify_client and a plain listen: on that socket nothing is
+    verified (ssl_verify_client applies to TLS connections only; nginx does not refuse it)."""
+    for server in ctx.servers:
+        node = server.settings["ssl_verify_client"].node
+        if server.kind != "http" or server.verify not in ("on", "optional") or node is None \
+                or not any(d is node for d in server.node.block or ()):
+            continue
+        if server.settings["ssl"].value == "on" or _server_redirects(server):
+            continue
+        plain = [l for l in server.listens if not l.ssl and l.node is not None]
+        for listen in plain:
+            only = len(plain) == len(server.listens)
+            yield cls.finding(
+                f"`listen {' '.join(listen.node.args)}` of {server.label} is plain HTTP:"
+                + (" nothing is ever verified in this server (ssl_verify_client applies to TLS only)."
+                   if only else " requests on it get the content without a client certificate."),
+                listen.node.location,
+                Fix("Serve plain HTTP from its own server that redirects.",
+                    "server { listen 80; return 301 https://$host$request_uri; }"))
 
 
 def _shared(a: dict, b: dict) -> tuple[str, str] | None:

@@ -89,6 +89,8 @@ class VerifyClientOptionalNoCaAsAuth(ConfigRule):
     A server whose effective `ssl_verify_client` is `optional_no_ca`, that serves content, where
     `$ssl_client_verify` is never compared with `SUCCESS` and neither the verify result nor the
     certificate (`$ssl_client_escaped_cert`, ...) is handed to a backend that could verify it.
+    Where they are handed on but never compared with `SUCCESS`, the finding is a warning saying
+    the backend must verify the certificate itself.
 
     Why it matters:
     `optional_no_ca` lets through clients with no certificate (`NONE`) and clients whose
@@ -120,15 +122,25 @@ class VerifyClientOptionalNoCaAsAuth(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        fix = Fix("Use `ssl_verify_client on` with a CA file, or require SUCCESS.",
+                  "if ($ssl_client_verify != SUCCESS) { return 403; }")
+        flagged = set()
         guard = lambda use: use.success_checked or use.forwarded  # noqa: E731
         for node, servers, places in _unguarded(ctx, "optional_no_ca", guard):
+            flagged |= {id(s) for s in servers}
             yield cls.finding(
                 f"`optional_no_ca` in {labels(servers)} ({_few(places)}) accepts no certificate and"
                 " self-signed or foreign certificates, and nothing requires $ssl_client_verify = SUCCESS.",
-                node.location,
-                Fix("Use `ssl_verify_client on` with a CA file, or require SUCCESS.",
-                    "if ($ssl_client_verify != SUCCESS) { return 403; }"),
-            )
+                node.location, fix)
+        # the certificate or the verify result only handed on: the backend must do the check
+        for node, servers, places in _unguarded(ctx, "optional_no_ca", lambda use: use.success_checked):
+            servers = [s for s in servers if id(s) not in flagged]
+            if servers:
+                yield cls.finding(
+                    f"`optional_no_ca` in {labels(servers)} ({_few(places)}) hands unverified"
+                    " certificates to the backend: it must verify them (or reject every"
+                    " $ssl_client_verify but SUCCESS) itself.",
+                    node.location, fix, severity=Severity.WARNING)
 
 
 class VerifyClientTrustedOnly(ConfigRule):
