@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from .conftest import run
+
+ROOT = Path(__file__).resolve().parents[2]
 from .contract import check_sarif, github_problems
 def sarif(*args: str, cwd) -> dict:
     proc = run("lint", *args, "--format", "sarif", cwd=cwd)
@@ -112,6 +114,22 @@ def test_fingerprints_survive_moved_lines(repo):
     assert [h["fp"] for h in before[key]] == [h["fp"] for h in after[key]]
     assert [h["line"] + 1 for h in before[key]] == [h["line"] for h in after[key]]
     assert len({json.dumps(h["fp"]) for h in after[key]}) == len(after[key])  # distinct alerts
+
+
+def test_every_rule_fixture_in_one_run():
+    """All config fixtures of tests/rules (firing and must-not-fire) in one lint: valid SARIF,
+    every result placed under the git root, no two results sharing a fingerprint (two servers
+    with the same problem and message in one file stay two alerts)."""
+    fixtures = sorted(str(p) for p in (ROOT / "tests/rules/fixtures/config").rglob("*.conf"))
+    doc = sarif(*fixtures, cwd=ROOT)
+    results = doc["runs"][0]["results"]
+    assert len(results) > 100
+    prints = [json.dumps(r["partialFingerprints"], sort_keys=True) for r in results]
+    assert len(set(prints)) == len(prints)
+    for r in results:
+        art = r["locations"][0]["physicalLocation"]["artifactLocation"]
+        if art.get("uriBaseId") != "%SRCROOT%":  # a file a fixture names outside the repository
+            assert art["uri"].startswith("file:///") and not art["uri"].startswith(ROOT.as_uri() + "/"), art
 
 
 def test_stdin_and_rule_table(repo):

@@ -169,7 +169,9 @@ def render_sarif(report: Report, tool_version: str, base: str | Path | None = No
     index = {r["id"]: i for i, r in enumerate(rules)}
     fallback = _fallback_file(report, inputs)
     results: list[dict[str, Any]] = []
-    for f in report.findings:
+    seen: dict[str, int] = {}  # the same problem twice in a file: :1, :2 in line order (as GitHub's own hash)
+    for f in sorted(report.findings, key=lambda f: (f.location.path or "", f.location.line or 0,
+                                                    f.location.index or 0, f.rule, f.message)):
         loc = f.location
         message = f.message + (f" Fix: {f.fix.text}" if f.fix else "")
         result: dict[str, Any] = {"ruleId": f.rule, "level": _LEVEL[f.severity],
@@ -189,7 +191,9 @@ def render_sarif(report: Report, tool_version: str, base: str | Path | None = No
             location["logicalLocations"] = [{"name": str(loc), "kind": "endpoint"
                                              if loc.host is not None else "object"}]
         result["locations"] = [location]
-        result["partialFingerprints"] = {FINGERPRINT_KEY: fingerprint(f, uri or str(loc))}
+        base = fingerprint(f, uri or str(loc))
+        seen[base] = seen.get(base, 0) + 1
+        result["partialFingerprints"] = {FINGERPRINT_KEY: f"{base}:{seen[base]}"}
         props: dict[str, Any] = {"severity": f.severity.value}
         if loc.index is not None:
             props["certificate_index"] = loc.index  # path#index: the certificate in the bundle
