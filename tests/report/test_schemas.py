@@ -176,3 +176,11 @@ def test_diagnose_of_every_lab_scenario_validates():
             check_document(doc, "diagnose")
         except AssertionError as exc:
             raise AssertionError(f"{scenario.name}: {exc}") from None
+
+
+def test_lint_of_every_rule_fixture_validates():
+    """Every finding shape lint can print: all config fixtures of tests/rules in one run."""
+    fixtures = sorted(str(p) for p in (ROOT / "tests/rules/fixtures/config").rglob("*.conf"))
+    (doc,) = run_json("lint", *fixtures, cwd=ROOT)
+    assert len(doc["findings"]) > 100
+    check_document(doc, "lint")
