@@ -6,6 +6,9 @@ The log lines come from a real nginx run (tests/logs/data/lab-error.log, refresh
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import gzip
 
 from tests.logs.util import CAPTURED, counts, run_cli, run_json
@@ -77,7 +80,12 @@ def test_not_an_error_log(tmp_path):
     empty = tmp_path / "empty.log"
     empty.write_bytes(b"")
     rc, data = run_json(str(empty))
-    assert [f["rule"] for f in data["findings"]] == ["MTLS610"]
+    # an empty file is empty, not "not an nginx error log" (issue 14): no finding, exit 0
+    assert rc == 0 and data["findings"] == [] and data["files"][0]["lines"] == 0
+    text = subprocess.run([sys.executable, "-m", "mtls_doctor", "logs", str(empty)],
+                          capture_output=True, text=True, timeout=60)
+    assert text.returncode == 0 and f"{empty}: empty" in text.stdout
+    assert "error-log format" not in text.stdout
 
 
 def test_clean_log_exits_0(tmp_path):

@@ -33,6 +33,98 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: command path -> examples shown at the end of its --help (one home; a command whose own help
+#: already has "Examples:" keeps it). Each line is a command that can be run as written in a
+#: directory made by `mtls-doctor lab pki /tmp/lab && cd /tmp/lab` (or against `lab up`).
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "inspect": ("mtls-doctor inspect clients/deep-chain.pem",
+                "mtls-doctor inspect clients/good.p12 --password env:P12_PASSWORD --format json"),
+    "verify": ("mtls-doctor verify clients/deep-chain.pem --ssl-client-certificate ca/root.pem",
+               "mtls-doctor verify clients/good-chain.pem --config /etc/nginx/nginx.conf --server-name api.example.com",
+               "mtls-doctor verify clients/*.pem --ssl-client-certificate bundles/client-ca.pem --format html > verify.html"),
+    "lint": ("mtls-doctor lint /etc/nginx/nginx.conf",
+             "nginx -T 2>/dev/null | mtls-doctor lint - --format sarif > mtls.sarif",
+             "mtls-doctor lint /etc/nginx --diff | patch -p1 --dry-run"),
+    "probe": ("mtls-doctor probe https://127.0.0.1:8443/ --ca-file ca/root.pem",
+              "mtls-doctor probe https://api.example.com/ --cert c.pem --key c.key --format markdown"),
+    "logs": ("mtls-doctor logs /var/log/nginx/error.log",
+             "zcat /var/log/nginx/error.log.2.gz | mtls-doctor logs - --format json"),
+    "diagnose": ("mtls-doctor diagnose",
+                 "mtls-doctor diagnose --url https://api.example.com/ --cert c.pem --key c.key",
+                 "mtls-doctor diagnose --config nginx.conf --symptom 400-no-certificate --format html > report.html"),
+    "lab": ("mtls-doctor lab pki /tmp/lab", "mtls-doctor lab up depth-default --port 8443 --detach",
+            "mtls-doctor lab down"),
+    "lab pki": ("mtls-doctor lab pki /tmp/lab", "mtls-doctor lab pki /tmp/lab-rsa --key-type rsa --server-name api.test"),
+    "lab list": ("mtls-doctor lab list", "mtls-doctor lab list --format json"),
+    "migrate": ("mtls-doctor migrate ingress.yaml",
+                "kubectl get ingress,secret -A -o yaml | mtls-doctor migrate - --format json"),
+    "exporter": ("mtls-doctor exporter --config exporter.yaml --check",
+                 "mtls-doctor exporter --config exporter.yaml --listen 127.0.0.1:9471"),
+    "demo": ("mtls-doctor demo", "mtls-doctor demo --scenario depth-default --base-port 9443"),
+    "rules": ("mtls-doctor rules", "mtls-doctor rules --format json"),
+    "explain": ("mtls-doctor explain MTLS201",),
+}
+
+
+def _epilog(path: str) -> str | None:
+    lines = EXAMPLES.get(path)
+    return "\b\nExamples:\n" + "\n".join("  " + line for line in lines) if lines else None
+
+
+def _set_verbosity(level: int):
+    def callback(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+        if value:
+            if ctx.meta.get("mtls_doctor.verbosity", 0) not in (0, level):
+                raise click.UsageError("--quiet and --verbose contradict each other", ctx)
+            ctx.meta["mtls_doctor.verbosity"] = level
+            from mtls_doctor.cli import console
+
+            console.set_verbosity(level)
+    return callback
+
+
+def _habits(cmd: click.Command, path: str) -> click.Command:
+    """What every command has: an example in --help, --quiet/--verbose (added once)."""
+    if getattr(cmd, "_mtls_doctor_habits", False):
+        return cmd
+    cmd._mtls_doctor_habits = True  # type: ignore[attr-defined]
+    if not cmd.epilog and "Examples:" not in (cmd.help or ""):
+        cmd.epilog = _epilog(path)
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            _habits(sub, f"{path} {name}")
+        return cmd
+    cmd.params.append(click.Option(
+        ["-q", "--quiet"], is_flag=True, expose_value=False, callback=_set_verbosity(-1),
+        help="Text output: print nothing on stdout (the exit code tells); errors still go to "
+             "stderr, other formats are printed."))
+    cmd.params.append(click.Option(
+        ["-v", "--verbose"], is_flag=True, expose_value=False, callback=_set_verbosity(1),
+        help="Text output: show everything it shortens (every cause and evidence line)."))
+    callback = cmd.callback
+    if callback is not None:
+        import functools
+
+        @functools.wraps(callback)
+        def run_quietly(*args, **kwargs):
+            ctx = click.get_current_context()
+            if ctx.meta.get("mtls_doctor.verbosity") == -1 and kwargs.get("fmt", "text") == "text":
+                import contextlib
+
+                with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+                    from mtls_doctor.cli import console
+
+                    console.console.cache_clear()
+                    try:
+                        return callback(*args, **kwargs)
+                    finally:
+                        console.console.cache_clear()
+            return callback(*args, **kwargs)
+
+        cmd.callback = run_quietly
+    return cmd
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name, (target, _) in COMMANDS.items() if _available(target)]
@@ -42,7 +134,7 @@ class LazyGroup(click.Group):
         if entry is None or not _available(entry[0]):
             return None
         module_name, attr = entry[0].split(":")
-        return getattr(importlib.import_module(module_name), attr)
+        return _habits(getattr(importlib.import_module(module_name), attr), cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
@@ -63,6 +155,13 @@ def cli() -> None:
     it, and prove that it works.
 
     Exit codes: 0 fine, 1 findings, 2 usage or input error.
+
+    \b
+    Examples:
+      mtls-doctor diagnose
+      mtls-doctor lab up depth-default --port 8443 --detach
+      mtls-doctor verify --ssl-client-certificate ca/root.pem clients/deep-chain.pem
+    Shell completion (bash; zsh, fish alike): eval "$(_MTLS_DOCTOR_COMPLETE=bash_source mtls-doctor)"
     """
 
 
@@ -136,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("mtls-doctor: interrupted", err=True)
         return EXIT_SIGINT
+    except click.exceptions.NoArgsIsHelpError as exc:  # `mtls-doctor`, `mtls-doctor lab`: the help
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
+        return EXIT_USAGE
     except click.UsageError as exc:  # one line, like every other error (README: exit codes)
         command = exc.ctx.command_path if exc.ctx is not None else "mtls-doctor"
         click.echo(f"mtls-doctor: error: {exc.format_message()} (see `{command} --help`)", err=True)

@@ -13,6 +13,19 @@ from functools import lru_cache
 from rich.console import Console
 
 
+#: -1 quiet, 0 normal, 1 verbose (``--quiet`` / ``--verbose`` of every command)
+_VERBOSITY = 0
+
+
+def set_verbosity(level: int) -> None:
+    global _VERBOSITY
+    _VERBOSITY = level
+
+
+def verbosity() -> int:
+    return _VERBOSITY
+
+
 @lru_cache(maxsize=None)
 def console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout

@@ -88,8 +88,7 @@ def _render(broken: Any, fixed: Any, bad: Any, good: Any, seconds: float) -> Non
 
     out.print()
     out.rule("2. What nginx answered (measured)", align="left")
-    table = Table("client", "broken: HTTP", "broken: $ssl_client_verify", "fixed: HTTP",
-                  "fixed: $ssl_client_verify", box=None, pad_edge=False)
+    table = []
     fixed_rows = {r.client_id: r for r in good.rows}
     broken_ids = {r.client_id for r in bad.rows}
     pairs = [(r, fixed_rows.get(r.client_id)) for r in bad.rows]
@@ -98,8 +97,11 @@ def _render(broken: Any, fixed: Any, bad: Any, good: Any, seconds: float) -> Non
         cells = [(row or other).client_id]
         for r in (row, other):
             cells += [_status(r), (r.ssl_client_verify or "-") if r else "-"] if r else ["-", "-"]
-        table.add_row(*(Text(c) for c in cells))
-    out.print(table)
+        table.append(cells)
+    from mtls_doctor.report.text import print_table
+
+    print_table(out, ("client", "broken: HTTP", "broken: $ssl_client_verify", "fixed: HTTP",
+                      "fixed: $ssl_client_verify"), table, prose=(2, 4))
 
     out.print()
     out.rule("3. What went wrong (nginx's own words, error_log ... info)", align="left")

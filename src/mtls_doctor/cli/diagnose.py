@@ -150,6 +150,7 @@ def render_text(report) -> None:
     from rich.text import Text
 
     from mtls_doctor.cli.console import console
+    from mtls_doctor.report.view import plural
 
     out = console()
     data = report.data
@@ -159,17 +160,17 @@ def render_text(report) -> None:
         ssl = nginx.get("openssl_running") or nginx.get("openssl_built")
         bits.append(f"nginx {nginx['version']}" + (f" ({ssl})" if ssl else ""))
     if data.get("config"):
-        bits.append(f"config {data['config']} ({data.get('servers', 0)} servers)")
+        bits.append(f"config {data['config']} ({plural(data.get('servers', 0), 'server')})")
     if data.get("manifests"):
         m = data["manifests"]
         bits.append(f"{m['resources']} Kubernetes objects rendered to " + (", ".join(
             f"{r['controller']} ({len(r['servers'])} server blocks)" for r in m["renderings"]) or "nothing"))
     if data.get("probes"):
-        bits.append(f"{len(data['probes'])} probes")
+        bits.append(plural(len(data['probes']), "probe"))
     if data.get("logs"):
-        bits.append(f"{len(data['logs']['files'])} error log(s)")
+        bits.append(plural(len(data['logs']['files']), "error log"))
     if data.get("verify"):
-        bits.append(f"your certificate against {len(data['verify'])} server(s)")
+        bits.append(f"your certificate against {plural(len(data['verify']), 'server')}")
     out.print(Text("Looked at: " + ("; ".join(bits) or "nothing"), style="dim"))
     for note in data.get("notes", []):
         out.print(Text("note: " + note, style="yellow"))
@@ -195,19 +196,22 @@ def render_text(report) -> None:
             out.print(Text(f"  would decide: {item}", style="yellow"))
     else:
         out.print(Text(f"Root causes ({len(causes)}), most likely first:", style="bold"))
-    for c in causes[:TOP_SHOWN]:
+    from mtls_doctor.cli.console import verbosity
+    from mtls_doctor.report.text import print_lines, wrapped
+
+    top_shown, evidence_shown = (None, None) if verbosity() > 0 else (TOP_SHOWN, EVIDENCE_SHOWN)
+    for c in causes[:top_shown]:
         head = Text(f"{c['rank']}. ", style="bold")
         head.append(c["cause"], style="bold red" if c["rank"] == 1 else "bold")
         head.append(f"  {round(c['confidence'] * 100)}%", style="dim")
         out.print(head)
-        out.print(Text("   " + c["summary"]))
-        for e in c["evidence"][:EVIDENCE_SHOWN]:
-            line = Text(f"   [{e['source']}] ", style="dim")
-            line.append(e["location"], style="magenta")
-            line.append(" " + e["text"])
-            out.print(line)
+        lines = wrapped(out, c["summary"], "   ")
+        for e in c["evidence"][:evidence_shown]:
+            # wrapped at spaces, every continuation line indented under the text (not column 0)
+            lines += wrapped(out, f"[{e['source']}] {e['location']} {e['text']}", "   ", hang=3)
         fix = c["fix"]
-        out.print(Text("   fix: " + fix["text"], style="green"))
+        lines += wrapped(out, "fix: " + fix["text"], "   ", style="green", hang=5)
+        print_lines(out, lines)
         for line in (fix.get("snippet") or "").splitlines():
             out.print(Text("        " + line, style="green"))
     close = data.get("close_call")
@@ -219,13 +223,15 @@ def render_text(report) -> None:
     history = (data.get("logs") or {}).get("history")
     if history and history.get("groups"):
         n = sum(g["count"] for g in history["groups"])
-        out.print(Text(f"History: {n} log line(s) from before the last (re)start/reload at "
+        out.print(Text(f"History: {plural(n, 'log line')} from before the last (re)start/reload at "
                        f"{history['restarted_at']} (not counted): "
                        + ", ".join(f"{g['cause']} x{g['count']}" for g in history["groups"][:4]), style="dim"))
-    if len(causes) > TOP_SHOWN:
-        out.print(Text(f"... and {len(causes) - TOP_SHOWN} less likely cause(s): --format json shows all.", style="dim"))
+    if top_shown is not None and len(causes) > top_shown:
+        more = len(causes) - top_shown
+        out.print(Text(f"... and {more} less likely cause{'s' if more != 1 else ''}: --verbose or "
+                       "--format json shows all.", style="dim"))
     if report.findings:
-        out.print(Text(f"{len(report.findings)} finding(s) from lint, probe and logs behind these: "
+        out.print(Text(f"{plural(len(report.findings), 'finding')} from lint, probe and logs behind these: "
                        "--format json, or `mtls-doctor lint` / `probe` / `logs`.", style="dim"))
 
 

@@ -85,16 +85,13 @@ def list_command(fmt: str) -> int:
         data = envelope("lab list", {"scenarios": [lab_scenario(s.to_dict()) for s in SCENARIOS]})
         sys.stdout.write(dumps(data))
         return 0
-    from rich.table import Table
-    from rich.text import Text
-
     from mtls_doctor.cli.console import console
+    from mtls_doctor.report.text import print_table
 
-    table = Table("scenario", "kind", "clients", "title", "facts", box=None, pad_edge=False)
-    for s in SCENARIOS:
-        table.add_row(s.name, "broken" if s.broken else "correct", str(len(s.clients)),
-                      Text(s.title), " ".join(s.facts))
-    console().print(table)
+    # the names are typed into `lab run`/`lab up`: never cut; title and facts wrap at spaces
+    print_table(console(), ("scenario", "kind", "clients", "title", "facts"),
+                [(s.name, "broken" if s.broken else "correct", str(len(s.clients)), s.title,
+                  " ".join(s.facts)) for s in SCENARIOS], prose=(3, 4))
     return 0
 
 
@@ -182,20 +179,15 @@ def _run_matrix(scenarios: Sequence[Any], fmt: str) -> int:
                 "differences": diffs}
         sys.stdout.write(dumps(envelope("lab run", lab_matrix(data))))
         return 0 if ok else 1
-    from rich.table import Table
-
     from mtls_doctor.cli.console import console
+    from mtls_doctor.report.text import print_table
 
     for label, results in by_nginx.items():
         console().print(f"{label}: {sum(r.matched for r in results)}/{len(results)} scenarios "
                         "behaved as expected", markup=False)
-    table = Table(title="Where the versions differ", show_lines=False)
-    table.add_column("scenario / client", overflow="fold")
-    for label in by_nginx:
-        table.add_column(label, overflow="fold")
-    for d in diffs:
-        table.add_row(f"{d['scenario']} / {d['client']}", *d["by_nginx"].values())
-    console().print(table)
+    print_table(console(), ("scenario / client", *by_nginx),
+                [(f"{d['scenario']} / {d['client']}", *d["by_nginx"].values()) for d in diffs],
+                prose=range(1, len(by_nginx) + 1), title="Where the versions differ")
     return 0 if ok else 1
 
 
@@ -271,20 +263,14 @@ def client_label(row: Any) -> str:
     return f"{label} ({', '.join(extras)})" if extras else label
 
 
-def result_table(result: Any, title: str | None = None) -> Any:
-    from rich.table import Column, Table
-    from rich.text import Text
+RESULT_HEADERS = ("client", "HTTP", "page", "$ssl_client_verify", "$ssl_client_s_dn",
+                  "info log line", "expected?")
 
-    headers = ("client", "HTTP", "page", "$ssl_client_verify", "$ssl_client_s_dn",
-               "info log line", "expected?")
-    table = Table(*(Column(h, overflow="fold", min_width=len(h)) for h in headers), title=title,
-                  title_justify="left", box=None, pad_edge=False)
-    for row in result.rows:
-        cells = (client_label(row), str(row.status) if row.status is not None else "-", short_page(row),
-                 row.ssl_client_verify or "-", row.ssl_client_s_dn or "-",
-                 short_log(row.log_line), "yes" if row.matched else "NO")
-        table.add_row(*(Text(c) for c in cells))
-    return table
+
+def result_rows(result: Any) -> list[tuple[str, ...]]:
+    return [(client_label(row), str(row.status) if row.status is not None else "-", short_page(row),
+             row.ssl_client_verify or "-", row.ssl_client_s_dn or "-",
+             short_log(row.log_line), "yes" if row.matched else "NO") for row in result.rows]
 
 
 def render_result(result: Any) -> None:
@@ -307,7 +293,9 @@ def render_result(result: Any) -> None:
     if result.error:
         out.print(f"nginx did not run: {result.error}", markup=False)
         return
-    out.print(result_table(result))
+    from mtls_doctor.report.text import print_table
+
+    print_table(out, RESULT_HEADERS, result_rows(result), prose=(2, 3, 4, 5))
     for row in result.rows:
         for problem in row.mismatches:
             out.print(f"  {row.client_id}: {problem}", markup=False)

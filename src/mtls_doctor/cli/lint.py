@@ -237,6 +237,7 @@ def _render_text(report, configs) -> None:
 
     from mtls_doctor.cli.console import console
     from mtls_doctor.report.text import print_findings
+    from mtls_doctor.report.view import plural
 
     out = console()
     sources: dict[str, str] = {}
@@ -245,8 +246,8 @@ def _render_text(report, configs) -> None:
     version = report.data.get("nginx_version") or "unknown (rules state both behaviours)"
     openssl = report.data.get("openssl_version") or "unknown"
     out.print(Text(f"nginx version: {version}; OpenSSL: {openssl}; "
-                   f"{sum(c.get('servers', 0) for c in report.data.get('configs', []))}"
-                   " server blocks", style="dim"))
+                   + plural(sum(c.get('servers', 0) for c in report.data.get('configs', [])),
+                            "server block"), style="dim"))
 
     split: dict[str, list[str]] = {}  # each source split once: linear in findings, not quadratic
 

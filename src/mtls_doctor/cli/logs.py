@@ -27,18 +27,22 @@ def _render_text(report: Any) -> None:
 
     from mtls_doctor.cli.console import console
     from mtls_doctor.report.text import print_findings
+    from mtls_doctor.report.view import plural
 
     out = console()
     data = report.data
     for f in data["files"]:
         levels = ", ".join(f"{k} {n}" for k, n in f["levels"].items()) or "no nginx lines"
-        out.print(Text(f"{f['path']}: {f['lines']} lines ({levels})", style="dim"))
+        out.print(Text(f"{f['path']}: " + (f"{plural(f['lines'], 'line')} ({levels})" if f["lines"]
+                                           else "empty: nginx has written nothing to it "
+                                           "(yet), or it was just rotated"), style="dim"))
     groups = data["groups"]
     if not groups:
         out.print(Text("No client-certificate or TLS failures found.", style="green"))
     else:
         total = sum(g["count"] for g in groups)
-        out.print(Text(f"{total} failure line(s) in {len(groups)} group(s), biggest first:", style="bold"))
+        out.print(Text(f"{plural(total, 'failure line')} in {plural(len(groups), 'group')}, "
+                       "biggest first:", style="bold"))
     for i, g in enumerate(groups):
         if i == MAX_LISTED:
             rest = groups[i:]

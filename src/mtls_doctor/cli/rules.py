@@ -21,15 +21,13 @@ def rules_command(fmt: str) -> int:
         data = envelope("rules", {"rules": [rule_entry(REGISTRY[c].to_dict()) for c in sorted(REGISTRY)]})
         sys.stdout.write(dumps(data))
         return 0
-    from rich.table import Table
-
     from mtls_doctor.cli.console import console
+    from mtls_doctor.report.text import print_table
 
-    table = Table("code", "name", "severity", "what it flags", box=None, pad_edge=False)
-    for code in sorted(REGISTRY):
-        rule = REGISTRY[code]
-        table.add_row(code, rule.name, rule.severity.value, rule.summary())
-    console().print(table)
+    # codes and names are typed into --select/--ignore/explain: never cut
+    print_table(console(), ("code", "name", "severity", "what it flags"),
+                [(code, REGISTRY[code].name, REGISTRY[code].severity.value,
+                  REGISTRY[code].summary()) for code in sorted(REGISTRY)], prose=(3,))
     return 0
 
 

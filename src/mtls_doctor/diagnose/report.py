@@ -80,19 +80,21 @@ def accepted(ev: Evidence) -> str | None:
 
 
 def _checked(ev: Evidence) -> tuple[list[str], list[str]]:
+    from mtls_doctor.report.view import plural
+
     checked, decide = [], []
     if ev.eff is not None:
-        checked.append(f"configuration ({len(ev.eff.servers)} servers) and the files it names")
+        checked.append(f"configuration ({plural(len(ev.eff.servers), 'server')}) and the files it names")
     else:
         decide.append("the nginx configuration (--config, or run where nginx runs)")
     if ev.probes:
-        checked.append(f"{len(ev.probes)} live probes")
+        checked.append(plural(len(ev.probes), "live probe"))
     if ev.client:
         checked.append("your certificate" + (" (sent)" if any(p.attempt("user") for p in ev.probes) else " (offline)"))
     else:
         decide.append("your client's certificate (--cert, and --key to send it)")
     if ev.logs is not None:
-        checked.append(f"{len(ev.logs.paths)} error log(s)")
+        checked.append(plural(len(ev.logs.paths), "error log"))
         if ev.logs.summary.files and not any(f.has_info for f in ev.logs.summary.files):
             decide.append("the error log at info level (`error_log ... info;`): the log read has no "
                           "info line, so client failures cannot show in it (F4.1)")

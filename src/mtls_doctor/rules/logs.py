@@ -293,8 +293,9 @@ class LogNotNginxErrorLog(Rule):
     """The file holds no nginx error-log lines at all.
 
     What it checks:
-    An input with no line in nginx's error-log format (`YYYY/MM/DD HH:MM:SS [level] PID#TID: ...`
-    or `nginx: [level] ...`), e.g. an access log or an empty file.
+    An input with lines but none in nginx's error-log format (`YYYY/MM/DD HH:MM:SS [level]
+    PID#TID: ...` or `nginx: [level] ...`), e.g. an access log (an empty file is reported as
+    empty, not as this).
 
     Why it matters:
     Client-certificate failures are only in the error log (F4.1); an access log shows only status
@@ -314,15 +315,15 @@ class LogNotNginxErrorLog(Rule):
 
     @classmethod
     def check(cls, summary: LogSummary) -> tuple[Finding, ...]:
-        return tuple(
-            cls.finding(
-                f"{f.lines} line(s), none in nginx's error-log format.",
-                Location(path=f.source),
-                Fix("Pass the file named by the error_log directive."),
-            )
-            for f in summary.files
-            if f.nginx_lines == 0
-        )
+        out = []
+        for f in summary.files:
+            # an empty file is not a wrong file: `logs` says it is empty (no finding)
+            if f.lines and f.nginx_lines == 0:
+                out.append(cls.finding(
+                    f"{f.lines} line{'s' if f.lines != 1 else ''}, none in nginx's error-log format.",
+                    Location(path=f.source),
+                    Fix("Pass the file named by the error_log directive.")))
+        return tuple(out)
 
 
 RULES: tuple = (

@@ -68,15 +68,18 @@ class VerifyClientOptionalUnchecked(ConfigRule):
         unchecked = set()
         for node, servers, places in _unguarded(ctx, "optional", lambda use: use.referenced):
             unchecked |= {id(s) for s in servers}
+            # the directive inside the one server it governs: its location already names it
+            where = _few(places) if _own(node, servers) else f"{labels(servers)} ({_few(places)})"
             yield cls.finding(
-                f"`ssl_verify_client optional` lets clients without a certificate into {labels(servers)}"
-                f" ({_few(places)}): nothing checks $ssl_client_verify there.",
+                f"`ssl_verify_client optional` lets clients without a certificate into {where}:"
+                " nothing checks $ssl_client_verify there.",
                 node.location, fix)
         for node, servers, places in _unguarded(ctx, "optional", lambda use: use.checked):
             servers = [s for s in servers if id(s) not in unchecked]
             if servers:
+                where = _few(places) if _own(node, servers) else f"{labels(servers)} ({_few(places)})"
                 yield cls.finding(
-                    f"`ssl_verify_client optional` in {labels(servers)} ({_few(places)}) only hands"
+                    f"`ssl_verify_client optional` in {where} only hands"
                     " $ssl_client_verify to the backend: clients without a valid certificate get"
                     " through unless the backend rejects every value but SUCCESS.",
                     node.location, fix, severity=Severity.WARNING)
@@ -396,6 +399,12 @@ def _context_donor(ctx: LintContext, server):
         if donor is not server and donor.own_ssl_context:
             return donor
     return None
+
+
+def _own(node, servers) -> bool:
+    """The directive sits directly in the one server block it governs (not inherited)."""
+    return len(servers) == 1 and servers[0].node is not None and \
+        any(d is node for d in servers[0].node.block or ())
 
 
 def _few(places: list[str], limit: int = 3) -> str:
