@@ -164,7 +164,8 @@ class VerifyDepthTooLow(ConfigRule):
     For each verifying server, every CA certificate in `ssl_client_certificate` and
     `ssl_trusted_certificate` is followed up to its root within those files; a client issued by
     a CA that is N intermediates below the root needs `ssl_verify_depth` >= N (the CA itself
-    counts when it is not the root). Needs the files.
+    counts when it is not the root). Needs the files; without them only an explicit
+    `ssl_verify_depth 0` is reported (as a warning: it admits no intermediate at all).
 
     Why it matters:
     Depth counts the certificates between the leaf and the trust anchor, whether the client
@@ -202,10 +203,19 @@ class VerifyDepthTooLow(ConfigRule):
             if not verifying(server):
                 continue
             store = ca_store(ctx, server)
+            setting = server.settings["ssl_verify_depth"]
             if not store:
+                if setting.node is not None and setting.value == "0" and id(setting.node) not in {k[0] for k in seen}:
+                    seen.add((id(setting.node), 0))  # the files are not here: depth 0 is the one sure case
+                    yield cls.finding(
+                        f"`ssl_verify_depth 0` in {server.label} accepts only clients issued directly by"
+                        " a CA of the files: a client under any intermediate fails with"
+                        f" {_depth_error(ctx)} (the CA files could not be read to count them).",
+                        setting.node.location, Fix("Allow the intermediates.", "ssl_verify_depth 2;"),
+                        severity=Severity.WARNING)
                 continue
             try:
-                depth = int(server.settings["ssl_verify_depth"].value)
+                depth = int(setting.value)
             except ValueError:
                 continue
             worst, worst_cert = store.deepest()
