@@ -59,7 +59,7 @@ def test_every_command_output_validates(served, tmp_path, nginx_bin):
     lab = served.lab
     url = f"https://127.0.0.1:{served.port}/"
     targets = tmp_path / "targets.txt"
-    targets.write_text(f"{url}\n127.0.0.1:{served.port} localhost\n")
+    targets.write_text(f"{url}\n127.0.0.1:{served.port} localhost\n127.0.0.1:1\n")  # :1 refuses
     conf = tmp_path / "nginx.conf"
     conf.write_text(served.conf.read_text().replace("server.pem;", f"{lab}/server/server.pem;")
                     .replace("server.key;", f"{lab}/server/server.key;")
@@ -71,7 +71,7 @@ def test_every_command_output_validates(served, tmp_path, nginx_bin):
         "lint": ("lint", str(conf)),
         "probe": ("probe", url, "--nginx", nginx_bin, "--ca-file", "ca/root.pem", "--cert", "clients/good-chain.pem",
                   "--key", "clients/good.key", "--client-ca", "ca/root.pem"),
-        "probe --targets": ("probe", "--targets", str(targets), "--ca-file", "ca/root.pem"),
+        "probe --targets": ("probe", "--targets", str(targets), "--ca-file", "ca/root.pem", "--timeout", "3"),
         "logs": ("logs", str(served.error_log)),
         "diagnose": ("diagnose", "--config", str(served.conf), "--url", url, "--cert",
                      "clients/foreign-chain.pem", "--key", "clients/foreign.key",
@@ -94,8 +94,10 @@ def test_every_command_output_validates(served, tmp_path, nginx_bin):
     assert seen == set(schema.COMMANDS) - {"migrate"}  # migrate: test_kubernetes_commands_validate
     # probe --targets: each record is a probe document with its input line
     records = run_json(*runs["probe --targets"], cwd=lab)
-    assert sorted(r["input"]["line"] for r in records) == [1, 2]
+    assert sorted(r["input"]["line"] for r in records) == [1, 2, 3]
     assert {r["input"]["sni"] for r in records} == {None, "localhost"}
+    dead = next(r for r in records if r["input"]["line"] == 3)
+    assert dead["inferred_mode"] == "unknown" and [f["rule"] for f in dead["findings"]] == ["MTLS510"]
     password = json.loads((lab / "manifest.json").read_text())["pkcs12_password"]
     (doc,) = run_json("inspect", "clients/good.p12", "--password", password, cwd=lab)
     check(doc, "inspect")
