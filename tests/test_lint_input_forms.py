@@ -143,10 +143,23 @@ def test_envsubst_placeholders_are_values_and_nginx_variables_stay() -> None:
     assert [f for f in report.findings if f.rule == "MTLS290"] == []  # verification is literal
 
 
-def test_placeholder_in_verification_is_a_hazard_and_other_verdicts_on_that_server_are_dropped() -> None:
-    text = ENVSUBST.replace("ssl_verify_client on;", "ssl_verify_client ${CLIENT_VERIFY};")
+def test_placeholder_in_verification_is_a_hazard_and_mode_verdicts_on_that_server_are_dropped() -> None:
+    text = ENVSUBST.replace("ssl_verify_client on;", "ssl_verify_client ${CLIENT_VERIFY};").replace(
+        "ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols SSLv3 TLSv1.2;")
     config, report = lint_text(text, "/t/default.conf.template")
-    assert codes(report) == [("MTLS290", 7)]  # MTLS205 (CA without verification) would be a guess
+    # MTLS205 (CA without verification) would be a guess; the weak protocol is not about the mode
+    assert codes(report) == [("MTLS221", 6), ("MTLS222", 6), ("MTLS290", 7)]
+
+
+def test_envsubst_hazards_defaults_and_eaten_nginx_variables() -> None:
+    # plain `envsubst < f` (no variable list) empties $ssl_client_verify; envsubst has no ${X:-d}
+    # (pattern of cisagov/FLAREclient-UI docker/nginx.conf.tpl)
+    text = ENVSUBST.replace("ssl_verify_client on;", "ssl_verify_client ${VERIFY:-on};").replace(
+        "proxy_set_header X-Port $NGINX_PORT;", "proxy_set_header X-DN $ssl_client_s_dn;")
+    _, report = lint_text(text, "/t/nginx.conf.tpl")
+    found = {(f.location.line, f.severity.value): f.message for f in report.findings if f.rule == "MTLS290"}
+    assert set(found) == {(7, "warning"), (10, "info")}
+    assert "no shell defaults" in found[(7, "warning")] and "empty string" in found[(10, "info")]
 
 
 def test_jinja_control_lines_do_not_break_the_block_structure() -> None:
@@ -178,8 +191,12 @@ server { listen 80; return 301 https://$host$request_uri; }
     assert roles["{% if vhost.mtls %}"] is Role.CONTROL
     assert roles["{{ vhost.extra_parameters | default('') }}"] is Role.STATEMENT
     assert roles["{{ vhost.server_name }}"] is Role.VALUE
+    assert servers[0].ssl, "a templated listen in a server that configures TLS is read as TLS"
     got = codes(report)
-    assert ("MTLS290", 3) in got and ("MTLS290", 7) in got and ("MTLS291", 1) in got
+    # the sections, the inserted block and the templated CA file: one note for the file
+    assert [c for c in got if c[0].startswith("MTLS29")] == [("MTLS291", 1)]
+    (note,) = [f for f in report.findings if f.rule == "MTLS291"]
+    assert "`ssl_client_certificate` line 7" in note.message and "lines 10" in note.message
 
 
 @pytest.mark.parametrize("text, values", [
@@ -297,7 +314,7 @@ nginx_vhosts:
 
 @pytest.mark.parametrize("name, text, expected", [
     ("nginx-cm.yaml", CONFIGMAP, {("MTLS201", 12)}),
-    ("group_vars/all.yml", ANSIBLE, {("MTLS201", 7), ("MTLS290", 8)}),
+    ("group_vars/all.yml", ANSIBLE, {("MTLS201", 7)}),
 ])
 def test_nginx_config_in_yaml_points_into_the_yaml(tmp_path: Path, name: str, text: str, expected) -> None:
     p = tmp_path / name

@@ -329,8 +329,41 @@ def parse_sources(main: str, reader: Reader, prefix: str | None = None, context:
     root = expand(tree, 0, (main,))
     level = context or detect_context(root)
     root = wrap(root, level, main)
-    return Config(main, prefix, root, tuple(order), tuple(problems), comments, sources, level,
-                  {p: tuple(v) for p, v in placeholders.items()})
+    templates = {p: tuple(v) for p, v in placeholders.items()}
+    if templates:
+        root = _templated_listens_as_tls(root, templates)
+    return Config(main, prefix, root, tuple(order), tuple(problems), comments, sources, level, templates)
+
+
+#: server directives that make a server a TLS one in any rendering that makes sense
+_TLS_SIGNS = frozenset({"ssl_certificate", "ssl_verify_client", "ssl_client_certificate"})
+
+
+def _templated_listens_as_tls(root: tuple[Directive, ...], templates: Mapping[str, tuple]) -> tuple[Directive, ...]:
+    """A ``listen`` whose value is a template placeholder (``listen {{ vhost.listen }};``) and
+    that has no literal ``ssl``, in a server that configures TLS, is read as a TLS listener
+    (``ssl`` added to its arguments): its ssl_* directives would do nothing otherwise.
+    MTLS290 says the listener depends on the rendering."""
+    from mtls_doctor.nginx.templates import has_placeholder
+
+    def server(node: Directive) -> Directive:
+        inner = node.block or ()
+        if not any(d.name in _TLS_SIGNS for d in inner):
+            return node
+        out = tuple(Directive(d.name, d.args + ("ssl",), d.path, d.line, d.block)
+                    if d.name == "listen" and "ssl" not in d.args[1:] and d.args
+                    and has_placeholder(" ".join(d.args), templates.get(d.path, ())) else d for d in inner)
+        return node if all(a is b for a, b in zip(out, inner)) else Directive(
+            node.name, node.args, node.path, node.line, out)
+
+    new = []
+    for top in root:
+        if top.name in ("http", "stream") and top.block:
+            block = tuple(server(d) if d.name == "server" and d.block is not None else d for d in top.block)
+            if any(a is not b for a, b in zip(block, top.block)):
+                top = Directive(top.name, top.args, top.path, top.line, block)
+        new.append(top)
+    return tuple(new)
 
 
 #: the levels a fragment can be at (``--context``); "main" is a whole configuration

@@ -11,6 +11,7 @@ absent from a checkout. No I/O: the placeholders come from ``Config.templates`` 
 from __future__ import annotations
 
 import os
+import re
 from typing import Iterable
 
 from mtls_doctor.model import Finding, Location, Severity
@@ -19,12 +20,20 @@ from mtls_doctor.rules.config.common import ConfigRule, LintContext, labels
 
 #: directives whose value decides client verification: a placeholder there means the verdict
 #: depends on the rendering
+#: (a templated CA, certificate or CRL *path* is ordinary templating: the file is what counts,
+#: and the file rules judge it where it is deployed)
 SECURITY_DIRECTIVES = frozenset({
-    "ssl_verify_client", "ssl_client_certificate", "ssl_trusted_certificate", "ssl_crl",
-    "ssl_verify_depth", "ssl_ocsp", "ssl_ocsp_responder", "ssl", "include",
-    "ssl_protocols", "ssl_ciphers", "proxy_ssl_verify", "proxy_ssl_trusted_certificate",
-    "proxy_ssl_verify_depth",
+    "ssl_verify_client", "ssl_verify_depth", "ssl_ocsp", "ssl", "include", "proxy_ssl_verify",
+    "grpc_ssl_verify", "uwsgi_ssl_verify", "proxy_ssl_verify_depth",
 })
+#: the rules whose verdict follows from the ssl_verify_client mode: unknown when it is a placeholder
+MODE_DEPENDENT = frozenset({
+    "MTLS201", "MTLS202", "MTLS203", "MTLS204", "MTLS205", "MTLS206", "MTLS207", "MTLS208",
+    "MTLS210", "MTLS211", "MTLS214", "MTLS301", "MTLS304", "MTLS401", "MTLS403", "MTLS405",
+})
+#: nginx's client-certificate variables: plain ``envsubst < file`` (no variable list) replaces
+#: them with empty strings; the official image passes the list of defined variables
+_SSL_CLIENT_VAR = re.compile(r"\$(?:\{)?ssl_client_\w+")
 #: main-level blocks lint analyses (``mail`` is named when no mail server is analysed)
 KNOWN_MAIN_BLOCKS = frozenset({"http", "stream", "events"})
 
@@ -51,13 +60,31 @@ def _placeholder_nodes(ctx: LintContext) -> Iterable[tuple[Directive, list]]:
             yield node, hits
 
 
-def _verification_relevant(node: Directive) -> bool:
+def _verification_relevant(ctx: LintContext, node: Directive) -> bool:
     if node.name in SECURITY_DIRECTIVES:
         return True
-    if node.name == "listen":  # the address does not matter; whether it is TLS does
-        return "ssl" not in node.args[1:]
     text = " ".join(node.args)
     return "ssl_client" in text or (node.name == "if" and "ssl_" in text)
+
+
+def _hazard(node: Directive, hits: list) -> str:
+    shown = ", ".join(dict.fromkeys(f"`{p.text}`" for p in hits))
+    if any(p.text.startswith("${") and re.match(r"\$\{\w+:?[-=+?]", p.text) for p in hits):
+        return (f"`{node.name}` uses {shown}: envsubst has no shell defaults, so the text stays as"
+                " written (nginx -t refuses it) or the value is whatever the environment says.")
+    return (f"`{node.name}` takes its value from the template placeholder {shown}: what nginx"
+            " enforces here depends on the rendering (lint read it as an unknown value).")
+
+
+def _envsubst_eats(ctx: LintContext) -> Iterable[Directive]:
+    """Directives of envsubst templates that use nginx's ``$ssl_client_*`` variables."""
+    from mtls_doctor.nginx.templates import Engine
+
+    paths = {p for p, found in ctx.eff.config.templates.items() if any(x.engine is Engine.ENVSUBST for x in found)}
+    for node in ctx.eff.config.walk():
+        if node.path in paths and node.line and node.name not in ("access_log", "log_format") and any(
+                _SSL_CLIENT_VAR.search(a) for a in node.args):
+            yield node
 
 
 class TemplatePlaceholderDecidesVerification(ConfigRule):
@@ -66,11 +93,14 @@ class TemplatePlaceholderDecidesVerification(ConfigRule):
     What it checks:
     Configurations kept as templates (envsubst `${VAR}` and `$VAR` in `*.template` files,
     Jinja/Ansible `{{ var }}`, Helm/Go `{{ .Values.x }}`, mustache, ERB `<%= @x %>`): every
-    placeholder in `ssl_verify_client`, a CA or CRL path, `ssl_verify_depth`, `ssl_ocsp*`,
-    `include`, `ssl_protocols`/`ssl_ciphers`, the `proxy_ssl_verify*` settings, a `listen`
-    without a literal `ssl`, or a directive that reads `$ssl_client_*`. Placeholders are read as unknown
-    values: `listen ${LISTEN_ADDR} ssl;` is still a TLS listener, and a `{% if %}` line does
-    not break the block structure.
+    placeholder in `ssl_verify_client`, `ssl_verify_depth`, `ssl_ocsp`, `ssl`, `include`, the
+    `proxy_ssl_verify*` settings, or a directive that reads `$ssl_client_*` (a templated CA or
+    CRL path is MTLS291). Placeholders are read as unknown values: `listen ${LISTEN_ADDR} ssl;`
+    is still a TLS listener, a `listen {{ vhost.listen }};` in a server that configures TLS is
+    read as one, and a `{% if %}` line does not break the block structure. Also (info): an
+    envsubst template that uses nginx's `$ssl_client_*` variables, which plain
+    `envsubst < file` (without a variable list) replaces with empty strings; and
+    `${VAR:-default}`, which envsubst does not expand.
 
     Why it matters:
     What nginx enforces is decided when the template is rendered: `ssl_verify_client ${MODE}`
@@ -102,27 +132,32 @@ class TemplatePlaceholderDecidesVerification(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         for node, hits in _placeholder_nodes(ctx):
-            if not _verification_relevant(node):
-                continue
-            shown = ", ".join(dict.fromkeys(f"`{p.text}`" for p in hits))
+            if _verification_relevant(ctx, node):
+                yield cls.finding(_hazard(node, hits), node.location,
+                                  "Keep this value literal in the template, or lint the rendered file.")
+        for node in _envsubst_eats(ctx):
+            var = _SSL_CLIENT_VAR.search(" ".join(node.args)).group()  # type: ignore[union-attr]
             yield cls.finding(
-                f"`{node.name}` takes its value from the template placeholder {shown}: what nginx"
-                " enforces here depends on the rendering (lint read it as an unknown value).",
-                node.location, "Keep this value literal in the template, or lint the rendered file.")
+                f"`{node.name}` reads nginx's {var} in an envsubst template: rendered with plain"
+                f" `envsubst < file` (no variable list) {var} becomes an empty string.",
+                node.location, "Render with the list of your variables (envsubst '$VAR1 $VAR2'), as the "
+                               "official nginx image does.", severity=Severity.INFO)
 
 
 class TemplateSectionsUnseen(ConfigRule):
-    """A template holds conditional sections or inserts configuration lint cannot see.
+    """A template holds conditional sections, inserts configuration or names trust files lint cannot see.
 
     What it checks:
-    Template control tags (`{% if %}`, `{{ if }}`/`{{ end }}`, `{{#section}}`, `<% if %>`) and
+    Template control tags (`{% if %}`, `{{ if }}`/`{{ end }}`, `{{#section}}`, `<% if %>`),
     placeholders that stand alone on a line and so insert whole directives (`{{ extra_config }}`,
-    `{% include %}`, `{{> partial}}`, `{{ include "x" . }}`). One finding per file.
+    `{% include %}`, `{{> partial}}`, `{{ include "x" . }}`), and client CA or CRL paths that
+    are placeholders (`ssl_client_certificate {{ ca_file }};`). One finding per file.
 
     Why it matters:
     Lint reads every conditional section as present and cannot see what an inserted block
     holds: a rendering may drop the `if ($ssl_client_verify != SUCCESS)` check or insert an
-    `ssl_verify_client off`. The verdict is about the template as written, not every rendering.
+    `ssl_verify_client off`; a templated CA path can name any file (a system trust store, the
+    server's own chain). The verdict is about the template as written, not every rendering.
 
     Example:
     ```nginx
@@ -149,21 +184,36 @@ class TemplateSectionsUnseen(ConfigRule):
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         from mtls_doctor.nginx.templates import Role
 
+        trust = _templated_trust_files(ctx)
         for path, found in ctx.eff.config.templates.items():
             control = [p for p in found if p.role is Role.CONTROL]
             inserted = [p for p in found if p.role is Role.STATEMENT]
-            if not control and not inserted:
+            files = trust.get(path, [])
+            if not control and not inserted and not files:
                 continue
             parts = []
+            if files:
+                parts.append("the client CA/CRL file comes from the rendering (" + ", ".join(
+                    f"`{n.name}` line {n.line}" for n in files[:4]) + "): lint cannot read it")
             if control:
                 parts.append(f"{len(control)} conditional/loop tag(s) (lines "
                              f"{_lines(control)}): every section was read as rendered")
             if inserted:
                 parts.append(f"{len(inserted)} placeholder(s) that insert configuration lint cannot"
                              f" see (lines {_lines(inserted)})")
-            first = min(control + inserted, key=lambda p: p.line)
+            first = min([p.line for p in control + inserted] + [n.line for n in files])
             yield cls.finding("; ".join(parts) + ": the verdict holds for the template as written.",
-                              Location(path=path, line=first.line), "Lint each rendering as well.")
+                              Location(path=path, line=first), "Lint each rendering as well.")
+
+
+def _templated_trust_files(ctx: LintContext) -> dict[str, list[Directive]]:
+    """path -> the ssl_client_certificate / ssl_trusted_certificate / ssl_crl directives whose
+    path is a template placeholder."""
+    out: dict[str, list[Directive]] = {}
+    for node, _hits in _placeholder_nodes(ctx):
+        if node.name in ("ssl_client_certificate", "ssl_trusted_certificate", "ssl_crl"):
+            out.setdefault(node.path, []).append(node)
+    return out
 
 
 def _lines(items: list) -> str:
@@ -205,8 +255,9 @@ class NoServerAnalysed(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
-        if ctx.servers:
-            return
+        if ctx.servers or any(d.block is not None and d.name not in KNOWN_MAIN_BLOCKS and any(
+                n.name == "server" for n in d.walk()) for d in ctx.eff.config.root):
+            return  # servers in a block of an unknown module: MTLS293 names them
         config = ctx.eff.config
         why = f" (read as a {config.context}-level fragment)" if config.context != "main" else ""
         yield cls.finding(f"0 server blocks analysed in {config.main}{why}: nothing was checked.",
@@ -360,8 +411,8 @@ def knowable(findings: Iterable[Finding], eff) -> list[Finding]:
       fragment without its own error_log);
     - other rules' findings at a directive whose value is a template placeholder
       (``server_name {{ host }}`` is not "missing from the certificate": it is unknown);
-    - other rules' findings on a server whose ``ssl_verify_client`` is a placeholder: its mode,
-      and so every verdict about its verification, depends on the rendering.
+    - the findings of rules that judge the verification mode (``MODE_DEPENDENT``) on a server
+      whose ``ssl_verify_client`` is a placeholder: its mode depends on the rendering.
     MTLS290 says where each of these is."""
     from mtls_doctor.nginx.parse import SYNTHETIC_LINE
     from mtls_doctor.nginx.templates import has_placeholder
@@ -379,13 +430,16 @@ def knowable(findings: Iterable[Finding], eff) -> list[Finding]:
             marks = templates.get(node.path)
             if marks and node.line and has_placeholder(node.name + " " + " ".join(node.args), marks):
                 unknown.add((node.path, node.line))
+    mode_unknown: set[tuple[str, int]] = set()
+    if templates:
         for server in eff.servers:
             node = server.settings["ssl_verify_client"].node
             if node is not None and (node.path, node.line) in unknown:
-                unknown.update((d.path, d.line) for d in server.walk())
+                mode_unknown.update((d.path, d.line) for d in server.walk())
     return [f for f in findings
             if f.rule.startswith("MTLS29") or (
-                f.location.line != SYNTHETIC_LINE and (f.location.path, f.location.line) not in unknown)]
+                f.location.line != SYNTHETIC_LINE and (f.location.path, f.location.line) not in unknown
+                and not (f.rule in MODE_DEPENDENT and (f.location.path, f.location.line) in mode_unknown))]
 
 
 RULES = (TemplatePlaceholderDecidesVerification, TemplateSectionsUnseen, NoServerAnalysed,
