@@ -197,7 +197,7 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
     engine_args, engine_notes = target.verifier_args()
     notes.extend(target.notes + engine_notes)
     try:
-        verifier = Verifier(trust, **engine_args)
+        verifier = Verifier(trust, keep_chain=ocsp_settings is not None, **engine_args)
     except libcrypto.LibcryptoUnavailable as exc:
         fail(str(exc))
         raise
@@ -210,8 +210,10 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
 
     rows: list[dict[str, Any]] = []
     with verifier:
+        # ssl_ocsp needs each built chain (Verifier.keep_chain): verified in this process
+        workers = 1 if ocsp_settings is not None else WORKERS
         for path, leaf, problems, result in verify_paths(verifier, clients, at, password=pw,
-                                                         workers=WORKERS):
+                                                         workers=workers):
             if result is None:
                 fail(problems[0])
             result = _with_ocsp(result, ocsp_settings, ocsp_answer, at, resolver)

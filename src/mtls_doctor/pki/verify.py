@@ -217,7 +217,7 @@ class Verifier:
     """
 
     def __init__(self, trust: TrustSettings, *, openssl_version: str | None = None,
-                 engine: Any = None) -> None:
+                 engine: Any = None, keep_chain: bool = False) -> None:
         """``engine``: the libcrypto that verifies: this process's (default) or a
         ``pki.remote.engine_for(path)`` (the very library an nginx uses: exact).
         ``openssl_version``: predict for that release instead (codes and texts translated from
@@ -225,6 +225,9 @@ class Verifier:
         differs from the engine's)."""
         check_openssl_version(openssl_version)  # validate early
         self.trust = trust
+        #: keep the DER of the built chain in each result (``VerifyResult.chain_der``, for
+        #: ssl_ocsp: pki.ocsp); off by default, so batches do not carry it between processes
+        self.keep_chain = keep_chain
         self.engine = engine or libcrypto
         self.openssl_version = openssl_version
         self._translating = openssl_version is not None and \
@@ -362,7 +365,8 @@ class Verifier:
             ssl_client_verify=verify, status=status, page=page, error_code=code,
             error_text=text if raw.error else None, openssl_version=version, log_line=log_line,
             explanation=why, fix=fix, chain=entries, errors=events, intermediates=intermediates,
-            handshake_failed=raw.returned <= 0, chain_der=tuple(c.der for c in raw.chain),
+            handshake_failed=raw.returned <= 0,
+            chain_der=tuple(c.der for c in raw.chain) if self.keep_chain else (),
             ssl_client_s_dn=raw.chain[0].subject if raw.chain else None,
             ssl_client_i_dn=raw.chain[0].issuer if raw.chain else None, **common)
 
