@@ -25,6 +25,10 @@ MIN_EC = {0: 0, 1: 160, 2: 224, 3: 256, 4: 384, 5: 512}
 WEAK_WORDS = ("aNULL", "eNULL", "NULL", "EXPORT", "EXP", "RC4", "DES", "3DES", "MD5", "LOW", "ADH", "AECDH")
 
 
+#: parts of OpenSSL cipher suite names that make the suite weak (RC4-SHA, DES-CBC3-SHA, EXP-RC4-MD5)
+WEAK_PARTS = frozenset({"RC4", "DES", "3DES", "NULL", "EXP", "EXPORT", "MD5", "ADH", "AECDH", "DES40", "RC2"})
+
+
 def ciphers_node(server: Server) -> Directive | None:
     own = [d for d in server.node.block or () if d.name == "ssl_ciphers"]
     if own:
@@ -85,8 +89,9 @@ class SslCiphersWeak(ConfigRule):
             if not node.args:
                 continue
             value = node.args[0]
-            words = re.split(r"[:, ]+", value)
-            weak = [w for w in words if w.lstrip("+") in WEAK_WORDS]
+            words = [w for w in re.split(r"[:, ]+", value) if w and w[0] not in "!-"]
+            weak = [w for w in words if w.lstrip("+") in WEAK_WORDS
+                    or set(w.lstrip("+").split("-")) & WEAK_PARTS]
             level = SECLEVEL.search(value)
             if level and level.group(1) == "0":
                 yield cls.finding(

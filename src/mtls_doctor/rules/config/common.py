@@ -100,6 +100,18 @@ NOT_A_CHECK = frozenset({"add_header", "add_trailer", "access_log", "log_format"
                          "more_set_headers", "error_page"})
 
 
+def lua_code(eff: Effective) -> Iterator[tuple[Directive, str]]:
+    """(directive, Lua source) of every ``*_by_lua_block`` / ``*_by_lua`` (OpenResty)."""
+    for node in eff.config.walk():
+        if (node.name.endswith("_by_lua_block") or node.name.endswith("_by_lua")) and node.args:
+            yield node, " ".join(node.args)
+
+
+def lua_line(node: Directive, code: str, offset: int) -> int:
+    """The file line of ``offset`` in the Lua source of ``node`` (it starts on the directive's line)."""
+    return node.line + code.count("\n", 0, offset)
+
+
 def text_of(node: Directive) -> str:
     return " ".join(node.args)
 

@@ -253,7 +253,9 @@ class DnExactComparison(ConfigRule):
     What it checks:
     An `if ($ssl_client_s_dn = "...")` / `!=`, or a `map $ssl_client_s_dn` entry that is a
     plain string (not a regex), on `$ssl_client_s_dn`, `$ssl_client_i_dn` or their `_legacy`
-    variants, written in the current RFC 2253 shape (the old `/CN=` shape is MTLS406).
+    variants, written in the current RFC 2253 shape (the old `/CN=` shape is MTLS406); and
+    OpenResty Lua code that reads `ngx.var.ssl_client_s_dn` and compares (`==`, `~=`) with a
+    DN string literal.
 
     Why it matters:
     The comparison only matches if every attribute, its order, its escaping and its spacing
@@ -286,6 +288,7 @@ class DnExactComparison(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        yield from _lua_dn_equals(cls, ctx)
         for m in matches(ctx):
             if m.regex or not m.pattern or (not m.legacy and _legacy_shape(m.pattern)):
                 continue
@@ -297,6 +300,27 @@ class DnExactComparison(ConfigRule):
                 " escaping or spacing in the certificate's DN breaks the match.",
                 m.node.location, "Match the one attribute, anchored (`~ \"^CN=client1,\"`), or pin"
                 " $ssl_client_fingerprint.")
+
+
+LUA_DN = re.compile(r"ngx\.var\.ssl_client_[si]_dn(?:_legacy)?\b")
+LUA_EQUALS = re.compile(r"(==|~=)\s*([\"'])([^\"'\n]*=[^\"'\n]*)\2")
+
+
+def _lua_dn_equals(cls, ctx: LintContext) -> Iterable[Finding]:
+    """OpenResty: Lua code that reads a DN variable and compares a string with a DN literal."""
+    from mtls_doctor.model import Location
+    from mtls_doctor.rules.config.common import lua_code, lua_line
+
+    for node, code in lua_code(ctx.eff):
+        if not LUA_DN.search(code):
+            continue
+        for m in LUA_EQUALS.finditer(code):
+            yield cls.finding(
+                f"Lua compares a client DN with the exact string `{m.group(3)}`: nginx gives RFC 2253"
+                " (most specific RDN first, `,` without spaces), so any other order, spacing or"
+                " attribute breaks the match.",
+                Location(path=node.path, line=lua_line(node, code, m.start())),
+                "Compare one attribute (string.match(dn, \"^CN=billing,\")) or the fingerprint.")
 
 
 FORWARDED_DN = re.compile(r"\$\{?ssl_client_[si]_dn(?:_legacy)?(?![A-Za-z0-9_])")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Iterable
 
 from mtls_doctor.model import Finding, Fix, Severity
@@ -327,13 +328,15 @@ def _scope(server):
 
 RAW_CERT_VAR = var_re("ssl_client_raw_cert")
 REQUEST_HEADER_DIRECTIVES = frozenset({"proxy_set_header", "grpc_set_header"})
+LUA_SET_HEADER_CERT = re.compile(r"ngx\.req\.set_header\s*\([^)]*?ngx\.var\.(ssl_client_(?:raw_)?cert)\b")
 
 
 class RawCertInRequestHeader(ConfigRule):
     """`$ssl_client_raw_cert` in a request header to the backend: a multi-line header that breaks the request.
 
     What it checks:
-    A `proxy_set_header` or `grpc_set_header` whose value uses `$ssl_client_raw_cert`.
+    A `proxy_set_header` or `grpc_set_header` whose value uses `$ssl_client_raw_cert`, and
+    OpenResty Lua `ngx.req.set_header(..., ngx.var.ssl_client_raw_cert)` (or `ssl_client_cert`).
 
     Why it matters:
     `$ssl_client_raw_cert` is the PEM certificate with its line breaks (section 5). As a
@@ -366,6 +369,16 @@ class RawCertInRequestHeader(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        from mtls_doctor.model import Location
+        from mtls_doctor.rules.config.common import lua_code, lua_line
+
+        for node, code in lua_code(ctx.eff):  # OpenResty: ngx.req.set_header(name, ngx.var.ssl_client_raw_cert)
+            for m in LUA_SET_HEADER_CERT.finditer(code):
+                yield cls.finding(
+                    f"Lua sets a request header to `ngx.var.{m.group(1)}`, a multi-line PEM: the backend"
+                    " gets a broken request.",
+                    Location(path=node.path, line=lua_line(node, code, m.start())),
+                    "Use ngx.var.ssl_client_escaped_cert.")
         for node in ctx.eff.named(*REQUEST_HEADER_DIRECTIVES):
             if len(node.args) < 2 or not RAW_CERT_VAR.search(node.args[1]):
                 continue

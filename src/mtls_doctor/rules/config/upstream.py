@@ -1,7 +1,7 @@
 """MTLS240-243: nginx as the TLS (and mTLS) client of an upstream: proxy_ssl_*, grpc_ssl_*, uwsgi_ssl_*.
 
-Invariants: no I/O. A *TLS pass* is ``proxy_pass https://...``, ``grpc_pass grpcs://...`` or
-``uwsgi_pass suwsgi://...``; its settings are the ``<module>_ssl_*`` directives in effect where
+Invariants: no I/O. A *TLS pass* is ``proxy_pass https://...``, ``grpc_pass grpcs://...``,
+``uwsgi_pass suwsgi://...`` or a stream ``proxy_pass host:port`` with ``proxy_ssl on``; its settings are the ``<module>_ssl_*`` directives in effect where
 it stands (location, then enclosing locations, server, http: the innermost wins, nginx's
 inheritance of single-value directives). An upstream that is a server of the same configuration
 (``proxy_pass https://127.0.0.1:8443``) is found with ``nginx.effective.address_servers`` and
@@ -25,7 +25,7 @@ PASSES = {"proxy_pass": ("proxy", ("https://",)), "grpc_pass": ("grpc", ("grpcs:
           "uwsgi_pass": ("uwsgi", ("suwsgi://",))}
 SUFFIXES = ("_ssl_certificate", "_ssl_certificate_key", "_ssl_verify", "_ssl_trusted_certificate",
             "_ssl_verify_depth", "_ssl_name", "_ssl_server_name")
-SCOPES = frozenset({"http", "server", "location", "if", "limit_except"})
+SCOPES = frozenset({"http", "stream", "server", "location", "if", "limit_except"})
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,8 @@ def _walk(block: Iterable[Directive], inherited: dict[str, Directive]) -> Iterat
             if node.name in SCOPES:
                 own = dict(scope)
                 for child in node.block:
-                    if child.block is None and child.name.endswith(SUFFIXES) and \
-                            child.name.split("_ssl_", 1)[0] in ("proxy", "grpc", "uwsgi"):
+                    if child.block is None and (child.name == "proxy_ssl" or (child.name.endswith(SUFFIXES) and
+                                                child.name.split("_ssl_", 1)[0] in ("proxy", "grpc", "uwsgi"))):
                         own[child.name] = child
                 stack.append((iter(node.block), own))
             continue
@@ -94,6 +94,10 @@ def _walk(block: Iterable[Directive], inherited: dict[str, Directive]) -> Iterat
             continue
         module, schemes = spec
         url = node.args[0]
+        stream_tls = node.name == "proxy_pass" and "://" not in url and scope.get("proxy_ssl") is not None \
+            and scope["proxy_ssl"].args[:1] == ("on",)
+        if stream_tls:  # stream: proxy_pass host:port with proxy_ssl on
+            url, schemes = "stream://" + url, ("stream://",)
         scheme = next((s for s in schemes if url.lower().startswith(s)), None)
         if scheme is None or "$" in url.split("/", 3)[2 if "//" in url else 0]:
             continue  # plain, or a host from a variable (resolved per request)
