@@ -109,8 +109,9 @@ _ATTEMPT = _obj({
                  closed=True),
     "outcome": STR, "failed_step": OSTR, "error": OSTR, "tls_version": _null(_ref("tls_version")),
     "cipher": OSTR, "certificate_requested": BOOL,
-    "certificate_request": _null(_obj({"ca_names": STRS, "signature_algorithms": STRS,
-                                       "certificate_types": STRS, "source": STR},
+    # TLS 1.3's CertificateRequest has no certificate_types (RFC 8446 4.3.2): null
+    "certificate_request": _null(_obj({"ca_names": STRS, "signature_algorithms": _null(STRS),
+                                       "certificate_types": _null(STRS), "source": STR},
                                       required=("ca_names",))),
     "client_certificate_sent": OSTR, "client_certificates_sent": OINT,
     "server_chain": _arr(_obj({"subject": STR, "issuer": STR, "not_before": _null(_ref("time")),
