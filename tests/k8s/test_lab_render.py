@@ -250,3 +250,45 @@ def test_f5_optional_lets_no_certificate_through(tmp_path):
     with _run(f5.render, text) as ngx:
         assert https(ngx.ports[0], "api.example.com")[0] == 200
         assert https(ngx.ports[0], "api.example.com", cert=_client(tmp_path))[0] == 200
+
+
+def test_invalid_verify_client_becomes_on():
+    """auth-tls-verify-client "Optional" (not a value ingress-nginx knows) silently becomes `on`
+    (MTLS711): no certificate -> 400, where `optional` would have let the request through."""
+    text = ingress("api", "api.example.com", AUTH + A + 'auth-tls-verify-client: "Optional"\n') + CA_SECRET
+    with _run(ingress_nginx.render, text) as ngx:
+        assert https(ngx.ports[0], "api.example.com")[0] == 400
+
+
+def test_oldest_ingress_of_the_host_wins():
+    """Two Ingresses of one host: the older one's `on` applies to the newer one's path, whose
+    `optional` is ignored (MTLS703)."""
+    text = (ingress("a", "api.example.com", AUTH, created="2024-01-01T00:00:00Z")
+            + ingress("b", "api.example.com", AUTH + A + "auth-tls-verify-client: optional\n", path="/b",
+                      created="2025-01-01T00:00:00Z") + CA_SECRET)
+    with _run(ingress_nginx.render, text) as ngx:
+        assert https(ngx.ports[0], "api.example.com", "/b")[0] == 400
+
+
+def test_tls_pair_with_ca_advertises_the_server_certificate():
+    """A Secret with tls.crt/tls.key and ca.crt: the CA file ingress-nginx writes starts with the
+    server certificate (MTLS706), so nginx advertises its subject as a client CA name."""
+    from mtls_doctor.probe.handshake import ProbeConfig, attempt
+    from mtls_doctor.probe.model import AttemptSpec, CertKind
+
+    text = ingress("api", "api.example.com", A + "auth-tls-secret: prod/api-tls\n") + secret(
+        "api-tls", "  tls.crt: {TLS_CRT}\n  tls.key: {TLS_KEY}\n  ca.crt: {CA}\n", type_="kubernetes.io/tls")
+    with _run(ingress_nginx.render, text) as ngx:
+        seen = attempt(ProbeConfig(host="127.0.0.1", port=ngx.ports[0], timeout=3, insecure=True,
+                                   verify_name="api.example.com"),
+                       AttemptSpec(CertKind.NONE, "api.example.com", "1.2"))
+    names = seen.certificate_request.ca_names
+    assert any("CN=api.example.com" in n for n in names) and any("CN=Lab Root" in n for n in names), names
+
+
+def test_f5_policy_on_a_route_answers_500():
+    """An ingressMTLS Policy referenced from a route (only the spec context is allowed, MTLS714):
+    the controller renders `return 500` for the routes."""
+    text = vs(policy_at_route=True) + policy() + secret("f5-ca", "  ca.crt: {CA}\n", type_="nginx.org/ca")
+    with _run(f5.render, text) as ngx:
+        assert https(ngx.ports[0], "api.example.com")[0] == 500

@@ -158,7 +158,12 @@ def render(mset: ManifestSet) -> Rendering | None:
         for ri, route in enumerate(routes.value if isinstance(routes, Node) and isinstance(routes.value, list) else []):
             ro = origin(vs, "spec", "routes", ri)
             lines.append(Line(f"    location {at(route, 'path') or '/'} {{", ro))
-            if error_500:
+            # policy.go generatePolicies: an ingressMTLS policy in the route context is an error
+            # (addIngressMTLSConfig), and so is a missing one: the route answers 500
+            route_error = any(
+                (pol := mset.find("Policy", pns, pname)) is None or at(pol.body, "spec", "ingressMTLS") is not None
+                for pns, pname in _refs(at(route, "policies"), ns))
+            if error_500 or route_error:
                 lines.append(Line("        return 500;", ro))
             else:
                 lines.append(Line("        proxy_pass http://upstream;", ro))
