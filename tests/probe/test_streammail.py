@@ -33,6 +33,19 @@ SCHEME = {("stream", "implicit"): "tls", ("imap", "implicit"): "imaps",
           ("smtp", "starttls"): "smtp"}
 
 
+def _cli(*args: str) -> tuple[int, str, str]:
+    """``mtls-doctor ARGS`` in this process (the CLI's own ``main``): (exit code, out, err)."""
+    import contextlib
+    import io
+
+    from mtls_doctor.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
 @pytest.fixture(scope="module")
 def lab(nginx_bin, tmp_path_factory):
     missing = [m for m in ("stream", "mail") if nginx_module(nginx_bin, m) is None]
@@ -113,13 +126,10 @@ def _one_server_conf(lab, name: str) -> Path:
                                   "smtp-starttls-on"])
 def test_verify_config_predicts_stream_and_mail(lab, name):
     clients = ("good", "expired", "foreign")
-    out = subprocess.run([sys.executable, "-m", "mtls_doctor", "verify", "--format", "json",
-                          "--config", str(_one_server_conf(lab, name)),
-                          *(lab.client(c)[0] for c in clients)],
-                         capture_output=True, text=True, timeout=60,
-                         env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
-    assert out.returncode in (0, 1), out.stderr
-    report = json.loads(out.stdout)
+    code, out, err = _cli("verify", "--format", "json", "--config",
+                          str(_one_server_conf(lab, name)), *(lab.client(c)[0] for c in clients))
+    assert code in (0, 1), err
+    report = json.loads(out)
     kind = SERVERS[name][0]
     assert report["settings"]["kind"] == kind
     from concurrent.futures import ThreadPoolExecutor
@@ -141,20 +151,15 @@ def test_verify_config_predicts_stream_and_mail(lab, name):
 
 
 def test_verify_config_needs_a_choice_between_several_servers(lab):
-    out = subprocess.run([sys.executable, "-m", "mtls_doctor", "verify", "--config",
-                          str(lab.conf_path), lab.client("good")[0]],
-                         capture_output=True, text=True, timeout=60,
-                         env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
-    assert out.returncode == 2 and out.stdout == ""
-    assert len(out.stderr.strip().splitlines()) == 1 and "--server-name" in out.stderr
+    code, out, err = _cli("verify", "--config", str(lab.conf_path), lab.client("good")[0])
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "--server-name" in err
 
 
 def _diagnose(*args: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "mtls_doctor", "diagnose", "--format", "json",
-                          *args], capture_output=True, text=True, timeout=120,
-                         env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
-    assert out.returncode in (0, 1), out.stderr
-    return json.loads(out.stdout)
+    code, out, err = _cli("diagnose", "--format", "json", *args)
+    assert code in (0, 1), err
+    return json.loads(out)
 
 
 @pytest.mark.parametrize("scheme, name", [("tls", "stream-on"), ("imap", "imap-starttls-on")])

@@ -53,11 +53,17 @@ def _one_server_conf(lab: OcspLab, server: str) -> Path:
 
 
 def verify(*args: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "mtls_doctor", "verify", "--format", "json", *args],
-                         capture_output=True, text=True, timeout=120,
-                         env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
-    assert out.returncode in (0, 1), out.stderr
-    return json.loads(out.stdout)
+    """``mtls-doctor verify --format json ARGS`` in this process (the CLI's own ``main``)."""
+    import contextlib
+    import io
+
+    from mtls_doctor.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["verify", "--format", "json", *args])
+    assert code in (0, 1), err.getvalue()
+    return json.loads(out.getvalue())
 
 
 @needs_ocsp
