@@ -250,3 +250,27 @@ def test_stream_ssl_ocsp_gates(tmp_path):
     assert (row["server_kind"], row["accepted"], row["ssl_client_verify"]) == (
         "stream", False, "FAILED:certificate revoked")
     assert row["log_line"].endswith("while SSL handshaking")
+
+
+@needs_ocsp
+def test_unusable_responses_fail_closed(lab):
+    """A response signed by a CA that did not issue the certificate (nginx: OCSP_basic_verify()
+    failed) and an HTTP 500 from the responder: both FAILED:certificate status request failed,
+    measured and predicted (pki.ocsp.judge_response, cli.verify._ask_responder)."""
+    from mtls_doctor.lab.ocsp import OcspCA
+
+    good = lab.pki.leaves["good"].cert
+    conf = str(_one_server_conf(lab, "aia-leaf"))
+    cases = {"wrong signer": [OcspCA(lab.pki.root, {good.serial_number: "good"})],
+             "http 500": []}
+    try:
+        for label, cas in cases.items():
+            lab.responder.set_cas(cas)
+            got = lab.ask("aia-leaf", "good")
+            row = verify("--config", conf, str(lab.client("good")[0]))["clients"][0]
+            assert (got.status, got.verify) == (400, "FAILED:certificate status request failed"), label
+            assert (row["status"], row["ssl_client_verify"]) == (got.status, got.verify), label
+            assert row["ocsp"]["checks"][0]["answer"] == "invalid", label
+    finally:
+        lab.responder.set_cas(lab.pki.responder_cas())
+    assert "OCSP_basic_verify() failed" in lab.error_log()
