@@ -146,7 +146,9 @@ def probe(target: Target, module: Module) -> ProbeOutcome:
     config = ProbeConfig(host=target.host, port=target.port, path=module.path or target.path,
                          host_header=module.host_header, timeout=module.timeout_seconds,
                          ca_file=module.server_ca_file, insecure=module.insecure,
-                         verify_name=name or target.host)
+                         verify_name=name or target.host,
+                         # tls:// (stream) and mail targets answer without HTTP (probe.starttls)
+                         protocol=target.protocol, starttls=target.starttls)
     disk_names, client_ca, disk_error = (None, (), None)
     if module.client_ca_file:
         disk_names, client_ca, disk_error = _disk_names(module.client_ca_file)
