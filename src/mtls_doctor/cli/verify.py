@@ -482,7 +482,8 @@ def _from_config(path: str, server_name: str | None) -> dict[str, Any]:
         server = _pick_server(http, eff, server_name)
     else:  # a mail (or stream 1.25.5+) server_name
         named = [s for s in others if match_name(s, server_name) is not None]
-        server = named[0] if named else None
+        # no stream/mail server has that name: nginx's http choice (the default server)
+        server = named[0] if named else (_pick_server(http, eff, server_name) if http else None)
     if server is None:
         names = ", ".join(n for s in servers for n in s.names if n) or "(none)"
         fail(f"{path}: several TLS servers ({names}); choose one with --server-name")
