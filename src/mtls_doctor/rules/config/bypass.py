@@ -183,7 +183,7 @@ def _plain_listens(cls, ctx: LintContext) -> Iterable[Finding]:
         if server.kind != "http" or server.verify not in ("on", "optional") or node is None \
                 or not any(d is node for d in server.node.block or ()):
             continue
-        if server.settings["ssl"].value == "on" or _server_redirects(server):
+        if server.settings["ssl"].value == "on" or _server_redirects(server) or _echo_only(server):
             continue
         plain = [l for l in server.listens if not l.ssl and l.node is not None]
         for listen in plain:
@@ -195,6 +195,14 @@ def _plain_listens(cls, ctx: LintContext) -> Iterable[Finding]:
                 listen.node.location,
                 Fix("Serve plain HTTP from its own server that redirects.",
                     "server { listen 80; return 301 https://$host$request_uri; }"))
+
+
+def _echo_only(server: Server) -> bool:
+    """The server answers with nothing but the verify result (nginx's own tests)."""
+    from mtls_doctor.rules.config.common import echoes_verify
+
+    top = [d for d in server.node.block or () if d.name == "return"]
+    return bool(top) and echoes_verify(top[0])
 
 
 def _shared(a: dict, b: dict) -> tuple[str, str] | None:

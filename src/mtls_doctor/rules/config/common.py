@@ -149,7 +149,7 @@ def verify_use_of(nodes: Iterable[Directive], eff: Effective) -> VerifyUse:
     success_mapped = var_re(*success_maps) if success_maps else None
     referenced = success = forwarded = checked = False
     for node in nodes:
-        if node.name == "return" and _echoes_verify(node):
+        if node.name == "return" and echoes_verify(node):
             # the answer IS the verify result and nothing else (nginx's own tests, diagnostic
             # endpoints): there is no content an unverified client could get
             referenced = success = checked = True
@@ -174,7 +174,7 @@ def verify_use_of(nodes: Iterable[Directive], eff: Effective) -> VerifyUse:
     return VerifyUse(referenced=referenced, success_checked=success, forwarded=forwarded, checked=checked)
 
 
-def _echoes_verify(node: Directive) -> bool:
+def echoes_verify(node: Directive) -> bool:
     """``return [code] "x$ssl_client_verify:${ssl_client_cert}x"``: an answer made of client
     variables and punctuation only (at most two other letters), with $ssl_client_verify."""
     body = " ".join(node.args[1:] if node.args and node.args[0].isdigit() else node.args)
