@@ -33,6 +33,17 @@ def secret(name: str, data: str, *, ns: str = "prod", type_: str = "Opaque") -> 
 CA_SECRET = secret("client-ca", "  ca.crt: {CA}\n")
 
 
+def tls_option(name: str = "mtls", secret_line: str = "    secretNames: [client-ca]\n", ns: str = "prod") -> str:
+    return (f"---\napiVersion: traefik.io/v1alpha1\nkind: TLSOption\nmetadata: {{name: {name}, namespace: {ns}}}\n"
+            "spec:\n  clientAuth:\n" + secret_line + "    clientAuthType: RequireAndVerifyClientCert\n")
+
+
+def ingress_route(options: str = "") -> str:
+    return ("---\napiVersion: traefik.io/v1alpha1\nkind: IngressRoute\nmetadata: {name: api, namespace: prod}\n"
+            "spec:\n  entryPoints: [websecure]\n  routes:\n  - match: Host(`api.example.com`)\n    kind: Rule\n"
+            "    services: [{name: api, port: 80}]\n  tls:\n    secretName: api-tls\n" + options)
+
+
 def lb_service(annotations: str) -> str:
     return ("---\napiVersion: v1\nkind: Service\nmetadata:\n  name: ingress-nginx-controller\n"
             "  namespace: ingress-nginx\n  annotations:\n" + annotations +
@@ -179,6 +190,22 @@ CASES = [
     RuleCase("MTLS716", "ok", "no-mtls-configured",
              ingress("api", "api.example.com") + lb_service(
                  "    service.beta.kubernetes.io/aws-load-balancer-ssl-cert: arn:aws:acm:eu-west-1:1:certificate/x\n")),
+    # Traefik: `kubectl create secret generic client-ca --from-file=ca.pem` for a TLSOption
+    RuleCase("MTLS718", "fire", "secret-key-ca-pem",
+             tls_option(secret_line="    secretNames:\n    - client-ca  # <- MTLS718\n")
+             + secret("client-ca", "  ca.pem: {CA}\n") + ingress_route("    options: {name: mtls}\n")),
+    # the Ingress annotation written as the bare name (Traefik needs <ns>-<name>@kubernetescrd)
+    RuleCase("MTLS718", "fire", "annotation-bare-name",
+             tls_option() + CA_SECRET + ingress("api", "api.example.com",
+                                                "    traefik.ingress.kubernetes.io/router.tls.options: mtls  # <- MTLS718\n")),
+    RuleCase("MTLS718", "ok", "annotation-crd-id",
+             tls_option() + CA_SECRET + ingress("api", "api.example.com",
+                                                "    traefik.ingress.kubernetes.io/router.tls.options: prod-mtls@kubernetescrd\n")),
+    RuleCase("MTLS718", "ok", "route-by-name", tls_option() + CA_SECRET + ingress_route("    options: {name: mtls}\n")),
+    RuleCase("MTLS719", "fire", "option-not-referenced",
+             tls_option().replace("spec:\n  clientAuth:\n", "spec:\n  clientAuth:  # <- MTLS719\n") + CA_SECRET
+             + ingress_route()),
+    RuleCase("MTLS719", "ok", "default-option", tls_option(name="default") + CA_SECRET + ingress_route()),
     RuleCase("MTLS717", "fire", "passthrough-with-flag",
              ingress("api", "api.example.com", AUTH + A + 'ssl-passthrough: "true"  # <- MTLS717\n') + CA_SECRET
              + controller_deployment("--enable-ssl-passthrough")),

@@ -46,6 +46,8 @@ EXPLAINS: dict[str, frozenset[Symptom]] = {
     "MTLS716": frozenset({S.NO_CERTIFICATE_SENT, S.BAD_REQUEST, S.NONE_AT_BACKEND, S.BROWSER_NO_PROMPT,
                           S.NO_CA_NAMES, S.PLAIN_HTTP}),
     "MTLS717": frozenset({S.NONE_AT_BACKEND, S.BROWSER_NO_PROMPT, S.NO_CA_NAMES}),
+    "MTLS718": frozenset({S.HANDSHAKE_ALERT, S.BROWSER_NO_PROMPT}),
+    "MTLS719": frozenset({S.NONE_AT_BACKEND, S.BROWSER_NO_PROMPT, S.NO_CA_NAMES}),
 }
 #: rules that say the wrong clients get in (an exposure), not why the right ones fail
 EXPOSURES = frozenset({"MTLS706", "MTLS709", "MTLS715"})

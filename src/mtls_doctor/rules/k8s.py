@@ -890,6 +890,160 @@ class SslPassthroughSkipsAuthTls(K8sRule):
                     "backend's TLS server."), severity=None if sure else Severity.WARNING)
 
 
+TRAEFIK_OPTIONS_ANNOTATION = "traefik.ingress.kubernetes.io/router.tls.options"
+TRAEFIK_SOURCE = "traefik/traefik fd5a576df2 (master after v3.7)"
+
+
+def _tls_options(ctx: "K8sContext") -> dict[str, Resource]:
+    """Traefik's id of each TLSOption (crd/kubernetes.go buildTLSOptions: ``<ns>-<name>``,
+    ``default`` for the one named default)."""
+    out = {}
+    for opt in ctx.manifests.of_kind("TLSOption"):
+        ns = opt.namespace or "default"
+        out["default" if opt.name == "default" else f"{ns}-{opt.name}"] = opt
+    return out
+
+
+def _option_refs(ctx: "K8sContext") -> Iterator[tuple[Resource, str, Location, str]]:
+    """(router resource, the TLSOption id it asks for, where, as written) of IngressRoutes and Ingresses."""
+    for route in ctx.manifests.of_kind("IngressRoute"):
+        name = at(route.body, "spec", "tls", "options", "name")
+        if isinstance(name, str) and name:
+            if "@" in name:
+                yield route, name.split("@")[0], route.where("spec", "tls", "options", "name"), name
+                continue
+            ns = at(route.body, "spec", "tls", "options", "namespace") or route.namespace or "default"
+            yield route, f"{ns}-{name}", route.where("spec", "tls", "options", "name"), name
+    for ing in ctx.manifests.of_kind("Ingress"):
+        value = ing.annotations.get(TRAEFIK_OPTIONS_ANNOTATION)
+        if value:
+            wanted = value.split("@")[0] if value.endswith("@kubernetescrd") else "\0not-a-crd-option"
+            yield ing, wanted, ing.annotation_location(TRAEFIK_OPTIONS_ANNOTATION), value
+
+
+def _verifies(opt: Resource) -> bool:
+    kind = at(opt.body, "spec", "clientAuth", "clientAuthType")
+    names = _items(at(opt.body, "spec", "clientAuth", "secretNames"))
+    return bool(names) and kind in (None, "VerifyClientCertIfGiven", "RequireAndVerifyClientCert")
+
+
+class TraefikTlsOptionUnusable(K8sRule):
+    """A Traefik TLSOption with client auth that Traefik cannot use: every TLS connection of its routers is closed.
+
+    What it checks:
+    A TLSOption whose `spec.clientAuth.secretNames` name a Secret (in the input, in the
+    TLSOption's namespace) with neither `tls.ca` nor `ca.crt`; and a router that asks for TLS
+    options that do not exist: an IngressRoute's `spec.tls.options` (namespace defaults to the
+    IngressRoute's) or an Ingress's `traefik.ingress.kubernetes.io/router.tls.options` not
+    written `<namespace>-<name>@kubernetescrd`.
+
+    Why it matters:
+    Traefik skips such a Secret (it logs "contains neither tls.ca nor ca.crt"); with no CA left,
+    `RequireAndVerifyClientCert`/`VerifyClientCertIfGiven` is a TLS configuration error ("CAFiles
+    is required"), and so is an unknown options name ("unknown TLS options"). Traefik then
+    installs a closing route: every TLS handshake to the router's hosts fails, for every client,
+    with or without a certificate. A TLS-layer failure, not an HTTP 400.
+
+    Example:
+    kind: TLSOption   # clientAuth: {secretNames: [client-ca], clientAuthType: RequireAndVerifyClientCert}
+    kind: Secret      # client-ca with data: {ca.pem: ...}: neither tls.ca nor ca.crt
+    traefik.ingress.kubernetes.io/router.tls.options: mtls      # must be prod-mtls@kubernetescrd
+
+    Use instead:
+    Put the client CA under `ca.crt` (or `tls.ca`) of a Secret in the TLSOption's namespace, and
+    reference the TLSOption by its name (and namespace) from the IngressRoute, or as
+    `<namespace>-<name>@kubernetescrd` from an Ingress.
+
+    References:
+    traefik/traefik fd5a576df2 (master after v3.7) pkg/provider/kubernetes/crd/kubernetes.go
+    buildTLSOptions, getCABlocks; pkg/tls/tlsmanager.go buildTLSConfig, Manager.Get;
+    pkg/server/router/tcp/manager.go (the closing route for broken TLS options).
+    """
+
+    code = "MTLS718"
+    name = "traefik-tls-option-unusable"
+    severity = Severity.ERROR
+
+    @classmethod
+    def check(cls, ctx):
+        from mtls_doctor.k8s.manifests import secret_data
+
+        options = _tls_options(ctx)
+        for opt in options.values():
+            ns = opt.namespace or "default"
+            for i, secret_name in enumerate(_items(at(opt.body, "spec", "clientAuth", "secretNames"))):
+                found = ctx.manifests.find("Secret", ns, str(secret_name))
+                if found is None:
+                    continue
+                values = secret_data(found).values
+                if "tls.ca" not in values and "ca.crt" not in values:  # getCABlocks: no single-key fallback
+                    yield cls.finding(
+                        f"{opt.ref}: Secret {ns}/{secret_name} has neither tls.ca nor ca.crt: Traefik skips it"
+                        + ("; with no CA left its clientAuthType fails and every TLS connection of its routers "
+                           "is closed." if _verifies(opt) else "."),
+                        opt.where("spec", "clientAuth", "secretNames", i),
+                        Fix("Put the client CA under the key ca.crt (or tls.ca) of that Secret."))
+        if not options:
+            return
+        for router, wanted, where, written in _option_refs(ctx):
+            if wanted not in options:
+                yield cls.finding(
+                    f"{router.ref} asks for TLS options {written!r}, which Traefik does not have (the TLSOptions "
+                    f"here are {', '.join(sorted(options))}): every TLS connection to its hosts is closed.",
+                    where, Fix("Reference the TLSOption by name (and namespace) from an IngressRoute, or as "
+                               "<namespace>-<name>@kubernetescrd from an Ingress."))
+
+
+class TraefikTlsOptionUnused(K8sRule):
+    """A Traefik TLSOption with client auth that no router uses, so no host asks for a client certificate.
+
+    What it checks:
+    A TLSOption with `spec.clientAuth` that is not named `default` and that no IngressRoute
+    (`spec.tls.options`) or Ingress (`traefik.ingress.kubernetes.io/router.tls.options`) in the
+    input references; or several TLSOptions named `default` in different namespaces.
+
+    Why it matters:
+    Traefik applies a TLSOption only to the routers that name it, and the one named `default`
+    to all others; every other host keeps Traefik's default TLS options, which request no client
+    certificate. Two `default` TLSOptions in different namespaces are both dropped (Traefik logs
+    "Default TLS Options defined in multiple namespaces").
+
+    Example:
+    kind: TLSOption   # name: mtls, clientAuth: {...}
+    kind: IngressRoute  # spec.tls: {secretName: api-tls}   no options: the client auth is not applied
+
+    Use instead:
+    `spec.tls.options: {name: mtls, namespace: prod}` on the IngressRoute, or name the TLSOption
+    `default` (once in the cluster) to apply it everywhere.
+
+    References:
+    traefik/traefik fd5a576df2 (master after v3.7) pkg/provider/kubernetes/crd/kubernetes.go
+    buildTLSOptions; docs/content/reference/routing-configuration/kubernetes/crd/http/tlsoption.md.
+    """
+
+    code = "MTLS719"
+    name = "traefik-tls-option-unused"
+    severity = Severity.WARNING
+
+    @classmethod
+    def check(cls, ctx):
+        options = _tls_options(ctx)
+        used = {wanted for _r, wanted, _w, _x in _option_refs(ctx)}
+        defaults = [o for o in ctx.manifests.of_kind("TLSOption") if o.name == "default"]
+        if len({o.namespace or "default" for o in defaults}) > 1:
+            for o in defaults:
+                yield cls.finding(f"{o.ref}: TLSOptions named default exist in several namespaces: Traefik drops "
+                                  "them all.", o.where("metadata", "name"),
+                                  Fix("Keep one TLSOption named default in the cluster."))
+        for ident, opt in options.items():
+            if ident == "default" or ident in used or at(opt.body, "spec", "clientAuth") is None:
+                continue
+            yield cls.finding(f"{opt.ref} sets clientAuth but no IngressRoute or Ingress here uses it: no host "
+                              "asks for a client certificate through it.", opt.where("spec", "clientAuth"),
+                              Fix("Reference it from the IngressRoute (spec.tls.options) or the Ingress "
+                                  f"({TRAEFIK_OPTIONS_ANNOTATION}: {ident}@kubernetescrd)."))
+
+
 RULES: tuple[type[K8sRule], ...] = (
     ManifestUnusable,
     AuthTlsSpreadsToHost,
@@ -908,4 +1062,6 @@ RULES: tuple[type[K8sRule], ...] = (
     FrontendValidationInsecureFallback,
     TlsTerminatedBeforeController,
     SslPassthroughSkipsAuthTls,
+    TraefikTlsOptionUnusable,
+    TraefikTlsOptionUnused,
 )
