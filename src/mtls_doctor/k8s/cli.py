@@ -74,6 +74,10 @@ def redact(line: str) -> str:
         return re.sub(r"\S.*", "<redacted>", line, count=1)
     m = _SECRETISH.match(line)
     if m and not line.rstrip().endswith(("|", ">", "|-", ">-")):
+        value = line[m.end(1):].strip()
+        if value and not value.startswith(("|", ">")) and len(value) < 40 and not any(
+                c in value for c in "0123456789+/="):
+            return line  # a long word (RequireAndVerifyClientCert), not base64 material
         return m.group(1) + "<redacted>"
     return line
 

@@ -294,8 +294,9 @@ def diagnose_manifests(paths: tuple[str, ...], stdin_text: str | None, opts) -> 
     causes = rank(entries, failure_seen)
     if last_ev is None:
         last_ev = Evidence(at=opts.at, symptoms=symptoms, notes=tuple(notes))
-        if not mset.of_kind("Ingress") and not mset.of_kind("VirtualServer") and not mset.of_kind("Gateway"):
-            notes.append("no Ingress, VirtualServer or Gateway in the input: nothing a controller renders")
+        if not mset.of_kind("Ingress", "VirtualServer", "Gateway", "IngressRoute", "TLSOption"):
+            notes.append("no Ingress, VirtualServer, Gateway or Traefik IngressRoute/TLSOption in the input: "
+                         "nothing a front end serves")
     from mtls_doctor.diagnose.causes import CAUSES
 
     registered = tuple(c for c in causes if c.cause in CAUSES)  # the report's close call reads the registry

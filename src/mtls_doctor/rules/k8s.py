@@ -1,5 +1,5 @@
 """Rule family MTLS7xx: Kubernetes front ends (ingress-nginx, F5 NGINX Ingress Controller, NGINX
-Gateway Fabric) read from manifests.
+Gateway Fabric; Traefik's TLSOptions, the load balancer in front) read from manifests.
 
 Every rule takes a ``mtls_doctor.k8s.lint.K8sContext`` (the manifests and the renderings; no
 I/O) and points at the manifest ``file:line`` of the annotation or field. What a controller
