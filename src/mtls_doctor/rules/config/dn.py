@@ -201,6 +201,10 @@ def unanchored(pattern: str) -> str | None:
             return f"CN={value} also matches CN={value}-evil"
         if not any(before.endswith(s) for s in _STARTS) and not before.endswith("^"):
             return f"CN={value} also matches a CN that ends in CN={value}"
+    for m in re.finditer(r"CN=\(", pattern):  # a CN capture: it must start at an RDN boundary
+        before = pattern[: m.start()]
+        if not before.endswith(_STARTS + ("/", "]")):  # "[/,]?CN=(" ends in "?": optional
+            return "the CN capture can start inside another attribute (OU=xCN=admin yields admin)"
     return None
 
 

@@ -39,6 +39,8 @@ KNOWN_VARIABLES = frozenset(set(IDENTITY_NAMES) | {
     "ssl_preread_alpn_protocols",
 })
 NEAR = 0.85
+#: top-level blocks of third-party modules that stock nginx does not know
+THIRD_PARTY_BLOCKS = {"tcp": "the third-party nginx_tcp_proxy_module"}
 TLS_NAME = re.compile(r"^(?:ssl|proxy_ssl|grpc_ssl|uwsgi_ssl)_[a-z_]+$")
 VARIABLE = re.compile(r"\$\{?(ssl_[a-z_0-9]+)")
 
@@ -46,6 +48,24 @@ VARIABLE = re.compile(r"\$\{?(ssl_[a-z_0-9]+)")
 def _near(name: str, known: frozenset) -> str | None:
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=NEAR)
     return close[0] if close else None
+
+
+def _defined_variables(ctx: LintContext) -> set[str]:
+    """Variables the configuration defines itself (map, geo, set, named regex captures)."""
+    out: set[str] = set()
+    for node in ctx.eff.named("map", "geo", "set", "split_clients", "perl_set", "js_set"):
+        args = [a for a in node.args if a.startswith("$")]
+        if node.name == "set" or node.name.endswith("_set"):
+            args = args[:1]
+        elif node.name in ("map", "split_clients"):
+            args = args[1:2]
+        else:
+            args = args[-1:]
+        out |= {a.lstrip("$").strip("{}") for a in args}
+    for node in ctx.eff.config.walk():
+        for arg in (node.name, *node.args):
+            out |= set(re.findall(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>", arg))
+    return out
 
 
 class NginxTestRefuses(ConfigRule):
@@ -144,8 +164,9 @@ class UnknownTlsName(ConfigRule):
     What it checks:
     A directive named `ssl_*`, `proxy_ssl_*`, `grpc_ssl_*` or `uwsgi_ssl_*`, or a `$ssl_*`
     variable, that nginx does not have but that is close to one it has (a typo such as
-    `ssl_verify_clients`, `ssl_client_certificates`, `$ssl_client_verfiy`). Names far from every
-    known one are left alone (third-party modules add their own).
+    `ssl_verify_clients`, `ssl_client_certificates`, `$ssl_client_verfiy`), and the `tcp {}`
+    block of the third-party nginx_tcp_proxy_module. Names far from every known one, and
+    variables the configuration defines (`map`, `set`, named captures), are left alone.
 
     Why it matters:
     `nginx -t` fails: `unknown directive "ssl_verify_clients"`, `unknown "ssl_client_verfiy"
@@ -174,6 +195,13 @@ class UnknownTlsName(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        defined = _defined_variables(ctx)
+        for node in ctx.eff.config.root:
+            if node.name in THIRD_PARTY_BLOCKS and node.block is not None:
+                yield cls.finding(
+                    f"`{node.name}` is not a directive of stock nginx ({THIRD_PARTY_BLOCKS[node.name]}):"
+                    f" nginx -t fails with unknown directive \"{node.name}\".",
+                    node.location, "Use stream {} (ngx_stream_ssl_module) with stock nginx.")
         for node in ctx.eff.config.walk():
             if TLS_NAME.match(node.name) and node.name not in KNOWN_DIRECTIVES and "_by_lua" not in node.name:
                 near = _near(node.name, KNOWN_DIRECTIVES)
@@ -182,7 +210,7 @@ class UnknownTlsName(ConfigRule):
                                       node.location, Fix(f"Use `{near}`.", f"{near} {' '.join(node.args)};"))
             for arg in (node.name, *node.args):
                 for name in VARIABLE.findall(arg):
-                    if name in KNOWN_VARIABLES or name.startswith(("ssl_preread_",)):
+                    if name in KNOWN_VARIABLES or name in defined or name.startswith(("ssl_preread_",)):
                         continue
                     near = _near(name, KNOWN_VARIABLES)
                     if near:
@@ -220,9 +248,7 @@ def _with_parents(nodes: Iterable[Directive], parent: str) -> Iterator[tuple[Dir
             stack.pop()
             continue
         yield node, par, top
-        if node.block is not None and node.name not in ("map", "types", "geo", "split_clients",
-                                                         "match", "charset_map") \
-                and not node.name.endswith("_by_lua_block"):
+        if node.block is not None and node.name in KNOWN_BLOCKS:  # not into map/types/tcp{}/...
             stack.append((iter(node.block), node.name, node.name if node.name in ("http", "stream", "mail") else top))
 
 
