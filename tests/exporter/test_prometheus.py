@@ -85,8 +85,9 @@ def stack(lab, fronts, tmp_path_factory):
         prom = start_prometheus(_prometheus_config(exporter, fronts), directory)
         try:
             wait_until(lambda: len(prom.query('up{job="mtls"} == 1')) == len(fronts.ports)
-                       and prom.query("mtls_verify_client_mode"), 30,
-                       "every front scraped once")
+                       and prom.query("mtls_verify_client_mode")
+                       and prom.query('up{job="mtls-exporter"} == 1'), 30,
+                       "every front and the exporter's /metrics scraped once")
             yield prom
         finally:
             stop(prom.process)
