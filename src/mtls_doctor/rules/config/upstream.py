@@ -242,7 +242,8 @@ class UpstreamVerifyDepthTooLow(ConfigRule):
     A verifying TLS pass whose effective `proxy_ssl_verify_depth` (default 1) is lower than the
     number of intermediates below the root: of the deepest CA in
     `proxy_ssl_trusted_certificate` (needs the file), or of the chain the upstream serves when
-    the upstream is a server of the same configuration (its `ssl_certificate` file).
+    the upstream is a server of the same configuration (its `ssl_certificate` file). Without the
+    files an explicit depth 0 is a warning (it admits no intermediate at all).
 
     Why it matters:
     Depth counts the intermediates between the upstream's leaf and the trust anchor, like
@@ -286,6 +287,15 @@ class UpstreamVerifyDepthTooLow(ConfigRule):
                 continue
             loaded = ctx.files.get(ctx.eff.config.resolve(trusted.args[0]))
             bundle = loaded.bundle if loaded is not None and loaded.error is None else None
+            depth_node = tp.get("_ssl_verify_depth")
+            if bundle is None and depth == 0 and depth_node is not None and in_config_upstream(ctx, tp) is None:
+                yield cls.finding(  # the files are not here: depth 0 is the one sure case
+                    f"`{tp.directive('_ssl_verify_depth')} 0` accepts only an upstream certificate issued"
+                    " directly by a CA of the trusted file: an upstream chain with any intermediate fails"
+                    f" (502, {_depth_code(ctx)} in the log).",
+                    depth_node.location, Fix("Allow the intermediates.", f"{tp.directive('_ssl_verify_depth')} 2;"),
+                    severity=Severity.WARNING)
+                continue
             store = CaStore(list(bundle.certificates) if bundle is not None else [])
             need, why = store.deepest()[0], "the deepest CA of the trusted file"
             found = in_config_upstream(ctx, tp)
