@@ -41,18 +41,22 @@ def utc(value: Any) -> str | None:
     """RFC 3339 in UTC with ``Z`` and whole seconds. Takes a datetime or an ISO 8601 text
     (``Z``, an offset, microseconds; a naive time is this machine's local time, as nginx writes
     its error log). None and "" stay None."""
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, str):
-        text = value.strip()
-        when = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" else text)
-    elif isinstance(value, dt.datetime):
-        when = value
-    else:
-        raise TypeError(f"not a time: {value!r}")
-    if when.tzinfo is None:
-        when = when.astimezone()  # local time (nginx error logs carry no zone)
-    return when.astimezone(dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        if isinstance(value, str):
+            text = value.strip()
+            when = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
+        elif isinstance(value, dt.datetime):
+            when = value
+        else:
+            raise TypeError(f"not a time: {value!r}")
+        if when.tzinfo is None:
+            when = when.astimezone()  # local time (nginx error logs carry no zone)
+        when = when.astimezone(dt.timezone.utc).replace(microsecond=0, tzinfo=None)
+    except (ValueError, OverflowError):
+        return str(value)  # not a time after all: shown as it came, never a crash
+    return when.isoformat(timespec="seconds") + "Z"  # zero-padded years too (0001-...)
 
 
 def location(file: str | None = None, line: int | None = None, index: int | None = None,
