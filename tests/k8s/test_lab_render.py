@@ -292,3 +292,20 @@ def test_f5_policy_on_a_route_answers_500():
     text = vs(policy_at_route=True) + policy() + secret("f5-ca", "  ca.crt: {CA}\n", type_="nginx.org/ca")
     with _run(f5.render, text) as ngx:
         assert https(ngx.ports[0], "api.example.com")[0] == 500
+
+
+def test_f5_ingress_with_policies_annotation(tmp_path):
+    """An Ingress of the F5 class with nginx.org/policies: the ingressMTLS is server level (400
+    without a certificate, 200 with one); without spec.tls the host answers 500."""
+    from tests.rules.test_rules_k8s import F5_CLASS
+
+    tls = "  ingressClassName: nginx\n  tls:\n  - hosts: [api.example.com]\n    secretName: api-tls\n"
+    material = policy() + secret("f5-ca", "  ca.crt: {CA}\n", type_="nginx.org/ca")
+    text = F5_CLASS + ingress("api", "api.example.com", "    nginx.org/policies: mtls\n", extra_spec=tls) + material
+    with _run(f5.render, text) as ngx:
+        assert https(ngx.ports[0], "api.example.com")[0] == 400
+        assert https(ngx.ports[0], "api.example.com", cert=_client(tmp_path))[0] == 200
+    no_tls = F5_CLASS + ingress("api", "api.example.com", "    nginx.org/policies: mtls\n",
+                                extra_spec="  ingressClassName: nginx\n") + material
+    with _run(f5.render, no_tls) as ngx:
+        assert http(ngx.ports[1], "api.example.com", "/") == 500

@@ -169,6 +169,20 @@ CASES = [
     RuleCase("MTLS714", "fire", "opaque-secret", vs() + policy() + secret("f5-ca", "  ca.crt: {CA}\n")),
     RuleCase("MTLS714", "ok", "nginx-org-ca",
              vs().replace("  # <- MTLS714", "") + policy() + secret("f5-ca", "  ca.crt: {CA}\n", type_="nginx.org/ca")),
+    # the policy put on the route (only the VirtualServer's spec context is allowed)
+    RuleCase("MTLS714", "fire", "policy-on-route",
+             vs(policy_at_route=True).replace("    - name: mtls\n", "    - name: mtls  # <- MTLS714\n") + policy()
+             + secret("f5-ca", "  ca.crt: {CA}\n", type_="nginx.org/ca")),
+    # F5 Ingress with nginx.org/policies but no spec.tls: TLS must be enabled
+    RuleCase("MTLS714", "fire", "ingress-without-tls",
+             F5_CLASS + ingress("api", "api.example.com", "    nginx.org/policies: mtls  # <- MTLS714\n",
+                                extra_spec="  ingressClassName: nginx\n") + policy()
+             + secret("f5-ca", "  ca.crt: {CA}\n", type_="nginx.org/ca")),
+    RuleCase("MTLS714", "ok", "ingress-with-tls",
+             F5_CLASS + ingress("api", "api.example.com", "    nginx.org/policies: mtls\n",
+                                extra_spec="  ingressClassName: nginx\n  tls:\n  - hosts: [api.example.com]\n"
+                                           "    secretName: api-tls\n") + policy()
+             + secret("f5-ca", "  ca.crt: {CA}\n", type_="nginx.org/ca")),
     RuleCase("MTLS715", "fire", "insecure-fallback", gateway("AllowInsecureFallback") + GW_CM),
     RuleCase("MTLS715", "fire", "missing-configmap", gateway(ref="absent")),
     RuleCase("MTLS715", "ok", "allow-valid-only",

@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 
 from mtls_doctor.k8s.manifests import ManifestSet, Node, Resource, at, secret_data
-from mtls_doctor.k8s.render import Controller, Line, RenderedServer, Rendering, origin
+from mtls_doctor.k8s.render import Controller, Line, Origin, RenderedServer, Rendering, origin
 from mtls_doctor.pki.verify import VERIFY_CLIENT_MODES
 
 PREFIX = "nginx.org/"
@@ -117,9 +117,93 @@ def handled_ingress(ingress: Resource, mset: ManifestSet) -> bool:
     return ctl == CONTROLLER_NAME
 
 
+def annotation_refs(ingress: Resource) -> list[tuple[str, str]]:
+    """``nginx.org/policies: "a, ns/b"`` (ingress.go getIngressPolicyRefs): (namespace, name)."""
+    out = []
+    for item in ingress.annotations.get(POLICIES, "").split(","):
+        item = item.strip()
+        if item:
+            ns, _, name = item.rpartition("/")
+            out.append((ns or ingress.namespace or "default", name))
+    return out
+
+
+def _ingress_policy_lines(ing: Resource, mset: ManifestSet, tls: bool, files: dict[str, bytes]) -> tuple[list[Line], bool]:
+    """The server-level lines of an Ingress's nginx.org/policies (ingress.go generatePolicies in
+    the spec context; version1/nginx.ingress.tmpl ``$server.IngressMTLS`` and
+    ``PoliciesErrorReturn``): (lines, the server returns 500)."""
+    lines: list[Line] = []
+    src = Origin(ing, f"metadata.annotations.{POLICIES}", ing.annotation_location(POLICIES))
+    done = False
+    for pns, pname in annotation_refs(ing):
+        pol = mset.find("Policy", pns, pname)
+        if pol is None:
+            lines.append(Line(f"    # Policy {pns}/{pname} is missing or invalid", src))
+            return lines, True
+        parsed = parse_policy(pol, mset)
+        if parsed is None or done:
+            continue
+        if parsed.invalid or not tls:
+            lines.append(Line(f"    # Policy {pns}/{pname}: {parsed.invalid or 'TLS must be enabled'}", src))
+            return lines, True
+        done = True
+        po = origin(parsed.policy, "spec", "ingressMTLS")
+        lines.append(Line(f"    ssl_client_certificate {parsed.ca_path};", po))
+        files[parsed.ca_path] = parsed.ca_bytes  # type: ignore[index]
+        if parsed.crl_path:
+            lines.append(Line(f"    ssl_crl {parsed.crl_path};", po))
+            if parsed.crl_bytes:
+                files[parsed.crl_path] = parsed.crl_bytes
+        lines.append(Line(f"    ssl_verify_client {parsed.verify_client};", po))
+        lines.append(Line(f"    ssl_verify_depth {parsed.depth};", po))
+    return lines, False
+
+
+def _ingress_servers(mset: ManifestSet, files: dict[str, bytes]) -> list[RenderedServer]:
+    """F5-class Ingresses with nginx.org/policies: one server per rule host (nginx.ingress.tmpl)."""
+    out = []
+    for ing in mset.of_kind("Ingress"):
+        if not handled_ingress(ing, mset) or POLICIES not in ing.annotations:
+            continue
+        ns = ing.namespace or "default"
+        tls_hosts: dict[str, str] = {}
+        for t in _items(at(ing.body, "spec", "tls")):
+            for h in _items(at(t, "hosts")):
+                tls_hosts[str(h)] = str(at(t, "secretName") or "")
+        for ri, rule in enumerate(_items(at(ing.body, "spec", "rules"))):
+            host = str(at(rule, "host") or "_")
+            made = origin(ing, "spec", "rules", ri)
+            tls = bool(at(ing.body, "spec", "tls"))
+            lines = [Line("server {", made), Line("    listen 80;", made)]
+            if tls:
+                secret = tls_hosts.get(host, "")
+                lines += [Line("    listen 443 ssl;", origin(ing, "spec", "tls")),
+                          Line(f"    ssl_certificate {SECRETS_DIR}/{ns}-{secret};", origin(ing, "spec", "tls")),
+                          Line(f"    ssl_certificate_key {SECRETS_DIR}/{ns}-{secret};", origin(ing, "spec", "tls"))]
+            lines.append(Line(f"    server_name {host};", made))
+            policy_lines, error_500 = _ingress_policy_lines(ing, mset, tls, files)
+            lines += policy_lines
+            if error_500:
+                lines.append(Line("    return 500;", Origin(ing, f"metadata.annotations.{POLICIES}",
+                                                          ing.annotation_location(POLICIES))))
+            for pi, p in enumerate(_items(at(rule, "http", "paths"))):
+                po = origin(ing, "spec", "rules", ri, "http", "paths", pi)
+                lines += [Line(f"    location {at(p, 'path') or '/'} {{", po),
+                          Line("        proxy_pass http://upstream;", po), Line("    }", po)]
+            lines.append(Line("}", made))
+            out.append(RenderedServer(controller=Controller.F5_NGINX_INGRESS, host=host, lines=tuple(lines),
+                                      origin=made, resources=(ing,)))
+    return out
+
+
+def _items(node: object) -> list:
+    return list(node.value) if isinstance(node, Node) and isinstance(node.value, list) else []
+
+
 def render(mset: ManifestSet) -> Rendering | None:
     servers: list[RenderedServer] = []
     files: dict[str, bytes] = {}
+    servers += _ingress_servers(mset, files)
     for vs in mset.of_kind("VirtualServer"):
         host = at(vs.body, "spec", "host")
         tls_secret = at(vs.body, "spec", "tls", "secret")

@@ -679,6 +679,28 @@ class IngressMtlsPolicyUnusable(K8sRule):
                     yield cls.finding(f"{vs.ref}: ingressMTLS {pol.ref} {why}; its routes answer 500.",
                                       vs.where("spec", "policies", pi),
                                       Fix("A Secret of type nginx.org/ca with ca.crt, and spec.tls.secret."))
+            for ri, route in enumerate(_items(at(vs.body, "spec", "routes"))):
+                for pi, ref in enumerate(_items(at(route, "policies"))):
+                    pol = ctx.manifests.find("Policy", str(at(ref, "namespace") or vs.namespace), str(at(ref, "name")))
+                    if pol is not None and at(pol.body, "spec", "ingressMTLS") is not None:
+                        yield cls.finding(
+                            f"{vs.ref}: ingressMTLS {pol.ref} on route {at(route, 'path') or ri} is not allowed in the "
+                            "route context; the route answers 500.", vs.where("spec", "routes", ri, "policies", pi),
+                            Fix("Reference the ingressMTLS Policy from the VirtualServer's spec.policies."))
+        for ing in ctx.manifests.of_kind("Ingress"):
+            if not f5.handled_ingress(ing, ctx.manifests) or f5.POLICIES not in ing.annotations:
+                continue
+            for pns, pname in f5.annotation_refs(ing):
+                pol = ctx.manifests.find("Policy", pns, pname)
+                parsed = f5.parse_policy(pol, ctx.manifests) if pol is not None else None
+                if pol is not None and parsed is None:
+                    continue  # another kind of policy
+                why = ("is not in the input (missing or invalid: the Ingress answers 500)" if pol is None
+                       else parsed.invalid or (None if at(ing.body, "spec", "tls") else "TLS must be enabled"))
+                if why:
+                    yield cls.finding(f"{ing.ref}: {f5.POLICIES} Policy {pns}/{pname} {why}; its hosts answer 500.",
+                                      ing.annotation_location(f5.POLICIES),
+                                      Fix("A Secret of type nginx.org/ca with ca.crt, and spec.tls on the Ingress."))
 
 
 class FrontendValidationInsecureFallback(K8sRule):
