@@ -17,6 +17,7 @@ from mtls_doctor.diagnose.evidence import Evidence, EvidenceLine, ProbeEvidence
 from mtls_doctor.diagnose.signals import Kind
 from mtls_doctor.diagnose.signals import Observation as O
 from mtls_doctor.diagnose.target import fix_values
+from mtls_doctor.probe.matrix import answer_text, certificate_rejected
 
 
 
@@ -101,9 +102,7 @@ def client_issuers(client: Iterable[Any]) -> set[str]:
 
 
 def _http(a: Any) -> str:
-    from mtls_doctor.probe.matrix import answer_text  # HTTP, or a stream/mail answer
-
-    if a is None:
+    if a is None:  # else HTTP, or a stream/mail answer (probe.matrix.answer_text)
         return "not run"
     return answer_text(a)
 
@@ -184,9 +183,6 @@ def from_probes(ev: Evidence, board: Board, verified: set[str]) -> None:
                 board.signal(Kind.PROBE, O.USER_REJECTED.value, rejected,
                              f"{p.where} rejects your certificate ({_http(user)}); its error log "
                              "says why (F4.1, F4.2).", _label(p.server), values)
-
-
-from mtls_doctor.probe.matrix import certificate_rejected  # noqa: E402 - after the helpers
 
 
 def _backend_rejects(ev: Evidence, board: Board, p: ProbeEvidence, user: Any, values: dict) -> None:
