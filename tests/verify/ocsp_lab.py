@@ -40,9 +40,59 @@ SERVERS = {
     "responder-down": (3, "ssl_ocsp on; ssl_ocsp_responder @DOWN@;"),
     "cache": (4, "ssl_ocsp leaf; ssl_ocsp_responder @RESPONDER@; ssl_ocsp_cache shared:lab:1m;"),
     "resolver-dead": (5, "ssl_ocsp leaf; resolver 127.0.0.1:@DNS@ ipv6=off; resolver_timeout 1s;"),
+    "resolver-live": (7, "ssl_ocsp leaf; resolver 127.0.0.1:@DNSLIVE@ ipv6=off; "
+                         "resolver_timeout 2s;"),
     # a host name in ssl_ocsp_responder is resolved when nginx loads the configuration (F6.2)
     "responder-name": (6, "ssl_ocsp leaf; ssl_ocsp_responder @RESPONDER_NAME@;"),
 }
+
+
+class TinyDns:
+    """A DNS server on 127.0.0.1 (UDP) that answers every A query with 127.0.0.1 (RFC 1035
+    message format, one answer, TTL 5); other types get an empty answer. Stopped on ``stop()``."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.queries = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import struct
+
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(512)
+            except OSError:
+                continue
+            if len(data) < 12:
+                continue
+            self.queries += 1
+            end = 12
+            while end < len(data) and data[end] != 0:
+                end += data[end] + 1
+            question = data[12:end + 5]
+            qtype = struct.unpack(">H", data[end + 1:end + 3])[0] if end + 3 <= len(data) else 0
+            answers = b""
+            if qtype == 1:
+                answers = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 5, 4) + bytes([127, 0, 0, 1])
+            header = data[:2] + struct.pack(">HHHHH", 0x8180, 1, 1 if answers else 0, 0, 0)
+            try:
+                self.sock.sendto(header + question + answers, peer)
+            except OSError:
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
 
 
 @dataclass(frozen=True)
@@ -75,9 +125,11 @@ class OcspLab:
         self.nginx: NginxServer | None = None
         self.down_url = unreachable_url()
         self.dns_port = int(unreachable_url().rsplit(":", 1)[1].strip("/"))
+        self.dns: TinyDns | None = None
 
     def __enter__(self) -> "OcspLab":
         try:
+            self.dns = TinyDns()
             self.responder.start()
             self.pki = build_ocsp_pki(self.at, self.responder.url)
             self.responder.set_cas(self.pki.responder_cas())
@@ -97,7 +149,8 @@ class OcspLab:
             for index, directives in self.servers.values():
                 text = (directives.replace("@RESPONDER_NAME@", self.responder.url.replace(
                             "127.0.0.1", "localhost")).replace("@RESPONDER@", self.responder.url)
-                        .replace("@DOWN@", self.down_url).replace("@DNS@", str(self.dns_port)))
+                        .replace("@DOWN@", self.down_url).replace("@DNS@", str(self.dns_port))
+                        .replace("@DNSLIVE@", str(self.dns.port)))
                 blocks.append(f"server {{\n    listen 127.0.0.1:@PORT{index}@ ssl;\n"
                               f"    server_name localhost;\n    {text}\n{BODY}}}\n")
             self.nginx = NginxServer("".join(blocks), ports=len(self.servers), files=files,
@@ -114,6 +167,8 @@ class OcspLab:
                 self.nginx.stop()
         finally:
             self.responder.stop()
+            if self.dns is not None:
+                self.dns.stop()
 
     def client(self, label: str) -> tuple[Path, Path]:
         return self.client_dir / f"{label}.pem", self.client_dir / f"{label}.key"

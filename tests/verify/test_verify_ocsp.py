@@ -44,7 +44,8 @@ def _one_server_conf(lab: OcspLab, server: str) -> Path:
     prefix = lab.nginx.prefix
     text = lab.servers[server][1].replace("@RESPONDER_NAME@", lab.responder.url.replace(
         "127.0.0.1", "localhost")).replace("@RESPONDER@", lab.responder.url).replace(
-        "@DOWN@", lab.down_url).replace("@DNS@", str(lab.dns_port))
+        "@DOWN@", lab.down_url).replace("@DNS@", str(lab.dns_port)).replace(
+        "@DNSLIVE@", str(lab.dns.port))
     body = BODY.replace("certs/", f"{prefix}/certs/")
     path = lab.workdir / f"{server}.conf"
     path.write_text("events {}\nhttp {\n  server {\n    listen 127.0.0.1:8443 ssl;\n"
@@ -68,12 +69,15 @@ def verify(*args: str) -> dict:
 
 @needs_ocsp
 @pytest.mark.parametrize("server", ["aia-on", "aia-leaf", "responder-on", "responder-down",
-                                    "cache", "resolver-dead", "responder-name"])
+                                    "cache", "resolver-dead", "responder-name",
+                                    "resolver-live"])
 def test_verify_config_predicts_nginx_ocsp(lab, server):
     measured = {c: lab.ask(server, c) for c in CLIENTS}
     report = verify("--config", str(_one_server_conf(lab, server)),
                     *(str(lab.client(c)[0]) for c in CLIENTS))
     assert report["settings"]["ssl_ocsp"]["mode"] in ("on", "leaf")
+    if server == "resolver-live":  # nginx resolved the AIA host name through the lab's DNS
+        assert measured["aia-name"].verify == "SUCCESS" and lab.dns.queries > 0
     log = lab.error_log()
     for client, row in zip(CLIENTS, report["clients"]):
         got = measured[client]
