@@ -1,7 +1,7 @@
 """nginx's ``ssl_ocsp`` on a client chain that verified: which certificates it asks about, where,
 and what ``$ssl_client_verify`` then says (F6.2, F2.3).
 
-Measured on nginx 1.22.1, 1.26.3 and 1.30 against a real ``openssl ocsp`` responder on
+Measured on nginx 1.22.1, 1.26.3 and 1.30.6 against a real ``openssl ocsp`` responder on
 127.0.0.1 (tests/verify/test_verify_ocsp.py, ``mtls_doctor.lab.ocsp``):
 
 - OCSP runs only once the chain verified (X509_V_OK); otherwise the X.509 error is the answer;
@@ -10,12 +10,15 @@ Measured on nginx 1.22.1, 1.26.3 and 1.30 against a real ``openssl ocsp`` respon
 - the URL is ``ssl_ocsp_responder`` when set (it overrides the AIA of every certificate, also
   of one without AIA), else the certificate's AIA OCSP URL; without either nginx logs
   ``[error] no OCSP responder URL in certificate while SSL handshaking``;
-- a host name in the URL needs ``resolver``: without one ``[error] no resolver defined to resolve
-  HOST while requesting certificate status``; an IP address needs none (a dead resolver did not
-  matter for ``http://127.0.0.1:PORT/``);
+- a host name in an AIA URL needs ``resolver``: without one ``[error] no resolver defined to
+  resolve HOST while requesting certificate status``, a dead one ``HOST could not be resolved
+  (110: Operation timed out)``, a live one works; an IP address needs none (a dead resolver did
+  not matter for ``http://127.0.0.1:PORT/``); a host name in ``ssl_ocsp_responder`` needs none
+  (nginx resolves it when it loads the configuration);
 - answers: good -> ``SUCCESS``; revoked -> ``FAILED:certificate revoked``; unknown ->
   ``FAILED:certificate status unknown``; no URL, no resolver, a refused connection, an HTTP error
-  or an invalid response -> ``FAILED:certificate status request failed``; each of them 400 with
+  or an invalid response (signed by a CA that did not issue the certificate: ``OCSP_basic_verify()
+  failed``) -> ``FAILED:certificate status request failed``; each of them 400 with
   page 495 and the info line ``client SSL certificate verify error: REASON while reading client
   request headers`` (no "(code:...)" part, unlike X.509 errors);
 - ``ssl_ocsp_cache``: a cached answer is used without asking again (a cached "good" stayed
