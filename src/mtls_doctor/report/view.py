@@ -364,7 +364,13 @@ def _verify(doc: Mapping[str, Any], att: Attachments) -> View:
     for row in doc.get("clients") or []:
         name = str(row.get("file") or "client")
         status = row.get("status")
-        answer = f"{name}: {'ACCEPTED' if row.get('accepted') else 'REJECTED'}, HTTP {status}"
+        kind = row.get("server_kind") or "http"
+        # stream and mail servers answer without HTTP (pki.serverkind)
+        wire = f"HTTP {status}" if kind == "http" else (
+            f"{kind} session goes on" if row.get("accepted") else
+            f"{kind} reply {row['reply']!r}" if row.get("reply") else
+            f"{kind} connection closed after the handshake")
+        answer = f"{name}: {'ACCEPTED' if row.get('accepted') else 'REJECTED'}, {wire}"
         chains.append(_chain(answer, row.get("chain") or (), row.get("errors") or (),
                              f"$ssl_client_verify {row.get('ssl_client_verify')}"))
         if not row.get("accepted"):
@@ -376,8 +382,9 @@ def _verify(doc: Mapping[str, Any], att: Attachments) -> View:
                 evidence.append(("verify", name, f"error {err.get('code')}: {err.get('text')}"))
             if row.get("log_line"):
                 evidence.append(("error.log", "info", str(row["log_line"])))
-            causes.append(Cause(rank, name, f"HTTP {status} (page {row.get('page')}: "
-                                f"{row.get('page_title')})", None, str(row.get("explanation") or ""),
+            title = (f"HTTP {status} (page {row.get('page')}: {row.get('page_title')})"
+                     if kind == "http" else wire)
+            causes.append(Cause(rank, name, title, None, str(row.get("explanation") or ""),
                                 tuple(evidence), text, snippet))
     ok = bool(doc.get("accepted"))
     n = len(doc.get("clients") or [])
