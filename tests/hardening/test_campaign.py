@@ -539,6 +539,41 @@ def _many_tiny_records(conn, stop):
     stop.wait(2)
 
 
+def _fatal_alert(conn, stop):
+    conn.recv(65536)
+    conn.sendall(hostile.record(21, b"\x02\x28"))  # fatal handshake_failure, then close
+
+
+def _hello_then_reset(conn, stop):
+    """Reset in the middle of the handshake: after a TLS 1.2 ServerHello, before its certificate."""
+    conn.recv(65536)
+    conn.sendall(hostile.record(22, hostile.server_hello(b"", 0xC02F)))
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+
+
+def _giant_handshake_length(conn, stop):
+    """A Certificate message that announces 16 MiB and sends a few bytes: no buffering to it."""
+    conn.recv(65536)
+    conn.sendall(hostile.record(22, hostile.server_hello(b"", 0xC02F))
+                 + hostile.record(22, b"\x0b\xff\xff\xff" + b"\x00" * 100))
+    stop.wait(2)
+
+
+def _sslv2_answer(conn, stop):
+    conn.recv(65536)
+    conn.sendall(b"\x80\x2e\x04\x00\x01\x00\x02" + b"\x00" * 45)
+
+
+def _cert_flight_then_close(conn, stop):
+    """A TLS 1.2 ServerHello and a Certificate message holding garbage instead of DER, then EOF."""
+    conn.recv(65536)
+    junk = b"\x30\x82\x01\x00" + b"\xaa" * 256
+    body = (len(junk) + 3).to_bytes(3, "big") + len(junk).to_bytes(3, "big") + junk
+    conn.sendall(hostile.record(22, hostile.server_hello(b"", 0xC02F))
+                 + hostile.record(22, hostile.handshake(11, body)))
+
+
 def _no_http_answer(tls, stop):
     tls.recv(65536)
     stop.wait(5)
@@ -631,7 +666,8 @@ def s_servers(seeds, tmp_path_factory):
 
 def test_hostile_server_corpus(seeds, s_servers):
     raw = [_silent, _drip, _reset, _plain_http, _garbage, _hrr, _huge_record, _many_tiny_records,
-           hostile.truncated_supported_versions_then_ccs, lambda c, s: c.close()]
+           hostile.truncated_supported_versions_then_ccs, lambda c, s: c.close(), _fatal_alert,
+           _hello_then_reset, _giant_handshake_length, _sslv2_answer, _cert_flight_then_close]
     tls = [_no_http_answer, _endless_headers, _huge_body, _nul_status, _status_then_close]
     behaviours = raw + [_tls_server(seeds, t) for t in tls]
     lab = seeds["lab"]
