@@ -274,6 +274,18 @@ class LabPKI:
         import tempfile
 
         directory = Path(directory)
+        if directory.is_symlink():
+            if not directory.exists():
+                raise FileExistsError(f"{directory} is a symbolic link to {os.readlink(directory)},"
+                                      " which does not exist")
+            # a link to a directory: the lab goes into the directory it names (the staging
+            # directory must be on that file system, and a link cannot be rmdir-ed)
+            directory = directory.resolve()
+        for ancestor in directory.parents:
+            if ancestor.exists() or ancestor.is_symlink():
+                if not ancestor.is_dir():
+                    raise NotADirectoryError(f"cannot write {directory}: {ancestor} is not a directory")
+                break
         if directory.exists():
             if not directory.is_dir():
                 raise FileExistsError(f"{directory} exists and is not a directory")
