@@ -91,6 +91,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--bundle", type=int, default=10000, help="certificates in the CA bundle")
     ap.add_argument("--gixy-timeout", type=float, default=60, help="seconds per gixy-ng run")
+    ap.add_argument("--lint-args", default="", help="extra lint arguments, e.g. '--ignore MTLS214'")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     rows: dict[tuple[int, str], tuple[float, float, int, float]] = {}
@@ -100,7 +101,8 @@ def main() -> int:
             conf = Path(tmp) / f"servers-{n}.conf"
             conf.write_text(generate(n))
             for fmt in FORMATS:
-                rows[(n, fmt)] = run(MTLS + ["--no-files", "--format", fmt, str(conf)], args.repeat)
+                rows[(n, fmt)] = run(MTLS + args.lint_args.split() + ["--no-files", "--format", fmt, str(conf)],
+                                     args.repeat)
                 print(f"# {n} servers {fmt}: {rows[(n, fmt)][0]:.2f} s wall, {rows[(n, fmt)][3]:.2f} s cpu", file=sys.stderr)
             if GIXY.exists():  # the anchor: what a user would otherwise run on the same file
                 gixy[n] = run([str(GIXY), str(conf)], 1, args.gixy_timeout)
@@ -120,7 +122,8 @@ def main() -> int:
            " each); a fresh process per run (start-up included), median of"
            f" {args.repeat} run(s); `lint --no-files --nginx-version 1.22.1 --format F`. Command:"
            f" `.venv/bin/python bench/bench_lint_scaling.py --sizes {args.sizes} --repeat"
-           f" {args.repeat} --gixy-timeout {args.gixy_timeout:g}`. Cells: CPU s (user + sys, the"
+           f" {args.repeat} --gixy-timeout {args.gixy_timeout:g}"
+           + (f" --lint-args '{args.lint_args}'" if args.lint_args else "") + "`. Cells: CPU s (user + sys, the"
            " measure: the machine is shared and wall time follows its load) / wall s / peak RSS MiB"
            f" (GNU time). Scaling factor = CPU time ratio / size ratio ({lo:,} -> {hi:,}); 1.0 is"
            " linear, a quadratic cost would give the size ratio.", "",
