@@ -160,6 +160,9 @@ def test_envsubst_hazards_defaults_and_eaten_nginx_variables() -> None:
     found = {(f.location.line, f.severity.value): f.message for f in report.findings if f.rule == "MTLS290"}
     assert set(found) == {(7, "warning"), (10, "info")}
     assert "no shell defaults" in found[(7, "warning")] and "empty string" in found[(10, "info")]
+    # the official image's *.template: its entrypoint passes the variable list, nginx's stay
+    _, image = lint_text(text, "/etc/nginx/templates/default.conf.template")
+    assert {f.location.line for f in image.findings if f.rule == "MTLS290"} == {7}
 
 
 def test_jinja_control_lines_do_not_break_the_block_structure() -> None:

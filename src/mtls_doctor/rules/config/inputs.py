@@ -76,11 +76,22 @@ def _hazard(node: Directive, hits: list) -> str:
             " enforces here depends on the rendering (lint read it as an unknown value).")
 
 
+def _plain_envsubst(path: str, text: str) -> bool:
+    """Whether a file is likely rendered by ``envsubst`` without a variable list: it says so
+    (``envsubst < x``), or it is not a ``*.template`` of the official image, whose entrypoint
+    passes the list of defined variables (20-envsubst-on-templates.sh)."""
+    if re.search(r"envsubst\s*[<>]", text):
+        return True
+    return not path.endswith(".template")
+
+
 def _envsubst_eats(ctx: LintContext) -> Iterable[Directive]:
     """Directives of envsubst templates that use nginx's ``$ssl_client_*`` variables."""
     from mtls_doctor.nginx.templates import Engine
 
-    paths = {p for p, found in ctx.eff.config.templates.items() if any(x.engine is Engine.ENVSUBST for x in found)}
+    sources = ctx.eff.config.sources
+    paths = {p for p, found in ctx.eff.config.templates.items()
+             if any(x.engine is Engine.ENVSUBST for x in found) and _plain_envsubst(p, sources.get(p, ""))}
     for node in ctx.eff.config.walk():
         if node.path in paths and node.line and node.name not in ("access_log", "log_format") and any(
                 _SSL_CLIENT_VAR.search(a) for a in node.args):
@@ -99,7 +110,9 @@ class TemplatePlaceholderDecidesVerification(ConfigRule):
     is still a TLS listener, a `listen {{ vhost.listen }};` in a server that configures TLS is
     read as one, and a `{% if %}` line does not break the block structure. Also (info): an
     envsubst template that uses nginx's `$ssl_client_*` variables, which plain
-    `envsubst < file` (without a variable list) replaces with empty strings; and
+    `envsubst < file` (without a variable list) replaces with empty strings (not for a
+    `*.template` of the official image, whose entrypoint passes the variable list, unless the
+    file says it is rendered with plain `envsubst <`); and
     `${VAR:-default}`, which envsubst does not expand.
 
     Why it matters:
