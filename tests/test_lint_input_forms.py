@@ -331,6 +331,37 @@ def test_nginx_config_in_yaml_points_into_the_yaml(tmp_path: Path, name: str, te
     assert {f["location"]["file"] for f in doc["findings"]} == {str(p)}
 
 
+HELM_CONFIGMAP = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ include "app.fullname" . }}-nginx
+  labels:
+    {{- include "app.labels" . | nindent 4 }}
+data:
+  default.conf: |
+    server {
+      listen 443 ssl;
+      {{- if .Values.mtls.enabled }}
+      ssl_verify_client {{ .Values.mtls.mode | default "optional" }};
+      {{- end }}
+      location / { proxy_pass http://127.0.0.1:{{ .Values.port }}; }
+    }
+"""
+
+
+def test_a_helm_template_of_yaml_is_read_with_its_nginx_text_as_written() -> None:
+    # a chart's templates/configmap.yaml is not YAML before `helm template` (name: {{ ... }})
+    from mtls_doctor.nginx.yamlsrc import nginx_in_yaml
+
+    (item,) = nginx_in_yaml(HELM_CONFIGMAP, "/chart/templates/configmap.yaml")
+    assert item.line == 9 and item.exact
+    config = parse_sources(item.path, DictReader({item.path: item.text}))
+    report = lint_config(config, AT, V, None)
+    assert {(f.rule, f.location.line) for f in report.findings if f.rule.startswith("MTLS29")} == {
+        ("MTLS290", 12), ("MTLS291", 11)}
+
+
 def test_yaml_without_nginx_config_is_one_line_exit_2(tmp_path: Path) -> None:
     p = tmp_path / "compose.yml"
     p.write_text("services:\n  web:\n    image: nginx:1.27\n")

@@ -11,7 +11,9 @@ Invariants of this module (no I/O: text in, data out):
   key, so the config is parsed as the YAML file's own path with that many blank lines in
   front, and every finding's ``file:line`` points into the YAML; any other string (folded,
   quoted) is placed at its key's line;
-- Jinja/Go placeholders in the values (Ansible, Helm) are handled by ``nginx.templates``.
+- Jinja/Go placeholders in the values (Ansible, Helm) are handled by ``nginx.templates``; a
+  YAML file that is itself a template (a Helm chart's ``templates/configmap.yaml``) is composed
+  from a neutralized copy (same lines) and its nginx text taken as written.
 """
 
 from __future__ import annotations
@@ -57,17 +59,28 @@ def nginx_in_yaml(text: str, path: str) -> list[YamlConfig]:
     InputError (one line) when ``text`` is not YAML."""
     from mtls_doctor.k8s.manifests import Node, _compose, split_chunks
 
+    from mtls_doctor.nginx.templates import neutralize
+
     lines = text.splitlines()
     out: list[YamlConfig] = []
+    neutral = None
     for chunk in split_chunks(text):
         try:
             root = _compose(chunk.text, path, chunk.first_line)
         except InputError:
             raise
         except Exception as exc:  # ruamel's errors: one line, with where
-            mark = getattr(exc, "problem_mark", None)
-            where = chunk.first_line + (mark.line if mark is not None else 0)
-            raise InputError(f"{path}:{where}: not YAML ({getattr(exc, 'problem', None) or type(exc).__name__})") from None
+            # a Helm/Jinja template of YAML (`name: {{ include "x" . }}`) is not YAML until it
+            # is rendered: compose it with its placeholders neutralized (same lines)
+            neutral = neutralize(chunk.text, path)
+            try:
+                root = _compose(neutral.text, path, chunk.first_line) if neutral.placeholders else None
+            except Exception:
+                root = None
+            if root is None:
+                mark = getattr(exc, "problem_mark", None)
+                where = chunk.first_line + (mark.line if mark is not None else 0)
+                raise InputError(f"{path}:{where}: not YAML ({getattr(exc, 'problem', None) or type(exc).__name__})") from None
         stack: list[tuple[object, str]] = [(root, "")]
         while stack:
             node, key = stack.pop()
@@ -84,6 +97,17 @@ def nginx_in_yaml(text: str, path: str) -> list[YamlConfig]:
                     exact = bool(_BLOCK_INDICATOR.search(raw.split(" #")[0].rstrip() if " #" in raw else raw.rstrip()))
                     first = at + 1 if exact else at
                     body = value if exact else " ".join(value.splitlines())
+                    if neutral is not None and neutral.placeholders:  # the text as written
+                        body = _as_written(lines, first, body) if exact else neutral.restore(body)
                     out.append(YamlConfig(path, name, first, "\n" * (first - 1) + body, exact))
     out.sort(key=lambda c: c.line)
     return out
+
+
+def _as_written(lines: list[str], first: int, body: str) -> str:
+    """A literal block's text from the file's own lines (first is 1-based), dedented by the
+    block's indentation: the composed value was read from a neutralized copy."""
+    count = len(body.splitlines())
+    raw = lines[first - 1:first - 1 + count]
+    indent = min((len(l) - len(l.lstrip(" ")) for l in raw if l.strip()), default=0)
+    return "".join(l[indent:] + "\n" for l in raw)
