@@ -26,6 +26,18 @@ def format_option(*extra: str) -> Callable:
     )
 
 
+class OneSpelling(click.Option):
+    """An option with one spelling shown in --help (the first); the others are hidden aliases
+    kept for old command lines (``probe --servername`` = ``--sni``)."""
+
+    def get_help_record(self, ctx: click.Context):
+        shown, self.opts = self.opts, self.opts[:1]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = shown
+
+
 def fail_on_option(default: str = Severity.WARNING.value, what: str = "") -> Callable:
     return click.option(
         "--fail-on",

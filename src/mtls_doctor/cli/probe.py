@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import click
 
-from mtls_doctor.cli.common import (emit, fail, fail_on_option, format_option, password_bytes,
+from mtls_doctor.cli.common import (OneSpelling, emit, fail, fail_on_option, format_option, password_bytes,
                                     password_option, resolve_target, target_options)
 
 
@@ -22,7 +22,7 @@ from mtls_doctor.cli.common import (emit, fail, fail_on_option, format_option, p
               help="Probe every target in FILE (- for stdin; one `TARGET [SERVERNAME]` a line); JSON Lines out.")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
               help="With --targets: how many targets are probed at a time.")
-@click.option("--servername", "--server-name", "servername", metavar="NAME",
+@click.option("--sni", "--servername", "--server-name", "servername", cls=OneSpelling, metavar="NAME",
               help="SNI name to send (default: the target's host name).")
 @click.option("--no-sni", is_flag=True, help="Send no SNI in the primary variant.")
 @click.option("--host-header", metavar="HOST", help="Host header (default: the SNI name or host, with the port).")
@@ -36,15 +36,15 @@ from mtls_doctor.cli.common import (emit, fail, fail_on_option, format_option, p
               help="Allow an unverified server: still verified and reported, but your certificate may be sent.")
 @click.option("--send-cert-anyway", is_flag=True,
               help="Send your certificate even when the server certificate failed verification.")
-@click.option("--client-ca", "--ssl-client-certificate", "client_ca", metavar="FILE",
+@click.option("--ssl-client-certificate", "--client-ca", "client_ca", cls=OneSpelling, metavar="FILE",
               help="The server's ssl_client_certificate file, if you have it: adds nginx's offline verdict on your certificate.")
-@click.option("--verify-depth", "--ssl-verify-depth", "verify_depth", type=click.IntRange(min=0), default=1, show_default=True,
-              help="With --client-ca: the server's ssl_verify_depth (not observable on the wire).")
+@click.option("--ssl-verify-depth", "--verify-depth", "verify_depth", cls=OneSpelling, type=click.IntRange(min=0), default=1, show_default=True,
+              help="With --ssl-client-certificate: the server's ssl_verify_depth (not observable on the wire).")
 @click.option("--tls", type=click.Choice(["1.2", "1.3"]), help="Probe only this TLS version.")
 @click.option("--timeout", type=click.FloatRange(min=0.05, max=120), default=3.0, show_default=True,
               help="Seconds allowed for each step (connect, handshake, HTTP).")
 @click.option("--no-legacy", is_flag=True, help="Skip the TLS 1.0/1.1 check.")
-@target_options("With --client-ca: the nginx behind TARGET, if you have its binary: the offline "
+@target_options("With --ssl-client-certificate: the nginx behind TARGET, if you have its binary: the offline "
                 "verdict is computed with the libcrypto it loads.")
 @format_option("markdown", "html")
 @fail_on_option()
@@ -100,7 +100,7 @@ def command(
         fail("give exactly one of TARGET or --targets FILE")
     judged_for = resolve_target(nginx, nginx_version, openssl_version)
     if servername and no_sni:
-        fail("--servername and --no-sni exclude each other")
+        fail("--sni and --no-sni exclude each other")
     if pkcs12 and (cert or key or chain):
         fail("--pkcs12 excludes --cert/--key/--chain")
     if chain and not cert:
@@ -113,13 +113,13 @@ def command(
     secret = password_bytes(password)
     identity = load_identity(cert=cert, key=key, chain=chain, pkcs12=pkcs12, password=secret)
     if client_ca and identity is None:
-        fail("--client-ca judges your certificate: give --cert/--key or --pkcs12 too")
+        fail("--ssl-client-certificate judges your certificate: give --cert/--key or --pkcs12 too")
     if client_ca and targets_file:
-        fail("--client-ca applies to one TARGET")
+        fail("--ssl-client-certificate applies to one TARGET")
     ca_certs = _client_ca(client_ca) if client_ca else ()
     if targets_file is not None:
         if servername:
-            fail("--servername applies to one TARGET; put names in the --targets file")
+            fail("--sni applies to one TARGET; put names in the --targets file")
         return _fleet(targets_file, identity, host_header, timeout, ca_file, insecure,
                       send_cert_anyway, tls, not no_legacy, concurrency, no_sni, Severity(fail_on))
     assert target is not None
@@ -207,7 +207,7 @@ def _progress(total: int):
     return bar, task
 
 
-def _client_ca(path: str, option: str = "--client-ca") -> tuple:
+def _client_ca(path: str, option: str = "--ssl-client-certificate") -> tuple:
     from cryptography import x509
 
     from mtls_doctor.probe.identity import _read
