@@ -147,16 +147,27 @@ def _ingress_policy_lines(ing: Resource, mset: ManifestSet, tls: bool, files: di
             lines.append(Line(f"    # Policy {pns}/{pname}: {parsed.invalid or 'TLS must be enabled'}", src))
             return lines, True
         done = True
-        po = origin(parsed.policy, "spec", "ingressMTLS")
-        lines.append(Line(f"    ssl_client_certificate {parsed.ca_path};", po))
-        files[parsed.ca_path] = parsed.ca_bytes  # type: ignore[index]
-        if parsed.crl_path:
-            lines.append(Line(f"    ssl_crl {parsed.crl_path};", po))
-            if parsed.crl_bytes:
-                files[parsed.crl_path] = parsed.crl_bytes
-        lines.append(Line(f"    ssl_verify_client {parsed.verify_client};", po))
-        lines.append(Line(f"    ssl_verify_depth {parsed.depth};", po))
+        lines += _mtls_lines(parsed, files, field_origins=False)
     return lines, False
+
+
+def _mtls_lines(parsed: MTLSPolicy, files: dict[str, bytes], field_origins: bool) -> list[Line]:
+    """The server-level lines of a valid ingressMTLS policy (the same in nginx.ingress.tmpl and
+    nginx.virtualserver.tmpl), its CA (and CRL) content put in ``files``. ``field_origins``: the
+    verify lines point at ``verifyClient``/``verifyDepth`` (a VirtualServer), else at the
+    ``ingressMTLS`` block (an Ingress)."""
+    po = origin(parsed.policy, "spec", "ingressMTLS")
+    lines = [Line(f"    ssl_client_certificate {parsed.ca_path};", po)]
+    files[parsed.ca_path] = parsed.ca_bytes  # type: ignore[index]
+    if parsed.crl_path:
+        lines.append(Line(f"    ssl_crl {parsed.crl_path};", po))
+        if parsed.crl_bytes:
+            files[parsed.crl_path] = parsed.crl_bytes
+    vo = origin(parsed.policy, "spec", "ingressMTLS", "verifyClient") if field_origins else po
+    do = origin(parsed.policy, "spec", "ingressMTLS", "verifyDepth") if field_origins else po
+    lines.append(Line(f"    ssl_verify_client {parsed.verify_client};", vo))
+    lines.append(Line(f"    ssl_verify_depth {parsed.depth};", do))
+    return lines
 
 
 def _ingress_servers(mset: ManifestSet, files: dict[str, bytes]) -> list[RenderedServer]:
@@ -229,15 +240,7 @@ def render(mset: ManifestSet) -> Rendering | None:
                 lines.append(Line(f"    # Policy {pns}/{pname}: {parsed.invalid or 'TLS must be enabled'}", src))
                 continue
             mtls_done = True
-            po = origin(parsed.policy, "spec", "ingressMTLS")
-            lines.append(Line(f"    ssl_client_certificate {parsed.ca_path};", po))
-            files[parsed.ca_path] = parsed.ca_bytes  # type: ignore[index]
-            if parsed.crl_path:
-                lines.append(Line(f"    ssl_crl {parsed.crl_path};", po))
-                if parsed.crl_bytes:
-                    files[parsed.crl_path] = parsed.crl_bytes
-            lines.append(Line(f"    ssl_verify_client {parsed.verify_client};", origin(parsed.policy, "spec", "ingressMTLS", "verifyClient")))
-            lines.append(Line(f"    ssl_verify_depth {parsed.depth};", origin(parsed.policy, "spec", "ingressMTLS", "verifyDepth")))
+            lines += _mtls_lines(parsed, files, field_origins=True)
         routes = at(vs.body, "spec", "routes")
         for ri, route in enumerate(routes.value if isinstance(routes, Node) and isinstance(routes.value, list) else []):
             ro = origin(vs, "spec", "routes", ri)
