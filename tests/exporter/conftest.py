@@ -15,14 +15,18 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 
@@ -68,6 +72,43 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
             return answer.status, answer.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
+
+
+def samples(text: str) -> dict[str, float]:
+    """The samples of a Prometheus text exposition: ``name{labels}`` -> value."""
+    return {line.rpartition(" ")[0]: float(line.rpartition(" ")[2])
+            for line in text.splitlines() if line and not line.startswith("#")}
+
+
+@contextmanager
+def stalling_target() -> Iterator[str]:
+    """A real TCP listener on 127.0.0.1 that accepts and never answers (the TLS handshake
+    stalls), as ``host:port``; every accepted connection is closed at the end (the abandoned
+    probes see EOF and end)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    accepted: list[socket.socket] = []
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        done.set()
+        thread.join(timeout=5)
+        for conn in accepted:
+            conn.close()
+        listener.close()
 
 
 @dataclass
@@ -144,26 +185,36 @@ class Exporter:
         return self.get(f"/probe?{query}")
 
 
+def _start_on_free_port(what: str, argv: Callable[[int], list[str]], ready_url: str, log: Path,
+                        timeout: float) -> tuple[subprocess.Popen, int]:
+    """Start ``argv(port)`` on a free loopback port until ``ready_url`` (formatted with the
+    port) answers 200 within ``timeout``; up to 5 ports (another process may take one first).
+    A process that does not get ready is stopped; then the test fails with its log's tail."""
+    for _ in range(5):
+        (port,) = free_ports(1)
+        process = subprocess.Popen(argv(port), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=log.open("ab"))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if http_get(ready_url.format(port=port), timeout=2)[0] == 200:
+                    return process, port
+            except OSError:
+                pass
+            time.sleep(0.1)
+        stop(process)
+    pytest.fail(f"{what} did not start: " + log.read_text()[-2000:])
+
+
 def start_exporter(config_text: str, directory: Path) -> Exporter:
     config = directory / "modules.yaml"
     config.write_text(config_text)
     exe = Path(sys.executable).with_name("mtls-doctor")
-    for _ in range(5):
-        (port,) = free_ports(1)
-        process = subprocess.Popen([str(exe), "exporter", "--config", str(config),
-                                    "--listen", f"127.0.0.1:{port}"],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=(directory / "exporter.log").open("ab"))
-        exporter = Exporter(process, port)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if exporter.get("/metrics")[0] == 200:
-                    return exporter
-            except OSError:
-                time.sleep(0.1)
-        stop(process)
-    pytest.fail("the exporter did not start: " + (directory / "exporter.log").read_text()[-2000:])
+    process, port = _start_on_free_port(
+        "the exporter", lambda port: [str(exe), "exporter", "--config", str(config),
+                                      "--listen", f"127.0.0.1:{port}"],
+        "http://127.0.0.1:{port}/metrics", directory / "exporter.log", 15)
+    return Exporter(process, port)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -213,22 +264,10 @@ def prometheus_binary() -> str:
 def start_prometheus(config_text: str, directory: Path) -> Prometheus:
     config = directory / "prometheus.yml"
     config.write_text(config_text)
-    for _ in range(5):
-        (port,) = free_ports(1)
-        data = directory / f"data-{port}"
-        process = subprocess.Popen(
-            [prometheus_binary(), f"--config.file={config}", f"--storage.tsdb.path={data}",
-             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=(directory / "prometheus.log").open("ab"))
-        prom = Prometheus(process, port)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if http_get(f"http://127.0.0.1:{port}/-/ready", timeout=2)[0] == 200:
-                    return prom
-            except OSError:
-                pass
-            time.sleep(0.1)
-        stop(process)
-    pytest.fail("prometheus did not start: " + (directory / "prometheus.log").read_text()[-2000:])
+    binary = prometheus_binary()
+    process, port = _start_on_free_port(
+        "prometheus", lambda port: [binary, f"--config.file={config}",
+                                    f"--storage.tsdb.path={directory / f'data-{port}'}",
+                                    f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+        "http://127.0.0.1:{port}/-/ready", directory / "prometheus.log", 30)
+    return Prometheus(process, port)

@@ -9,47 +9,16 @@ generous (the machine is shared): each one only says "well before the step timeo
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 import urllib.parse
 import urllib.request
-from contextlib import contextmanager
 
 import pytest
 
-from tests.exporter.conftest import start_exporter, stop
+from tests.exporter.conftest import samples as _samples, stalling_target, start_exporter, stop
 
 DEADLINE = 3.0  # probe_deadline_seconds
 STEP = 5.0  # the module's timeout_seconds: longer than any deadline here
-
-
-@contextmanager
-def stalling_target():
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.settimeout(0.2)
-    accepted: list[socket.socket] = []
-    done = threading.Event()
-
-    def serve() -> None:
-        while not done.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        done.set()
-        thread.join(timeout=5)
-        for conn in accepted:
-            conn.close()  # the abandoned probes see EOF and end
-        listener.close()
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +49,6 @@ def _probe(exporter, target: str, scrape_timeout: float | None = None) -> tuple[
     except urllib.error.HTTPError as exc:
         status, body = exc.code, exc.read().decode()
     return status, body, time.monotonic() - start
-
-
-def _samples(text: str) -> dict[str, float]:
-    return {line.rpartition(" ")[0]: float(line.rpartition(" ")[2])
-            for line in text.splitlines() if line and not line.startswith("#")}
 
 
 def _wait_free(exporter) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.exporter.conftest import start_exporter, stop
+from tests.exporter.conftest import samples as _samples, stalling_target, start_exporter, stop
 
 pytestmark = pytest.mark.nginx
 
@@ -35,15 +35,6 @@ def exporter(lab, fronts, tmp_path_factory):
     exp = start_exporter(_config(lab, fronts), tmp_path_factory.mktemp("exporter"))
     yield exp
     stop(exp.process)
-
-
-def _samples(text: str) -> dict[str, float]:
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
 
 
 def test_probe_of_an_on_front(exporter, fronts, lab):
@@ -96,33 +87,8 @@ def test_every_metric_is_documented(exporter, fronts):
 
 
 def test_a_silent_target_is_a_failed_probe_within_the_step_timeout(exporter):
-    import socket
-    import threading
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def serve() -> None:  # accepts and never answers
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        status, body = exporter.probe(f"127.0.0.1:{listener.getsockname()[1]}", "lab_on")
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        for conn in accepted:
-            conn.close()
-        listener.close()
+    with stalling_target() as target:
+        status, body = exporter.probe(target, "lab_on")
     s = _samples(body)
     assert status == 200
     assert s["mtls_probe_success"] == 0 and s["mtls_probe_deadline_exceeded"] == 0
