@@ -290,7 +290,13 @@ FIXTURES = {
     "client-certificate-rejected": (lambda: ev(MTLS, logs=log(verify_line(50, "application verification failure"))),
                                     lambda: ev(MTLS, logs=log(verify_line(10, "certificate has expired")))),
     "verification-not-enforced": (lambda: ev(MTLS, lint=(finding("MTLS201"),)),
-                                  lambda: ev(MTLS, lint=(finding("MTLS509", W),))),
+                                  lambda: ev(MTLS, lint=(finding("MTLS201", W), finding("MTLS509", W)))),
+    # the loopback-only listener is the rule's warning: no cause
+    "protected-content-served-unverified": (lambda: ev(MTLS, lint=(finding("MTLS214"),)),
+                                            lambda: ev(MTLS, lint=(finding("MTLS214", W),))),
+    # a large CA file that is not the system store: the size is another cause's business
+    "client-ca-system-store": (lambda: ev(MTLS, lint=(finding("MTLS238"),)),
+                               lambda: ev(MTLS, lint=(finding("MTLS208", W),))),
     "identity-headers-forgeable": (lambda: ev(MTLS, lint=(finding("MTLS405"),)),
                                    lambda: ev(MTLS, lint=(finding("MTLS403", W),))),
     "client-cert-header-multiline": (lambda: _symptom(RAW_CERT, "backend-rejects"),

@@ -82,8 +82,6 @@ def test_every_signal_names_something_that_exists():
     assert bad == []
 
 
-@pytest.mark.xfail(strict=False, reason="REGRESSION: this session's new error rules (MTLS224, "
-                   "MTLS243, ...) are not yet declared as evidence of a cause")
 def test_every_error_finding_and_every_log_cause_reaches_a_cause():
     declared = {(s.kind, s.key.removesuffix("-error") if s.kind is Kind.FINDING else s.key)
                 for c in CATALOGUE for s in c.signals}

@@ -135,7 +135,8 @@ class ConfigFileMissing(Cause):
     facts = ("F1.5", "F6.1")
     fix = "Fix the path in {server} (relative paths resolve against the configuration prefix) or create the file, then `nginx -t`."
     snippet = "nginx -t && nginx -s reload"
-    signals = (raises(F, "MTLS230", 0.7), supports(L, "config-ca-file-load-failed", 0.3),
+    signals = (raises(F, "MTLS230", 0.7), raises(F, "MTLS294", 0.7),
+               supports(L, "config-ca-file-load-failed", 0.3),
                supports(L, "config-crl-load-failed", 0.3),
                supports(L, "config-cannot-load-certificate", 0.3))
 
@@ -147,7 +148,10 @@ class ConfigRejected(Cause):
         `nginx -t` (or the reload) fails for a reason other than a missing file or a missing CA:
         a key that does not match its certificate, a chain file not starting with its leaf, a
         CA file nginx cannot read (empty, not PEM, TRUSTED CERTIFICATE before 1.27.2), a
-        directive the nginx version lacks or a directive in the wrong context.
+        directive the nginx version lacks or a directive in the wrong context, a misspelled
+        TLS directive or variable, a C-style comment, swapped certificate and key paths,
+        proxy_ssl_verify without proxy_ssl_trusted_certificate, or anything `nginx -t` itself
+        refuses when lint ran it.
     Why:
         nginx refuses the whole configuration; what runs is the previous one, or nothing.
     Tell apart:
@@ -173,7 +177,9 @@ class ConfigRejected(Cause):
         raises(L, "config-missing-certificate-or-key", 0.55), raises(L, "config-ocsp-incompatible", 0.55),
         raises(L, "config-ca-file-load-failed", 0.45), raises(L, "config-crl-load-failed", 0.45),
         raises(L, "config-cannot-load-certificate", 0.45), raises(F, "MTLS607", 0.3),
-        raises(F, "MTLS113", 0.5),
+        raises(F, "MTLS113", 0.5), raises(F, "MTLS250", 0.7), raises(F, "MTLS251", 0.6),
+        raises(F, "MTLS252", 0.6), raises(F, "MTLS253", 0.6), raises(F, "MTLS236", 0.55),
+        raises(F, "MTLS241", 0.6),
     )
 
 
@@ -699,8 +705,9 @@ class TrustAnchorInvalid(Cause):
     """A CA certificate nginx trusts cannot anchor a chain.
 
     What it means:
-        A certificate in the client CA file is expired, not yet valid, lacks keyCertSign or is
-        signed with a digest OpenSSL refuses: chains through it fail (10, 9, 79, 68).
+        A certificate in the client CA file is expired, not yet valid, lacks keyCertSign, has
+        a key or a signature digest below OpenSSL's security level: chains through it fail
+        (10, 9, 79, 67, 68).
     Why:
         OpenSSL checks every certificate of the chain, the trust anchor included (F4.2).
     Tell apart:
@@ -718,7 +725,8 @@ class TrustAnchorInvalid(Cause):
                raises(F, "MTLS108", 0.5, "ca"), raises(F, "MTLS111", 0.3, "ca"),
                raises(F, "MTLS110", 0.3, "ca"), raises(F, "MTLS102", 0.2, "ca"),
                raises(L, VERIFY_LOG + "68", 0.4), raises(L, VERIFY_LOG + "79", 0.4),
-               raises(L, VERIFY_LOG + "24", 0.4), raises(L, VERIFY_LOG + "7", 0.4))
+               raises(L, VERIFY_LOG + "24", 0.4), raises(L, VERIFY_LOG + "7", 0.4),
+               raises(F, "MTLS224", 0.5), raises(L, VERIFY_LOG + "67", 0.4))
 
 
 class ClientCertificateRevoked(Cause):
@@ -810,7 +818,65 @@ class VerificationNotEnforced(Cause):
     facts = ("F2.2", "F2.3", "F2.4")
     fix = "Use ssl_verify_client on in {server}, or refuse anything but SUCCESS."
     snippet = "if ($ssl_client_verify != SUCCESS) {{ return 403; }}"
-    signals = (raises(F, "MTLS201", 0.5), raises(F, "MTLS202", 0.5), supports(F, "MTLS509", 0.0))
+    #: the ERROR findings (nothing checks the verdict) raise it; the warnings (the verdict is
+    #: handed to the backend, which may check it) only support it (core.SEVERITY_KEYED)
+    signals = (raises(F, "MTLS201-error", 0.5), raises(F, "MTLS202-error", 0.5),
+               supports(F, "MTLS201", 0.1), supports(F, "MTLS202", 0.1), supports(F, "MTLS509", 0.0))
+
+
+class ProtectedContentServedUnverified(Cause):
+    """What an mTLS server protects is also served where nobody verifies.
+
+    What it means:
+        The content (root, alias, upstream) of a server that requires a verified client
+        certificate is also served by a listener that does not ask for one: plain HTTP, a TLS
+        server with ssl_verify_client off, or the server nginx selects for the same name on
+        another address. Anyone reaches it there without a certificate.
+    Why:
+        Client verification belongs to one server block's handshake (F2.2); another address or
+        port selects its own server (F7.3).
+    Tell apart:
+        Request the same path on the other listener without a certificate: 200 is the hole.
+    References:
+        F2.2, F7.3.
+    """
+
+    exposure = True
+    id = "protected-content-served-unverified"
+    title = "The content of a server that requires a client certificate is also served by a listener that does not verify."
+    facts = ("F2.2", "F7.3")
+    fix = ("Serve the protected content only from {server}; make the other listener redirect "
+           "(return 301 https://...) or reject, or verify clients there too.")
+    snippet = "return 301 https://{name}$request_uri;"
+    #: the loopback-only listener is a warning of the rule: it supports, never raises
+    signals = (raises(F, "MTLS214-error", 0.5), supports(F, "MTLS214", 0.1))
+
+
+class ClientCaSystemStore(Cause):
+    """The client CA file is the system trust store.
+
+    What it means:
+        ssl_client_certificate (or ssl_trusted_certificate) of a verifying server is the
+        operating system's bundle of public CAs: a client certificate bought from any of them
+        verifies, so SUCCESS says nothing about who the client is; the hundred-odd advertised
+        names also make some clients offer no certificate.
+    Why:
+        Every certificate of the file is trusted and advertised (F1.1).
+    Tell apart:
+        The path of the file (/etc/ssl/certs/ca-certificates.crt, ca-bundle.crt) and its
+        certificate count in `mtls-doctor inspect`.
+    References:
+        F1.1, F1.7.
+    """
+
+    exposure = True
+    id = "client-ca-system-store"
+    title = "The client CA file is the system trust store, so a client certificate from any public CA verifies."
+    facts = ("F1.1", "F1.7")
+    fix = ("Put only the private CA(s) that issue your client certificates into "
+           "ssl_client_certificate of {server}.")
+    snippet = "ssl_client_certificate /etc/nginx/client-ca.pem;  # your private client CA only"
+    signals = (raises(F, "MTLS238", 0.5),)
 
 
 class IdentityHeadersForgeable(Cause):
@@ -840,9 +906,10 @@ class ClientCertHeaderMultiline(Cause):
     """$ssl_client_cert forwarded in a header breaks the request to the backend.
 
     What it means:
-        $ssl_client_cert is a multi-line PEM (continuation lines start with a tab); forwarded
-        with proxy_set_header it makes a header many backends and proxies reject (400) or cut,
-        so the backend never gets the certificate.
+        $ssl_client_cert is a multi-line PEM (continuation lines start with a tab) and
+        $ssl_client_raw_cert has plain line breaks; forwarded with proxy_set_header either makes
+        a header many backends and proxies reject (400 "client sent invalid header line") or
+        cut, so the backend never gets the certificate.
     Why:
         The variable is deprecated since 1.13.5 for $ssl_client_escaped_cert (section 9 table).
     Tell apart:
@@ -857,7 +924,7 @@ class ClientCertHeaderMultiline(Cause):
     fix = "Forward $ssl_client_escaped_cert (URL-encoded PEM) from {server} and decode it in the backend."
     snippet = "proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert;"
     signals = (supports(F, "MTLS404", 0.3), supports(S, Symptom.BACKEND_REJECTS, 0.3),
-               raises(P, O.BACKEND_REJECTED_CERT, 0.5))
+               raises(P, O.BACKEND_REJECTED_CERT, 0.5), raises(F, "MTLS411", 0.5))
 
 
 class ClientDnFormat(Cause):
@@ -1009,7 +1076,9 @@ class UpstreamCertificateUntrusted(Cause):
 
     What it means:
         proxy_ssl_verify is on and the upstream's certificate fails against
-        proxy_ssl_trusted_certificate (or its name does not match proxy_ssl_name): 502.
+        proxy_ssl_trusted_certificate: its chain is deeper than proxy_ssl_verify_depth, or its
+        name does not match proxy_ssl_name (by default the host of proxy_pass: an IP address or
+        an upstream group name): 502.
     Why:
         proxy_ssl_verify_depth defaults to 1 (section 9).
     Tell apart:
@@ -1024,6 +1093,7 @@ class UpstreamCertificateUntrusted(Cause):
     fix = "Put the upstream's CA in proxy_ssl_trusted_certificate of {server}, check proxy_ssl_name and proxy_ssl_verify_depth."
     snippet = "proxy_ssl_trusted_certificate /etc/nginx/upstream-ca.pem;\nproxy_ssl_name upstream.example.com;"
     signals = (raises(L, UPSTREAM_LOG, 0.5), raises(L, "upstream-cert-name-mismatch", 0.5),
+               raises(F, "MTLS242", 0.5), raises(F, "MTLS243", 0.45),
                supports(S, Symptom.BAD_GATEWAY, 0.2))
 
 
@@ -1036,7 +1106,7 @@ CATALOGUE: tuple[type[Cause], ...] = (
     TrustAnchorInvalid, CrlExpired, CrlMissingForCa, OcspCheckFailing, ClientCertificatePurpose,
     ClientIssuerUnknown, ClientCaNotTrusted, ClientCertificateExpired, ClientCertificateRevoked,
     ClientCertificateRejected, ClientCertificateNotSent, VerificationNotEnforced,
-    IdentityHeadersForgeable, ClientCertHeaderMultiline, ClientDnFormat, UpstreamClientCertificate,
+    ProtectedContentServedUnverified, ClientCaSystemStore, IdentityHeadersForgeable, ClientCertHeaderMultiline, ClientDnFormat, UpstreamClientCertificate,
     UpstreamCertificateUntrusted, ServerCertificateRejectedByClient, SniHostMismatch,
     TlsProtocolMismatch, PlainHttpToHttpsPort, ErrorLogHidesVerifyFailures,
 )

@@ -36,7 +36,7 @@ from mtls_doctor.model import Finding, Severity
 
 #: rules whose cause depends on the severity: "<code>-error" is declared for the ERROR one; the
 #: others below their minimum are warnings about the future, not causes (a CRL that expires soon)
-SEVERITY_KEYED = frozenset({"MTLS203", "MTLS302"})
+SEVERITY_KEYED = frozenset({"MTLS201", "MTLS202", "MTLS203", "MTLS214", "MTLS302"})
 MIN_SEVERITY: dict[str, Severity] = {"MTLS302": Severity.ERROR}
 #: weight factor for evidence about a server the user's client does not reach
 OTHER_SERVER = 0.4
