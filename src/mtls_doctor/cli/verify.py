@@ -261,16 +261,21 @@ def _ocsp_settings(mode: str, responder: str | None, resolver: str | None, cache
     if responder is not None:
         from urllib.parse import urlsplit
 
+        from mtls_doctor.probe.target import redact
+
+        if redact(responder) != responder:  # measured 1.22: "invalid port" / "host not found"
+            fail(f"ssl_ocsp_responder {redact(responder)}: nginx -t fails on a user:password@ "
+                 "in the URL (invalid port or host not found in OCSP responder)")
         if not responder.lower().startswith("http://"):
-            fail(f"ssl_ocsp_responder {responder}: nginx takes http:// URLs only (F6.2)")
+            fail(f"ssl_ocsp_responder {redact(responder)}: nginx takes http:// URLs only (F6.2)")
         try:
             host = urlsplit(responder).hostname
             urlsplit(responder).port  # noqa: B018 - raises on a bad port
         except ValueError as exc:
-            fail(f"ssl_ocsp_responder {responder}: not a URL ({exc})")
+            fail(f"ssl_ocsp_responder {redact(responder)}: not a URL ({exc})")
             raise
         if not host:
-            fail(f"ssl_ocsp_responder {responder}: no host in it")
+            fail(f"ssl_ocsp_responder {redact(responder)}: no host in it")
     if kind == "mail":
         notes.append("the mail module has no ssl_ocsp: nginx -t fails on it (unknown directive)")
         return None

@@ -21,7 +21,7 @@ from mtls_doctor.probe.handshake import ProbeConfig
 from mtls_doctor.probe.identity import ClientIdentity
 from mtls_doctor.probe.matrix import run_matrix
 from mtls_doctor.probe.pool import run_unordered
-from mtls_doctor.probe.target import Target, parse_target
+from mtls_doctor.probe.target import Target, parse_target, redact
 
 MAX_TARGETS = 100_000
 
@@ -44,7 +44,8 @@ def parse_targets(text: str, source: str = "targets") -> list[FleetEntry]:
             continue
         fields = line.split()
         if len(fields) > 2:
-            raise InputError(f"{source}:{number}: expected `TARGET [SERVERNAME]`, got {line!r}")
+            shown = " ".join(redact(field) for field in fields)
+            raise InputError(f"{source}:{number}: expected `TARGET [SERVERNAME]`, got {shown!r}")
         try:
             target = parse_target(fields[0])
         except InputError as exc:
