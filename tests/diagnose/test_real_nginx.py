@@ -259,7 +259,6 @@ def test_identity_headers_forgeable(pki, nginx_bin, tmp_path, capsys):
     assert any("proxy_set_header X-Client-DN" in e["text"] for e in top["evidence"])
 
 
-@pytest.mark.xfail(strict=False, reason="REGRESSION: MTLS401 now fires only for optional modes or a log level set in http/server; the cause lost its evidence")
 def test_error_log_above_info_f41(pki, nginx_bin, tmp_path, capsys):
     body = ("    ssl_verify_client on;\n"
             "    ssl_client_certificate pki/ca.pem;\n"
@@ -276,7 +275,6 @@ def test_error_log_above_info_f41(pki, nginx_bin, tmp_path, capsys):
     assert _top(data) == "error-log-hides-verify-failures"
 
 
-@pytest.mark.xfail(strict=False, reason="REGRESSION: diagnose now exits 1 on warning findings of the new lint rules")
 def test_good_setup_has_no_root_cause(pki, nginx_bin, tmp_path, capsys):
     with _scenario_server("good", pki, nginx_bin, tmp_path, "good", "foreign") as server:
         for client in ("good", "foreign"):
@@ -382,10 +380,6 @@ def _scenario_names() -> list[str]:
 @pytest.mark.parametrize("name", _scenario_names())
 def test_every_lab_scenario_top_cause(name, nginx_bin, request):
     from mtls_doctor.diagnose import run_on_lab_scenario
-
-    if name == "proxy-headers-overwritten":  # MTLS201 now warns when optional's result goes to a backend
-        request.applymarker(pytest.mark.xfail(strict=False, reason="REGRESSION: MTLS201's new warning "
-                                              "raises verification-not-enforced"))
 
     if name not in EXPECTED_TOP:
         pytest.skip(f"new lab scenario {name!r}: add its expected cause to EXPECTED_TOP")

@@ -54,10 +54,10 @@ EVIDENCE_SHOWN = 4
               help="Seconds the whole run may take (0: none); past it, one line and exit 2.")
 @click.option("--at", "at", metavar="TIME", help="Judge validity at this ISO 8601 time (default: now).")
 @format_option("markdown", "html")
-@fail_on_option()
+@fail_on_option(None, "default: only a root cause exits 1; given, findings at or above it too")
 def command(config, url, manifests, cert, key, chain, password, logs, server_names, sni, no_sni, host, symptoms,
             pid, ca_file, insecure, nginx, nginx_version, openssl_version, timeout, no_probe,
-            deadline, at, fmt, fail_on="warning") -> int:
+            deadline, at, fmt, fail_on=None) -> int:
     """Find the root causes of an mTLS problem: on this machine's nginx by default, or with any
     subset of --config, --url, --cert/--key, --log, --server-name. Most likely cause first.
 
@@ -122,12 +122,17 @@ def command(config, url, manifests, cert, key, chain, password, logs, server_nam
     return exit_code(report, fail_on)
 
 
-def exit_code(report, fail_on: str) -> int:
-    """1 when a root cause was found or any finding is at or above --fail-on, else 0 (README:
-    exit codes)."""
+def exit_code(report, fail_on: str | None) -> int:
+    """1 when a root cause was found, or (only when --fail-on is given) any finding is at or
+    above it; else 0 (README: exit codes). Every error-severity finding can raise a cause
+    (tests/diagnose/test_causes_meta.py); one that raised none was judged not to explain a
+    failure here (a warning, or the tool's own probe not trusting a private server CA), so a
+    good setup exits 0."""
     from mtls_doctor.model import Severity
 
-    return 1 if report.data.get("root_causes") else report.exit_code(Severity(fail_on))
+    if report.data.get("root_causes"):
+        return 1
+    return report.exit_code(Severity(fail_on)) if fail_on else 0
 
 
 def attachments(evidence):

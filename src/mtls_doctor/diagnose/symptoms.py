@@ -296,6 +296,38 @@ def _hidden_failures(ev: Evidence, board: Board) -> None:
                 f.message + " Clients fail, and the log cannot say why (F4.1).", None,
                 fix_values(_server_at(ev, f.location.path, f.location.line)))
             return
+    # MTLS401 leaves `on` at nginx's default level alone (the 400 page names the failure); with
+    # a failure seen, the level itself is the evidence: the reason cannot be in the log
+    server = _quiet_server(ev)
+    if server is None:
+        return
+    node = server.error_log_nodes[0] if server.error_log_nodes else None
+    where = f"{node.path}:{node.line}" if node is not None else f"{server.node.path}:{server.node.line}"
+    said = (" ".join((node.name, *node.args)) + ";") if node is not None else "no error_log: nginx's default level"
+    values = fix_values(server)
+    board.raise_(C.ErrorLogHidesVerifyFailures, 0.45, EvidenceLine(
+        "config", where, f"{said} (level {server.error_log_level}; verify failures are logged at info)"),
+        f"{server.label} logs at {server.error_log_level}, above info: clients fail, and its log "
+        "cannot say why (F4.1).", server.label, values)
+
+
+def _quiet_server(ev: Evidence) -> Any:
+    """The verifying server the user's client reaches whose error_log is above info (F4.1), or
+    None (target unknown: the only verifying TLS server, if one)."""
+    from mtls_doctor.nginx.effective import LEVELS
+
+    if ev.eff is None:
+        return None
+    hs, rq, _ = _where(ev)
+    candidates = [s for s in (hs, rq) if s is not None]
+    if not candidates:
+        candidates = [s for s in ev.eff.servers if s.ssl and s.verify != "off"]
+        if len(candidates) != 1:
+            return None
+    for server in candidates:
+        if server.verify != "off" and LEVELS.index(server.error_log_level) > LEVELS.index("info"):
+            return server
+    return None
 
 
 def _server_at(ev: Evidence, path: str | None, line: int | None) -> Any:
