@@ -95,9 +95,9 @@ class VerifyClientWithoutCa(Cause):
     """ssl_verify_client without a CA file.
 
     What it means:
-        ssl_verify_client on/optional is set but no ssl_client_certificate (before 1.27.2
-        ssl_trusted_certificate alone is not enough): `nginx -t` fails and the new configuration
-        never runs.
+        ssl_verify_client on/optional is set (in http, stream or mail) but no
+        ssl_client_certificate (before 1.27.2 ssl_trusted_certificate alone is not enough):
+        `nginx -t` fails and the new configuration never runs.
     Why:
         nginx needs the CA list to verify and to advertise; it stops with "no
         ssl_client_certificate for ssl_verify_client" (F1.5).
@@ -112,7 +112,7 @@ class VerifyClientWithoutCa(Cause):
     facts = ("F1.5",)
     fix = "Add ssl_client_certificate with the root CA of your clients next to ssl_verify_client in {server}."
     snippet = "ssl_client_certificate {ca_file};"
-    signals = (raises(F, "MTLS204", 0.7), raises(F, "MTLS203-error", 0.7),
+    signals = (raises(F, "MTLS204", 0.7), raises(F, "MTLS203-error", 0.7), raises(F, "MTLS260", 0.7),
                raises(L, "config-no-client-ca", 0.6))
 
 
@@ -150,7 +150,8 @@ class ConfigRejected(Cause):
         CA file nginx cannot read (empty, not PEM, TRUSTED CERTIFICATE before 1.27.2), a
         directive the nginx version lacks or a directive in the wrong context, a misspelled
         TLS directive or variable, a C-style comment, swapped certificate and key paths,
-        proxy_ssl_verify without proxy_ssl_trusted_certificate, or anything `nginx -t` itself
+        proxy_ssl_verify without proxy_ssl_trusted_certificate, an ssl_ocsp_responder that is
+        not http://, or anything `nginx -t` itself
         refuses when lint ran it.
     Why:
         nginx refuses the whole configuration; what runs is the previous one, or nothing.
@@ -179,7 +180,7 @@ class ConfigRejected(Cause):
         raises(L, "config-cannot-load-certificate", 0.45), raises(F, "MTLS607", 0.3),
         raises(F, "MTLS113", 0.5), raises(F, "MTLS250", 0.7), raises(F, "MTLS251", 0.6),
         raises(F, "MTLS252", 0.6), raises(F, "MTLS253", 0.6), raises(F, "MTLS236", 0.55),
-        raises(F, "MTLS241", 0.6),
+        raises(F, "MTLS241", 0.6), raises(F, "MTLS306", 0.6),
     )
 
 
@@ -803,7 +804,10 @@ class VerificationNotEnforced(Cause):
 
     What it means:
         optional serves requests without a certificate (NONE, 200); optional_no_ca also serves
-        untrusted ones (FAILED, 200); unless $ssl_client_verify is checked, anyone gets in.
+        untrusted ones (FAILED, 200); unless $ssl_client_verify is checked, anyone gets in. The
+        same when the backend is handed a constant "verified" flag instead of
+        $ssl_client_verify, or a mail server with `starttls on` lets clients log in before any
+        handshake.
     Why:
         F2.2, F2.4.
     Tell apart:
@@ -821,6 +825,7 @@ class VerificationNotEnforced(Cause):
     #: the ERROR findings (nothing checks the verdict) raise it; the warnings (the verdict is
     #: handed to the backend, which may check it) only support it (core.SEVERITY_KEYED)
     signals = (raises(F, "MTLS201-error", 0.5), raises(F, "MTLS202-error", 0.5),
+               raises(F, "MTLS412", 0.5), raises(F, "MTLS262", 0.45),
                supports(F, "MTLS201", 0.1), supports(F, "MTLS202", 0.1), supports(F, "MTLS509", 0.0))
 
 
