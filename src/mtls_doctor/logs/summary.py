@@ -161,6 +161,12 @@ class Summarizer:
         self.max_details = max_details
         self._groups: dict[str, _Acc] = {}
         self._files: dict[str, list] = {}  # source -> [lines, nginx_lines, Counter(levels)]
+        # Two caches on purpose, at two levels: ``_shapes`` (the exact line but for time, pid,
+        # connection and client) skips parsing altogether; ``_cache`` (the parsed fields that
+        # decide the cause, not their values: a request path or a syslog prefix does not count)
+        # skips classify() for lines that missed ``_shapes``. Without ``_cache`` (measured on
+        # 200,000 lab lines, 2026-12-03): 0.43 -> 0.63 s CPU with varied clients, 1.49 -> 1.76 s
+        # with varied request paths, 1.81 -> 2.51 s with a syslog prefix.
         # (level, message, action, host, context keys)
         self._cache: dict[tuple, list] = {}  # -> [classify() result, protocol, host/protocol added]
         # (level word, text before ", client: ", text after the address) -> _shape() of a line
