@@ -32,20 +32,9 @@ def results(nginx_bin):
     return {c.id: run_case(c, nginx_bin) for c in cases_for(nginx_bin)}
 
 
-#: regressions of this session's lint changes (missing files reported once per path), to fix:
-#: not strict, since they may pass on another nginx version
-REGRESSIONS = {
-    "removed-domain-files": "REGRESSION: missing files are now one finding per path; the cause board "
-                            "does not yet read it",
-    "client-ca-path-wrong": "REGRESSION: as removed-domain-files",
-}
-
-
 def _mark(c):
     if c.id in KNOWN_MISSES:
         return pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[c.id]))
-    if c.id in REGRESSIONS:
-        return pytest.param(c, marks=pytest.mark.xfail(strict=False, reason=REGRESSIONS[c.id]))
     return c
 
 
@@ -57,7 +46,6 @@ def test_case_top_cause(case, results):
     assert r.top == case.expected, (case.source, r.causes[:4])
 
 
-@pytest.mark.xfail(strict=False, reason="REGRESSION: two missing-file cases (see REGRESSIONS)")
 def test_corpus_figures(results):
     values = list(results.values())
     right = sum(r.right for r in values)
@@ -66,7 +54,6 @@ def test_corpus_figures(results):
     assert all(n <= 1 for n in wrong_first.values()), wrong_first
 
 
-@pytest.mark.xfail(strict=False, reason="REGRESSION: docs/cases.md not regenerated after it")
 def test_cases_page_lists_every_case_with_its_result(results):
     text = PAGE.read_text()
     rows = dict(re.findall(r"^\| `([\w-]+)` \| \S+ \| `[\w-]+` \| `([\w-]+)`", text, re.M))
