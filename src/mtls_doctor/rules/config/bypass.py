@@ -104,8 +104,9 @@ class ProtectedContentServedUnverified(ConfigRule):
     same content (the same `root`/`alias` directory or the same `proxy_pass`/`fastcgi_pass`/...
     upstream) or is the server nginx selects for the protected server's name on another
     listen address (nginx's server selection: exact name, wildcards, regexes, then the
-    default server of that address). Servers that only redirect or reject are left alone; a
-    listener on loopback only is a warning. A server with its own `ssl_verify_client` and a
+    default server of that address). One finding per open server, naming the verifying
+    servers it bypasses (the first three, then a count). Servers that only redirect or reject
+    are left alone; a listener on loopback only is a warning. A server with its own `ssl_verify_client` and a
     plain `listen` (no `ssl`) is the same hole inside one server block.
 
     Why it matters:
@@ -140,39 +141,109 @@ class ProtectedContentServedUnverified(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        """One finding per open server, naming the verifying servers it bypasses (the first
+        MAX_NAMED and a count). Linear in servers: content keys computed once per server, a
+        content key -> verifying servers index, and find_server asked only for a name an open
+        server at that address can match."""
         yield from _plain_listens(cls, ctx)
         guarded = [s for s in ctx.servers if protected(s, ctx)]
         if not guarded:
             return
-        others = [s for s in ctx.servers if s.kind == "http" and _open(s)]
-        reported: set[tuple[int, int]] = set()
+        keys = _keys_of(ctx)
+        others = [s for s in ctx.servers if s.kind == "http" and _open(s) and keys(s)]
+        by_key: dict[tuple[str, str], list[Server]] = {}
         for p in guarded:
-            keys = content_keys(p, ctx)
-            names = [n for n in p.names if n.lower() not in GENERIC_NAMES and not n.startswith("~")]
-            mine = {l.address for l in p.listens}
-            for s in others:
-                if s is p or (id(s), id(p)) in reported:
+            for key in keys(p):
+                by_key.setdefault(key, []).append(p)
+        named = _name_bypasses(ctx, guarded, others)
+        for s in others:
+            shared = [k for k in keys(s) if k in by_key]
+            by_name = named.get(id(s), [])
+            if not shared and not by_name:
+                continue
+            if shared:
+                first = by_key[shared[0]]
+                p = first[0]
+                mine = {l.address for l in p.listens}
+                address = next((l.address for l in s.listens if l.address not in mine),
+                               s.listens[0].address if s.listens else "*:80")
+                # the verifying servers named: those sharing this content, then those reached
+                # by name (not already counted)
+                extra = [q for q, _ in by_name if shared[0] not in keys(q)]
+                bypassed = len(first) + len(extra)
+                shown = (first[:MAX_NAMED] + extra)[:MAX_NAMED]
+                what = f"the same {shared[0][0]} {shared[0][1]}"
+            else:
+                p, address = by_name[0]
+                bypassed, shown = len(by_name), [q for q, _ in by_name[:MAX_NAMED]]
+                names = [n for n in p.names if n.lower() not in GENERIC_NAMES and not n.startswith("~")]
+                what = f"requests for {names[0]}"
+            yield cls.finding(
+                f"{s.label} serves {what} as the verifying {_servers(shown, bypassed)}, over "
+                f"{_how(s, address)}: no client certificate is needed there.",
+                _listen_node(s, address).location,
+                Fix("Redirect to the verifying server, or require the certificate here too.",
+                    "return 301 https://$host$request_uri;"),
+                severity=Severity.WARNING if all(_loopback(l.address) for l in s.listens) else None)
+
+
+#: verifying servers named in one finding; the rest are counted
+MAX_NAMED = 3
+
+
+def _servers(shown: list[Server], total: int) -> str:
+    text = ", ".join(q.label for q in shown)
+    if total > len(shown):
+        text += f" and {total - len(shown)} more verifying server{'s' if total - len(shown) > 1 else ''}"
+    return text
+
+
+def _keys_of(ctx: LintContext):
+    """content_keys of a server, computed once per lint run (ctx.memo)."""
+    cache: dict[int, dict] = ctx.memo.setdefault("bypass.content_keys", {})
+
+    def keys(server: Server) -> dict:
+        found = cache.get(id(server))
+        if found is None:
+            found = cache[id(server)] = content_keys(server, ctx)
+        return found
+
+    return keys
+
+
+def _patterned(server: Server) -> bool:
+    return any(n.startswith(("*.", ".", "~")) or n.endswith(".*") for n in server.names)
+
+
+def _name_bypasses(ctx: LintContext, guarded: list[Server], others: list[Server]) -> dict:
+    """id(open server) -> [(verifying server, address)]: on an address of the open server (not
+    one of the verifying server's), nginx selects the open server by one of the verifying
+    server's names. find_server decides; it is asked only when an open server at that address
+    has the name itself or a wildcard/regex name (the only ways it can be selected by name)."""
+    where: dict[str, dict[str, None]] = {}  # a name of an open server -> its addresses
+    patterns: dict[str, None] = {}  # addresses with an open server with a wildcard/regex name
+    for s in others:
+        for listen in s.listens:
+            for n in s.names:
+                where.setdefault(n.lower().rstrip("."), {})[listen.address] = None
+            if _patterned(s):
+                patterns[listen.address] = None
+    wanted = {id(s) for s in others}
+    out: dict[int, list[tuple[Server, str]]] = {}
+    for p in guarded:
+        names = [n for n in p.names if n.lower() not in GENERIC_NAMES and not n.startswith("~")]
+        mine = {l.address for l in p.listens}
+        hit: set[int] = set()
+        for name in names:
+            host = name.lstrip("*.")
+            for address in {**where.get(host.lower().rstrip("."), {}), **patterns}:
+                if address in mine:
                     continue
-                found = _shared(keys, content_keys(s, ctx))
-                address = None
-                if found is None and names and content_keys(s, ctx):
-                    address = _same_name(ctx, p, s, names, mine)
-                    if address is None:
-                        continue
-                elif found is None:
-                    continue
-                reported.add((id(s), id(p)))
-                address = address or next((l.address for l in s.listens if l.address not in mine),
-                                          s.listens[0].address if s.listens else "*:80")
-                what = (f"the same {found[0]} {found[1]}" if found is not None
-                        else f"requests for {names[0]}")
-                yield cls.finding(
-                    f"{s.label} serves {what} as the verifying {p.label}, over {_how(s, address)}:"
-                    " no client certificate is needed there.",
-                    _listen_node(s, address).location,
-                    Fix("Redirect to the verifying server, or require the certificate here too.",
-                        "return 301 https://$host$request_uri;"),
-                    severity=Severity.WARNING if all(_loopback(l.address) for l in s.listens) else None)
+                chosen, by_name = find_server(ctx.eff, address, host)
+                if chosen is not None and by_name and id(chosen) in wanted and id(chosen) not in hit:
+                    hit.add(id(chosen))
+                    out.setdefault(id(chosen), []).append((p, address))
+    return out
 
 
 def _plain_listens(cls, ctx: LintContext) -> Iterable[Finding]:
@@ -203,23 +274,6 @@ def _echo_only(server: Server) -> bool:
 
     top = [d for d in server.node.block or () if d.name == "return"]
     return bool(top) and echoes_verify(top[0])
-
-
-def _shared(a: dict, b: dict) -> tuple[str, str] | None:
-    common = [k for k in a if k in b]
-    return common[0] if common else None
-
-
-def _same_name(ctx: LintContext, p: Server, s: Server, names: list[str], mine: set[str]) -> str | None:
-    """An address of ``s`` (not one of ``p``) where nginx selects ``s`` by one of ``p``'s names."""
-    for listen in s.listens:
-        if listen.address in mine:
-            continue
-        for name in names:
-            chosen, by_name = find_server(ctx.eff, listen.address, name.lstrip("*."))
-            if chosen is s and by_name:
-                return listen.address
-    return None
 
 
 RULES = (ProtectedContentServedUnverified,)
