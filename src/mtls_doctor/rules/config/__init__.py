@@ -7,7 +7,7 @@ explicit concatenation of the submodules' tuples.
 
 from __future__ import annotations
 
-from mtls_doctor.rules.config import (bypass, ciphers, context, dn, files, identity, inputs, paths, refusals,
+from mtls_doctor.rules.config import (bypass, ciphers, context, dn, files, identity, inputs, mail, paths, refusals,
                                       revocation, server, sni, upstream, verify, versions)
 
 RULES: tuple = (
@@ -26,5 +26,6 @@ RULES: tuple = (
     + identity.RULES
     + dn.RULES
     + refusals.RULES
+    + mail.RULES
     + inputs.RULES
 )

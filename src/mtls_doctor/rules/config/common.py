@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 
 from mtls_doctor.model import Finding
-from mtls_doctor.nginx.effective import Effective, Server, Setting
+from mtls_doctor.nginx.effective import Effective, LocationView, Server, Setting
 from mtls_doctor.nginx.parse import Directive
 from mtls_doctor.nginx.version import Version
 from mtls_doctor.rules.base import Rule
@@ -200,12 +200,26 @@ def unprotected(server: Server, eff: Effective, ok: Callable[[VerifyUse], bool])
         return [server.label]
     out = []
     for loc in server.locations:
-        if not loc.serves_content:
+        if not serves_protected(loc):
             continue
         own = [d for d in loc.own if d.name != "location"] + list(loc.proxy_headers)
         if not ok(verify_use_of((n for d in own for n in d.walk()), eff)):
             out.append(f"`location {' '.join(loc.node.args)}`")
     return out
+
+
+def serves_protected(loc: LocationView) -> bool:
+    """The location serves content a certificate could protect: not when all it does is a
+    ``return`` of a constant (``return 200 "ok";`` of a health check, ``return 204;``): that
+    answer is written in the configuration itself, the same for every client."""
+    if not loc.serves_content:
+        return False
+    own = [d for d in loc.own if d.name not in ("location", "if", "access_log", "add_header",
+                                                  "default_type", "log_not_found", "expires")]
+    returns = [d for d in own if d.name == "return"]
+    if not returns or len(returns) != len(own):
+        return True
+    return any("$" in " ".join(r.args[1:]) for r in returns)
 
 
 def verifying(server: Server) -> bool:

@@ -195,7 +195,8 @@ class ClientCertVariableDeprecated(ConfigRule):
     """`$ssl_client_cert` is deprecated: a multi-line value that breaks HTTP headers.
 
     What it checks:
-    Any use of `$ssl_client_cert`.
+    Any use of `$ssl_client_cert` outside logs and `return` (a response body, or the data a
+    stream `return` sends, carries the line breaks as they are).
 
     Why it matters:
     `$ssl_client_cert` is the PEM with a TAB before every line but the first (section 5): in a
@@ -228,6 +229,8 @@ class ClientCertVariableDeprecated(ConfigRule):
         for node in ctx.eff.config.walk():
             if node.name in LOG_DIRECTIVES or "ssl_client_cert" not in text_of(node) or not CLIENT_CERT_VAR.search(text_of(node)):
                 continue
+            if node.name == "return":
+                continue  # a response body (or a stream session's data), not a header line
             new_args = [CLIENT_CERT_VAR.sub(_escaped, a) for a in node.args]
             if ctx.version is not None and ctx.version < ESCAPED_CERT:
                 yield cls.finding(
@@ -391,6 +394,82 @@ class RawCertInRequestHeader(ConfigRule):
                 Fix("Send the URL-encoded certificate.", f"{node.name} {node.args[0]} {fixed};"))
 
 
+#: a parameter or header name that tells the application the client was verified
+VERIFIED_NAME = re.compile(r"(?i)(verif|authenticated|client[-_]?(?:s[-_]?)?dn\b|client[-_]?cert\b)")
+#: constant values that claim nothing (clearing a header the client might send is good practice)
+NOT_A_CLAIM = frozenset({"", '""', "''", "0", "none", "off", "false", "no", "failed"})
+
+
+class VerifiedFlagConstant(ConfigRule):
+    """A constant "verified" flag (`fastcgi_param SSL_CLIENT_VERIFY SUCCESS`) where nginx does not enforce verification.
+
+    What it checks:
+    A `proxy_set_header`, `grpc_set_header`, `fastcgi_param`, `uwsgi_param` or `scgi_param`
+    whose name says the client is verified or identified (`*VERIFY*`, `*VERIFIED*`,
+    `*AUTHENTICATED*`, `*CLIENT_DN`, `*CLIENT_CERT`) and whose value is a constant such as `1`,
+    `on` or `SUCCESS` instead of `$ssl_client_verify`, in a server that does not reject
+    unverified clients (`optional`, `optional_no_ca` or `off`) and a location that does not
+    check `$ssl_client_verify` itself. Empty values and `0`/`NONE`/`off` (which clear or deny)
+    are left alone.
+
+    Why it matters:
+    With `optional` nginx lets clients without a certificate (and with `optional_no_ca` with
+    an untrusted one) reach the location (F2.2); the constant tells the application every one
+    of them is verified, so it grants what a certificate should.
+
+    Example:
+    ```nginx
+    ssl_verify_client optional;
+    location ~ \\.php$ { fastcgi_param SSL_CLIENT_VERIFIED 1; fastcgi_pass php; }
+    ```
+
+    Use instead:
+    ```nginx
+    fastcgi_param SSL_CLIENT_VERIFY $ssl_client_verify;   # the application checks SUCCESS
+    ```
+
+    References:
+    F2.2 and section 5 of nginx-mtls-facts.md;
+    https://nginx.org/en/docs/http/ngx_http_ssl_module.html#var_ssl_client_verify
+    """
+
+    code = "MTLS412"
+    name = "verified-flag-constant"
+    severity = Severity.ERROR
+    facts = ("F2.2",)
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        from mtls_doctor.rules.config.common import FORWARD, verify_use_of
+
+        hits = []
+        for server in ctx.servers:
+            if server.kind != "http" or (server.ssl and server.verify == "on"):
+                continue
+            top = [d for d in server.node.block or () if d.name != "location"]
+            if verify_use_of((n for d in top for n in d.walk()), ctx.eff).checked:
+                continue
+            guarded: set[int] = set()
+            for loc in server.locations:
+                own = [d for d in loc.own if d.name != "location"]
+                if verify_use_of((n for d in own for n in d.walk()), ctx.eff).checked:
+                    guarded |= {id(n) for d in own for n in d.walk()}
+            for node in [*server.walk(), *(d for d in server.inherited if d.name in FORWARD)]:
+                if node.name not in FORWARD or len(node.args) < 2 or id(node) in guarded:
+                    continue
+                name, value = node.args[0], " ".join(node.args[1:])
+                if not VERIFIED_NAME.search(name) or "$" in value or value.strip("\"'").lower() in NOT_A_CLAIM:
+                    continue
+                hits.append((node, server))
+        for node, servers in per_node(hits):
+            mode = servers[0].verify if servers[0].ssl else "off (no TLS)"
+            yield cls.finding(
+                f"`{node.name} {node.args[0]} {' '.join(node.args[1:])}` tells the application every client is"
+                f" verified, but {labels(servers)} has ssl_verify_client {mode}: clients without a valid"
+                " certificate get it too.", node.location,
+                Fix("Pass the real verification result.", f"{node.name} {node.args[0]} $ssl_client_verify;"))
+
+
 RULES = (
     ErrorLogHidesVerifyFailures,
     AddHeaderClientIdentity,
@@ -398,6 +477,7 @@ RULES = (
     ClientCertVariableDeprecated,
     IdentityHeaderSpoofable,
     RawCertInRequestHeader,
+    VerifiedFlagConstant,
 )
 
 __all__ = ["RULES", "per_node"]

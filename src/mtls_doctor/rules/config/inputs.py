@@ -26,6 +26,7 @@ SECURITY_DIRECTIVES = frozenset({
     "ssl_verify_client", "ssl_verify_depth", "ssl_ocsp", "ssl", "include", "proxy_ssl_verify",
     "grpc_ssl_verify", "uwsgi_ssl_verify", "proxy_ssl_verify_depth",
 })
+TRUST_FILES = frozenset({"ssl_client_certificate", "ssl_trusted_certificate", "ssl_crl"})
 #: the rules whose verdict follows from the ssl_verify_client mode: unknown when it is a placeholder
 MODE_DEPENDENT = frozenset({
     "MTLS201", "MTLS202", "MTLS203", "MTLS204", "MTLS205", "MTLS206", "MTLS207", "MTLS208",
@@ -161,10 +162,14 @@ class TemplateSectionsUnseen(ConfigRule):
     """A template holds conditional sections, inserts configuration or names trust files lint cannot see.
 
     What it checks:
-    Template control tags (`{% if %}`, `{{ if }}`/`{{ end }}`, `{{#section}}`, `<% if %>`),
-    placeholders that stand alone on a line and so insert whole directives (`{{ extra_config }}`,
-    `{% include %}`, `{{> partial}}`, `{{ include "x" . }}`), and client CA or CRL paths that
-    are placeholders (`ssl_client_certificate {{ ca_file }};`). One finding per file.
+    Conditional template sections (`{% if %}`, `{{ if }}`, `{{#section}}`, `<% if %>`, up to
+    the next control tag) that hold a directive deciding client verification
+    (`ssl_verify_client`, a CA or CRL file, `ssl_verify_depth`, `ssl_ocsp`, an `if` or header
+    using `$ssl_client_*`), and placeholders that stand alone on a line and so insert whole
+    directives (`{{ extra_config }}`, `{% include %}`, `{{> partial}}`, `{{ include "x" . }}`).
+    One finding per file. Loops (`{% for %}`, `<% each %>`, `{{ range }}`) repeat the same
+    directives and are not reported; a CA path that is a placeholder is an unknown value like
+    any path checked without its files (MTLS294 says what that blocks).
 
     Why it matters:
     Lint reads every conditional section as present and cannot see what an inserted block
@@ -197,35 +202,42 @@ class TemplateSectionsUnseen(ConfigRule):
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         from mtls_doctor.nginx.templates import Role
 
-        trust = _templated_trust_files(ctx)
         for path, found in ctx.eff.config.templates.items():
-            control = [p for p in found if p.role is Role.CONTROL]
+            control = sorted((p for p in found if p.role is Role.CONTROL), key=lambda p: p.line)
             inserted = [p for p in found if p.role is Role.STATEMENT]
-            files = trust.get(path, [])
-            if not control and not inserted and not files:
+            decisive = _conditional_sections(ctx, path, control)
+            if not decisive and not inserted:
                 continue
             parts = []
-            if files:
-                parts.append("the client CA/CRL file comes from the rendering (" + ", ".join(
-                    f"`{n.name}` line {n.line}" for n in files[:4]) + "): lint cannot read it")
-            if control:
-                parts.append(f"{len(control)} conditional/loop tag(s) (lines "
-                             f"{_lines(control)}): every section was read as rendered")
+            if decisive:
+                parts.append(f"{len(decisive)} conditional section(s) (lines {_lines(decisive)}) hold"
+                             " client-verification settings: every section was read as rendered")
             if inserted:
                 parts.append(f"{len(inserted)} placeholder(s) that insert configuration lint cannot"
                              f" see (lines {_lines(inserted)})")
-            first = min([p.line for p in control + inserted] + [n.line for n in files])
+            first = min(p.line for p in decisive + inserted)
             yield cls.finding("; ".join(parts) + ": the verdict holds for the template as written.",
                               Location(path=path, line=first), "Lint each rendering as well.")
 
 
-def _templated_trust_files(ctx: LintContext) -> dict[str, list[Directive]]:
-    """path -> the ssl_client_certificate / ssl_trusted_certificate / ssl_crl directives whose
-    path is a template placeholder."""
-    out: dict[str, list[Directive]] = {}
-    for node, _hits in _placeholder_nodes(ctx):
-        if node.name in ("ssl_client_certificate", "ssl_trusted_certificate", "ssl_crl"):
-            out.setdefault(node.path, []).append(node)
+#: control tags that repeat a section (a loop renders the same directives each time) rather
+#: than decide whether it is there
+_LOOP_TAG = re.compile(r"^\W*-?\s*(?:for|endfor|end|range|each|with|endwith)\b|\.each\b|^\W*end\W*$")
+
+
+def _conditional_sections(ctx: LintContext, path: str, control: list) -> list:
+    """The conditional tags (if/unless/else/mustache sections) whose section, up to the next
+    control tag, holds a directive that decides client verification."""
+    nodes = [n for n in ctx.eff.config.walk() if n.path == path and n.line]
+    out = []
+    for i, tag in enumerate(control):
+        inner = tag.text.strip("{}%<>=#^/-~ ")
+        if _LOOP_TAG.search(inner) or tag.text.startswith("{{/") or re.match(r"^(?:end\w*)\b", inner):
+            continue
+        end = control[i + 1].line if i + 1 < len(control) else 10**9
+        if any(tag.line <= n.line <= end and (_verification_relevant(ctx, n) or n.name in TRUST_FILES)
+               for n in nodes):
+            out.append(tag)
     return out
 
 
@@ -283,7 +295,7 @@ class ModuleBlockNotAnalysed(ConfigRule):
 
     What it checks:
     Every block at nginx's main level other than `http`, `stream` and `events` (and `mail`
-    while lint has no mail servers to analyse): blocks of third-party modules such as
+    with servers, which MTLS260-MTLS262 analyse): blocks of third-party modules such as
     `nginx_tcp_proxy_module` (`tcp {}`) or `nginx-rtmp-module` (`rtmp {}`). A warning when the
     block configures TLS client verification (`ssl_verify_client`, a CA file), else info.
 
@@ -315,10 +327,11 @@ class ModuleBlockNotAnalysed(ConfigRule):
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         if ctx.eff.config.context != "main":
             return
-        kinds = {s.kind for s in ctx.servers}
         for node in ctx.eff.config.root:
-            if node.block is None or node.name in KNOWN_MAIN_BLOCKS or (node.name == "mail" and "mail" in kinds):
+            if node.block is None or node.name in KNOWN_MAIN_BLOCKS:
                 continue
+            if node.name == "mail" and any(d.name == "server" for d in node.block):
+                continue  # its servers are analysed by MTLS260-MTLS262 (rules/config/mail.py)
             names = {d.name for d in node.walk()}
             servers = sum(1 for d in node.walk() if d.name == "server" and d.block is not None)
             tls = bool(names & {"ssl_verify_client", "ssl_client_certificate", "ssl_trusted_certificate"})

@@ -326,6 +326,60 @@ class StaplingIsNotClientRevocation(ConfigRule):
                 node.location, "Add `ssl_crl` (a CRL from every CA) or `ssl_ocsp on` with a resolver.")
 
 
+class OcspResponderNotHttp(ConfigRule):
+    """`ssl_ocsp_responder` with a URL that is not `http://` (e.g. `https://`): `nginx -t` fails.
+
+    What it checks:
+    A TLS server with `ssl_ocsp on` (or `leaf`) whose effective `ssl_ocsp_responder` does not
+    start with `http://` (a template placeholder is left alone).
+
+    Why it matters:
+    nginx's OCSP client speaks plain HTTP only (OCSP responses are signed, TLS adds nothing).
+    `nginx -t` fails with `invalid URL prefix in OCSP responder "https://..." in
+    "ssl_ocsp_responder"` (measured on nginx 1.22, 1.26 and 1.30), and the reload keeps the
+    old configuration without OCSP (F6.2).
+
+    Example:
+    ```nginx
+    ssl_ocsp on;
+    ssl_ocsp_responder https://ocsp.example.com/;
+    ```
+
+    Use instead:
+    ```nginx
+    ssl_ocsp on;
+    ssl_ocsp_responder http://ocsp.example.com/;
+    ```
+
+    References:
+    F6.2 of nginx-mtls-facts.md; https://nginx.org/en/docs/http/ngx_http_ssl_module.html#ssl_ocsp_responder
+    """
+
+    code = "MTLS306"
+    name = "ocsp-responder-not-http"
+    severity = Severity.ERROR
+    facts = ("F6.2",)
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        hits = []
+        for server in ctx.tls_servers:
+            responder = server.settings["ssl_ocsp_responder"]
+            url = responder.value
+            if not _ocsp_on(server) or responder.node is None or not url:
+                continue
+            if url[:7].lower() == "http://" or any(t in url for t in ("$", "{{", "<%", "{%")):
+                continue
+            hits.append((responder.node, server))
+        for node, servers in per_node(hits):
+            url = node.args[0]
+            plain = "http://" + url.split("://", 1)[1] if "://" in url else "http://" + url
+            yield cls.finding(
+                f"nginx -t fails: `invalid URL prefix in OCSP responder \"{url}\"` ({labels(servers)});"
+                " nginx's OCSP client speaks http:// only.",
+                node.location, Fix("Give the responder's http:// URL.", f"ssl_ocsp_responder {plain};"))
+
+
 def _is_ca(cert) -> bool:
     from cryptography import x509
 
@@ -335,6 +389,6 @@ def _is_ca(cert) -> bool:
         return cert.issuer == cert.subject
 
 
-CONFIG_RULES = (OcspWithoutResolver, OcspWithOptionalNoCa, StaplingIsNotClientRevocation)
+CONFIG_RULES = (OcspWithoutResolver, OcspWithOptionalNoCa, StaplingIsNotClientRevocation, OcspResponderNotHttp)
 FILE_RULES = (CrlMissingForCa, CrlExpired)
 RULES = (CrlMissingForCa, CrlExpired) + CONFIG_RULES

@@ -323,8 +323,8 @@ class TrustedCertificateNotAdvertised(ConfigRule):
     """CAs in `ssl_trusted_certificate` are trusted for client certificates but never advertised.
 
     What it checks:
-    A verifying server that has both `ssl_client_certificate` and `ssl_trusted_certificate`.
-    When the files are readable, it fires only if the trusted file holds a CA that is not an
+    A verifying server that has both `ssl_client_certificate` and `ssl_trusted_certificate`,
+    both readable: it fires only if the trusted file holds a CA that is not an
     issuer of a CA in the client certificate file (so its clients are not covered by an
     advertised name). Both directives naming the same file is fine: its CAs are advertised
     because `ssl_client_certificate` names it (measured on real nginx).
@@ -372,11 +372,13 @@ class TrustedCertificateNotAdvertised(ConfigRule):
                 continue  # the same file: every CA in it is advertised (F1.1; measured)
             advertised = ctx.bundle(s["ssl_client_certificate"])
             trusted = ctx.bundle(s["ssl_trusted_certificate"])
-            if advertised is not None and trusted is not None:
-                issuers = {c.issuer for c in advertised.certificates}
-                subjects = {c.subject for c in advertised.certificates}
-                if all(c.subject in issuers or c.subject in subjects for c in trusted.certificates):
-                    continue
+            if advertised is None or trusted is None:
+                continue  # without both files nothing says a trusted CA is left out (the usual
+                # pair, an advertised intermediate and its trusted root, is right)
+            issuers = {c.issuer for c in advertised.certificates}
+            subjects = {c.subject for c in advertised.certificates}
+            if all(c.subject in issuers or c.subject in subjects for c in trusted.certificates):
+                continue
             hits.append((s["ssl_trusted_certificate"].node, server))
         for node, servers in per_node(hits):
             yield cls.finding(
