@@ -23,6 +23,7 @@ setup_system() {
   command -v curl >/dev/null 2>&1 || pkgs+=(curl)
   command -v patch >/dev/null 2>&1 || pkgs+=(patch)  # lint --diff is checked by applying it
   command -v git >/dev/null 2>&1 || pkgs+=(git)  # SARIF tests take the repository root from git
+  command -v envsubst >/dev/null 2>&1 || pkgs+=(gettext-base)  # templates are checked against a real envsubst rendering
   command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)  # the HTML report is checked in headless Chromium
   [ -e /etc/ssl/certs/ca-certificates.crt ] || pkgs+=(ca-certificates)
   command -v prometheus >/dev/null 2>&1 || pkgs+=(prometheus)  # the exporter tests scrape with a real Prometheus
