@@ -32,6 +32,18 @@ class K8sRule(Rule):
     def check(cls, ctx: "K8sContext") -> Iterable[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @classmethod
+    def on(cls, res: Resource, where: str | tuple | Location, message: str, fix: str,
+           severity: Severity | None = None) -> Finding:
+        """A finding about manifest object ``res``, at the manifest line of one of its
+        annotations (``where`` a str: the annotation's name), of one of its fields (a tuple: the
+        keys below the object) or at a Location already found; ``fix`` is the fix's text."""
+        if isinstance(where, str):
+            where = res.annotation_location(where)
+        elif isinstance(where, tuple):
+            where = res.where(*where)
+        return cls.finding(message, where, Fix(fix), severity)
+
 
 def _hosts(ctx: "K8sContext") -> tuple[inx.HostAuth, ...]:
     return inx.host_auth(ctx.manifests)
@@ -115,12 +127,12 @@ class AuthTlsSpreadsToHost(K8sRule):
                 continue
             for ing in ha.ingresses:
                 if inx.SECRET not in ing.annotations:
-                    yield cls.finding(
+                    yield cls.on(
+                        ing, ("spec", "rules"),
                         f"{ing.ref} has no auth-tls annotations but shares host {ha.host} with "
                         f"{ha.auth.ingress.ref}: its paths get ssl_verify_client {ha.auth.verify_client} too.",
-                        ing.where("spec", "rules"),
-                        Fix("Move these paths to their own host name, or make the host's client auth "
-                            "optional and check ssl-client-verify in the protected backends."))
+                        "Move these paths to their own host name, or make the host's client auth "
+                        "optional and check ssl-client-verify in the protected backends.")
 
 
 _COMPARED = (("secret", inx.SECRET), ("verify_client", inx.VERIFY_CLIENT), ("depth", inx.VERIFY_DEPTH),
@@ -170,12 +182,11 @@ class AuthTlsConflictOnHost(K8sRule):
                 for attr, ann in _COMPARED:
                     mine, theirs = getattr(other, attr), getattr(win, attr)
                     if mine != theirs:
-                        where = other.ingress.annotation_location(ann) if ann in other.ingress.annotations \
-                            else other.ingress.annotation_location(inx.SECRET)
-                        yield cls.finding(
+                        yield cls.on(
+                            other.ingress, ann if ann in other.ingress.annotations else inx.SECRET,
                             f"{other.ingress.ref} sets {ann.split('/')[-1]} {mine!r} for host {ha.host}, but "
                             f"{win.ingress.ref} is older and its {theirs!r} applies; this one is ignored.",
-                            where, Fix("Use the same auth-tls annotations on every Ingress of the host."))
+                            "Use the same auth-tls annotations on every Ingress of the host.")
                         break
 
 
@@ -214,10 +225,11 @@ class AuthTlsSecretDenied(K8sRule):
         for auth in _auth_of(ctx):
             if auth.denied:
                 hint = _other_ca_keys(auth, ctx)
-                yield cls.finding(
+                yield cls.on(
+                    auth.ingress, inx.SECRET,
                     f"{auth.ingress.ref}: {auth.denied}; ingress-nginx renders `return 403;` for every path "
-                    f"of its hosts." + hint, auth.ingress.annotation_location(inx.SECRET),
-                    Fix("Name a Secret of the Ingress's namespace as namespace/name, with the CA in key ca.crt."))
+                    f"of its hosts." + hint,
+                    "Name a Secret of the Ingress's namespace as namespace/name, with the CA in key ca.crt.")
 
 
 def _other_ca_keys(auth: inx.AuthTLS, ctx: "K8sContext") -> str:
@@ -277,10 +289,10 @@ class AuthTlsSecretWithoutCa(K8sRule):
         for auth in _auth_of(ctx):
             if auth.material is not None and auth.material.ca_path is None:
                 s = auth.material.secret
-                yield cls.finding(
+                yield cls.on(
+                    auth.ingress, inx.SECRET,
                     f"{s.ref} has tls.crt/tls.key and no ca.crt: ingress-nginx renders no client verification "
-                    f"for {auth.ingress.ref}.", auth.ingress.annotation_location(inx.SECRET),
-                    Fix("Put the client CA certificate(s) under the key ca.crt of the secret."))
+                    f"for {auth.ingress.ref}.", "Put the client CA certificate(s) under the key ca.crt of the secret.")
 
 
 class AuthTlsSecretHoldsServerPair(K8sRule):
@@ -316,11 +328,11 @@ class AuthTlsSecretHoldsServerPair(K8sRule):
     def check(cls, ctx):
         for auth in _auth_of(ctx):
             if auth.material is not None and auth.material.server_pair_in_ca:
-                yield cls.finding(
+                yield cls.on(
+                    auth.ingress, inx.SECRET,
                     f"{auth.material.secret.ref} holds tls.crt and tls.key with ca.crt: the server certificate "
                     f"is written into the CA file of {auth.ingress.ref} and trusted for client authentication.",
-                    auth.ingress.annotation_location(inx.SECRET),
-                    Fix("Use a Secret that holds only ca.crt for auth-tls-secret."))
+                    "Use a Secret that holds only ca.crt for auth-tls-secret.")
 
 
 class ForeignControllerAnnotations(K8sRule):
@@ -362,16 +374,14 @@ class ForeignControllerAnnotations(K8sRule):
             if ctl == f5.CONTROLLER_NAME:
                 for ann in inx.AUTH_TLS_ANNOTATIONS:
                     if ann in ing.annotations:
-                        yield cls.finding(
-                            f"{ing.ref} is served by the F5 NGINX Ingress Controller (class "
+                        yield cls.on(
+                            ing, ann, f"{ing.ref} is served by the F5 NGINX Ingress Controller (class "
                             f"{inx.ingress_class(ing)}), which ignores {ann}: no client verification.",
-                            ing.annotation_location(ann),
-                            Fix("Use a Policy with spec.ingressMTLS on a VirtualServer instead."))
+                            "Use a Policy with spec.ingressMTLS on a VirtualServer instead.")
                         break
             elif ctl == inx.CONTROLLER_NAME and f5.POLICIES in ing.annotations:
-                yield cls.finding(f"{ing.ref} is served by ingress-nginx, which ignores {f5.POLICIES}.",
-                                  ing.annotation_location(f5.POLICIES),
-                                  Fix("Use the nginx.ingress.kubernetes.io/auth-tls-* annotations on ingress-nginx."))
+                yield cls.on(ing, f5.POLICIES, f"{ing.ref} is served by ingress-nginx, which ignores {f5.POLICIES}.",
+                             "Use the nginx.ingress.kubernetes.io/auth-tls-* annotations on ingress-nginx.")
 
 
 class AuthTlsOnCatchAll(K8sRule):
@@ -410,14 +420,22 @@ class AuthTlsOnCatchAll(K8sRule):
                 continue
             for ri, rule in enumerate(_items(at(auth.ingress.body, "spec", "rules"))):
                 if not at(rule, "host"):
-                    yield cls.finding(
+                    yield cls.on(
+                        auth.ingress, ("spec", "rules", ri),
                         f"{auth.ingress.ref} rule {ri} has no host: its auth-tls settings go to the catch-all "
-                        f"server _ (no SNI, unknown hosts).", auth.ingress.where("spec", "rules", ri),
-                        Fix("Set spec.rules[].host to the name clients use."))
+                        f"server _ (no SNI, unknown hosts).", "Set spec.rules[].host to the name clients use.")
 
 
 def _items(node: object) -> list:
     return list(node.value) if isinstance(node, Node) and isinstance(node.value, list) else []
+
+
+def _policy_refs(ctx: "K8sContext", refs: object, namespace: str | None) -> Iterator[tuple[int, Resource | None]]:
+    """(index, the Policy or None when it is not in the input) of each ``{name, namespace}``
+    item of a VirtualServer's or a route's ``policies`` (the namespace defaults to the
+    VirtualServer's)."""
+    for i, ref in enumerate(_items(refs)):
+        yield i, ctx.manifests.find("Policy", str(at(ref, "namespace") or namespace), str(at(ref, "name")))
 
 
 class ClientCertHeadersForgeable(K8sRule):
@@ -464,11 +482,12 @@ class ClientCertHeadersForgeable(K8sRule):
             for p in ha.paths:
                 other = protected.get(p.service)
                 if other is not None:
-                    yield cls.finding(
+                    yield cls.on(
+                        p.ingress, ("spec", "rules", p.rule_index, "http", "paths", p.path_index),
                         f"Service {p.service} is behind auth-tls on {other.host} but reachable without it via "
                         f"{p.ingress.ref} host {ha.host} path {p.path}: ssl-client-* headers there come from "
-                        f"the client.", p.ingress.where("spec", "rules", p.rule_index, "http", "paths", p.path_index),
-                        Fix("Clear the ssl-client-* headers on this route or do not route the service here."))
+                        f"the client.",
+                        "Clear the ssl-client-* headers on this route or do not route the service here.")
 
 
 class MatchCnBlocksAcme(K8sRule):
@@ -507,11 +526,11 @@ class MatchCnBlocksAcme(K8sRule):
             acme = any(a in ing.annotations for ing in ha.ingresses for a in CERT_MANAGER_ANNOTATIONS) or any(
                 "/.well-known/acme-challenge" in p.path for p in ha.paths)
             if acme:
-                yield cls.finding(
+                yield cls.on(
+                    ha.auth.ingress, inx.MATCH_CN,
                     f"host {ha.host} gets its certificate by ACME and {ha.auth.ingress.ref}'s match-cn returns 403 "
                     f"to every request without a matching certificate, the http-01 challenge included.",
-                    ha.auth.ingress.annotation_location(inx.MATCH_CN),
-                    Fix("Use DNS-01 for this host, or check the CN in the backend."))
+                    "Use DNS-01 for this host, or check the CN in the backend.")
 
 
 class AuthTlsValueDefaulted(K8sRule):
@@ -545,9 +564,8 @@ class AuthTlsValueDefaulted(K8sRule):
     def check(cls, ctx):
         for auth in _auth_of(ctx):
             for ann, given, used in auth.defaulted:
-                yield cls.finding(f"{auth.ingress.ref}: {ann.split('/')[-1]} {given!r} is not valid and becomes "
-                                  f"{used!r}.", auth.ingress.annotation_location(ann),
-                                  Fix(f"Write a valid value for {ann}."))
+                yield cls.on(auth.ingress, ann, f"{auth.ingress.ref}: {ann.split('/')[-1]} {given!r} is not valid "
+                             f"and becomes {used!r}.", f"Write a valid value for {ann}.")
 
 
 class AuthTlsValueRejectsIngress(K8sRule):
@@ -581,9 +599,9 @@ class AuthTlsValueRejectsIngress(K8sRule):
     def check(cls, ctx):
         for auth in _auth_of(ctx):
             for ann in auth.rejected:
-                yield cls.finding(f"{auth.ingress.ref}: {ann.split('/')[-1]} {auth.ingress.annotations[ann]!r} is "
-                                  f"invalid; ingress-nginx drops the whole Ingress.",
-                                  auth.ingress.annotation_location(ann), Fix(f"Write a valid value for {ann}."))
+                yield cls.on(auth.ingress, ann, f"{auth.ingress.ref}: {ann.split('/')[-1]} "
+                             f"{auth.ingress.annotations[ann]!r} is invalid; ingress-nginx drops the whole Ingress.",
+                             f"Write a valid value for {ann}.")
 
 
 class ClientAuthPerPath(K8sRule):
@@ -623,17 +641,17 @@ class ClientAuthPerPath(K8sRule):
         for ing in ctx.manifests.of_kind("Ingress"):
             text = ing.annotations.get(snippet, "")
             if any(d in text for d in ("ssl_verify_client", "ssl_client_certificate", "ssl_verify_depth")):
-                yield cls.finding(f"{ing.ref}: configuration-snippet sets client verification inside a location; "
-                                  "nginx refuses it there and the reload fails.", ing.annotation_location(snippet),
-                                  Fix("Client auth is per host: use auth-tls-* on a host of its own."))
+                yield cls.on(ing, snippet, f"{ing.ref}: configuration-snippet sets client verification inside a "
+                             "location; nginx refuses it there and the reload fails.",
+                             "Client auth is per host: use auth-tls-* on a host of its own.")
         for vs in ctx.manifests.of_kind("VirtualServer"):
             for ri, route in enumerate(_items(at(vs.body, "spec", "routes"))):
-                for pi, ref in enumerate(_items(at(route, "policies"))):
-                    pol = ctx.manifests.find("Policy", str(at(ref, "namespace") or vs.namespace), str(at(ref, "name")))
+                for pi, pol in _policy_refs(ctx, at(route, "policies"), vs.namespace):
                     if pol is not None and isinstance(at(pol.body, "spec", "ingressMTLS"), Node):
-                        yield cls.finding(f"{vs.ref} route {at(route, 'path')}: ingressMTLS {pol.ref} is not allowed in "
-                                          "a route; the route answers 500.", vs.where("spec", "routes", ri, "policies", pi),
-                                          Fix("Reference the ingressMTLS policy from spec.policies of the VirtualServer."))
+                        yield cls.on(vs, ("spec", "routes", ri, "policies", pi),
+                                     f"{vs.ref} route {at(route, 'path')}: ingressMTLS {pol.ref} is not allowed in "
+                                     "a route; the route answers 500.",
+                                     "Reference the ingressMTLS policy from spec.policies of the VirtualServer.")
 
 
 class IngressMtlsPolicyUnusable(K8sRule):
@@ -669,24 +687,22 @@ class IngressMtlsPolicyUnusable(K8sRule):
     @classmethod
     def check(cls, ctx):
         for vs in ctx.manifests.of_kind("VirtualServer"):
-            for pi, ref in enumerate(_items(at(vs.body, "spec", "policies"))):
-                pol = ctx.manifests.find("Policy", str(at(ref, "namespace") or vs.namespace), str(at(ref, "name")))
+            for pi, pol in _policy_refs(ctx, at(vs.body, "spec", "policies"), vs.namespace):
                 parsed = f5.parse_policy(pol, ctx.manifests) if pol is not None else None
                 if parsed is None:
                     continue
                 why = parsed.invalid or (None if at(vs.body, "spec", "tls", "secret") else "TLS must be enabled")
                 if why:
-                    yield cls.finding(f"{vs.ref}: ingressMTLS {pol.ref} {why}; its routes answer 500.",
-                                      vs.where("spec", "policies", pi),
-                                      Fix("A Secret of type nginx.org/ca with ca.crt, and spec.tls.secret."))
+                    yield cls.on(vs, ("spec", "policies", pi), f"{vs.ref}: ingressMTLS {pol.ref} {why}; its routes "
+                                 "answer 500.", "A Secret of type nginx.org/ca with ca.crt, and spec.tls.secret.")
             for ri, route in enumerate(_items(at(vs.body, "spec", "routes"))):
-                for pi, ref in enumerate(_items(at(route, "policies"))):
-                    pol = ctx.manifests.find("Policy", str(at(ref, "namespace") or vs.namespace), str(at(ref, "name")))
+                for pi, pol in _policy_refs(ctx, at(route, "policies"), vs.namespace):
                     if pol is not None and at(pol.body, "spec", "ingressMTLS") is not None:
-                        yield cls.finding(
+                        yield cls.on(
+                            vs, ("spec", "routes", ri, "policies", pi),
                             f"{vs.ref}: ingressMTLS {pol.ref} on route {at(route, 'path') or ri} is not allowed in the "
-                            "route context; the route answers 500.", vs.where("spec", "routes", ri, "policies", pi),
-                            Fix("Reference the ingressMTLS Policy from the VirtualServer's spec.policies."))
+                            "route context; the route answers 500.",
+                            "Reference the ingressMTLS Policy from the VirtualServer's spec.policies.")
         for ing in ctx.manifests.of_kind("Ingress"):
             if not f5.handled_ingress(ing, ctx.manifests) or f5.POLICIES not in ing.annotations:
                 continue
@@ -698,9 +714,9 @@ class IngressMtlsPolicyUnusable(K8sRule):
                 why = ("is not in the input (missing or invalid: the Ingress answers 500)" if pol is None
                        else parsed.invalid or (None if at(ing.body, "spec", "tls") else "TLS must be enabled"))
                 if why:
-                    yield cls.finding(f"{ing.ref}: {f5.POLICIES} Policy {pns}/{pname} {why}; its hosts answer 500.",
-                                      ing.annotation_location(f5.POLICIES),
-                                      Fix("A Secret of type nginx.org/ca with ca.crt, and spec.tls on the Ingress."))
+                    yield cls.on(ing, f5.POLICIES, f"{ing.ref}: {f5.POLICIES} Policy {pns}/{pname} {why}; its hosts "
+                                 "answer 500.",
+                                 "A Secret of type nginx.org/ca with ca.crt, and spec.tls on the Ingress.")
 
 
 class FrontendValidationInsecureFallback(K8sRule):
@@ -742,14 +758,15 @@ class FrontendValidationInsecureFallback(K8sRule):
                     continue
                 seen.add(keys)
                 if (at(val, "mode") or gateway.ALLOW_VALID_ONLY) == gateway.ALLOW_INSECURE_FALLBACK:
-                    yield cls.finding(f"{gw.ref}: {'.'.join(map(str, keys))}.mode AllowInsecureFallback accepts any "
-                                      "client certificate or none (optional_no_ca, no CA).", gw.where(*keys, "mode"),
-                                      Fix("Use mode: AllowValidOnly."))
+                    yield cls.on(gw, (*keys, "mode"), f"{gw.ref}: {'.'.join(map(str, keys))}.mode "
+                                 "AllowInsecureFallback accepts any client certificate or none "
+                                 "(optional_no_ca, no CA).",
+                                 "Use mode: AllowValidOnly.")
                 else:
                     _path, _data, problem = gateway.bundle(gw, val, ctx.manifests)
                     if problem:
-                        yield cls.finding(f"{gw.ref}: {problem}.", gw.where(*keys, "caCertificateRefs"),
-                                          Fix("Create the ConfigMap with the CA under ca.crt."))
+                        yield cls.on(gw, (*keys, "caCertificateRefs"), f"{gw.ref}: {problem}.",
+                                     "Create the ConfigMap with the CA under ca.crt.")
 
 
 #: Service annotations with which a cloud load balancer terminates TLS itself (its own
@@ -835,12 +852,11 @@ class TlsTerminatedBeforeController(K8sRule):
                 continue
             for name, what in LB_TLS_ANNOTATIONS.items():
                 if name in ann:
-                    yield cls.finding(
-                        f"{svc.ref} in front of the ingress controller has {name}: the {what} terminates "
+                    yield cls.on(
+                        svc, name, f"{svc.ref} in front of the ingress controller has {name}: the {what} terminates "
                         "TLS, so no client certificate reaches nginx and client authentication cannot work.",
-                        svc.annotation_location(name),
-                        Fix("Pass TLS through the load balancer at layer 4 (no certificate on it) so nginx "
-                            "terminates TLS, or do mTLS on the load balancer itself."))
+                        "Pass TLS through the load balancer at layer 4 (no certificate on it) so nginx "
+                        "terminates TLS, or do mTLS on the load balancer itself.")
                     break
 
 
@@ -903,13 +919,13 @@ class SslPassthroughSkipsAuthTls(K8sRule):
             if not auth.configured or value not in ("true", "1", "t"):
                 continue
             sure = args is not None
-            yield cls.finding(
+            yield cls.on(
+                auth.ingress, PASSTHROUGH,
                 f"{auth.ingress.ref} has ssl-passthrough: TLS goes straight to the backend and its auth-tls "
                 "annotations are ignored" + ("" if sure else " (if the controller runs with "
                                                           "--enable-ssl-passthrough)") + ".",
-                auth.ingress.annotation_location(PASSTHROUGH),
-                Fix("Drop ssl-passthrough to verify client certificates in nginx, or verify them in the "
-                    "backend's TLS server."), severity=None if sure else Severity.WARNING)
+                "Drop ssl-passthrough to verify client certificates in nginx, or verify them in the "
+                "backend's TLS server.", severity=None if sure else Severity.WARNING)
 
 
 TRAEFIK_OPTIONS_ANNOTATION = "traefik.ingress.kubernetes.io/router.tls.options"
@@ -999,21 +1015,22 @@ class TraefikTlsOptionUnusable(K8sRule):
                     continue
                 values = secret_data(found).values
                 if "tls.ca" not in values and "ca.crt" not in values:  # getCABlocks: no single-key fallback
-                    yield cls.finding(
+                    yield cls.on(
+                        opt, ("spec", "clientAuth", "secretNames", i),
                         f"{opt.ref}: Secret {ns}/{secret_name} has neither tls.ca nor ca.crt: Traefik skips it"
                         + ("; with no CA left its clientAuthType fails and every TLS connection of its routers "
                            "is closed." if _verifies(opt) else "."),
-                        opt.where("spec", "clientAuth", "secretNames", i),
-                        Fix("Put the client CA under the key ca.crt (or tls.ca) of that Secret."))
+                        "Put the client CA under the key ca.crt (or tls.ca) of that Secret.")
         if not options:
             return
         for router, wanted, where, written in _option_refs(ctx):
             if wanted not in options:
-                yield cls.finding(
+                yield cls.on(
+                    router, where,
                     f"{router.ref} asks for TLS options {written!r}, which Traefik does not have (the TLSOptions "
                     f"here are {', '.join(sorted(options))}): every TLS connection to its hosts is closed.",
-                    where, Fix("Reference the TLSOption by name (and namespace) from an IngressRoute, or as "
-                               "<namespace>-<name>@kubernetescrd from an Ingress."))
+                    "Reference the TLSOption by name (and namespace) from an IngressRoute, or as "
+                    "<namespace>-<name>@kubernetescrd from an Ingress.")
 
 
 class TraefikTlsOptionUnused(K8sRule):
@@ -1054,16 +1071,15 @@ class TraefikTlsOptionUnused(K8sRule):
         defaults = [o for o in ctx.manifests.of_kind("TLSOption") if o.name == "default"]
         if len({o.namespace or "default" for o in defaults}) > 1:
             for o in defaults:
-                yield cls.finding(f"{o.ref}: TLSOptions named default exist in several namespaces: Traefik drops "
-                                  "them all.", o.where("metadata", "name"),
-                                  Fix("Keep one TLSOption named default in the cluster."))
+                yield cls.on(o, ("metadata", "name"), f"{o.ref}: TLSOptions named default exist in several "
+                             "namespaces: Traefik drops them all.", "Keep one TLSOption named default in the cluster.")
         for ident, opt in options.items():
             if ident == "default" or ident in used or at(opt.body, "spec", "clientAuth") is None:
                 continue
-            yield cls.finding(f"{opt.ref} sets clientAuth but no IngressRoute or Ingress here uses it: no host "
-                              "asks for a client certificate through it.", opt.where("spec", "clientAuth"),
-                              Fix("Reference it from the IngressRoute (spec.tls.options) or the Ingress "
-                                  f"({TRAEFIK_OPTIONS_ANNOTATION}: {ident}@kubernetescrd)."))
+            yield cls.on(opt, ("spec", "clientAuth"), f"{opt.ref} sets clientAuth but no IngressRoute or Ingress "
+                         "here uses it: no host asks for a client certificate through it.",
+                         "Reference it from the IngressRoute (spec.tls.options) or the Ingress "
+                         f"({TRAEFIK_OPTIONS_ANNOTATION}: {ident}@kubernetescrd).")
 
 
 RULES: tuple[type[K8sRule], ...] = (
