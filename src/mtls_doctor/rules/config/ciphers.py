@@ -159,7 +159,7 @@ class ClientCaBelowSecurityLevel(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
-        from mtls_doctor.rules.config.files import _is_ca, ca_store
+        from mtls_doctor.rules.config.files import ca_store
 
         hits = []
         detail: dict[int, str] = {}
@@ -167,23 +167,40 @@ class ClientCaBelowSecurityLevel(ConfigRule):
             if not verifying(server):
                 continue
             level, _node = seclevel(server)
-            for cert in ca_store(ctx, server):
-                if not _is_ca(cert) and cert.issuer != cert.subject:
-                    continue
-                why = _weakness(cert, level, cert.issuer == cert.subject, ctx.openssl)
-                if why is None:
-                    continue
-                setting = server.settings["ssl_client_certificate"]
-                node = setting.node or server.settings["ssl_trusted_certificate"].node or server.node
-                hits.append((node, server))
-                detail.setdefault(id(node), f"`{cert.subject.rfc4514_string()}` has {why}, below security"
-                                            f" level {level}")
-                break
+            weak = _first_weak(ctx, ca_store(ctx, server), level)
+            if weak is None:
+                continue
+            cert, why = weak
+            setting = server.settings["ssl_client_certificate"]
+            node = setting.node or server.settings["ssl_trusted_certificate"].node or server.node
+            hits.append((node, server))
+            detail.setdefault(id(node), f"`{cert.subject.rfc4514_string()}` has {why}, below security"
+                                        f" level {level}")
         for node, servers in per_node(hits):
             yield cls.finding(
                 f"{detail[id(node)]}: clients it issues are refused in {labels(servers)}"
                 " (67 CA certificate key too weak, or 68 for the signature).",
                 node.location, "Re-issue the CA with RSA 2048+ or ECDSA P-256 and SHA-256.")
+
+
+def _first_weak(ctx: LintContext, store, level: int):
+    """(certificate, why) of the first CA of ``store`` below ``level``, or None: once per CA
+    store and level in a lint run (ctx.memo; the store lives as long as ctx), so a bundle named
+    by many servers is read once, not once per server."""
+    from mtls_doctor.rules.config.files import _is_ca
+
+    key = ("MTLS224.first_weak", id(store), level)
+    if key not in ctx.memo:
+        found = None
+        for cert in store:
+            if not _is_ca(cert) and cert.issuer != cert.subject:
+                continue
+            why = _weakness(cert, level, cert.issuer == cert.subject, ctx.openssl)
+            if why is not None:
+                found = (cert, why)
+                break
+        ctx.memo[key] = found
+    return ctx.memo[key]
 
 
 RULES = (SslCiphersWeak, ClientCaBelowSecurityLevel)

@@ -66,15 +66,27 @@ def _rejects(server: Server) -> bool:
 def _cas(ctx: LintContext, server: Server) -> tuple:
     """What a server trusts: the certificates of its CA files when they are loaded (two files
     with other names but the same certificates are the same trust), else the resolved paths."""
-    out = []
+    parts: list = []
     for name in ("ssl_client_certificate", "ssl_trusted_certificate"):
         setting = server.settings[name]
         bundle = ctx.bundle(setting)
         if bundle is not None:
-            out.extend(c.fingerprint(_SHA256) for c in bundle.certificates)
+            parts.append(("bundle", id(bundle), bundle))
         elif setting.node is not None and setting.args:
-            out.append(ctx.eff.config.resolve(setting.value))
-    return frozenset(out)
+            parts.append(("path", ctx.eff.config.resolve(setting.value), None))
+    # once per pair of files in a lint run (ctx.memo; bundles live as long as ctx): a bundle
+    # named by many servers is fingerprinted once, and servers with the same files share one set
+    key = ("sni._cas",) + tuple(p[:2] for p in parts)
+    found = ctx.memo.get(key)
+    if found is None:
+        out = []
+        for kind, value, bundle in parts:
+            if kind == "bundle":
+                out.extend(c.fingerprint(_SHA256) for c in bundle.certificates)
+            else:
+                out.append(value)
+        found = ctx.memo[key] = frozenset(out)
+    return found
 
 
 def _compared_by_content(ctx: LintContext, *servers: Server) -> bool:
@@ -182,7 +194,10 @@ class DefaultServerOtherCa(ConfigRule):
                 if not verifying(server) or not server.own_ssl_context:
                     continue  # no context of its own: its handshakes ARE the default server's
                 mine = _cas(ctx, server)
-                if theirs <= mine:
+                subset = ctx.memo.get(("sni._cas<=", id(theirs), id(mine)))
+                if subset is None:  # the sets live in ctx.memo: their ids are a safe key
+                    subset = ctx.memo[("sni._cas<=", id(theirs), id(mine))] = theirs <= mine
+                if subset:
                     continue  # the default trusts nothing the named server does not
                 compared = _compared_by_content(ctx, default, server)
                 yield cls.finding(
