@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mtls_doctor.k8s.manifests import ManifestSet, Node, Resource, at, secret_data
+from mtls_doctor.k8s.manifests import ManifestSet, Node, Resource, at, items, secret_data
 from mtls_doctor.k8s.render import Controller, Line, Origin, RenderedServer, Rendering, origin
 from mtls_doctor.pki.verify import VERIFY_CLIENT_MODES
 
@@ -102,7 +102,7 @@ def parse_policy(policy: Resource, mset: ManifestSet) -> MTLSPolicy | None:
 
 def _refs(value: object, namespace: str) -> list[tuple[str, str]]:
     out = []
-    for item in value.value if isinstance(value, Node) and isinstance(value.value, list) else []:
+    for item in items(value):
         name = at(item, "name")
         if isinstance(name, str):
             out.append(((at(item, "namespace") or namespace or "default"), name))
@@ -178,10 +178,10 @@ def _ingress_servers(mset: ManifestSet, files: dict[str, bytes]) -> list[Rendere
             continue
         ns = ing.namespace or "default"
         tls_hosts: dict[str, str] = {}
-        for t in _items(at(ing.body, "spec", "tls")):
-            for h in _items(at(t, "hosts")):
+        for t in items(at(ing.body, "spec", "tls")):
+            for h in items(at(t, "hosts")):
                 tls_hosts[str(h)] = str(at(t, "secretName") or "")
-        for ri, rule in enumerate(_items(at(ing.body, "spec", "rules"))):
+        for ri, rule in enumerate(items(at(ing.body, "spec", "rules"))):
             host = str(at(rule, "host") or "_")
             made = origin(ing, "spec", "rules", ri)
             tls = bool(at(ing.body, "spec", "tls"))
@@ -197,7 +197,7 @@ def _ingress_servers(mset: ManifestSet, files: dict[str, bytes]) -> list[Rendere
             if error_500:
                 lines.append(Line("    return 500;", Origin(ing, f"metadata.annotations.{POLICIES}",
                                                           ing.annotation_location(POLICIES))))
-            for pi, p in enumerate(_items(at(rule, "http", "paths"))):
+            for pi, p in enumerate(items(at(rule, "http", "paths"))):
                 po = origin(ing, "spec", "rules", ri, "http", "paths", pi)
                 lines += [Line(f"    location {at(p, 'path') or '/'} {{", po),
                           Line("        proxy_pass http://upstream;", po), Line("    }", po)]
@@ -205,10 +205,6 @@ def _ingress_servers(mset: ManifestSet, files: dict[str, bytes]) -> list[Rendere
             out.append(RenderedServer(controller=Controller.F5_NGINX_INGRESS, host=host, lines=tuple(lines),
                                       origin=made, resources=(ing,)))
     return out
-
-
-def _items(node: object) -> list:
-    return list(node.value) if isinstance(node, Node) and isinstance(node.value, list) else []
 
 
 def render(mset: ManifestSet) -> Rendering | None:
@@ -242,7 +238,7 @@ def render(mset: ManifestSet) -> Rendering | None:
             mtls_done = True
             lines += _mtls_lines(parsed, files, field_origins=True)
         routes = at(vs.body, "spec", "routes")
-        for ri, route in enumerate(routes.value if isinstance(routes, Node) and isinstance(routes.value, list) else []):
+        for ri, route in enumerate(items(routes)):
             ro = origin(vs, "spec", "routes", ri)
             lines.append(Line(f"    location {at(route, 'path') or '/'} {{", ro))
             # policy.go generatePolicies: an ingressMTLS policy in the route context is an error

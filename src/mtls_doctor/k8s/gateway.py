@@ -23,7 +23,7 @@ nginx/nginx-gateway-fabric at commit e55bfe339 (main after v2.6.7):
 
 from __future__ import annotations
 
-from mtls_doctor.k8s.manifests import ManifestSet, Node, Resource, at, secret_data
+from mtls_doctor.k8s.manifests import ManifestSet, Node, Resource, at, items, secret_data
 from mtls_doctor.k8s.render import Controller, Line, Origin, RenderedServer, Rendering, origin
 
 CONTROLLER_NAME = "gateway.nginx.org/nginx-gateway-controller"
@@ -33,19 +33,15 @@ ALLOW_INSECURE_FALLBACK = "AllowInsecureFallback"
 VERIFY_DEPTH = 4  # servers_template.go
 
 
-def _items(node: object) -> list:
-    return list(node.value) if isinstance(node, Node) and isinstance(node.value, list) else []
-
-
 def validation_for(gw: Resource, port: object) -> tuple[Node | None, tuple[object, ...]]:
     """(the validation block that applies to ``port``, the keys that reach it)."""
     frontend = at(gw.body, "spec", "tls", "frontend")
-    for i, entry in enumerate(_items(at(frontend, "perPort"))):
+    for i, entry in enumerate(items(at(frontend, "perPort"))):
         val = at(entry, "tls", "validation")
-        if isinstance(val, Node) and _items(at(val, "caCertificateRefs")) and at(entry, "port") == port:
+        if isinstance(val, Node) and items(at(val, "caCertificateRefs")) and at(entry, "port") == port:
             return val, ("spec", "tls", "frontend", "perPort", i, "tls", "validation")
     val = at(frontend, "default", "validation")
-    if isinstance(val, Node) and _items(at(val, "caCertificateRefs")):
+    if isinstance(val, Node) and items(at(val, "caCertificateRefs")):
         return val, ("spec", "tls", "frontend", "default", "validation")
     return None, ()
 
@@ -54,7 +50,7 @@ def bundle(gw: Resource, val: Node, mset: ManifestSet) -> tuple[str | None, byte
     """(bundle path, CA bytes, problem) of a validation's caCertificateRefs."""
     data = b""
     path = None
-    for ref in _items(at(val, "caCertificateRefs")):
+    for ref in items(at(val, "caCertificateRefs")):
         kind = at(ref, "kind") or "ConfigMap"
         ns = at(ref, "namespace") or gw.namespace or "default"
         name = at(ref, "name")
@@ -83,7 +79,7 @@ def render(mset: ManifestSet) -> Rendering | None:
     for gw in mset.of_kind("Gateway"):
         if not gw.api_version.startswith("gateway.networking.k8s.io/") or not handled(gw, mset):
             continue
-        for li, listener in enumerate(_items(at(gw.body, "spec", "listeners"))):
+        for li, listener in enumerate(items(at(gw.body, "spec", "listeners"))):
             if at(listener, "protocol") != "HTTPS":
                 continue
             mode = at(listener, "tls", "mode") or "Terminate"

@@ -41,7 +41,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from mtls_doctor.k8s.manifests import ManifestSet, Node, Resource, SecretData, at, secret_data
+from mtls_doctor.k8s.manifests import ManifestSet, Node, Resource, SecretData, at, items, secret_data
 from mtls_doctor.k8s.render import (Controller, Line, Origin, RenderedServer, Rendering,
                                     annotation_origin, origin, quote)
 from mtls_doctor.pki.verify import VERIFY_CLIENT_MODES
@@ -331,11 +331,11 @@ def host_auth(mset: ManifestSet) -> tuple[HostAuth, ...]:
         if auth.rejected:
             continue  # store.go updateIngress: the Ingress never reaches the controller
         parsed[ing.key] = auth
-        for t in _list(at(ing.body, "spec", "tls")):
-            for h in _list(at(t, "hosts")):
+        for t in items(at(ing.body, "spec", "tls")):
+            for h in items(at(t, "hosts")):
                 if isinstance(h, str) and isinstance(at(t, "secretName"), str):
                     tls.setdefault(h, (ing, at(t, "secretName")))
-        for ri, rule in enumerate(_list(at(ing.body, "spec", "rules"))):
+        for ri, rule in enumerate(items(at(ing.body, "spec", "rules"))):
             host = at(rule, "host")
             host = host if isinstance(host, str) and host else CATCH_ALL
             http = at(rule, "http")
@@ -349,7 +349,7 @@ def host_auth(mset: ManifestSet) -> tuple[HostAuth, ...]:
                 entry[0].append(ing)
                 if auth.configured:
                     entry[4].append(auth)
-            for pi, p in enumerate(_list(at(http, "paths"))):
+            for pi, p in enumerate(items(at(http, "paths"))):
                 entry[1].append(PathRef(ing, ri, pi, str(at(p, "path") or "/"),
                                         str(at(p, "pathType") or "ImplementationSpecific"), _backend(p)))
             if entry[3] is None and auth.denied is not None:
@@ -360,10 +360,6 @@ def host_auth(mset: ManifestSet) -> tuple[HostAuth, ...]:
                           auth=hosts[h][2], denied=hosts[h][3], candidates=tuple(hosts[h][4]),
                           tls_secret=tls.get(h))
                  for h in order)
-
-
-def _list(node: object) -> list:
-    return list(node.value) if isinstance(node, Node) and isinstance(node.value, list) else []
 
 
 # --------------------------------------------------------------------------- rendering

@@ -78,6 +78,12 @@ def at(node: Any, *keys: Any) -> Any:
     return node
 
 
+def items(node: object) -> list:
+    """The items of a YAML sequence (a Node holding a list), else [] (absent, null, a scalar or
+    a mapping where a list belongs)."""
+    return list(node.value) if isinstance(node, Node) and isinstance(node.value, list) else []
+
+
 def plain(node: Any) -> Any:
     """A Node tree as plain dicts and lists (for values such as a list of refs)."""
     if isinstance(node, Node):

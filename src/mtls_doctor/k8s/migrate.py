@@ -281,6 +281,13 @@ def _pem_block(data: bytes, indent: str) -> str:
     return "\n".join(indent + line for line in text.splitlines())
 
 
+def _ca_configmap(name: str, ns: str, ca: bytes) -> str:
+    """The ConfigMap ``<name>-client-ca`` holding the client CA as PEM under ``ca.crt`` (what
+    NGINX Gateway Fabric and Envoy Gateway read a frontend validation CA from)."""
+    return (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}-client-ca\n  namespace: {ns}\n"
+            f"data:\n  ca.crt: |\n{_pem_block(ca, '    ')}\n")
+
+
 def _resources(p: HostPlan, target: str, ca: bytes, crl: bytes, ns: str, tls_secret: str,
                service: str) -> str:
     name = p.host.replace("*", "wildcard").replace(".", "-").strip("-") or "catch-all"
@@ -300,8 +307,7 @@ def _resources(p: HostPlan, target: str, ca: bytes, crl: bytes, ns: str, tls_sec
                 f"  routes:\n  - path: /\n    action:\n      pass: backend\n")
     if target == "nginx-gateway-fabric":
         mode = "AllowValidOnly" if p.mode == "on" else "AllowInsecureFallback"
-        return (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}-client-ca\n  namespace: {ns}\n"
-                f"data:\n  ca.crt: |\n{_pem_block(ca, '    ')}\n"
+        return (_ca_configmap(name, ns, ca) +
                 f"---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: {name}\n  namespace: {ns}\n"
                 f"spec:\n  gatewayClassName: nginx\n  listeners:\n  - name: https\n    port: 443\n    protocol: HTTPS\n"
                 f"    hostname: {host}\n    tls:\n      mode: Terminate\n      certificateRefs:\n      - name: {tls_secret}\n"
@@ -313,8 +319,7 @@ def _resources(p: HostPlan, target: str, ca: bytes, crl: bytes, ns: str, tls_sec
                 f"  - backendRefs:\n    - name: {svc}\n      port: {port}\n")
     if target == "envoy-gateway":
         optional = "\n      optional: true" if p.mode != "on" else ""
-        return (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}-client-ca\n  namespace: {ns}\n"
-                f"data:\n  ca.crt: |\n{_pem_block(ca, '    ')}\n"
+        return (_ca_configmap(name, ns, ca) +
                 f"---\n# the Gateway and HTTPRoute as for Gateway API (gatewayClassName: eg)\n"
                 f"apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: ClientTrafficPolicy\nmetadata:\n"
                 f"  name: {name}-mtls\n  namespace: {ns}\nspec:\n  targetRefs:\n  - group: gateway.networking.k8s.io\n"

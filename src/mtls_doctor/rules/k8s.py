@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from mtls_doctor.k8s import f5, gateway, ingress_nginx as inx
-from mtls_doctor.k8s.manifests import Node, Resource, at
+from mtls_doctor.k8s.manifests import Node, Resource, at, items
 from mtls_doctor.model import Finding, Fix, Location, Severity
 from mtls_doctor.rules.base import Rule
 
@@ -418,7 +418,7 @@ class AuthTlsOnCatchAll(K8sRule):
         for auth in _auth_of(ctx):
             if not auth.configured:
                 continue
-            for ri, rule in enumerate(_items(at(auth.ingress.body, "spec", "rules"))):
+            for ri, rule in enumerate(items(at(auth.ingress.body, "spec", "rules"))):
                 if not at(rule, "host"):
                     yield cls.on(
                         auth.ingress, ("spec", "rules", ri),
@@ -426,15 +426,11 @@ class AuthTlsOnCatchAll(K8sRule):
                         f"server _ (no SNI, unknown hosts).", "Set spec.rules[].host to the name clients use.")
 
 
-def _items(node: object) -> list:
-    return list(node.value) if isinstance(node, Node) and isinstance(node.value, list) else []
-
-
 def _policy_refs(ctx: "K8sContext", refs: object, namespace: str | None) -> Iterator[tuple[int, Resource | None]]:
     """(index, the Policy or None when it is not in the input) of each ``{name, namespace}``
     item of a VirtualServer's or a route's ``policies`` (the namespace defaults to the
     VirtualServer's)."""
-    for i, ref in enumerate(_items(refs)):
+    for i, ref in enumerate(items(refs)):
         yield i, ctx.manifests.find("Policy", str(at(ref, "namespace") or namespace), str(at(ref, "name")))
 
 
@@ -645,7 +641,7 @@ class ClientAuthPerPath(K8sRule):
                              "location; nginx refuses it there and the reload fails.",
                              "Client auth is per host: use auth-tls-* on a host of its own.")
         for vs in ctx.manifests.of_kind("VirtualServer"):
-            for ri, route in enumerate(_items(at(vs.body, "spec", "routes"))):
+            for ri, route in enumerate(items(at(vs.body, "spec", "routes"))):
                 for pi, pol in _policy_refs(ctx, at(route, "policies"), vs.namespace):
                     if pol is not None and isinstance(at(pol.body, "spec", "ingressMTLS"), Node):
                         yield cls.on(vs, ("spec", "routes", ri, "policies", pi),
@@ -695,7 +691,7 @@ class IngressMtlsPolicyUnusable(K8sRule):
                 if why:
                     yield cls.on(vs, ("spec", "policies", pi), f"{vs.ref}: ingressMTLS {pol.ref} {why}; its routes "
                                  "answer 500.", "A Secret of type nginx.org/ca with ca.crt, and spec.tls.secret.")
-            for ri, route in enumerate(_items(at(vs.body, "spec", "routes"))):
+            for ri, route in enumerate(items(at(vs.body, "spec", "routes"))):
                 for pi, pol in _policy_refs(ctx, at(route, "policies"), vs.namespace):
                     if pol is not None and at(pol.body, "spec", "ingressMTLS") is not None:
                         yield cls.on(
@@ -752,7 +748,7 @@ class FrontendValidationInsecureFallback(K8sRule):
     def check(cls, ctx):
         for gw in ctx.manifests.of_kind("Gateway"):
             seen: set[tuple] = set()
-            for listener in _items(at(gw.body, "spec", "listeners")):
+            for listener in items(at(gw.body, "spec", "listeners")):
                 val, keys = gateway.validation_for(gw, at(listener, "port"))
                 if val is None or keys in seen:
                     continue
@@ -868,9 +864,9 @@ def _controller_args(ctx: "K8sContext") -> list[str] | None:
     the input (None: not in the input)."""
     found: list[str] | None = None
     for wl in ctx.manifests.of_kind("Deployment", "DaemonSet"):
-        for c in _items(at(wl.body, "spec", "template", "spec", "containers")):
+        for c in items(at(wl.body, "spec", "template", "spec", "containers")):
             image = str(at(c, "image") or "")
-            args = [str(a) for a in _items(at(c, "args"))]
+            args = [str(a) for a in items(at(c, "args"))]
             if "ingress-nginx/controller" in image or any("nginx-ingress-controller" in a for a in args):
                 found = (found or []) + args
     return found
@@ -961,7 +957,7 @@ def _option_refs(ctx: "K8sContext") -> Iterator[tuple[Resource, str, Location, s
 
 def _verifies(opt: Resource) -> bool:
     kind = at(opt.body, "spec", "clientAuth", "clientAuthType")
-    names = _items(at(opt.body, "spec", "clientAuth", "secretNames"))
+    names = items(at(opt.body, "spec", "clientAuth", "secretNames"))
     return bool(names) and kind in (None, "VerifyClientCertIfGiven", "RequireAndVerifyClientCert")
 
 
@@ -1009,7 +1005,7 @@ class TraefikTlsOptionUnusable(K8sRule):
         options = _tls_options(ctx)
         for opt in options.values():
             ns = opt.namespace or "default"
-            for i, secret_name in enumerate(_items(at(opt.body, "spec", "clientAuth", "secretNames"))):
+            for i, secret_name in enumerate(items(at(opt.body, "spec", "clientAuth", "secretNames"))):
                 found = ctx.manifests.find("Secret", ns, str(secret_name))
                 if found is None:
                     continue
