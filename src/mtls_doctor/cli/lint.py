@@ -127,7 +127,10 @@ def _yaml_configs(paths: tuple[str, ...], prefix: str | None, context: str | Non
                    "sandbox (placeholders for missing files) and report what it refuses (MTLS250).")
 @click.option("--select", multiple=True, metavar="CODE", help="Only these rules (code or prefix, e.g. MTLS2).")
 @click.option("--ignore", multiple=True, metavar="CODE", help="Skip these rules (code or prefix).")
-@click.option("--diff", "show_diff", is_flag=True, help="Print the mechanical fixes as a unified diff.")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Print the mechanical fixes as a unified diff (apply with `git apply` or `patch -p1` "
+                   "in the current directory; a file outside it is named from /: `patch -p1 -d /`); "
+                   "one line on stderr names the findings without one.")
 @click.option("--show-nginx", is_flag=True,
               help="Kubernetes manifests: print the nginx configuration each controller renders.")
 @click.option("--context", "context", type=click.Choice(["http", "server", "location", "stream", "mail"]),
@@ -190,12 +193,28 @@ def command(paths, nginx, nginx_version, openssl_version, at, no_files, nginx_t,
                                               "openssl_version": str(openssl) if openssl else None,
                                               **data})
     if show_diff:
-        from mtls_doctor.nginx.fixes import unified_diff
-
-        sys.stdout.write(unified_diff(configs, report.findings))
+        _print_diff(configs, report.findings)
         return report.exit_code(Severity(fail_on))
     emit(report, fmt, lambda r: _render_text(r, configs), _attachments(configs))
     return report.exit_code(Severity(fail_on))
+
+
+def _print_diff(configs, findings) -> None:
+    """The mechanical fixes as a unified diff on stdout (paths relative to the current
+    directory: `git apply`, `patch -p1`); one line on stderr naming the findings it cannot fix."""
+    from collections import Counter
+
+    from mtls_doctor.nginx.fixes import fix_plan
+    from mtls_doctor.report.view import plural
+
+    plan = fix_plan(configs, findings, os.getcwd())
+    sys.stdout.write(plan.diff)
+    if plan.manual:
+        counts = Counter(f.rule for f in plan.manual)
+        names = ", ".join(code if n == 1 else f"{code} x{n}" for code, n in sorted(counts.items()))
+        done = f"the diff fixes {plural(len(plan.fixed), 'finding')}; " if plan.fixed else ""
+        sys.stderr.write(f"mtls-doctor: note: {done}no mechanical fix for {plural(len(plan.manual), 'finding')} "
+                         f"({names}): `mtls-doctor lint` without --diff says what to change\n")
 
 
 def _attachments(configs):
