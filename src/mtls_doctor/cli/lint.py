@@ -189,6 +189,10 @@ def command(paths, nginx, nginx_version, openssl_version, at, no_files, nginx_t,
                              oracle=oracle)
         findings.extend(report.findings)
         data.setdefault("configs", []).append({**report.data, "context": config.context})
+    if len(configs) > 1:  # nginx.conf and the conf.d file it includes (pre-commit passes both): once
+        seen: set = set()
+        findings = [f for f in findings if not ((key := (f.rule, f.location.path, f.location.line, f.message)) in seen
+                                                or seen.add(key))]
     report = Report("lint", tuple(findings), {"nginx_version": str(version) if version else None,
                                               "openssl_version": str(openssl) if openssl else None,
                                               **data})
