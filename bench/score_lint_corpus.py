@@ -48,7 +48,7 @@ TIMEOUT_S = 60
 # The one place that says which rule codes count as finding which family. A code belongs to one
 # family; a label that may be found by another family's rule says so with `accept:`.
 FAMILY_RULES: dict[str, list[str]] = {
-    "bypass-by-other-listener": ["MTLS214"],
+    "bypass-by-other-listener": ["MTLS214", "MTLS262"],
     "upstream-mtls-client": ["MTLS240", "MTLS241", "MTLS242", "MTLS243"],
     "ciphers-seclevel": ["MTLS223", "MTLS224"],
     "dn-string-comparison": ["MTLS406", "MTLS407", "MTLS408", "MTLS409"],
@@ -60,12 +60,12 @@ FAMILY_RULES: dict[str, list[str]] = {
     "depth": ["MTLS207"],
     "missing-root/chain": ["MTLS102", "MTLS103", "MTLS231", "MTLS234"],
     "crl": ["MTLS115", "MTLS301", "MTLS302"],
-    "ocsp": ["MTLS303", "MTLS304", "MTLS305"],
+    "ocsp": ["MTLS303", "MTLS304", "MTLS305", "MTLS306"],
     "sni-default-server": ["MTLS210", "MTLS211", "MTLS212", "MTLS501", "MTLS513"],
-    "identity-header-forgeable": ["MTLS402", "MTLS403", "MTLS405"],
+    "identity-header-forgeable": ["MTLS402", "MTLS403", "MTLS405", "MTLS412"],
     "trust-settings": ["MTLS203", "MTLS205", "MTLS206", "MTLS208"],
     "version-gate": ["MTLS209", "MTLS220"],
-    "stream-mail": [],
+    "stream-mail": ["MTLS260", "MTLS261"],
     "template-hazard": ["MTLS290", "MTLS291"],
 }
 FAMILIES = list(FAMILY_RULES)

@@ -123,7 +123,8 @@ class Server:
     @property
     def label(self) -> str:
         name = next((n for n in self.names if n and n != "_"), None)
-        where = f"{self.node.path}:{self.node.line}"
+        line = self.node.line or next((d.line for d in self.walk() if d.line), 0)  # a wrapped fragment
+        where = f"{self.node.path}:{line}"
         return f"server {name!r} ({where})" if name else f"server at {where}"
 
     def walk(self) -> Iterator[Directive]:
@@ -308,13 +309,7 @@ def effective(config: Config) -> Effective:
 
 def listen_groups(eff: Effective) -> dict[str, list[Server]]:
     """http servers per listen address, in configuration order."""
-    groups: dict[str, list[Server]] = {}
-    for server in eff.servers:
-        if server.kind != "http":
-            continue
-        for address in dict.fromkeys(l.address for l in server.listens):
-            groups.setdefault(address, []).append(server)
-    return groups
+    return group_by_address([s for s in eff.servers if s.kind == "http"])
 
 
 def match_name(server: Server, name: str) -> int | None:
@@ -344,7 +339,21 @@ def match_name(server: Server, name: str) -> int | None:
 def address_servers(eff: Effective, ip: str | None, port: int) -> tuple[str | None, list[Server]]:
     """The listen address a connection to ``ip:port`` uses and its http servers: a listen on
     that exact address wins over ``*:port`` (nginx binds the most specific address)."""
-    groups = listen_groups(eff)
+    return listening_on(listen_groups(eff), ip, port)
+
+
+def group_by_address(servers: list[Server]) -> dict[str, list[Server]]:
+    """Any kind's servers (http, stream, mail) per listen address, in configuration order."""
+    groups: dict[str, list[Server]] = {}
+    for server in servers:
+        for address in dict.fromkeys(l.address for l in server.listens):
+            groups.setdefault(address, []).append(server)
+    return groups
+
+
+def listening_on(groups: Mapping[str, list[Server]], ip: str | None,
+                 port: int) -> tuple[str | None, list[Server]]:
+    """The address of ``groups`` a connection to ``ip:port`` reaches and its servers."""
     candidates = []
     if ip is not None:
         host = f"[{ip}]" if ":" in ip else ip

@@ -208,18 +208,29 @@ def unprotected(server: Server, eff: Effective, ok: Callable[[VerifyUse], bool])
     return out
 
 
+#: the paths load balancers and orchestrators probe (Kubernetes /healthz, /readyz, /livez;
+#: /health, /ping, /status of most load balancers): answered to anyone on purpose
+PROBE_PATH = re.compile(r"^[=^~ ]*/?(?:[\w.-]+/)?(?:health|healthz|healthcheck|health-check|ping|ready|readyz|"
+                        r"readiness|live|livez|liveness|alive|lbcheck|heartbeat)/?\$?$", re.I)
+
+
 def serves_protected(loc: LocationView) -> bool:
     """The location serves content a certificate could protect: not when all it does is a
-    ``return`` of a constant (``return 200 "ok";`` of a health check, ``return 204;``): that
-    answer is written in the configuration itself, the same for every client."""
+    ``return`` of a constant that is no content (``return 204;``), or of a constant text at a
+    health-check path (``location /health { return 200 "ok"; }``): that answer is written in
+    the configuration, the same for every client, where probes that carry no certificate
+    expect it. A constant elsewhere (``return 200 "admin";``) stands for content, as in
+    nginx's own tests and the lab."""
     if not loc.serves_content:
         return False
     own = [d for d in loc.own if d.name not in ("location", "if", "access_log", "add_header",
                                                   "default_type", "log_not_found", "expires")]
     returns = [d for d in own if d.name == "return"]
-    if not returns or len(returns) != len(own):
+    if not returns or len(returns) != len(own) or any("$" in " ".join(r.args[1:]) for r in returns):
         return True
-    return any("$" in " ".join(r.args[1:]) for r in returns)
+    if all(r.args[:1] == ("204",) for r in returns):
+        return False
+    return not PROBE_PATH.match(" ".join(loc.node.args))
 
 
 def verifying(server: Server) -> bool:

@@ -21,6 +21,8 @@ from mtls_doctor.rules.config.common import (
 )
 
 CLIENT_CERT_VAR = var_re("ssl_client_cert")
+#: directives that hand the request to a backend
+BACKENDS = frozenset({"proxy_pass", "grpc_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "memcached_pass"})
 LOG_DIRECTIVES = frozenset({"access_log", "log_format", "error_log"})
 
 
@@ -94,8 +96,11 @@ class AddHeaderClientIdentity(ConfigRule):
     """`add_header` with a `$ssl_client_*` variable: the identity goes to the client, not the backend.
 
     What it checks:
-    Any `add_header` whose value uses a `$ssl_client_*` variable, unless the same header name
-    is also set for the backend with `proxy_set_header`/`grpc_set_header` in that server.
+    Any `add_header` whose value uses a `$ssl_client_*` variable in a server that hands
+    requests to a backend (`proxy_pass`, `fastcgi_pass`, ...), unless the same header name is
+    also set for the backend with `proxy_set_header`/`grpc_set_header` in that server. A
+    server with no backend (it answers with `return` or files) echoes the identity on
+    purpose, as diagnostic endpoints and nginx's own tests do.
 
     Why it matters:
     `add_header` adds a header to the *response* sent to the client. The backend never sees
@@ -127,6 +132,8 @@ class AddHeaderClientIdentity(ConfigRule):
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         seen: set[int] = set()
         for server in ctx.servers:
+            if not any(d.name in BACKENDS for d in server.walk()):
+                continue  # nothing behind nginx: the header is an answer to the client on purpose
             sent = {d.args[0].lower() for d in _scope(server) if d.name in ("proxy_set_header", "grpc_set_header") and d.args}
             for node in _scope(server):
                 if node.name != "add_header" or len(node.args) < 2 or id(node) in seen:
