@@ -99,6 +99,9 @@ def _certs(path: str | None, what: str, notes: list[str]) -> tuple:
 @click.option("--server-name", metavar="NAME",
               help="With --config: the SNI/Host name whose server block to use (default: the "
                    "only verifying server, else the default server).")
+@click.option("--listen", "listen", metavar="[IP:]PORT",
+              help="With --config: the address the client connects to (its listen picks the "
+                   "server blocks; --server-name then chooses among them, as SNI and Host do).")
 @password_option("a PKCS#12 CLIENT")
 @click.option("--key", metavar="FILE", help="The client's private key, to check it matches.")
 @target_options("Verify with the libcrypto this nginx loads (exact for that nginx, also one "
@@ -113,7 +116,7 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
             openssl_version: str | None, fmt: str, ocsp_mode: str = "off",
             ocsp_responder: str | None = None, resolver: str | None = None,
             ocsp_cache: str | None = None, ocsp_answer: str | None = None,
-            fail_on: str = "error") -> int:
+            fail_on: str = "error", listen: str | None = None) -> int:
     """Judge each CLIENT (a PEM with the leaf then the intermediates it sends, or a PKCS#12)
     exactly as nginx would with these settings: $ssl_client_verify, HTTP status and page, the
     error-log line, the chain built, and the real cause with its fix.
@@ -136,7 +139,7 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
         given = {n for n in ("client_ca", "trusted_ca", "depth", "crl", "mode", "ocsp_mode",
                              "ocsp_responder", "resolver", "ocsp_cache")
                  if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE}
-        conf = _from_config(config_path, server_name)
+        conf = _from_config(config_path, server_name, listen)
         server_label = conf["server"]
         client_ca = client_ca if "client_ca" in given else conf["client_ca"]
         trusted_ca = trusted_ca if "trusted_ca" in given else conf["trusted_ca"]
@@ -150,8 +153,8 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
         kind = conf["kind"]
         notes.extend(conf["notes"])
         mail_protocol, starttls = conf["protocol"], conf["starttls"]
-    elif server_name is not None:
-        fail("--server-name needs --config")
+    elif server_name is not None or listen is not None:
+        fail(f"{'--server-name' if server_name is not None else '--listen'} needs --config")
     elif client_ca is None and trusted_ca is None and mode != "optional_no_ca":
         # nothing to verify against: a usage error, not a verdict on the client (a CLIENT
         # that cannot be read is named first)
@@ -455,8 +458,9 @@ def _for_kind(result: Any, kind: str, protocol: str | None, starttls: bool) -> A
     return for_kind(result, kind, protocol, starttls)
 
 
-def _from_config(path: str, server_name: str | None) -> dict[str, Any]:
-    """The ssl_* settings of the server block nginx would pick for ``server_name``."""
+def _from_config(path: str, server_name: str | None, listen: str | None = None) -> dict[str, Any]:
+    """The ssl_* settings of the server block nginx would pick for ``server_name`` (on the
+    ``listen`` address when given)."""
     from mtls_doctor.nginx.effective import effective, match_name
     from mtls_doctor.nginx.parse import load_path as load_config
 
@@ -475,7 +479,10 @@ def _from_config(path: str, server_name: str | None) -> dict[str, Any]:
     http = [s for s in servers if s.kind == "http"]
     others = [s for s in servers if s.kind != "http"]
     verifying = [s for s in servers if s.verify != "off"]
-    if server_name is None and len(verifying) == 1:
+    trust = None
+    if listen is not None:
+        server, trust = _on_listen(eff, servers, listen, server_name, path)
+    elif server_name is None and len(verifying) == 1:
         server = verifying[0]
     elif server_name is None and others and (len(verifying) > 1 or not http):
         kinds = "; ".join(f"{s.kind} {s.label}" for s in (verifying or servers))
@@ -493,19 +500,21 @@ def _from_config(path: str, server_name: str | None) -> dict[str, Any]:
         names = ", ".join(n for s in servers for n in s.names if n) or "(none)"
         fail(f"{path}: several TLS servers ({names}); choose one with --server-name")
 
+    trust = trust or server  # the server whose SSL context does the handshake (F7.1, F7.3)
+
     def file_of(name: str) -> str | None:
-        value = server.get(name).args
+        value = trust.get(name).args
         return config.resolve(value[0]) if value else None
 
-    depth_text = server.get("ssl_verify_depth").value
+    depth_text = trust.get("ssl_verify_depth").value
     try:
         depth = int(depth_text)
     except ValueError:
         fail(f"{path}: ssl_verify_depth {depth_text!r} is not a number")
         raise
-    responder = server.get("ssl_ocsp_responder").args
-    cache = _directive(server, "ssl_ocsp_cache")
-    ocsp_mode = server.get("ssl_ocsp").value if server.kind != "mail" else "off"
+    responder = trust.get("ssl_ocsp_responder").args
+    cache = _directive(trust, "ssl_ocsp_cache")
+    ocsp_mode = trust.get("ssl_ocsp").value if server.kind != "mail" else "off"
     if ocsp_mode not in ("off", "on", "leaf"):
         fail(f"{path}: ssl_ocsp {ocsp_mode!r} is not on, off or leaf")
     return {"server": f"{server.kind} {server.label}" if server.kind != "http" else server.label,
@@ -518,6 +527,32 @@ def _from_config(path: str, server_name: str | None) -> dict[str, Any]:
             "ocsp_cache": " ".join(cache) if cache else None, "notes": [],
             "protocol": (_directive(server, "protocol") or ("imap",))[0]
             if server.kind == "mail" else None, "starttls": _starttls(server)}
+
+
+def _on_listen(eff: Any, servers: list, listen: str, name: str | None, path: str) -> tuple:
+    """The server nginx selects for a connection to ``listen`` with SNI/Host ``name``, and the
+    server whose SSL context does the handshake (``nginx.effective``: the one home of both)."""
+    from mtls_doctor.nginx.effective import find_server, group_by_address, handshake_server, listening_on, match_name
+
+    host, sep, port_text = listen.rpartition(":")
+    if not sep:
+        host = ""
+    host = host.strip("[]") or None
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        fail(f"--listen {listen!r}: expected [IP:]PORT with a port from 1 to 65535")
+    groups = group_by_address(servers)
+    address, on = listening_on(groups, host, int(port_text))
+    same_port = [a for a in groups if a.rpartition(":")[2] == port_text]
+    if not on and host is None and len(same_port) == 1:  # a bare port: its only address
+        address, on = same_port[0], groups[same_port[0]]
+    if not on:
+        known = ", ".join(dict.fromkeys(l.address for s in servers for l in s.listens))
+        fail(f"{path}: no TLS server listens on {listen} (listens: {known or 'none'})")
+    if all(s.kind == "http" for s in on):
+        server, _ = find_server(eff, address, name)
+        return server, handshake_server(eff, server, address)
+    named = [s for s in on if name is not None and match_name(s, name) is not None]
+    return (named or on)[0], None
 
 
 def _mail_servers(config: Any) -> list:
