@@ -34,24 +34,27 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 #: command path -> examples shown at the end of its --help (one home; a command whose own help
-#: already has "Examples:" keeps it). Each line is a command that can be run as written in a
-#: directory made by `mtls-doctor lab pki /tmp/lab && cd /tmp/lab` (or against `lab up`).
+#: already has "Examples:" keeps it). Each line is a command that can be run as written in the
+#: directory of a lab kept up: `mtls-doctor lab up depth-default --port 8443 --dir /tmp/lab
+#: --detach && cd /tmp/lab` (tests/cli/test_help_examples.py runs every one of them).
 EXAMPLES: dict[str, tuple[str, ...]] = {
     "inspect": ("mtls-doctor inspect clients/deep-chain.pem",
                 "mtls-doctor inspect clients/good.p12 --password env:P12_PASSWORD --format json"),
     "verify": ("mtls-doctor verify clients/deep-chain.pem --ssl-client-certificate ca/root.pem",
-               "mtls-doctor verify clients/good-chain.pem --config /etc/nginx/nginx.conf --server-name api.example.com",
+               "mtls-doctor verify clients/good-chain.pem --config nginx/nginx.conf --server-name localhost",
                "mtls-doctor verify clients/*.pem --ssl-client-certificate bundles/client-ca.pem --format html > verify.html"),
     "lint": ("mtls-doctor lint /etc/nginx/nginx.conf",
              "nginx -T 2>/dev/null | mtls-doctor lint - --format sarif > mtls.sarif",
-             "mtls-doctor lint /etc/nginx --diff | patch -p1 --dry-run"),
+             "mtls-doctor lint nginx/nginx.conf --diff | patch -p1 --dry-run"),
     "probe": ("mtls-doctor probe https://127.0.0.1:8443/ --ca-file ca/root.pem",
-              "mtls-doctor probe https://api.example.com/ --cert c.pem --key c.key --format markdown"),
-    "logs": ("mtls-doctor logs /var/log/nginx/error.log",
-             "zcat /var/log/nginx/error.log.2.gz | mtls-doctor logs - --format json"),
+              "mtls-doctor probe https://localhost:8443/ --ca-file ca/root.pem --cert clients/good-chain.pem "
+              "--key clients/good.key --format markdown"),
+    "logs": ("mtls-doctor logs nginx/logs/error.log",
+             "gzip -c nginx/logs/error.log | mtls-doctor logs - --format json"),
     "diagnose": ("mtls-doctor diagnose",
-                 "mtls-doctor diagnose --url https://api.example.com/ --cert c.pem --key c.key",
-                 "mtls-doctor diagnose --config nginx.conf --symptom 400-no-certificate --format html > report.html"),
+                 "mtls-doctor diagnose --url https://localhost:8443/ --ca-file ca/root.pem --cert clients/deep-chain.pem "
+                 "--key clients/deep.key",
+                 "mtls-doctor diagnose --config nginx/nginx.conf --symptom 400-no-certificate --format html > report.html"),
     "lab": ("mtls-doctor lab pki /tmp/lab", "mtls-doctor lab up depth-default --port 8443 --detach",
             "mtls-doctor lab down"),
     "lab pki": ("mtls-doctor lab pki /tmp/lab", "mtls-doctor lab pki /tmp/lab-rsa --key-type rsa --server-name api.test"),
