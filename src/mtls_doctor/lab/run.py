@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mtls_doctor.lab.client import Answer, request
-from mtls_doctor.lab.nginx import NginxError, NginxServer, nginx_version, parse_access_line
+from mtls_doctor.lab.nginx import NginxError, NginxServer, _read_text as _read, nginx_version, parse_access_line
 from mtls_doctor.lab.scenarios import PAGES, ClientSpec, Expect, Scenario
 from mtls_doctor.model import InputError
 
@@ -312,10 +312,3 @@ def _errors_by_lab(text: str) -> dict[str, str]:
                               and not any(v in out[lab] for v in _VERIFY_LINES)):
             out[lab] = clean
     return out
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
