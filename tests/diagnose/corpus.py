@@ -87,6 +87,23 @@ def plain_backend(port: str = "@PORT1@") -> str:
 
 
 VERIFY_ON = "    ssl_verify_client on;\n    ssl_client_certificate pki/clients-ca.pem;\n"
+#: optional, and the verdict handed to a backend that decides (Keycloak's nginx lookup): the
+#: only location proxies, so nothing serves content unchecked (keycloak/keycloak#8399)
+KEYCLOAK = ("server {\n    listen 127.0.0.1:@PORT0@ ssl;\n    server_name app.example.test;\n"
+            "    ssl_certificate pki/server.pem;\n    ssl_certificate_key pki/server.key;\n"
+            "    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_verify_client optional;\n"
+            "    ssl_client_certificate pki/clients-ca.pem;\n"
+            "    location / {\n        proxy_set_header ssl-client-verify $ssl_client_verify;\n"
+            "        proxy_set_header ssl-client-cert $ssl_client_escaped_cert;\n"
+            "        proxy_pass http://127.0.0.1:@PORT1@;\n    }\n}\n"
+            "server {\n    listen 127.0.0.1:@PORT1@;\n    server_name backend;\n"
+            "    location / {\n        if ($http_ssl_client_verify != SUCCESS) { return 401; }\n"
+            '        return 200 "keycloak got $http_ssl_client_verify\\n";\n    }\n}\n')
+#: certificate and key paths swapped (tnc1997/samples#46)
+SWAPPED = ("server {\n    listen 127.0.0.1:@PORT0@ ssl;\n    server_name app.example.test;\n"
+           "    ssl_certificate pki/privkey.pem;\n    ssl_certificate_key pki/fullchain.pem;\n"
+           "    ssl_protocols TLSv1.2 TLSv1.3;\n" + VERIFY_ON +
+           '    location / { return 200 "verify=$ssl_client_verify\\n"; }\n}\n')
 STD = (("pki/server.pem", "server"), ("pki/server.key", "server.key"), ("pki/clients-ca.pem", "ca:root"))
 NO_SNI = ("--no-sni", "--host", "app.example.test")
 SNI = ("--sni", "app.example.test")
@@ -374,6 +391,37 @@ CASES: tuple[Case, ...] = (
          "client gets 400 'The SSL certificate error'", "client-certificate-revoked",
          server("app.example.test", VERIFY_ON + "    ssl_crl pki/crl.pem;\n"),
          STD + (("pki/crl.pem", "crl:root,inter"),), (Req("revoked"),), client="revoked", args=SNI),
+    # --- added with the regressions of the lint rework (issue 12): a verdict handed to the
+    # backend is no exposure, a silent log is itself the evidence, nginx -t refusals are causes
+    Case("keycloak-verdict-to-backend", "https://github.com/keycloak/keycloak/pull/8399",
+         "ssl_verify_client optional in front of Keycloak, which trusts nginx's verdict: "
+         "$ssl_client_verify and the escaped certificate go to it in headers; the user asks "
+         "whether the setup works, and their certificate is accepted",
+         None, KEYCLOAK, STD, (Req("good"),), client="good", args=SNI, ports=2),
+    Case("silent-log-400-certificate-error", "https://serverdevworker.com/4165dea4f",
+         "a partner's client gets 400 'The SSL certificate error'; the admin has no copy of its "
+         "certificate and the server's own error_log (no level: error) says nothing; the answer "
+         "was to log at info/debug to see the verify error",
+         "error-log-hides-verify-failures",
+         server("app.example.test", VERIFY_ON + "    error_log logs/app-error.log;\n"), STD,
+         (Req("foreign"),), args=SNI + ("--symptom", "400 The SSL certificate error")),
+    Case("raw-cert-header-no-symptom", "https://github.com/kubernetes/ingress-nginx/issues/1714",
+         "a generated configuration sends $ssl_client_raw_cert in an ssl-client-cert header; the "
+         "application behind cannot cope with the multi-line header; the user gives only the "
+         "configuration and their certificate, no symptom",
+         "client-cert-header-multiline",
+         server("app.example.test", VERIFY_ON).replace(
+             '    location / { return 200 "verify=$ssl_client_verify\\n"; }\n',
+             "    location / {\n        proxy_set_header ssl-client-cert $ssl_client_raw_cert;\n"
+             "        proxy_set_header ssl-client-verify $ssl_client_verify;\n"
+             "        proxy_pass http://127.0.0.1:@PORT1@;\n    }\n") + plain_backend(),
+         STD, (Req("good"),), client="good", ports=2, args=SNI),
+    Case("swapped-certificate-and-key", "https://github.com/tnc1997/samples/issues/46",
+         "ssl_certificate names the private key file and ssl_certificate_key the certificate "
+         "chain (privkey.pem / fullchain.pem swapped): nginx refuses to load them",
+         "config-rejected", SWAPPED,
+         (("pki/privkey.pem", "server.key"), ("pki/fullchain.pem", "server"),
+          ("pki/clients-ca.pem", "ca:root")), refused=True),
 )
 
 

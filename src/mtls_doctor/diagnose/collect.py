@@ -7,7 +7,9 @@ Invariants of this module (with ``probing`` for the live probes and ``logtail`` 
   verify, probe attempts and rules, logs summary and rules) and re-implements none of them;
 - the user's certificate is judged offline against every verifying server's trust settings
   (``pki.verify.verify_client``), and again at a large depth when it fails with 2/20/22, which
-  tells "chain too deep" from "untrusted" (F3.3);
+  tells "chain too deep" from "untrusted" (F3.3); with ``ssl_ocsp`` on/leaf in that server,
+  nginx's OCSP verdict is put on top as ``verify --config`` does (``cli.verify._with_ocsp``,
+  ``pki.ocsp``: the responders nginx would ask are asked, unless ``--no-probe``);
 - the certificate is sent to the LOCAL nginx whose configuration was read even when its server
   certificate does not verify (it is the user's own server); to a ``--url`` target only with
   ``--insecure`` (the probe's safety rule);
@@ -187,7 +189,8 @@ def collect(opts: Options) -> Evidence:
     probe_findings = probe_findings_of(probes, opts.at, identity)
     logs, log_findings = read_logs(opts, config, eff, info, notes, test_output)
     verifies = _verify(eff, files or {}, client, client_chain_sent, opts,
-                       _engine(binary, opts, notes)) if client else ()
+                       _engine(binary, opts, notes), version if config is not None else None,
+                       notes) if client else ()
     return Evidence(
         at=opts.at, nginx=info, config=config, eff=eff, files=files or {}, lint=tuple(lint),
         probes=tuple(probes), probe_findings=probe_findings, logs=logs,
@@ -293,12 +296,14 @@ def _engine(binary: str | None, opts: Options, notes: list[str]) -> dict:
 
 
 def _verify(eff: Any, files: dict, client: tuple, chain_sent: int, opts: Options,
-            engine: dict | None = None) -> list[VerifyEvidence]:
+            engine: dict | None = None, version: Any = None,
+            notes: list[str] | None = None) -> list[VerifyEvidence]:
     from dataclasses import replace
 
-    from mtls_doctor.pki.verify import verify_client
+    from mtls_doctor.pki.verify import Verifier, verify_client
 
     engine = engine or {}
+    notes = notes if notes is not None else []
 
     if eff is None:
         return []
@@ -312,12 +317,60 @@ def _verify(eff: Any, files: dict, client: tuple, chain_sent: int, opts: Options
         trust = trust_of(server, files, eff.config)
         if trust is None:
             continue
-        result = verify_client(leaf, chain, trust, opts.at, **engine)
+        ocsp = _ocsp_of(server, version, opts, notes)
+        if ocsp is None:
+            result = verify_client(leaf, chain, trust, opts.at, **engine)
+        else:
+            from mtls_doctor.cli.verify import _with_ocsp
+
+            with Verifier(trust, keep_chain=True, **engine) as verifier:
+                result = verifier.verify(leaf, chain, opts.at)
+            resolver = " ".join(server.get("resolver").args) or None
+            result = _with_ocsp(result, ocsp, None, opts.at, resolver)
         deeper = None
         if result.error_code in (2, 20, 22):
             deeper = verify_client(leaf, chain, replace(trust, verify_depth=DEEP), opts.at, **engine)
+        if server.kind != "http":
+            # a stream server answers without HTTP: closed after the handshake (pki.serverkind)
+            from mtls_doctor.pki.serverkind import for_kind
+
+            result = for_kind(result, server.kind)
+            deeper = for_kind(deeper, server.kind) if deeper is not None else None
         out.append(VerifyEvidence(server, result, deeper, chain_sent))
     return out
+
+
+def _ocsp_of(server: Any, version: Any, opts: Options, notes: list[str]) -> Any:
+    """``server``'s ssl_ocsp settings (``pki.ocsp.OcspSettings``) as ``verify --config`` reads
+    them (``cli.verify._ocsp_settings``: version gates, refusals as notes), or None: off, a
+    configuration nginx refuses (said in a note; lint names it), or --no-probe (the responder
+    is not asked; said in a note)."""
+    from types import SimpleNamespace
+
+    from mtls_doctor.cli.verify import _ocsp_settings
+
+    mode = server.get("ssl_ocsp").value or "off"
+    if mode not in ("on", "leaf"):
+        return None
+    if not opts.probe:
+        notes.append(f"{server.label} has ssl_ocsp {mode}: the OCSP responder was not asked "
+                     "(--no-probe), so the offline verdict on your certificate leaves OCSP out (F6.2)")
+        return None
+    responder = server.get("ssl_ocsp_responder").args
+    from mtls_doctor.cli.verify import _directive
+
+    cache = _directive(server, "ssl_ocsp_cache")
+    resolver = " ".join(server.get("resolver").args) or None
+    said: list[str] = []
+    try:
+        settings = _ocsp_settings(mode, responder[0] if responder else None, resolver,
+                                  " ".join(cache) if cache else None, server.verify, server.kind,
+                                  SimpleNamespace(nginx_version=version), said)
+    except InputError as exc:
+        said.append(f"{exc}; judged without OCSP")
+        settings = None
+    notes.extend(f"{server.label}: {n}" for n in said)
+    return settings
 
 
 __all__ = ["Options", "collect", "find_binary", "nginx_info", "parse_nginx_v", "load_config",

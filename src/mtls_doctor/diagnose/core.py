@@ -33,6 +33,7 @@ from mtls_doctor.diagnose.probes import (
 from mtls_doctor.diagnose.signals import Kind
 from mtls_doctor.diagnose.target import fix_values
 from mtls_doctor.model import Finding, Severity
+from mtls_doctor.pki.ocsp import REVOKED as OCSP_REVOKED
 
 #: rules whose cause depends on the severity: "<code>-error" is declared for the ERROR one; the
 #: others below their minimum are warnings about the future, not causes (a CRL that expires soon)
@@ -144,21 +145,29 @@ def _from_verify(ev: Evidence, board: Board) -> set[str]:
     verifies = relevant_verifies(ev)
     if not verifies:
         return raised
-    if any(v.result.status == 200 and v.result.ssl_client_verify == "SUCCESS" for v in verifies):
+    if any(passes(v.result) and v.result.ssl_client_verify == "SUCCESS" for v in verifies):
         return raised  # the certificate is good for (at least) the server it is meant for
     subject = ev.client[0].subject.rfc4514_string() if ev.client else "your certificate"
     for v in verifies:
         r = v.result
-        if r.status == 200 or (r.error_code == 0 and r.status is None and not r.handshake_failed):
+        if passes(r) or (r.error_code == 0 and r.status is None and r.admitted is None
+                         and not r.handshake_failed and not (r.ocsp or {}).get("reason")):
             continue  # nginx lets it through (optional_no_ca tolerates 18-21 and 27, F2.4)
         label = v.server.label if v.server is not None else None
         values = fix_values(v.server)
         where = label or (ev.client_source or "client")
         first = r.explanation.split(". ")[0].rstrip(".") + "." if r.explanation else ""
         line = EvidenceLine("verify", where, f"{subject}: $ssl_client_verify={r.ssl_client_verify}, "
-                            f"HTTP {r.status if r.status is not None else 'none'}. {first}".strip())
+                            f"{wire(r)}. {first}".strip())
         code = r.error_code
         deeper = v.deeper
+        reason = (r.ocsp or {}).get("reason")
+        if reason is not None:
+            # the chain verified and ssl_ocsp refused it (pki.ocsp): revoked, or no usable answer
+            cause = C.ClientCertificateRevoked if reason == OCSP_REVOKED else C.OcspCheckFailing
+            board.raise_(cause, 0.75, line, f"{subject}: {r.explanation}", label, values)
+            raised.add(cause.id)
+            continue
         if code in (2, 20, 22) and deeper is not None and deeper.error_code == 0:
             need = deeper.intermediates if deeper.intermediates is not None else r.verify_depth + 1
             board.raise_(C.VerifyDepthExceeded, 0.8, line,
@@ -185,6 +194,24 @@ def _from_verify(ev: Evidence, board: Board) -> set[str]:
             got = [C.ClientCertificateRejected.id]
         raised.update(got)
     return raised
+
+
+def passes(result: Any) -> bool:
+    """nginx lets the client through: HTTP 200, or a stream session that goes on."""
+    return result.accepted
+
+
+def wire(result: Any) -> str:
+    """What the client sees of ``result``: the HTTP status, or for a stream server (which has
+    none, pki.serverkind) the session going on or closed right after the handshake."""
+    kind = getattr(result, "server_kind", None) or "http"
+    if kind == "http":
+        return f"HTTP {result.status if result.status is not None else 'none'}"
+    if result.admitted:
+        return f"{kind}: the session goes on"
+    if result.reply:
+        return f"{kind}: nginx replies {result.reply!r} and closes the connection"
+    return f"{kind}: nginx closes the connection right after the TLS handshake"
 
 
 # --- configuration analyses no lint rule makes ------------------------------------------------
@@ -222,7 +249,7 @@ def _from_config(ev: Evidence, board: Board) -> None:
 def user_certificate_works(ev: Evidence) -> bool:
     """The user's own certificate passes where their client lands: SUCCESS offline against the
     handshake server's trust (F7.3), or sent live and answered 200 after a CertificateRequest."""
-    if any(v.result.status == 200 and v.result.ssl_client_verify == "SUCCESS"
+    if any(passes(v.result) and v.result.ssl_client_verify == "SUCCESS"
            for v in relevant_verifies(ev)):
         return True
     from mtls_doctor.diagnose.report import accepted
