@@ -1,6 +1,6 @@
 """Score `mtls-doctor lint` on the real-world config corpus (tests/corpus/lint).
 
-Run: .venv/bin/python bench/score_lint_corpus.py [--out docs/lint-accuracy.md] [--no-write] [NAME...]
+Run: .venv/bin/python bench/score_lint_corpus.py [--out docs/lint-accuracy.md] [--no-write] [--per-version] [NAME...]
 A baseline next to it: git archive <commit> src | tar -x -C /tmp/base, then add
 --baseline-src /tmp/base/src --baseline-name <commit>.
 
@@ -55,7 +55,7 @@ FAMILY_RULES: dict[str, list[str]] = {
     "forwarded-dn-format": ["MTLS410"],
     "raw-cert-header": ["MTLS404", "MTLS411"],
     "optional-unchecked": ["MTLS201", "MTLS202"],
-    "nginx-t-refusal": ["MTLS204", "MTLS213", "MTLS250", "MTLS251", "MTLS252", "MTLS253"],
+    "nginx-t-refusal": ["MTLS204", "MTLS213", "MTLS250", "MTLS251", "MTLS252", "MTLS253", "MTLS293"],
     "path-level": ["MTLS232", "MTLS235", "MTLS236", "MTLS237", "MTLS238"],
     "depth": ["MTLS207"],
     "missing-root/chain": ["MTLS102", "MTLS103", "MTLS231", "MTLS234"],
@@ -77,6 +77,30 @@ FORMS = ["file", "tree", "nginx-T", "server-fragment", "location-fragment", "htt
          "include-snippet", "template-envsubst", "template-jinja", "template-erb",
          "template-mustache", "template-helm", "template-sed", "yaml-configmap", "yaml-helm",
          "yaml-ansible", "stream", "mail", "openresty"]
+
+
+ROOTS = ("bullseye", "trixie", "sid")
+
+
+def root_versions() -> list[tuple[str, str]]:
+    """(root, nginx version) of the Debian roots of tools/roots.sh that are installed here: the
+    version each root's own nginx reports (`nginx -v`), so the figures follow what is measured."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from mtls_doctor.nginx.local import nginx_command
+
+    out = []
+    for root in ROOTS:
+        done = subprocess.run([str(ROOT / "tools" / "roots.sh"), "nginx", root], capture_output=True,
+                              text=True, timeout=120)
+        binary = (done.stdout.strip().splitlines() or [""])[-1]
+        if done.returncode != 0 or not pathlib.Path(binary).exists():
+            print(f"root {root}: no nginx ({(done.stderr.strip().splitlines() or ['?'])[-1]})", file=sys.stderr)
+            continue
+        ver = subprocess.run([*nginx_command(binary), "-v"], capture_output=True, text=True, timeout=30)
+        m = re.search(r"nginx/(\d+\.\d+\.\d+)", ver.stderr + ver.stdout)
+        if m:
+            out.append((root, m.group(1)))
+    return out
 
 
 def load_entries(names: list[str] | None = None) -> list[dict]:
@@ -101,9 +125,11 @@ def lint_options(binary: list[str], env: dict | None) -> set[str]:
     return set(re.findall(r"(--[a-z][a-z0-9-]+)", out))
 
 
-def command_for(entry: dict, binary: list[str], offered: set[str]) -> tuple[list[str], bytes | None]:
+def command_for(entry: dict, binary: list[str], offered: set[str],
+                version: str = DEFAULT_NGINX_VERSION) -> tuple[list[str], bytes | None]:
+    """The lint command for one entry: judged for ``version`` unless the label pins one."""
     cmd = [*binary, "lint", "--format", "json",
-           "--nginx-version", str(entry.get("nginx_version") or DEFAULT_NGINX_VERSION)]
+           "--nginx-version", str(entry.get("nginx_version") or version)]
     if entry.get("at"):
         cmd += ["--at", str(entry["at"])]
     if entry.get("context") and "--context" in offered:
@@ -168,8 +194,9 @@ def accepted_codes(label: dict) -> set[str]:
     return {c for fam in fams for c in FAMILY_RULES.get(fam, [])}
 
 
-def run_entry(entry: dict, binary: list[str], offered: set[str], env: dict | None) -> dict:
-    cmd, stdin = command_for(entry, binary, offered)
+def run_entry(entry: dict, binary: list[str], offered: set[str], env: dict | None,
+              version: str = DEFAULT_NGINX_VERSION) -> dict:
+    cmd, stdin = command_for(entry, binary, offered, version)
     try:
         proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=TIMEOUT_S, cwd=ROOT, env=env)
     except subprocess.TimeoutExpired:
@@ -260,7 +287,8 @@ def ratio(a: int, b: int) -> str:
 
 
 def render(s: dict, command: str, when: str, commit: str, offered: set[str],
-           base: dict | None = None, base_name: str | None = None) -> str:
+           base: dict | None = None, base_name: str | None = None,
+           per_version: list[tuple[str, str, dict]] | None = None) -> str:
     t = s["total"]
     mf = s["missing_file_counts"]
     lines = [
@@ -295,6 +323,20 @@ def render(s: dict, command: str, when: str, commit: str, offered: set[str],
                   f"{ratio(bt['found'], bt['labels'])} ({bt['found']}/{bt['labels']}), precision "
                   f"{ratio(bt['tp_findings'], bt['findings'])}, error-severity false findings on clean "
                   f"configs {len(base['clean_severe'])} (plus {len(base['clean_missing'])} missing-file).", ""]
+    if per_version:
+        lines += ["## Per nginx version", "",
+                  "The same corpus judged for the nginx of each Debian root (`tools/roots.sh`; the version "
+                  "gates come from `nginx/version.py`). Entries whose label pins a version keep it.", "",
+                  "| nginx (root) | recall | precision | error-severity false on clean | missed |",
+                  "|---|---:|---:|---:|---|"]
+        for root, ver, vs in per_version:
+            vt = vs["total"]
+            missed = ", ".join(f"{n} ({lab['family']})" for n, lab, _, _ in vs["misses"][:6])
+            more = len(vs["misses"]) - 6
+            lines.append(f"| {ver} ({root}) | {ratio(vt['found'], vt['labels'])} ({vt['found']}/{vt['labels']}) | "
+                         f"{ratio(vt['tp_findings'], vt['findings'])} ({vt['tp_findings']}/{vt['findings']}) | "
+                         f"{len(vs['clean_severe'])} | {missed}{f' and {more} more' if more > 0 else ''} |")
+        lines.append("")
     head = "| family | labels | found | recall | findings | true | precision | error-severity false |"
     sep = "|---|---:|---:|---:|---:|---:|---:|---:|"
     if base is not None:
@@ -371,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-src", help="also score this src directory and put its figures next "
                     "to the current ones")
     ap.add_argument("--baseline-name", default="baseline", help="what to call the baseline (a commit id)")
+    ap.add_argument("--per-version", action="store_true", help="also score the corpus judged for the nginx "
+                    "version of each Debian root (tools/roots.sh: bullseye, trixie, sid)")
     args = ap.parse_args(argv)
     venv_python = ROOT / ".venv" / "bin" / "python"
     if not venv_python.exists():
@@ -399,6 +443,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--- baseline {args.baseline_name}")
         print_summary(base)
         print("--- current")
+    per_version = []
+    if args.per_version:
+        for root, ver in root_versions():
+            vs = score(entries, {e["name"]: run_entry(e, binary, offered, env, ver) for e in entries})
+            t = vs["total"]
+            print(f"--- nginx {ver} ({root}): recall {ratio(t['found'], t['labels'])}, precision "
+                  f"{ratio(t['tp_findings'], t['findings'])}, error-severity false on clean {len(vs['clean_severe'])}")
+            for name, lab, _, _ in vs["misses"]:
+                print(f"  missed {name} {lab['line']} [{lab['family']}]")
+            per_version.append((root, ver, vs))
+        print(f"--- nginx {DEFAULT_NGINX_VERSION} (default)")
     print_summary(s)
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=1, default=str))
@@ -409,8 +464,10 @@ def main(argv: list[str] | None = None) -> int:
         command = ".venv/bin/python bench/score_lint_corpus.py" + (f" --src {args.src}" if args.src else "")
         if args.baseline_src:
             command += f" --baseline-src {args.baseline_src} --baseline-name {args.baseline_name}"
+        if args.per_version:
+            command += " --per-version"
         text = render(s, command, when, commit if not args.src else f"{commit} (scored: {args.src})", offered,
-                      base, args.baseline_name)
+                      base, args.baseline_name, per_version)
         pathlib.Path(args.out).write_text(text)
         print(f"wrote {args.out}")
     return 0
