@@ -775,6 +775,9 @@ def markdown(results: list[Result], bare: list[Result] | None = None,
             "- Evidence that exists only as info-level log lines (a client rejecting nginx's "
             "certificate, plain HTTP to the TLS port, 421 from connection reuse) is invisible when "
             "`error_log` is above info; diagnose then lists the info-level log under `would_decide`.",
+            "- A log level above info is named as the cause only when something says clients fail "
+            "(a symptom, or the user's certificate refused live); a user who gives neither gets no "
+            "cause for a silent log, only the finding and the info-level log under `would_decide`.",
             "- The corpus is written by the authors of diagnose from public threads: it shares their "
             "view of each situation; the hint-free and default-log runs above are the checks against "
             "tuning to it.", ""]
