@@ -93,8 +93,9 @@ IDENTITY_VAR = var_re(*IDENTITY_NAMES)
 CERT_VARS = var_re("ssl_client_cert", "ssl_client_raw_cert", "ssl_client_escaped_cert")
 ANY_CLIENT_VAR = re.compile(r"\$\{?ssl_client_[a-z_]+")
 
-#: directives that hand a value to a backend (the backend can then check it)
-FORWARD = frozenset({"proxy_set_header", "grpc_set_header", "fastcgi_param", "uwsgi_param", "scgi_param"})
+#: directives that hand a value to a backend (the backend can then check it), in report order
+FORWARD_DIRECTIVES = ("proxy_set_header", "grpc_set_header", "fastcgi_param", "uwsgi_param", "scgi_param")
+FORWARD = frozenset(FORWARD_DIRECTIVES)
 #: directives where a variable reference is not a check (they go to the client or a log)
 NOT_A_CHECK = frozenset({"add_header", "add_trailer", "access_log", "log_format", "error_log", "return",
                          "more_set_headers", "error_page"})
@@ -248,6 +249,30 @@ def per_node(items: Iterable[tuple[Directive, Server]]) -> Iterator[tuple[Direct
             entry[1].append(server)
     for node, servers, _ in seen.values():
         yield node, servers
+
+
+def once(pairs: Iterable[tuple[Directive, Any]]) -> Iterator[tuple[Directive, Any]]:
+    """``(directive, x)`` pairs, each directive once, first seen first: a directive inherited
+    from ``http`` by several servers is one finding at its own line. Filter before calling it
+    (a directive that does not qualify for one server may still qualify for the next)."""
+    seen: set[int] = set()
+    for node, x in pairs:
+        if id(node) not in seen:
+            seen.add(id(node))
+            yield node, x
+
+
+def verifying_settings(ctx: LintContext, *names: str) -> Iterator[tuple[Directive, Server]]:
+    """``(directive, server)`` for the settings ``names`` (own or inherited) of every TLS server
+    that requests client certificates, in server then ``names`` order; not deduplicated (see
+    ``once``)."""
+    for server in ctx.tls_servers:
+        if not verifying(server):
+            continue
+        for name in names:
+            node = server.settings[name].node
+            if node is not None:
+                yield node, server
 
 
 def labels(servers: list[Server], limit: int = 3) -> str:

@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 from mtls_doctor.model import Finding, Fix, Severity
 from mtls_doctor.nginx.parse import Directive
 from mtls_doctor.nginx.version import RFC2253_DN
-from mtls_doctor.rules.config.common import ConfigRule, LintContext
+from mtls_doctor.rules.config.common import FORWARD_DIRECTIVES, ConfigRule, LintContext
 
 DN_VAR = re.compile(r"^\$\{?(ssl_client_[si]_dn)(_legacy)?\}?$")
 MAP_SPECIAL = frozenset({"default", "hostnames", "volatile", "include"})
@@ -371,11 +371,9 @@ class DnForwardedWithoutFormat(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         comments = ctx.eff.config.comments
-        seen: set[int] = set()
-        for node in ctx.eff.named("proxy_set_header", "grpc_set_header", "fastcgi_param", "uwsgi_param", "scgi_param"):
-            if len(node.args) < 2 or id(node) in seen or not FORWARDED_DN.search(node.args[1]):
+        for node in ctx.eff.named(*FORWARD_DIRECTIVES):
+            if len(node.args) < 2 or not FORWARDED_DN.search(node.args[1]):
                 continue
-            seen.add(id(node))
             near = " ".join(comments.get((node.path, node.line - i), "") for i in (0, 1)).lower()
             if any(w in near for w in ("rfc 2253", "rfc2253", "rfc 4514", "rfc4514", "legacy", "format")):
                 continue

@@ -14,6 +14,7 @@ from mtls_doctor.rules.config.common import (
     ConfigRule,
     LintContext,
     labels,
+    once,
     per_node,
     text_of,
     var_re,
@@ -130,21 +131,12 @@ class AddHeaderClientIdentity(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
-        seen: set[int] = set()
-        for server in ctx.servers:
-            if not any(d.name in BACKENDS for d in server.walk()):
-                continue  # nothing behind nginx: the header is an answer to the client on purpose
-            sent = {d.args[0].lower() for d in _scope(server) if d.name in ("proxy_set_header", "grpc_set_header") and d.args}
-            for node in _scope(server):
-                if node.name != "add_header" or len(node.args) < 2 or id(node) in seen:
-                    continue
-                if ANY_CLIENT_VAR.search(node.args[1]) and node.args[0].lower() not in sent:
-                    seen.add(id(node))
-                    yield cls.finding(
-                        f"`add_header {node.args[0]}` sends the client identity back to the client; the"
-                        " backend never sees it.",
-                        node.location,
-                        Fix("Send it to the backend instead.", f"proxy_set_header {node.args[0]} {node.args[1]};"))
+        for node, _server in once((n, s) for s in ctx.servers for n in _scope(s) if _echoed_identity(s, n)):
+            yield cls.finding(
+                f"`add_header {node.args[0]}` sends the client identity back to the client; the"
+                " backend never sees it.",
+                node.location,
+                Fix("Send it to the backend instead.", f"proxy_set_header {node.args[0]} {node.args[1]};"))
 
 
 class IdentityVariableWithoutVerification(ConfigRule):
@@ -319,6 +311,18 @@ class IdentityHeaderSpoofable(ConfigRule):
                         loc.node.location,
                         Fix("Set the identity headers in this location too.",
                             "\n".join(f"proxy_set_header {h} {_value(sources, h)};" for h in missing)))
+
+
+def _echoed_identity(server, node) -> bool:
+    """An ``add_header`` of a ``$ssl_client_*`` variable in a server with a backend behind it
+    (nothing behind nginx: the header answers the client on purpose) that is not also sent to
+    the backend under the same name."""
+    if node.name != "add_header" or len(node.args) < 2 or not ANY_CLIENT_VAR.search(node.args[1]):
+        return False
+    if not any(d.name in BACKENDS for d in server.walk()):
+        return False
+    sent = {d.args[0].lower() for d in _scope(server) if d.name in ("proxy_set_header", "grpc_set_header") and d.args}
+    return node.args[0].lower() not in sent
 
 
 def _value(sources, header: str) -> str:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from mtls_doctor.model import Finding, Fix, Severity
 from mtls_doctor.nginx.effective import Server
 from mtls_doctor.nginx.parse import Directive
-from mtls_doctor.rules.config.common import ConfigRule, LintContext, verifying
+from mtls_doctor.rules.config.common import ConfigRule, LintContext, once, verifying_settings
 
 CA_SETTINGS = ("ssl_client_certificate", "ssl_trusted_certificate")
 #: file names that hold a leaf, a chain or a key (certbot, acme.sh, common tutorials)
@@ -41,11 +41,9 @@ def _loaded(ctx: LintContext, path: str) -> bool:
     return f is not None and f.bundle is not None
 
 
-def _ca_nodes(server: Server) -> Iterator[Directive]:
-    for name in CA_SETTINGS:
-        node = server.settings[name].node
-        if node is not None:
-            yield node
+def _served(ctx: LintContext, server: Server) -> set[str]:
+    """The resolved paths of the server's ssl_certificate files."""
+    return {_path(ctx, n) for n in server.arrays.get("ssl_certificate", ())} - {None}
 
 
 class ServerCertificateIsClientCa(ConfigRule):
@@ -84,19 +82,12 @@ class ServerCertificateIsClientCa(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
-        seen: set[int] = set()
-        for server in ctx.tls_servers:
-            if not verifying(server):
-                continue
-            served = {_path(ctx, n) for n in server.arrays.get("ssl_certificate", ())} - {None}
-            for node in _ca_nodes(server):
-                path = _path(ctx, node)
-                if path in served and id(node) not in seen:
-                    seen.add(id(node))
-                    yield cls.finding(
-                        f"`{node.name}` names {node.args[0]}, the server's own certificate file: client"
-                        " certificates are verified against the server's leaf, not a client CA.",
-                        node.location, "Name the CA that issues the client certificates.")
+        for node, _server in once((n, s) for n, s in verifying_settings(ctx, *CA_SETTINGS)
+                                  if _path(ctx, n) in _served(ctx, s)):
+            yield cls.finding(
+                f"`{node.name}` names {node.args[0]}, the server's own certificate file: client"
+                " certificates are verified against the server's leaf, not a client CA.",
+                node.location, "Name the CA that issues the client certificates.")
 
 
 class KeyPathNamesCertificate(ConfigRule):
@@ -189,21 +180,16 @@ class CaFileNamedLikeLeaf(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
-        seen: set[int] = set()
-        for server in ctx.tls_servers:
-            if not verifying(server):
+        for node, _server in once(verifying_settings(ctx, *CA_SETTINGS)):
+            path = _path(ctx, node)
+            if path is None or _loaded(ctx, path) or path in SYSTEM_STORES:
                 continue
-            for node in _ca_nodes(server):
-                path = _path(ctx, node)
-                if path is None or id(node) in seen or _loaded(ctx, path) or path in SYSTEM_STORES:
-                    continue
-                seen.add(id(node))
-                base = posixpath.basename(path)
-                stem = re.sub(r"\.(pem|crt|cer|key)$", "", base, flags=re.I)
-                if LEAFY_NAME.search(base) and not CA_WORD.search(stem):
-                    yield cls.finding(
-                        f"`{node.name}` names {node.args[0]}, named like a leaf, chain or key, not a client CA.",
-                        node.location, "Name the file of the CA that issues the client certificates.")
+            base = posixpath.basename(path)
+            stem = re.sub(r"\.(pem|crt|cer|key)$", "", base, flags=re.I)
+            if LEAFY_NAME.search(base) and not CA_WORD.search(stem):
+                yield cls.finding(
+                    f"`{node.name}` names {node.args[0]}, named like a leaf, chain or key, not a client CA.",
+                    node.location, "Name the file of the CA that issues the client certificates.")
 
 
 class ClientCaIsSystemStore(ConfigRule):
@@ -240,17 +226,12 @@ class ClientCaIsSystemStore(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
-        seen: set[int] = set()
-        for server in ctx.tls_servers:
-            if not verifying(server) or server.verify == "optional_no_ca":
-                continue
-            for node in _ca_nodes(server):
-                if _path(ctx, node) in SYSTEM_STORES and id(node) not in seen:
-                    seen.add(id(node))
-                    yield cls.finding(
-                        f"`{node.name}` names the system trust store {node.args[0]}: a client certificate"
-                        " from any public CA verifies.",
-                        node.location, "Use a file with only the CAs that issue your client certificates.")
+        for node, _server in once((n, s) for n, s in verifying_settings(ctx, *CA_SETTINGS)
+                                  if s.verify != "optional_no_ca" and _path(ctx, n) in SYSTEM_STORES):
+            yield cls.finding(
+                f"`{node.name}` names the system trust store {node.args[0]}: a client certificate"
+                " from any public CA verifies.",
+                node.location, "Use a file with only the CAs that issue your client certificates.")
 
 
 RULES = (ServerCertificateIsClientCa, KeyPathNamesCertificate, CaFileNamedLikeLeaf, ClientCaIsSystemStore)

@@ -7,7 +7,7 @@ from typing import Iterable
 
 from mtls_doctor.model import Finding, Fix, Severity
 from mtls_doctor.pki.facts import crl_replaced
-from mtls_doctor.rules.config.common import ConfigRule, LintContext, labels, per_node, verifying
+from mtls_doctor.rules.config.common import ConfigRule, LintContext, labels, once, per_node, verifying, verifying_settings
 
 #: warn when a CRL has less than this left (weekly CRLs refreshed daily stay quiet)
 CRL_SOON = timedelta(days=2)
@@ -109,12 +109,8 @@ class CrlExpired(ConfigRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
-        seen: set[int] = set()
-        for server in ctx.tls_servers:
+        for node, server in once(verifying_settings(ctx, "ssl_crl")):
             setting = server.settings["ssl_crl"]
-            if setting.node is None or id(setting.node) in seen or not verifying(server):
-                continue
-            seen.add(id(setting.node))
             bundle = ctx.bundle(setting)
             crls = bundle.crls if bundle is not None else ()
             for i, crl in enumerate(crls):
