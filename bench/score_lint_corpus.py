@@ -58,7 +58,7 @@ FAMILY_RULES: dict[str, list[str]] = {
     "nginx-t-refusal": ["MTLS204", "MTLS213", "MTLS250", "MTLS251", "MTLS252", "MTLS253", "MTLS293"],
     "path-level": ["MTLS232", "MTLS235", "MTLS236", "MTLS237", "MTLS238"],
     "depth": ["MTLS207"],
-    "missing-root/chain": ["MTLS102", "MTLS103", "MTLS231", "MTLS234"],
+    "missing-root/chain": ["MTLS102", "MTLS103", "MTLS231", "MTLS234", "MTLS239"],
     "crl": ["MTLS115", "MTLS301", "MTLS302"],
     "ocsp": ["MTLS303", "MTLS304", "MTLS305", "MTLS306"],
     "sni-default-server": ["MTLS210", "MTLS211", "MTLS212", "MTLS501", "MTLS513"],

@@ -234,4 +234,63 @@ class ClientCaIsSystemStore(ConfigRule):
                 node.location, "Use a file with only the CAs that issue your client certificates.")
 
 
-RULES = (ServerCertificateIsClientCa, KeyPathNamesCertificate, CaFileNamedLikeLeaf, ClientCaIsSystemStore)
+#: a file name that says "one intermediate CA" and nothing about a root or a chain
+INTERMEDIATE_NAME = re.compile(r"(?:^|[._-])(?:intermediate|issuing|sub-?ca|subordinate)(?:[._-]|$)", re.I)
+WHOLE_CHAIN_WORD = re.compile(r"chain|bundle|root|full|all|trust|anchor", re.I)
+
+
+class CaFileNamedLikeIntermediate(ConfigRule):
+    """The only client CA file is named like an intermediate (`device-intermediate-ca.crt`): without its root every client fails.
+
+    What it checks:
+    Without the file read: a verifying server (`on`/`optional`) whose `ssl_client_certificate`
+    file name says intermediate, issuing or sub CA and nothing about a root, a chain or a bundle,
+    and which has no `ssl_trusted_certificate` that could hold the root. Where the file is read
+    MTLS103 judges its content instead.
+
+    Why it matters:
+    nginx does not accept partial chains: OpenSSL must reach a self-signed root in the trusted
+    files. With only the intermediate every client certificate fails with error 2 (`unable to
+    get issuer certificate`), 400 "The SSL certificate error" (F3.4; measured in the lab
+    scenario `ca-intermediate-only`). Trusting "only our intermediate" is done by keeping the
+    root in the file and checking the issuer (`$ssl_client_i_dn`), not by leaving the root out.
+
+    Example:
+    ```nginx
+    ssl_client_certificate /etc/nginx/pki/device-intermediate-ca.crt;
+    ssl_verify_client on;
+    ```
+
+    Use instead:
+    ```nginx
+    ssl_client_certificate /etc/nginx/pki/device-ca-chain.pem;   # intermediate + root
+    ```
+
+    References:
+    F3.4, F4.2 of nginx-mtls-facts.md.
+    """
+
+    code = "MTLS239"
+    name = "ca-file-named-like-intermediate"
+    severity = Severity.WARNING
+    facts = ("F3.4",)
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        pairs = ((n, s) for n, s in verifying_settings(ctx, "ssl_client_certificate")
+                 if s.verify in ("on", "optional") and s.settings["ssl_trusted_certificate"].node is None)
+        for node, _server in once(pairs):
+            path = _path(ctx, node)
+            if path is None or _loaded(ctx, path) or path in SYSTEM_STORES:
+                continue
+            stem = re.sub(r"\.(pem|crt|cer)$", "", posixpath.basename(path), flags=re.I)
+            if INTERMEDIATE_NAME.search(stem) and not WHOLE_CHAIN_WORD.search(stem):
+                yield cls.finding(
+                    f"`{node.name}` names {node.args[0]}, by its name an intermediate CA alone: without its"
+                    " root in a trusted file every client fails with error 2 (unable to get issuer certificate).",
+                    node.location, Fix("Put the intermediate and its root in the file.",
+                                       "ssl_client_certificate /etc/nginx/pki/client-ca-chain.pem;"))
+
+
+RULES = (ServerCertificateIsClientCa, KeyPathNamesCertificate, CaFileNamedLikeLeaf, ClientCaIsSystemStore,
+         CaFileNamedLikeIntermediate)
