@@ -4,7 +4,8 @@
   when it gets no answer; diagnose puts the same verdict on top (``pki.ocsp``, the module verify
   uses) and names ``ocsp-check-failing``, not "the certificate is good";
 - a stream server has no HTTP status: the client's session is closed right after the handshake
-  (``pki.serverkind``); the evidence says that, never "HTTP 400".
+  (``pki.serverkind``); the evidence says that, never "HTTP 400", and a fix snippet is one a
+  stream server takes.
 
 Real nginx on 127.0.0.1; the OCSP responder is a loopback port nothing listens on (refused at
 once, as when the responder is down).
@@ -101,3 +102,6 @@ def test_stream_server_evidence_has_no_http_status(nginx_bin, tmp_path_factory, 
     lines = [e["text"] for c in data["root_causes"] for e in c["evidence"] if e["source"] == "verify"]
     assert lines and all("HTTP" not in t for t in lines), lines
     assert any("closes the connection right after the TLS handshake" in t for t in lines), lines
+    # the fix is one a stream server takes: no `if` and no 403 there
+    open_door = next(c for c in data["root_causes"] if c["cause"] == "verification-not-enforced")
+    assert open_door["fix"]["snippet"] == "ssl_verify_client on;"

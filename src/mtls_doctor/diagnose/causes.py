@@ -42,6 +42,8 @@ class Cause:
     facts: ClassVar[tuple[str, ...]]
     fix: ClassVar[str]
     snippet: ClassVar[str | None] = None
+    #: the snippet for a stream server (no `if`, no HTTP status there); SAME: the snippet above
+    stream_snippet: ClassVar[str | None] = "SAME"
     signals: ClassVar[tuple[Signal, ...]] = ()
     #: False for a cause that explains why evidence is missing, not why clients fail: it ranks
     #: after every cause that explains the failure (``Board.result``)
@@ -73,7 +75,9 @@ class Cause:
         """The one fix text of this cause, for the user's server (defaults where unknown)."""
         given = {k: v for k, v in (values or {}).items() if v}
         merged = _Defaults({**FIX_DEFAULTS, **given})
-        snippet = cls.snippet.format_map(merged) if cls.snippet else None
+        template = cls.snippet if given.get("kind") != "stream" or cls.stream_snippet == "SAME" \
+            else cls.stream_snippet
+        snippet = template.format_map(merged) if template else None
         return Fix(cls.fix.format_map(merged), snippet)
 
     @classmethod
@@ -822,6 +826,7 @@ class VerificationNotEnforced(Cause):
     facts = ("F2.2", "F2.3", "F2.4")
     fix = "Use ssl_verify_client on in {server}, or refuse anything but SUCCESS."
     snippet = "if ($ssl_client_verify != SUCCESS) {{ return 403; }}"
+    stream_snippet = "ssl_verify_client on;"  # a stream server has no `if` and no 403
     #: the ERROR findings (nothing checks the verdict) raise it; the warnings (the verdict is
     #: handed to the backend, which may check it) only support it (core.SEVERITY_KEYED)
     signals = (raises(F, "MTLS201-error", 0.5), raises(F, "MTLS202-error", 0.5),

@@ -138,6 +138,8 @@ def _close_call(causes: tuple[RootCause, ...]) -> dict[str, Any] | None:
     if len(causes) < 2 or causes[0].confidence - causes[1].confidence >= CLOSE:
         return None
     a, b = causes[0], causes[1]
+    if get(a.cause).exposure != get(b.cause).exposure:
+        return None  # why clients fail and who else gets in are not rival explanations
     return {"causes": [a.cause, b.cause],
             "tell_apart": {c.cause: get(c.cause).sections().get("Tell apart", "") for c in (a, b)}}
 

@@ -276,10 +276,16 @@ def failure_seen(ev: Evidence) -> bool:
     from mtls_doctor.diagnose.probes import _target_probes
 
     # where the user's client lands (unknown: the probes by name, not the tool's no-SNI one)
-    probes = _target_probes(ev) if ev.target.sni_known else [p for p in ev.probes if p.sni]
+    # (a stream server has no name to probe by: its no-SNI probe is the user's connection)
+    probes = _target_probes(ev) if ev.target.sni_known else [
+        p for p in ev.probes if p.sni or (p.server is not None and p.server.kind != "http")]
+    from mtls_doctor.probe.matrix import certificate_rejected
+
     for p in probes:
         a = p.attempt("user")
         if a is not None and a.http is not None and a.http.page in (495, 496):
+            return True
+        if certificate_rejected(a):  # a stream close / mail cert_error right after it (F0.4)
             return True
     return False
 

@@ -96,7 +96,8 @@ def _address(eff: Any, url_host: str | None, port: int | None, name: str | None)
 
 def fix_values(server: Any, address: str | None = None) -> dict[str, str]:
     """What a fix template is rendered with for ``server``: its listen (as written), first
-    server_name, label, client CA file, error_log path."""
+    server_name, label, client CA file, error_log path, and its kind (http, stream: the
+    snippet a stream server takes, ``Cause.stream_snippet``)."""
     if server is None:
         return {}
     listen = next((l for l in server.listens if address is None or l.address == address),
@@ -111,7 +112,7 @@ def fix_values(server: Any, address: str | None = None) -> dict[str, str]:
         server.error_log_nodes[0].args else ""
     return {"listen": listen_text, "name": name, "server": server.label,
             "ca_file": ca.args[0] if ca.node is not None and ca.args else "",
-            "error_log": log}
+            "error_log": log, "kind": getattr(server, "kind", "http") or "http"}
 
 
 __all__ = ["resolve_target", "fix_values"]
