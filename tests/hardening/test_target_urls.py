@@ -82,21 +82,46 @@ def test_probe_targets_file_names_the_line_without_the_secret(tmp_path):
         assert "targets.txt:" in proc.stderr
 
 
-def test_verify_ocsp_responder_with_userinfo(tmp_path):
-    # nginx -t refuses it (1.22, measured: "invalid port in OCSP responder" for user:pw@,
-    # "host not found" for user@); verify says so in one line, without the password
+@pytest.mark.nginx
+@pytest.mark.parametrize("userinfo", [f"ocsp:{SECRET}@", f"{SECRET}@"])
+def test_verify_ocsp_responder_with_userinfo(nginx_bin, tmp_path, userinfo):
+    """Real nginx -t refuses a user:password@ (or user@) in ssl_ocsp_responder (1.22 measured:
+    "invalid port in OCSP responder" / "host not found in OCSP responder"); verify says so in
+    one line, without the password."""
     import datetime as dt
+    import subprocess
 
     from mtls_doctor.lab.pki import build_lab_pki
+    from mtls_doctor.nginx.version import SSL_OCSP_HTTP
+    from tests.conftest import nginx_argv
+    from tests.truth.util import V
 
+    if V < SSL_OCSP_HTTP:
+        pytest.skip("no ssl_ocsp before nginx 1.19.0")
+    responder = f"http://{userinfo}127.0.0.1:9/"
     pki = build_lab_pki(dt.datetime.now(dt.timezone.utc))
     (tmp_path / "root.pem").write_bytes(pki.pem("root"))
+    (tmp_path / "s.pem").write_bytes(pki.server_chain_pem)
+    (tmp_path / "s.key").write_bytes(pki.server.key_pem)
+    (tmp_path / "s.key").chmod(0o600)
+    conf = tmp_path / "t.conf"
+    conf.write_text(f"pid {tmp_path}/p.pid;\nerror_log {tmp_path}/e.log;\nevents {{}}\nhttp {{\n"
+                    f"  server {{ listen 127.0.0.1:1 ssl; ssl_certificate {tmp_path}/s.pem;"
+                    f" ssl_certificate_key {tmp_path}/s.key; ssl_verify_client on;"
+                    f" ssl_client_certificate {tmp_path}/root.pem; ssl_ocsp on;"
+                    f" ssl_ocsp_responder {responder}; }}\n}}\n")
+    done = subprocess.run(nginx_argv(nginx_bin, "-t", "-p", f"{tmp_path}/", "-c", str(conf), "-e",
+                                     str(tmp_path / "e.log")), capture_output=True, text=True,
+                          timeout=30, stdin=subprocess.DEVNULL)
+    assert done.returncode != 0
+    assert "in OCSP responder" in done.stderr and ("invalid port" in done.stderr
+                                                  or "host not found" in done.stderr), done.stderr
     client = tmp_path / "client.pem"
     client.write_bytes(pki.clients["good"].cert_pem + pki.clients["good"].chain_pem)
     proc = cli("verify", str(client), "--ssl-client-certificate", str(tmp_path / "root.pem"),
-               "--ssl-ocsp", "leaf", "--ssl-ocsp-responder", f"http://ocsp:{SECRET}@127.0.0.1:9/")
+               "--ssl-ocsp", "leaf", "--ssl-ocsp-responder", responder)
     _one_line_no_secret(proc)
-    assert "***@" in proc.stderr
+    assert "***@" in proc.stderr and "nginx -t fails" in proc.stderr
 
 
 @pytest.mark.nginx
