@@ -104,6 +104,7 @@ def _habits(cmd: click.Command, path: str) -> click.Command:
     cmd.params.append(click.Option(
         ["-v", "--verbose"], is_flag=True, expose_value=False, callback=_set_verbosity(1),
         help="Text output: show everything it shortens (every cause and evidence line)."))
+    _complete_one_spelling(cmd)
     callback = cmd.callback
     if callback is not None:
         import functools
@@ -126,6 +127,21 @@ def _habits(cmd: click.Command, path: str) -> click.Command:
 
         cmd.callback = run_quietly
     return cmd
+
+
+def _complete_one_spelling(cmd: click.Command) -> None:
+    """Shell completion offers the spelling --help shows, not the hidden old ones
+    (cli.common.OneSpelling: ``probe --s<TAB>`` gives --sni, not --servername)."""
+    old = {o for p in cmd.params if isinstance(p, click.Option) and type(p).__name__ == "OneSpelling"
+           for o in p.opts[1:]}
+    if not old:
+        return
+    complete = cmd.shell_complete
+
+    def shell_complete(ctx: click.Context, incomplete: str):
+        return [item for item in complete(ctx, incomplete) if item.value not in old]
+
+    cmd.shell_complete = shell_complete  # type: ignore[method-assign]
 
 
 class LazyGroup(click.Group):

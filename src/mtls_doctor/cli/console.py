@@ -26,6 +26,17 @@ def verbosity() -> int:
     return _VERBOSITY
 
 
+class WholeWords(Console):
+    """A Console whose text wraps between words only: a word longer than the line (a path, a
+    DN) stays whole on a line of its own, longer than the width (the terminal shows the rest on
+    the next row; copied, it is one word), instead of being folded in two or cropped."""
+
+    def print(self, *objects, overflow=None, crop: bool = True, **kwargs) -> None:  # type: ignore[override]
+        if overflow is None:
+            overflow, crop = "ignore", False
+        super().print(*objects, overflow=overflow, crop=crop, **kwargs)
+
+
 @lru_cache(maxsize=None)
 def console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
@@ -33,7 +44,7 @@ def console(stderr: bool = False) -> Console:
     no_color = "NO_COLOR" in os.environ or not is_tty
     columns = os.environ.get("COLUMNS", "").strip()
     width = (int(columns) if columns.isdigit() else 0) or (None if is_tty else 100)
-    return Console(
+    return WholeWords(
         file=stream,
         no_color=no_color,
         color_system=None if no_color else "auto",
@@ -43,3 +54,16 @@ def console(stderr: bool = False) -> Console:
         soft_wrap=not is_tty,
         force_terminal=False if not is_tty else None,
     )
+
+
+def heading(out: Console, title: str) -> None:
+    """A section heading: ``out.rule(title)`` when the title fits the width (a rule cuts a longer
+    title with an ellipsis), else the title on its own lines (wrapped between words), then the
+    rule: a scenario name in it must stay whole, it is typed in the next command."""
+    if len(title) + 6 <= out.width:
+        out.rule(title, align="left")
+        return
+    from rich.text import Text
+
+    out.print(Text(title, style="bold"))
+    out.rule()

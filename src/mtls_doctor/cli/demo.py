@@ -70,24 +70,24 @@ def _render(broken: Any, fixed: Any, bad: Any, good: Any, seconds: float) -> Non
     from rich.table import Table
     from rich.text import Text
 
-    from mtls_doctor.cli.console import console
+    from mtls_doctor.cli.console import console, heading
     from mtls_doctor.cli.lab import short_page
 
     out = console()
-    out.rule("mtls-doctor demo", align="left")
+    heading(out, "mtls-doctor demo")
     out.print(Text(
         f"Broken: {broken.title}.\nFixed:  {fixed.title}.\n"
         f"Both ran on real nginx ({bad.nginx}) on 127.0.0.1 with a freshly generated lab PKI; "
         f"the same TLS clients connected to each (Python ssl, system OpenSSL), {seconds:.1f} s."))
 
     out.print()
-    out.rule("1. The configuration (server blocks; only the marked lines differ)", align="left")
+    heading(out, "1. The configuration (server blocks; only the marked lines differ)")
     diff = difflib.unified_diff(_server_block(broken), _server_block(fixed),
                                 f"broken: {broken.name}", f"fixed: {fixed.name}", lineterm="", n=2)
     out.print(Text("\n".join(diff) or "(identical server blocks)"))
 
     out.print()
-    out.rule("2. What nginx answered (measured)", align="left")
+    heading(out, "2. What nginx answered (measured)")
     table = []
     fixed_rows = {r.client_id: r for r in good.rows}
     broken_ids = {r.client_id for r in bad.rows}
@@ -104,7 +104,7 @@ def _render(broken: Any, fixed: Any, bad: Any, good: Any, seconds: float) -> Non
                       "fixed: $ssl_client_verify"), table, prose=(2, 4))
 
     out.print()
-    out.rule("3. What went wrong (nginx's own words, error_log ... info)", align="left")
+    heading(out, "3. What went wrong (nginx's own words, error_log ... info)")
     notes = {c.id: c.note for c in broken.clients}
     wrong = [r for r, other in pairs if r is not None and _differs(r, other)]
     for row in wrong:
@@ -115,7 +115,7 @@ def _render(broken: Any, fixed: Any, bad: Any, good: Any, seconds: float) -> Non
         if row.log_line:
             out.print(Text(f"    {row.log_line}"))
     out.print()
-    out.rule("4. Why, and the fix", align="left")
+    heading(out, "4. Why, and the fix")
     out.print(Text(f"Why: {broken.demonstrates}\nFacts: {' '.join(broken.facts)} "
                    "(docs/nginx-mtls-facts.md)"))
     out.print(Text(f"Fix: {broken.fix}"))

@@ -250,8 +250,9 @@ def demo_section(scenario: str, nginx: str | None = None, number: int = 5):
 
     out = console()
     out.print()
-    out.rule(f"{number}. mtls-doctor diagnose on the broken setup (config + live probe + error log)",
-             align="left")
+    from mtls_doctor.cli.console import heading
+
+    heading(out, f"{number}. mtls-doctor diagnose on the broken setup (config + live probe + error log)")
     result = run_on_lab_scenario(scenario, nginx=nginx)
     out.print(Text(f"$ {result.command}", style="dim"))
     render_text(result.report)

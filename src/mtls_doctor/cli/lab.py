@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import click
 
-from mtls_doctor.cli.common import fail, format_option
+from mtls_doctor.cli.common import OneSpelling, fail, format_option
 
 _SHORT_LOG_CUT = " while "
 
@@ -26,9 +26,9 @@ def group() -> None:
 
 
 def base_port_option():
-    """``--base-port N`` (also ``--port``): the first loopback port; the scenarios run one after
-    the other, each on N (a proxy scenario's echo backend on N+1). Default: free ports."""
-    return click.option("--base-port", "--port", "base_port", type=click.IntRange(1, 65534),
+    """``--base-port N`` (``--port`` a hidden alias): the first loopback port; the scenarios run
+    one after the other, each on N (a proxy scenario's echo backend on N+1). Default: free ports."""
+    return click.option("--base-port", "--port", "base_port", cls=OneSpelling, type=click.IntRange(1, 65534),
                         metavar="N", help="Listen on 127.0.0.1:N (a proxy scenario's backend on "
                         "N+1) instead of free ports; the scenarios run one after the other.")
 
@@ -280,7 +280,9 @@ def render_result(result: Any) -> None:
     out = console()
     scenario = get(result.scenario)
     kind = "broken" if result.broken else "correct"
-    out.rule(f"{result.scenario} ({kind}): {result.title}", align="left")
+    from mtls_doctor.cli.console import heading
+
+    heading(out, f"{result.scenario} ({kind}): {result.title}")
     if scenario is not None:
         out.print(f"{scenario.demonstrates} [{' '.join(scenario.facts)}]", markup=False)
         if scenario.fix:

@@ -48,9 +48,11 @@ def explain_command(code: str, fmt: str) -> int:
 
         sys.stdout.write(dumps(envelope("explain", rule_entry(rule.to_dict()))))
     else:
-        from rich.markdown import Markdown
+        from rich.text import Text
 
         from mtls_doctor.cli.console import console
 
-        console().print(Markdown(rule_markdown(rule)))
+        # the page of docs/rules as it is (rich's Markdown rendering crops list items and code
+        # lines to the width, cutting names one types): wrapped between words on a terminal
+        console().print(Text(rule_markdown(rule).rstrip("\n")))
     return 0
