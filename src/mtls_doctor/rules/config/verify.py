@@ -291,6 +291,8 @@ class ClientCertificateWithoutVerify(ConfigRule):
     ssl_client_certificate /etc/nginx/client-ca.pem;
     ssl_verify_client on;
     ```
+    (A server whose `ssl_verify_client` sits in a location is left to MTLS213: nginx -t
+    refuses it there.)
 
     References:
     F1.2 of nginx-mtls-facts.md.
@@ -311,6 +313,8 @@ class ClientCertificateWithoutVerify(ConfigRule):
             entry = users.setdefault(id(node), (node, []))
             entry[1].append(server)
         for node, servers in users.values():
+            if any(_verify_in_location(s) for s in servers):
+                continue  # the verification was meant, in a place nginx refuses: MTLS213 says so
             if all(not verifying(s) for s in servers):
                 yield cls.finding(
                     f"`ssl_client_certificate` has no effect: {labels(servers)} has `ssl_verify_client off`.",
@@ -401,6 +405,11 @@ def _context_donor(ctx: LintContext, server):
         if donor is not server and donor.own_ssl_context:
             return donor
     return None
+
+
+def _verify_in_location(server) -> bool:
+    """``ssl_verify_client`` inside one of the server's locations (nginx -t refuses it there)."""
+    return any(d.name == "ssl_verify_client" for loc in server.locations for d in loc.own)
 
 
 def _own(node, servers) -> bool:
