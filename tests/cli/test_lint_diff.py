@@ -139,3 +139,22 @@ def test_a_file_outside_the_current_directory_is_named_from_root(tmp_path):
                              timeout=30)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert "listen 443 ssl;" in conf.read_text() and "ssl on;" not in conf.read_text()
+
+
+def test_two_findings_asking_for_one_directive_insert_it_once(tmp_path):
+    """Two depth findings at the same `ssl_verify_client` (two CA files, 1 and 2 intermediates
+    deep): one `ssl_verify_depth`, the larger, not two lines nginx -t refuses as a duplicate."""
+    from mtls_doctor.model import Finding, Fix, Location, Severity
+    from mtls_doctor.nginx.fixes import fix_plan
+    from mtls_doctor.nginx.parse import load_path
+
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("events {}\nhttp {\n    server {\n        listen 443 ssl;\n        ssl_verify_client on;\n"
+                    "    }\n}\n")
+    config = load_path(str(conf))
+    at = Location(path=str(conf), line=5)
+    findings = [Finding("MTLS207", "verify-depth-too-low", Severity.ERROR, "m", at, Fix("Raise.", f"ssl_verify_depth {d};"))
+                for d in (2, 3, 3)]
+    plan = fix_plan([config], findings, str(tmp_path))
+    assert plan.diff.count("+        ssl_verify_depth") == 1 and "ssl_verify_depth 3;" in plan.diff, plan.diff
+    assert len(plan.fixed) == 3 and not plan.manual

@@ -82,6 +82,7 @@ class _Editor:
                 self.index.setdefault(key, []).extend(found)
         self.out: dict[str, dict[int, str]] = {}
         self._split: dict[str, list[str]] = {}
+        self.inserted: dict[tuple[str, int, str], str] = {}  # (path, line, directive) -> text
 
     def line(self, path: str, n: int) -> str | None:
         if path not in self.sources:
@@ -153,6 +154,10 @@ class _Editor:
         text = self.line(path, n)
         if text is None:
             return False
+        earlier = self.inserted.get((path, n, name))
+        if earlier is not None:  # two findings asking for the same directive at the same place
+            return self._merge(path, n, name, earlier, new)
+        self.inserted[(path, n, name)] = new
         brace = text.find("{", _directive_re_start(opener.name, text)) if opener is not None else -1
         if brace >= 0 and (d.block is None or "}" in text[brace:].split("#")[0]):
             # a one-line block (`location / { proxy_pass ...; }`, `server {}`): into it, on the line
@@ -164,6 +169,20 @@ class _Editor:
             indent += "\t" if indent.startswith("\t") else "    "
         newline = "" if text.endswith("\n") else "\n"
         self.set(path, n, f"{text}{newline}{indent}{new}\n")
+        return True
+
+
+    def _merge(self, path: str, n: int, name: str, earlier: str, new: str) -> bool:
+        """The same directive inserted once: equal, it is done; two depths, the larger one
+        (both findings are then fixed); anything else is left to the user."""
+        if earlier == new:
+            return True
+        depths = [re.fullmatch(r"[a-z_]+\s+(\d+);", s) for s in (earlier, new)]
+        if not name.endswith("_verify_depth") or not all(depths):
+            return False
+        if int(depths[1].group(1)) > int(depths[0].group(1)):
+            self.set(path, n, (self.line(path, n) or "").replace(earlier, new, 1))
+            self.inserted[(path, n, name)] = new
         return True
 
 
