@@ -19,7 +19,9 @@ def _conf(tmp_path, inner: str) -> str:
     text = ("events {}\nhttp {\n server {\n  listen 443 ssl;\n  server_name a.test;\n"
             f"  ssl_certificate {leaf};\n  ssl_certificate_key {leaf};\n"
             "  ssl_verify_client optional;\n  ssl on;\n"
-            + inner * DEPTH + "  return 200 $ssl_client_cert;\n" + "}\n" * (DEPTH * inner.count("{"))
+            # at the bottom: a header MTLS404 flags (since 7fe35b2 it leaves `return` bodies alone)
+            + inner * DEPTH + "  proxy_set_header X-Client-Cert $ssl_client_cert;\n"
+            "  proxy_pass http://127.0.0.1:9;\n" + "}\n" * (DEPTH * inner.count("{"))
             + " }\n}\n")
     path = tmp_path / "nginx.conf"
     path.write_text(text)
@@ -34,7 +36,9 @@ def test_lint_of_deep_nesting(tmp_path, inner):
         proc = cli("lint", conf, "--nginx-version", "1.22.1", *args)
         clean(proc, 1)
     findings = json.loads(cli("lint", conf, "--format", "json").stdout)["findings"]
-    assert any(f["rule"] == "MTLS404" for f in findings)  # $ssl_client_cert at the bottom
+    bottom = 10 + DEPTH * inner.count("\n")  # the proxy_set_header line
+    assert any(f["rule"] == "MTLS404" and f["location"]["line"] == bottom for f in findings), \
+        [(f["rule"], f["location"].get("line")) for f in findings]
 
 
 def test_verify_and_diagnose_of_deep_nesting(tmp_path):
