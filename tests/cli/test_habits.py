@@ -148,5 +148,7 @@ def test_completion_scripts(tmp_path):
 
     assert "up" in complete("mtls-doctor", "lab", "u")
     assert {"verify"} == set(complete("mtls-doctor", "ver"))
+    assert "depth-default" in complete("mtls-doctor", "lab", "up", "depth-d")  # scenario names
+    assert "MTLS207" in complete("mtls-doctor", "explain", "MTLS20")  # rule codes
     offered = complete("mtls-doctor", "probe", "--s")
     assert "--sni" in offered and "--servername" not in offered and "--server-name" not in offered

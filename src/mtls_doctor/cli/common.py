@@ -191,3 +191,17 @@ def resolve_target(nginx: str | None, nginx_version: str | None, openssl_version
     except InputError as exc:
         fail(str(exc))
         raise
+
+
+def complete_scenario(ctx: click.Context, param: click.Parameter, incomplete: str):
+    """Shell completion of a lab scenario name (`lab up <TAB>`, `lab run`, `demo --scenario`)."""
+    from mtls_doctor.lab.scenarios import SCENARIOS
+
+    return [s.name for s in SCENARIOS if s.name.startswith(incomplete)]
+
+
+def complete_rule(ctx: click.Context, param: click.Parameter, incomplete: str):
+    """Shell completion of a rule code (`explain <TAB>`, `lint --select`)."""
+    from mtls_doctor.rules import REGISTRY
+
+    return [code for code in sorted(REGISTRY) if code.startswith(incomplete.upper())]

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import click
 
-from mtls_doctor.cli.common import OneSpelling, fail, format_option
+from mtls_doctor.cli.common import OneSpelling, complete_scenario, fail, format_option
 
 _SHORT_LOG_CUT = " while "
 
@@ -96,7 +96,7 @@ def list_command(fmt: str) -> int:
 
 
 @group.command("run")
-@click.argument("scenarios", nargs=-1, metavar="[SCENARIO...]")
+@click.argument("scenarios", nargs=-1, metavar="[SCENARIO...]", shell_complete=complete_scenario)
 @click.option("--nginx", "nginx", metavar="PATH", help="The nginx binary (default: PATH, /usr/sbin).")
 @format_option()
 @click.option("--keep", is_flag=True, help="Keep each scenario's nginx prefix (config, logs) and the PKI.")
@@ -309,7 +309,7 @@ Examples:
   mtls-doctor lab up depth-default --port 8443            # until Ctrl-C
   mtls-doctor lab up depth-default --port 8443 --detach   # until `mtls-doctor lab down`
   mtls-doctor lab up good --port 9443 --dir /tmp/lab-good --detach""")
-@click.argument("scenario")
+@click.argument("scenario", shell_complete=complete_scenario)
 @click.option("--port", type=click.IntRange(1, 65534), default=8443, show_default=True,
               help="Listen on 127.0.0.1:PORT (a proxy scenario's echo backend on PORT+1).")
 @click.option("--dir", "directory", metavar="DIR",

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from mtls_doctor.cli.common import fail, format_option
+from mtls_doctor.cli.common import complete_rule, fail, format_option
 
 
 @click.command("rules")
@@ -32,7 +32,7 @@ def rules_command(fmt: str) -> int:
 
 
 @click.command("explain")
-@click.argument("code")
+@click.argument("code", shell_complete=complete_rule)
 @format_option()
 def explain_command(code: str, fmt: str) -> int:
     """Show the documentation of one rule (by code, e.g. MTLS101, or by name)."""
