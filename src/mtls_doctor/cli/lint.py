@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from mtls_doctor.cli.common import (emit, fail, fail_on_option, format_option, parse_at,
+from mtls_doctor.cli.common import (complete_rule, emit, fail, fail_on_option, format_option, parse_at,
                                     resolve_target, target_options)
 from mtls_doctor.nginx.local import find_local_nginx, run_nginx
 
@@ -125,8 +125,8 @@ def _yaml_configs(paths: tuple[str, ...], prefix: str | None, context: str | Non
 @click.option("--nginx-t", "nginx_t", is_flag=True,
               help="Also run `nginx -t` (--nginx, or the nginx found) on the configuration in a private "
                    "sandbox (placeholders for missing files) and report what it refuses (MTLS250).")
-@click.option("--select", multiple=True, metavar="CODE", help="Only these rules (code or prefix, e.g. MTLS2).")
-@click.option("--ignore", multiple=True, metavar="CODE", help="Skip these rules (code or prefix).")
+@click.option("--select", multiple=True, metavar="CODE", shell_complete=complete_rule, help="Only these rules (code or prefix, e.g. MTLS2).")
+@click.option("--ignore", multiple=True, metavar="CODE", shell_complete=complete_rule, help="Skip these rules (code or prefix).")
 @click.option("--diff", "show_diff", is_flag=True,
               help="Print the mechanical fixes as a unified diff (apply with `git apply` or `patch -p1` "
                    "in the current directory; a file outside it is named from /: `patch -p1 -d /`); "
