@@ -103,6 +103,10 @@ def root_versions() -> list[tuple[str, str]]:
     return out
 
 
+def _vt(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", version)[:3])
+
+
 def load_entries(names: list[str] | None = None) -> list[dict]:
     from ruamel.yaml import YAML
 
@@ -326,16 +330,18 @@ def render(s: dict, command: str, when: str, commit: str, offered: set[str],
     if per_version:
         lines += ["## Per nginx version", "",
                   "The same corpus judged for the nginx of each Debian root (`tools/roots.sh`; the version "
-                  "gates come from `nginx/version.py`). Entries whose label pins a version keep it.", "",
-                  "| nginx (root) | recall | precision | error-severity false on clean | missed |",
-                  "|---|---:|---:|---:|---|"]
+                  "gates come from `nginx/version.py`). Entries whose label pins a version keep it; entries "
+                  "that use directives an older nginx lacks (`min_nginx` in the label) are left out there.", "",
+                  "| nginx (root) | configs | recall | precision | error-severity false on clean | lint failed | missed |",
+                  "|---|---:|---:|---:|---:|---:|---|"]
         for root, ver, vs in per_version:
             vt = vs["total"]
             missed = ", ".join(f"{n} ({lab['family']})" for n, lab, _, _ in vs["misses"][:6])
             more = len(vs["misses"]) - 6
-            lines.append(f"| {ver} ({root}) | {ratio(vt['found'], vt['labels'])} ({vt['found']}/{vt['labels']}) | "
+            skipped = f" ({vs.get('skipped', 0)} newer-only left out)" if vs.get("skipped") else ""
+            lines.append(f"| {ver} ({root}) | {vs['configs']}{skipped} | {ratio(vt['found'], vt['labels'])} ({vt['found']}/{vt['labels']}) | "
                          f"{ratio(vt['tp_findings'], vt['findings'])} ({vt['tp_findings']}/{vt['findings']}) | "
-                         f"{len(vs['clean_severe'])} | {missed}{f' and {more} more' if more > 0 else ''} |")
+                         f"{len(vs['clean_severe'])} | {len(vs['errors'])} | {missed}{f' and {more} more' if more > 0 else ''} |")
         lines.append("")
     head = "| family | labels | found | recall | findings | true | precision | error-severity false |"
     sep = "|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -446,10 +452,16 @@ def main(argv: list[str] | None = None) -> int:
     per_version = []
     if args.per_version:
         for root, ver in root_versions():
-            vs = score(entries, {e["name"]: run_entry(e, binary, offered, env, ver) for e in entries})
+            # an entry that uses what an older nginx lacks says so (`min_nginx`): judged from there on
+            ents = [e for e in entries if not e.get("min_nginx") or _vt(ver) >= _vt(str(e["min_nginx"]))]
+            vs = score(ents, {e["name"]: run_entry(e, binary, offered, env, ver) for e in ents})
+            vs["skipped"] = len(entries) - len(ents)
             t = vs["total"]
             print(f"--- nginx {ver} ({root}): recall {ratio(t['found'], t['labels'])}, precision "
-                  f"{ratio(t['tp_findings'], t['findings'])}, error-severity false on clean {len(vs['clean_severe'])}")
+                  f"{ratio(t['tp_findings'], t['findings'])}, error-severity false on clean {len(vs['clean_severe'])}"
+                  f", configs lint could not read {len(vs['errors'])}")
+            for name, err in vs["errors"]:
+                print(f"  could not read {name}: {err}")
             for name, lab, _, _ in vs["misses"]:
                 print(f"  missed {name} {lab['line']} [{lab['family']}]")
             per_version.append((root, ver, vs))
