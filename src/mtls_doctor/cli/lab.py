@@ -116,7 +116,7 @@ def run_command(scenarios: tuple[str, ...], nginx: str | None, fmt: str, keep: b
     Examples:
       mtls-doctor lab run depth-default
       mtls-doctor lab run depth-default good --base-port 9443
-      mtls-doctor lab run --nginx /var/cache/mtls-doctor/roots/bullseye/usr/sbin/nginx
+      mtls-doctor lab run depth-default --nginx /var/cache/mtls-doctor/roots/bullseye/usr/sbin/nginx
       mtls-doctor lab run --matrix
     """
     from mtls_doctor.lab.scenarios import SCENARIOS, get
