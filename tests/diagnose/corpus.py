@@ -68,6 +68,8 @@ class Case:
     give_key: bool = True  # the user gives the key too (else the certificate is judged offline only)
     #: nginx versions the situation exists in: (first, first-not) as tuples (None: open)
     versions: tuple[tuple[int, ...] | None, tuple[int, ...] | None] = (None, None)
+    #: files of this machine the configuration names as they are (the system trust store)
+    needs: tuple[str, ...] = ()
 
     def applies_to(self, version: tuple[int, ...]) -> bool:
         low, high = self.versions
@@ -416,6 +418,14 @@ CASES: tuple[Case, ...] = (
              "        proxy_set_header ssl-client-verify $ssl_client_verify;\n"
              "        proxy_pass http://127.0.0.1:@PORT1@;\n    }\n") + plain_backend(),
          STD, (Req("good"),), client="good", ports=2, args=SNI),
+    Case("system-store-as-client-ca", "https://github.com/scitran/scitran/issues/10",
+         "ssl_client_certificate points at the system bundle /etc/ssl/certs/ca-certificates.crt "
+         "while the plan is to authenticate in-house clients: a certificate from any public CA "
+         "verifies; the user asks what is wrong with the setup",
+         "client-ca-system-store",
+         server("app.example.test", "    ssl_verify_client on;\n"
+                "    ssl_client_certificate /etc/ssl/certs/ca-certificates.crt;\n"), STD,
+         (Req(None),), args=SNI, needs=("/etc/ssl/certs/ca-certificates.crt",)),
     Case("swapped-certificate-and-key", "https://github.com/tnc1997/samples/issues/46",
          "ssl_certificate names the private key file and ssl_certificate_key the certificate "
          "chain (privkey.pem / fullchain.pem swapped): nginx refuses to load them",
@@ -797,7 +807,7 @@ def cases_for(nginx_bin: str | None = None) -> list[Case]:
     from mtls_doctor.lab.nginx import find_nginx, nginx_version
 
     version = nginx_version(find_nginx(nginx_bin))
-    return [c for c in CASES if c.applies_to(version)]
+    return [c for c in CASES if c.applies_to(version) and all(os.path.isfile(n) for n in c.needs)]
 
 
 def run_all(nginx_bin: str | None = None) -> list[Result]:

@@ -219,3 +219,32 @@ def test_verify_evidence_tells_depth_from_untrusted():
     ev = Evidence(at=AT, config=config, eff=eff, client=(foreign.cert,),
                   verifies=(VerifyEvidence(eff.servers[0], untrusted, None, 0),))
     assert diagnose(ev)[0].cause in ("client-issuer-unknown", "client-ca-not-trusted")
+
+
+# --- how findings weigh ------------------------------------------------------------------------
+
+
+def test_many_findings_of_one_rule_weigh_as_one():
+    """Five expired roots in one CA file are one piece of evidence, not five (Board.signal)."""
+    from tests.diagnose.cause_fixtures import MTLS, ev, finding
+
+    one = diagnose(ev(MTLS, lint=(finding("MTLS104", path="/etc/nginx/ca.pem", line=None, index=0),),
+                      roles={"/etc/nginx/ca.pem": "ca"}))
+    five = diagnose(ev(MTLS, lint=tuple(finding("MTLS104", path="/etc/nginx/ca.pem", line=None, index=i)
+                                        for i in range(5)), roles={"/etc/nginx/ca.pem": "ca"}))
+    assert [c.cause for c in one] == [c.cause for c in five] == ["trust-anchor-invalid"]
+    assert five[0].confidence == pytest.approx(one[0].confidence)
+    assert len(five[0].evidence) == 5  # every finding still shown
+
+
+def test_one_bad_ca_among_many_weighs_less_than_a_bad_only_ca():
+    """An expired root in a bundle whose other CAs are fine fails only its own clients."""
+    from tests.diagnose.cause_fixtures import MTLS, big_ca_files, ev, finding
+
+    _, small = big_ca_files()  # 3 CAs at /etc/nginx/ca.pem
+    bad = finding("MTLS104", path="/etc/nginx/ca.pem", line=None, index=0)
+    among = diagnose(ev(MTLS, lint=(bad,), files=small, roles={"/etc/nginx/ca.pem": "ca"}))
+    only = diagnose(ev(MTLS, lint=tuple(finding("MTLS104", path="/etc/nginx/ca.pem", line=None, index=i)
+                                        for i in range(3)), files=small, roles={"/etc/nginx/ca.pem": "ca"}))
+    assert among[0].cause == only[0].cause == "trust-anchor-invalid"
+    assert among[0].confidence < only[0].confidence

@@ -5,7 +5,10 @@ the registry is a ``KeyError``, never silently nothing; ``signal()`` dispatches 
 evidence to every cause that declares it (``Cause.signals``); ``Board.result()`` turns it into
 frozen ``RootCause`` values ranked by confidence (the noisy-OR of the weights), ties by the
 registry order; a source (probe, logs, ...) supports a cause with weight once, however many
-lines it adds; the fix is always the cause's own template, rendered for the server it is about.
+lines it adds; one declared signal (the same rule, log cause or observation) raises a cause
+with its weight once, however many findings of it there are (five expired roots in one CA file
+are one piece of evidence, not five); the fix is always the cause's own template, rendered for
+the server it is about.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class Board:
         self.accs: dict[str, Acc] = {}
         #: supports that arrived before any evidence raised their cause (applied in result())
         self.pending: list[tuple[type[Cause], float, EvidenceLine]] = []
+        #: (cause id, kind, key) of a declared signal that raised -> the index of its weight
+        self.weighed: dict[tuple[str, str, str], int] = {}
 
     def has(self, cause: type[Cause]) -> bool:
         return _known(cause).id in self.accs
@@ -87,7 +92,16 @@ class Board:
             if sig.role is not None and sig.role != role:
                 continue
             if sig.raises and not only_support:
-                self.raise_(cause, sig.weight * scale, line, summary, server, fix)
+                mark = (cause.id, kind.value, key)
+                weight = sig.weight * scale
+                at = self.weighed.get(mark) if cause.id in self.accs else None
+                if at is not None:  # counted once, at its strongest (the user's own server)
+                    weights = self.accs[cause.id].weights
+                    weights[at] = max(weights[at], weight)
+                    weight = 0.0
+                else:
+                    self.weighed[mark] = len(self.accs[cause.id].weights) if cause.id in self.accs else 0
+                self.raise_(cause, weight, line, summary, server, fix)
                 raised.append(cause.id)
             else:
                 self.support(cause, sig.weight * scale, line)

@@ -41,6 +41,8 @@ SEVERITY_KEYED = frozenset({"MTLS201", "MTLS202", "MTLS203", "MTLS214", "MTLS302
 MIN_SEVERITY: dict[str, Severity] = {"MTLS302": Severity.ERROR}
 #: weight factor for evidence about a server the user's client does not reach
 OTHER_SERVER = 0.4
+#: weight factor for a finding about one CA of a file whose other CAs are fine
+ONE_OF_MANY = 0.4
 #: log causes about ONE client's own certificate or client software, which nginx is right to
 #: refuse (another CA, self-signed, expired, revoked, no common protocol, an unknown name): they
 #: raise a cause while the user has not shown a certificate that works; once the user's own
@@ -99,6 +101,10 @@ def server_of_line(ev: Evidence, path: str | None, line: int | None) -> Any:
 def _from_findings(ev: Evidence, board: Board) -> None:
     sources = [("config", f) for f in ev.lint] + [("probe", f) for f in ev.probe_findings] + \
         [("logs", f) for f in ev.log_findings]
+    flagged: dict[str, set[int]] = {}  # CA file -> indexes of certificates a finding is about
+    for f in ev.lint:
+        if f.location.path and f.location.index is not None:
+            flagged.setdefault(f.location.path, set()).add(f.location.index)
     for source, f in sources:
         if f.severity < MIN_SEVERITY.get(f.rule, Severity.INFO):
             continue
@@ -109,9 +115,21 @@ def _from_findings(ev: Evidence, board: Board) -> None:
         server = server_of_line(ev, loc.path, loc.line)
         role = ev.roles.get(loc.path or "")
         values = fix_values(server) if server is not None else fix_values(_only_target(ev))
+        scale = _scale_for(ev, server) * (ONE_OF_MANY if role == "ca" and _others_valid(ev, f, flagged) else 1.0)
         board.signal(Kind.FINDING, key, EvidenceLine(source, str(loc), f"{f.rule}: {f.message}"),
                      summary=f.message, server=server.label if server is not None else None,
-                     fix=values, scale=_scale_for(ev, server), role=role)
+                     fix=values, scale=scale, role=role)
+
+
+def _others_valid(ev: Evidence, f: Finding, flagged: dict[str, set[int]]) -> bool:
+    """A finding about one certificate of a CA file that holds other certificates no finding is
+    about: only the clients chained to that one fail (an expired root in a bundle of many)."""
+    path, index = f.location.path, f.location.index
+    if path is None or index is None:
+        return False
+    bundle = getattr(ev.files.get(path), "bundle", None)
+    total = len(bundle.certificates) if bundle is not None else 0
+    return total > len(flagged.get(path, ()))
 
 
 def _only_target(ev: Evidence) -> Any:

@@ -269,11 +269,17 @@ def ca_names_size(ev: Evidence, server: Any) -> int | None:
 
 
 def failure_seen(ev: Evidence) -> bool:
-    """Something says clients fail: a symptom, or the user's own certificate refused live (the
-    tool's own request without a certificate is refused by design)."""
+    """Something says clients fail: a symptom, or the user's own certificate refused, offline
+    against the server it is meant for or live (the tool's own request without a certificate is
+    refused by design)."""
     if ev.symptoms:
         return True
+    from mtls_doctor.diagnose.core import passes, relevant_verifies
     from mtls_doctor.diagnose.probes import _target_probes
+
+    mine = relevant_verifies(ev)
+    if mine and not any(passes(v.result) for v in mine):
+        return True  # the user's certificate, judged offline, is refused where it is meant to go
 
     # where the user's client lands (unknown: the probes by name, not the tool's no-SNI one)
     # (a stream server has no name to probe by: its no-SNI probe is the user's connection)
