@@ -58,10 +58,15 @@ def command_paths() -> list[str]:
 
 
 def _help(path: str) -> str:
-    done = subprocess.run([BIN, *path.split(), "--help"], capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, COLUMNS="200"))
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    """``mtls-doctor PATH --help`` as click renders it (in-process: 17 helps in milliseconds)."""
+    from mtls_doctor.cli import cli
+
+    ctx = click.Context(cli, info_name="mtls-doctor", terminal_width=200, max_content_width=200)
+    cmd: click.Command = cli
+    for part in path.split():
+        cmd = cmd.get_command(ctx, part)
+        ctx = click.Context(cmd, info_name=part, parent=ctx)
+    return cmd.get_help(ctx)
 
 
 def examples(text: str) -> list[str]:
