@@ -152,3 +152,15 @@ def test_completion_scripts(tmp_path):
     assert "MTLS207" in complete("mtls-doctor", "explain", "MTLS20")  # rule codes
     offered = complete("mtls-doctor", "probe", "--s")
     assert "--sni" in offered and "--servername" not in offered and "--server-name" not in offered
+
+
+@pytest.mark.parametrize("path", command_paths())
+def test_a_usage_error_is_one_line_exit_2(path, capsys):
+    """An unknown option, on every command: exit 2, one line on stderr naming the command's help."""
+    from mtls_doctor.cli import main
+
+    assert main([*path.split(), "--no-such-option"]) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert out == "" and len(lines) == 1, err
+    assert lines[0].startswith("mtls-doctor: error: No such option") and f"mtls-doctor {path} --help" in lines[0], lines
