@@ -158,3 +158,18 @@ def test_two_findings_asking_for_one_directive_insert_it_once(tmp_path):
     plan = fix_plan([config], findings, str(tmp_path))
     assert plan.diff.count("+        ssl_verify_depth") == 1 and "ssl_verify_depth 3;" in plan.diff, plan.diff
     assert len(plan.fixed) == 3 and not plan.manual
+
+
+def test_kubernetes_manifests_say_there_is_nothing_to_rewrite(tmp_path):
+    """Manifests (an Ingress with auth-tls on one of two Ingresses of a host,
+    kubernetes/ingress-nginx#5489, as tests/k8s/material.py writes it): no diff, one line."""
+    from tests.k8s.material import manifest
+    from tests.rules.test_rules_k8s import AUTH, CA_SECRET, ingress
+
+    f = tmp_path / "ingress.yaml"
+    f.write_text(manifest(ingress("api", "api.example.com", AUTH) + ingress("public", "api.example.com", path="/public")
+                          + CA_SECRET))
+    plain = _lint(tmp_path, None, "ingress.yaml")
+    done = _lint(tmp_path, None, "ingress.yaml", "--diff")
+    assert done.stdout == "" and done.returncode == plain.returncode == 1
+    assert len(done.stderr.strip().splitlines()) == 1 and "Kubernetes manifests have no mechanical fix" in done.stderr

@@ -176,6 +176,22 @@ def command(paths, nginx, nginx_version, openssl_version, at, no_files, nginx_t,
     yaml_configs, paths = _yaml_configs(tuple(paths), prefix, context)  # nginx config in YAML
     manifests = manifest_input(tuple(paths)) if paths else None  # Kubernetes manifests (issue 15)
     if manifests is not None and not yaml_configs:
+        if show_diff:  # the findings are about annotations and fields: nothing to rewrite
+            import contextlib
+
+            from mtls_doctor.cli import console
+
+            with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+                console.console.cache_clear()
+                try:
+                    code = lint_manifests_command(manifests, when, version, openssl, select, ignore, "text",
+                                                  fail_on, False)
+                finally:
+                    console.console.cache_clear()
+            sys.stderr.write("mtls-doctor: note: --diff rewrites nginx configuration files; Kubernetes manifests "
+                             "have no mechanical fix (`mtls-doctor lint` without --diff names the annotation or "
+                             "field to change)\n")
+            return code
         return lint_manifests_command(manifests, when, version, openssl, select, ignore, fmt, fail_on, show_nginx)
     if manifests is not None:
         fail("give Kubernetes manifests and YAML files that carry nginx configuration in separate runs")
