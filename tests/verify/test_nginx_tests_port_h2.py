@@ -66,7 +66,8 @@ ROWS = [("localhost", "localhost"), ("example.com", "example.com"),
         ("localhost", "off.test"), ("off.test", "localhost"),
         ("a.test", "b.test"), ("a.test", "a.test"),
         ("unknown.test", "localhost"), ("unknown.test", "example.com"),
-        (None, "example.com"), (None, "localhost")]
+        (None, "example.com"), (None, "localhost"),
+        ("off.test", "off.test"), ("b.test", "b.test"), ("unknown.test", "unknown.test")]
 
 
 @pytest.fixture(scope="module")

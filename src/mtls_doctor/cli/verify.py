@@ -134,6 +134,7 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
     notes: list[str] = []
     server_label = None
     kind, mail_protocol, starttls = "http", None, False
+    handshake: dict[str, str] | None = None
     if config_path is not None:
         ctx = click.get_current_context()
         given = {n for n in ("client_ca", "trusted_ca", "depth", "crl", "mode", "ocsp_mode",
@@ -153,6 +154,8 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
         kind = conf["kind"]
         notes.extend(conf["notes"])
         mail_protocol, starttls = conf["protocol"], conf["starttls"]
+        if "mode" not in given:
+            handshake = conf["handshake"]
     elif server_name is not None or listen is not None:
         fail(f"{'--server-name' if server_name is not None else '--listen'} needs --config")
     elif client_ca is None and trusted_ca is None and mode != "optional_no_ca":
@@ -175,7 +178,9 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
         if not bundle.crls:
             fail(f"{crl}: no CRL found for ssl_crl (nginx -t would fail too, F6.1)")
         crls = tuple(bundle.crls)
-    if mode in ("on", "optional") and not client_certs:
+    # nginx -t checks only servers with a certificate of their own (measured 1.22: the
+    # no.context server of ssl_verify_client.t passes without a CA file)
+    if mode in ("on", "optional") and not client_certs and handshake is None:
         if target.nginx_version is None:
             notes.append("nginx before 1.27.2 refuses this configuration: \"no "
                          "ssl_client_certificate for ssl_verify_client\" (F1.5)")
@@ -185,8 +190,13 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
                          "1.27.2)")
     ocsp_settings = _ocsp_settings(ocsp_mode, ocsp_responder, resolver, ocsp_cache, mode, kind,
                                    target, notes)
+    # F7.1: the handshake server decides whether a certificate is asked for and verified,
+    # the request's server whether a failure is refused
+    not_requested = handshake is not None and handshake["verify"] == "off" and mode != "off"
+    unchecked = handshake is not None and handshake["verify"] != "off" and mode == "off"
     trust = TrustSettings(client_certificate=client_certs, trusted_certificate=trusted_certs,
-                          verify_depth=depth, crls=crls, verify_client=mode,
+                          verify_depth=depth, crls=crls,
+                          verify_client="optional" if unchecked else mode,
                           security_level=security_level)
     pw = password_bytes(password)
     key_public = None
@@ -219,6 +229,9 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
                                                          workers=workers):
             if result is None:
                 fail(problems[0])
+            if not_requested or unchecked:
+                result = _handshake_elsewhere(verifier, result, at, handshake, server_label,
+                                              mode, not_requested)
             result = _with_ocsp(result, ocsp_settings, ocsp_answer, at, resolver)
             result = _for_kind(result, kind, mail_protocol, starttls)
             row = {"client": path, **result.to_dict()}
@@ -250,6 +263,35 @@ def command(clients: tuple[str, ...], client_ca: str | None, trusted_ca: str | N
     worst = (Severity.ERROR if rejected else
              Severity.WARNING if notes or any(r["notes"] for r in rows) else None)
     return 1 if worst is not None and worst >= Severity(fail_on) else 0
+
+
+def _handshake_elsewhere(verifier: Any, result: Any, at: Any, handshake: dict[str, str],
+                         server: str | None, mode: str, not_requested: bool) -> Any:
+    """The verdict when the SNI server has no certificate of its own and the handshake is done
+    by ``handshake`` (the address's default server, F7.1): its ssl_verify_client decides
+    whether a certificate is asked for, ``server``'s whether a failure is refused (measured on
+    nginx-tests' ssl_verify_client.t "no.context", tests/verify/test_nginx_tests_port_sni.py)."""
+    import dataclasses
+
+    if not_requested:  # no CertificateRequest: the client cannot send its certificate
+        none = verifier.verify(None, (), at)
+        why = (f"{server} has no ssl_certificate of its own, so the handshake is done with "
+               f"{handshake['label']}'s, which has ssl_verify_client off: nginx sends no "
+               "CertificateRequest and the client sends no certificate (F7.1). "
+               + none.explanation)
+        fix = (f"give {server} its own ssl_certificate and ssl_certificate_key (its "
+               f"ssl_verify_client then asks for the certificate), or set ssl_verify_client in "
+               f"{handshake['label']}.")
+        return dataclasses.replace(none, explanation=why, fix=fix)
+    why = (f"{server} has no ssl_certificate of its own: the handshake is done with "
+           f"{handshake['label']}'s, which asks for and verifies the certificate "
+           f"($ssl_client_verify {result.ssl_client_verify}); {server} has ssl_verify_client "
+           "off, so nginx serves the request whatever the result (F7.1).")
+    fix = (None if result.ssl_client_verify == "SUCCESS" else
+           f"set ssl_verify_client on in {server} to refuse what {handshake['label']} could not "
+           "verify, or check $ssl_client_verify there.")
+    return dataclasses.replace(result, status=200, page=None, log_line=None, verify_client=mode,
+                               explanation=why, fix=fix)
 
 
 def _ocsp_settings(mode: str, responder: str | None, resolver: str | None, cache: str | None,
@@ -526,7 +568,11 @@ def _from_config(path: str, server_name: str | None, listen: str | None = None) 
             "resolver": " ".join(server.get("resolver").args) or None,
             "ocsp_cache": " ".join(cache) if cache else None, "notes": [],
             "protocol": (_directive(server, "protocol") or ("imap",))[0]
-            if server.kind == "mail" else None, "starttls": _starttls(server)}
+            if server.kind == "mail" else None, "starttls": _starttls(server),
+            # the SNI server has no certificate of its own: another server's SSL context does
+            # the handshake (its CertificateRequest or none), this one judges the request (F7.1)
+            "handshake": None if trust is server else {"label": trust.label,
+                                                       "verify": trust.verify}}
 
 
 def _on_listen(eff: Any, servers: list, listen: str, name: str | None, path: str) -> tuple:
