@@ -66,3 +66,24 @@ def test_verify_predicts_a_server_without_its_own_certificate(server):
             wrong.append(f"port {index} SNI {name} client {cert}: nginx {status} {verify!r}, "
                          f"verify predicted {got['status']} {got['ssl_client_verify']!r}")
     assert not wrong, "\n".join(wrong)
+
+
+#: what probe can tell from the wire: the default server's CertificateRequest (or none) and the
+#: request's answer; port 2's served-whatever-the-result looks like optional_no_ca (MTLS509)
+PROBED = {0: "on", 1: "on-without-request", 2: "optional_no_ca"}
+
+
+@pytest.mark.parametrize("index", sorted(PROBED))
+def test_probe_infers_what_the_no_context_server_does(server, index):
+    import json
+
+    from tests.verify.nginx_tests_port_lab import mtls_doctor
+
+    code, out, err = mtls_doctor("probe", f"https://127.0.0.1:{server.ports[index]}/", "--sni",
+                                 "no.context", "--insecure", "--no-legacy", "--format", "json",
+                                 timeout=90)
+    assert code in (0, 1), err
+    report = json.loads(out)
+    assert report["inferred_mode"] == PROBED[index], report["inferences"]
+    if index == 1:  # the handshake never asks: MTLS501 says no client can pass
+        assert "MTLS501" in {f["rule"] for f in report["findings"]}
