@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -26,7 +27,8 @@ from tests.cli.test_help_examples import command_paths, lab  # noqa: F401 (a fix
 from tests.report.contract import check_document
 
 BIN = str(Path(sys.executable).parent / "mtls-doctor")
-AT = "2026-12-03T12:00:00Z"
+# one fixed instant per run (deterministic output), inside the validity of the lab made at start
+AT = datetime.now(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _run(env: dict, cwd: Path, *args: str, columns: str | None = "100") -> subprocess.CompletedProcess:

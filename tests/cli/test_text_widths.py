@@ -15,6 +15,7 @@ import select
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ import pytest
 from tests.cli.test_help_examples import lab  # noqa: F401 (a fixture)
 
 BIN = str(Path(sys.executable).parent / "mtls-doctor")
-AT = "2026-12-03T12:00:00Z"
+# one fixed instant per run (deterministic output), inside the validity of the lab made at start
+AT = datetime.now(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 WORD = re.compile(r"[^\s│┃|─━┌┐└┘├┤┬┴┼╭╮╯╰•]+")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
