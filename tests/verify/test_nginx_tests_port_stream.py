@@ -75,7 +75,7 @@ def lab(nginx_bin, tmp_path_factory):
         yield nginx
 
 
-def _read(lab: RawNginx, index: int, cert: str | None) -> str:
+def _read(lab: RawNginx, index: int, cert: str | None, sni: str = "localhost") -> str:
     """What a TLS client reads from the server until nginx closes ('' = closed, nothing sent)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -85,7 +85,7 @@ def _read(lab: RawNginx, index: int, cert: str | None) -> str:
         ctx.load_cert_chain(pki / f"{cert}.crt", pki / f"{cert}.key")
     data = b""
     with socket.create_connection(("127.0.0.1", lab.ports[index]), timeout=5) as raw:
-        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+        with ctx.wrap_socket(raw, server_hostname=sni) as tls:
             try:
                 while chunk := tls.recv(4096):
                     data += chunk

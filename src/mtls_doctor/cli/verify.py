@@ -597,8 +597,26 @@ def _on_listen(eff: Any, servers: list, listen: str, name: str | None, path: str
     if all(s.kind == "http" for s in on):
         server, _ = find_server(eff, address, name)
         return server, handshake_server(eff, server, address)
-    named = [s for s in on if name is not None and match_name(s, name) is not None]
-    return (named or on)[0], None
+    if len(on) == 1:
+        return on[0], None
+    return _by_name(eff, on, address, name), None
+
+
+def _by_name(eff: Any, on: list, address: str, name: str | None) -> Any:
+    """Of several stream (1.25.5+ ``server_name``) or mail servers on ``address``, the one
+    nginx selects for ``name``: the same order as http (exact, longest wildcard, regex; no
+    match or no name: the ``default_server``, else the first), so ``nginx.effective``'s
+    ``find_server`` decides, on a view of these servers only."""
+    import dataclasses
+
+    from mtls_doctor.nginx.effective import find_server
+
+    view = [dataclasses.replace(s, kind="http") for s in on]
+    default = next((v for v, s in zip(view, on) if any(
+        l.address == address and l.default_server for l in s.listens)), view[0])
+    chosen, _ = find_server(dataclasses.replace(eff, servers=tuple(view),
+                                                defaults={address: default}), address, name)
+    return next((s for v, s in zip(view, on) if v is chosen), on[0])
 
 
 def _mail_servers(config: Any) -> list:
