@@ -680,7 +680,7 @@ def _run_case(case: Case, nginx_bin: str | None, upstream) -> Result:
         shutil.rmtree(workdir, ignore_errors=True)
     causes = tuple((c["cause"], c["confidence"]) for c in data["root_causes"])
     shown = " ".join(a if not a.startswith(str(workdir)) else "<" + a[len(str(workdir)) + 1:] + ">"
-                     for a in argv[1:])
+                     for a in argv)
     return Result(case, causes, (data.get("verdict") or {}).get("accepted"), "mtls-doctor " + shown)
 
 

@@ -162,9 +162,6 @@ def _diagnose(server: NginxServer, sni: str | None, host: str, *extra: str) -> l
     return [c["cause"] for c in json.loads(out)["root_causes"]]
 
 
-@pytest.mark.xfail(strict=True, reason="diagnose (another helper's): told --symptom 421 with "
-                   "--sni localhost --host example.com (both servers verify), it ranks "
-                   "default-server-other-ca (a no-SNI cause) above sni-host-mismatch")
 def test_diagnose_told_421_names_the_sni_host_mismatch_first(server, seen):
     wrong = [f"SNI {sni} Host {host}: {causes[:2]}" for (sni, host), (status, _) in seen.items()
              if status == 421 and (causes := _diagnose(server, sni, host, "--symptom", "421"))[:1]
@@ -179,9 +176,6 @@ def test_diagnose_does_not_blame_421_where_nginx_serves_the_request(server, seen
     assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.xfail(strict=True, reason="diagnose (another helper's): given --sni/--host that "
-                   "select different servers, the Host one verifying (F7.2), it does not predict "
-                   "the 421 nginx always answers unless told --symptom 421")
 def test_diagnose_predicts_the_421_from_sni_and_host_alone(server, seen):
     wrong = [f"SNI {sni} Host {host}: nginx 421, diagnose ranks {causes[:3]}"
              for (sni, host), (status, _) in seen.items()

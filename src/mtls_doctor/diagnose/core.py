@@ -61,6 +61,7 @@ def diagnose(ev: Evidence) -> tuple[RootCause, ...]:
     board = Board()
     _from_findings(ev, board)
     _from_config(ev, board)
+    _from_target(ev, board)
     verified = _from_verify(ev, board)
     from_probes(ev, board, verified)
     _from_logs(ev, board)
@@ -259,6 +260,31 @@ def _from_config(ev: Evidence, board: Board) -> None:
                 f"{server.label} ({server.verify}) passes {', '.join(names)} to the backend but not "
                 "$ssl_client_verify, and nothing checks it: the backend cannot tell a verified "
                 "identity from a forged header (F2.2, F2.3).", server.label, fix_values(server))
+
+
+def _from_target(ev: Evidence, board: Board) -> None:
+    """What the client sends decides the answer before any certificate does: an SNI that named
+    a server and a different Host whose server verifies clients get 421 (F7.2). nginx compares
+    the two names as strings (``ngx_http_set_virtual_server``): two names of one server differ
+    too; the Host server's ssl_verify_client alone decides, not which CA verified."""
+    t = ev.target
+    hs, rq = t.handshake_server, t.request_server
+    if not (t.sni_known and t.sni and t.host and t.sni_matches and rq is not None and hs is not None):
+        return
+    if _name(t.sni) == _name(t.host) or rq.verify == "off":
+        return
+    board.raise_(C.SniHostMismatch, 0.6, EvidenceLine("config", t.why or "--sni/--host", (
+        f"SNI {t.sni} -> {hs.label}; Host {t.host} -> {rq.label} (ssl_verify_client {rq.verify})")),
+        f"SNI {t.sni} selects {hs.label}, Host {t.host} selects {rq.label}, which verifies clients: "
+        "nginx answers every request 421 Misdirected Request (F7.2).", rq.label, fix_values(rq, t.address))
+
+
+def _name(host: str) -> str:
+    """A Host or SNI name as nginx compares it: lower case, no port, no trailing dot."""
+    name = host.lower()
+    if not name.startswith("[") and name.count(":") == 1:
+        name = name.split(":")[0]
+    return name.rstrip(".")
 
 
 # --- error logs -----------------------------------------------------------------------------
