@@ -49,7 +49,7 @@ TIMEOUT_S = 60
 # family; a label that may be found by another family's rule says so with `accept:`.
 FAMILY_RULES: dict[str, list[str]] = {
     "bypass-by-other-listener": ["MTLS214", "MTLS262"],
-    "upstream-mtls-client": ["MTLS240", "MTLS241", "MTLS242", "MTLS243"],
+    "upstream-mtls-client": ["MTLS240", "MTLS241", "MTLS242", "MTLS243", "MTLS244"],
     "ciphers-seclevel": ["MTLS223", "MTLS224"],
     "dn-string-comparison": ["MTLS406", "MTLS407", "MTLS408", "MTLS409"],
     "forwarded-dn-format": ["MTLS410"],

@@ -231,13 +231,13 @@ def test_shared_session_carries_the_other_locations_verify_result(shared):
     assert status == 502 and "(18:" in log, log
 
 
-@pytest.mark.xfail(strict=True, reason="lint (MTLS242, another helper's): it predicts 502 for "
-                   "/depth1/ but says nothing of the session it shares with /depth2/ (same "
-                   "host:port), on which nginx serves it 200; nor of /verified/ failing with "
-                   "/plain/'s error 18")
 def test_lint_warns_that_locations_share_an_upstream_session(shared):
     code, out, err = mtls_doctor("lint", str(shared.conf_path), "--nginx", shared.nginx_bin,
                                  "--format", "json")
     assert code in (0, 1), err
-    texts = [f["message"] for f in json.loads(out)["findings"]]
-    assert any("session" in t for t in texts), texts
+    lines = shared.conf_path.read_text().splitlines()
+    at = {path: next(i for i, l in enumerate(lines, 1) if f"location {path} " in l)
+          for path in ("/depth1/", "/depth2/", "/plain/", "/verified/")}
+    fired = {f["location"]["line"] for f in json.loads(out)["findings"] if f["rule"] == "MTLS244"}
+    # one finding per shared upstream, at the pass whose checks differ from the first one's
+    assert fired == {at["/depth2/"], at["/verified/"]}, (fired, at)

@@ -1,4 +1,4 @@
-"""MTLS240-243: nginx as the TLS (and mTLS) client of an upstream: proxy_ssl_*, grpc_ssl_*, uwsgi_ssl_*.
+"""MTLS240-244: nginx as the TLS (and mTLS) client of an upstream: proxy_ssl_*, grpc_ssl_*, uwsgi_ssl_*.
 
 Invariants: no I/O. A *TLS pass* is ``proxy_pass https://...``, ``grpc_pass grpcs://...``,
 ``uwsgi_pass suwsgi://...`` or a stream ``proxy_pass host:port`` with ``proxy_ssl on``; its settings are the ``<module>_ssl_*`` directives in effect where
@@ -24,7 +24,9 @@ from mtls_doctor.rules.config.common import ConfigRule, LintContext
 PASSES = {"proxy_pass": ("proxy", ("https://",)), "grpc_pass": ("grpc", ("grpcs://",)),
           "uwsgi_pass": ("uwsgi", ("suwsgi://",))}
 SUFFIXES = ("_ssl_certificate", "_ssl_certificate_key", "_ssl_verify", "_ssl_trusted_certificate",
-            "_ssl_verify_depth", "_ssl_name", "_ssl_server_name")
+            "_ssl_verify_depth", "_ssl_name", "_ssl_server_name", "_ssl_crl", "_ssl_session_reuse")
+#: the settings that decide whether nginx accepts an upstream's certificate
+VERIFY_SUFFIXES = ("_ssl_verify", "_ssl_verify_depth", "_ssl_trusted_certificate", "_ssl_crl", "_ssl_name")
 SCOPES = frozenset({"http", "stream", "server", "location", "if", "limit_except"})
 
 
@@ -415,9 +417,94 @@ class UpstreamServerNameUnset(ConfigRule):
                     tp.node.location, fix, severity=Severity.WARNING)
 
 
+class UpstreamSessionSharedAcrossChecks(ConfigRule):
+    """Two passes to one upstream check its certificate differently but share its TLS sessions.
+
+    What it checks:
+    TLS passes (`proxy_pass https://`, `grpc_pass grpcs://`, `uwsgi_pass suwsgi://`, stream
+    `proxy_ssl on`) of one module to the same upstream (the same `upstream {}` group, or the
+    same host:port, which nginx turns into one implicit upstream) whose verification settings
+    differ (`proxy_ssl_verify`, `_verify_depth`, `_trusted_certificate`, `_crl`, `_name`), with
+    `proxy_ssl_session_reuse` on (the default) in at least two of them. One finding per
+    upstream, at the first pass whose settings differ from the first one's.
+
+    Why it matters:
+    nginx keeps the upstream's TLS session per peer, not per location, and a resumed session
+    carries the verification result of the handshake that made it: nginx does not verify
+    again. Measured on real nginx: after a location verifying with depth 2 reached an upstream
+    with two intermediates, a location with depth 1 (which fails on a handshake of its own) was
+    served 200; after a location without `proxy_ssl_verify` left its session, a verifying
+    location got 502 with the other's error 18. Which check applies depends on which request
+    came first. nginx's own proxy_ssl_verify.t turns session reuse off for this reason.
+
+    Example:
+    ```nginx
+    location /internal/ { proxy_pass https://10.0.0.5:8443; proxy_ssl_verify on;
+                          proxy_ssl_trusted_certificate internal-ca.pem; }
+    location /public/   { proxy_pass https://10.0.0.5:8443; }
+    ```
+
+    Use instead:
+    ```nginx
+    proxy_ssl_session_reuse off;   # in each location with its own checks, or the same checks everywhere
+    ```
+
+    References:
+    F3.2 of nginx-mtls-facts.md (depth on the upstream side as on the client side);
+    https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_ssl_session_reuse;
+    nginx-tests proxy_ssl_verify.t (github.com/nginx/nginx-tests)
+    """
+
+    code = "MTLS244"
+    name = "upstream-session-shared-across-checks"
+    severity = Severity.WARNING
+    facts = ("F3.2",)
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        by_upstream: dict[tuple[str, str, int], list[TlsPass]] = {}
+        for tp in tls_passes(ctx):
+            if tp.value("_ssl_session_reuse", "on") == "on":
+                by_upstream.setdefault((tp.module, tp.host.lower(), tp.port), []).append(tp)
+        for (module, host, port), passes in by_upstream.items():
+            checks = [_checks(ctx, tp) for tp in passes]
+            other = next((i for i, c in enumerate(checks) if c != checks[0]), None)
+            if other is None:
+                continue
+            first, tp = passes[0], passes[other]
+            yield cls.finding(
+                f"`{tp.node.name} {tp.node.args[0]}` and `{first.node.name} {first.node.args[0]}`"
+                f" ({first.node.location}) reach the same upstream but check its certificate"
+                f" differently, and share its TLS sessions ({tp.directive('_ssl_session_reuse')} on, the"
+                " default): a resumed session keeps the other pass's verification result, so this"
+                " check is skipped or fails with the other's error, depending on which request came first.",
+                tp.node.location,
+                Fix("Stop sharing sessions between passes with different checks (or use the same checks).",
+                    f"{tp.directive('_ssl_session_reuse')} off;"))
+
+
+def _checks(ctx: LintContext, tp: TlsPass) -> tuple:
+    """The verification settings of a pass as nginx applies them (defaults filled in)."""
+    if not tp.verifies:
+        return ("off",)
+    values = []
+    for suffix in VERIFY_SUFFIXES[1:]:
+        node = tp.get(suffix)
+        if node is None:
+            values.append((tp.host,) if suffix == "_ssl_name" else None)
+        elif suffix in ("_ssl_trusted_certificate", "_ssl_crl") and node.args:
+            values.append(ctx.eff.config.resolve(node.args[0]))
+        else:
+            values.append(node.args)
+    depth = values[0]
+    values[0] = depth if depth not in (None, ("1",)) else ("1",)
+    return ("on", *values)
+
+
 RULES = (
     UpstreamCertificateNotVerified,
     UpstreamVerifyWithoutTrusted,
     UpstreamVerifyDepthTooLow,
     UpstreamServerNameUnset,
+    UpstreamSessionSharedAcrossChecks,
 )
