@@ -99,10 +99,6 @@ def test_lint_names_the_stream_upstream_failure_nginx_really_has(lab):
     assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.xfail(strict=True, reason="lint (MTLS242, another helper's): on a stream server "
-                   "whose upstream is a stream server of the same configuration serving two "
-                   "intermediates, depth 1 fails (closed, verify error 20) but MTLS242 looks only "
-                   "at http upstream servers and the trusted file")
 def test_lint_mtls242_sees_a_stream_upstreams_chain(lab):
     wrong = _differences(lab, {i: ROWS[i] for i in MISSED})
     assert not wrong, "\n".join(wrong)

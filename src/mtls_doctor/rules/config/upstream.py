@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Mapping
 
 from mtls_doctor.model import Finding, Fix, Severity
-from mtls_doctor.nginx.effective import address_servers, find_server
+from mtls_doctor.nginx.effective import address_servers, find_server, group_by_address, listening_on
 from mtls_doctor.nginx.parse import Directive
 from mtls_doctor.rules.config.common import ConfigRule, LintContext
 
@@ -39,6 +39,7 @@ class TlsPass:
     host: str  # the host of the URL (an upstream{} name, a DNS name or an IP literal)
     port: int
     settings: Mapping[str, Directive] = field(default_factory=dict)  # suffix -> directive
+    stream: bool = False  # a stream server's proxy_pass (proxy_ssl on)
 
     def get(self, suffix: str) -> Directive | None:
         return self.settings.get(suffix)
@@ -105,7 +106,7 @@ def _walk(block: Iterable[Directive], inherited: dict[str, Directive]) -> Iterat
             continue  # plain, or a host from a variable (resolved per request)
         host, port = _host_port(url, scheme)
         settings = {n[len(module):]: d for n, d in scope.items() if n.startswith(module + "_ssl_")}
-        yield TlsPass(node, module, host, port, settings)
+        yield TlsPass(node, module, host, port, settings, stream=stream_tls)
 
 
 def _is_ip(host: str) -> bool:
@@ -126,6 +127,12 @@ def in_config_upstream(ctx: LintContext, tp: TlsPass):
     if not _is_ip(tp.host) and tp.host != "localhost":
         return None
     ip = "127.0.0.1" if tp.host == "localhost" else tp.host
+    if tp.stream:  # a stream upstream of this configuration: the stream server on that address
+        groups = group_by_address([s for s in ctx.eff.servers if s.kind == "stream"])
+        address, servers = listening_on(groups, ip, tp.port)
+        if address is None or not any(s.ssl for s in servers):
+            return None
+        return address, servers, next((s for s in servers if s.default_for), servers[0])
     address, servers = address_servers(ctx.eff, ip, tp.port)
     if address is None or not any(s.ssl for s in servers):
         return None
