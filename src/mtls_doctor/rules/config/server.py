@@ -101,11 +101,15 @@ class ServerKeyMismatch(ConfigRule):
 
     What it checks:
     The public key of the first certificate in each `ssl_certificate` file against the public
-    key of the paired `ssl_certificate_key` (key files are never quoted or logged).
+    key of the paired `ssl_certificate_key` (key files are never quoted or logged); and the
+    swapped pair: an `ssl_certificate` file that holds a private key and no certificate, or an
+    `ssl_certificate_key` file that holds certificates and no key.
 
     Why it matters:
     nginx -t fails with `SSL_CTX_use_PrivateKey(...) failed (... key values mismatch)` and the
-    server does not start or reload.
+    server does not start or reload. Swapped paths fail earlier: `cannot load certificate
+    "privkey.pem": PEM_read_bio_X509_AUX() failed (... no start line)` (measured), whatever the
+    files are called.
 
     Example:
     `ssl_certificate new.pem;` with `ssl_certificate_key old.key;` after a renewal.
@@ -128,6 +132,14 @@ class ServerKeyMismatch(ConfigRule):
         for _server, node, key_node in _pairs(ctx):
             certs = _bundle(ctx, node)
             keys = _bundle(ctx, key_node)
+            swapped = _swapped(node, certs, key_node, keys)
+            if swapped is not None:
+                yield cls.finding(swapped, node.location, Fix(
+                    "Swap the two paths: the certificate (chain) file in ssl_certificate, its key in "
+                    "ssl_certificate_key.", f"ssl_certificate {key_node.args[0]};\n"
+                    f"ssl_certificate_key {node.args[0]};" if key_node is not None and key_node.args
+                    and keys is not None and keys.certificates and certs is not None and certs.keys else None))
+                continue
             if certs is None or keys is None or not certs.certificates:
                 continue
             publics = [k.public_key for k in keys.keys if k.public_key is not None]
@@ -139,6 +151,17 @@ class ServerKeyMismatch(ConfigRule):
                     f"{key_node.args[0]} is not the key of the first certificate in {node.args[0]}: nginx -t"
                     " fails (key values mismatch).",
                     key_node.location, "Use the key that belongs to this certificate.")
+
+
+def _swapped(node: Directive, certs, key_node: Directive | None, keys) -> str | None:
+    """What nginx -t says when a certificate path names a key or a key path names certificates."""
+    if certs is not None and not certs.certificates and certs.keys:
+        return (f"{node.args[0]} (ssl_certificate) holds a private key and no certificate: nginx -t "
+                "fails (cannot load certificate: PEM_read_bio_X509_AUX() failed); the paths look swapped.")
+    if key_node is not None and keys is not None and keys.certificates and not keys.keys:
+        return (f"{key_node.args[0]} (ssl_certificate_key) holds certificates and no private key: "
+                "nginx -t fails (cannot load certificate key); the paths look swapped.")
+    return None
 
 
 def _covered(name: str, dns: list[str], ips: list) -> bool:
