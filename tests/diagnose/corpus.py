@@ -432,7 +432,107 @@ CASES: tuple[Case, ...] = (
          "config-rejected", SWAPPED,
          (("pki/privkey.pem", "server.key"), ("pki/fullchain.pem", "server"),
           ("pki/clients-ca.pem", "ca:root")), refused=True),
+    # --- round 2: twelve threads not used before, written and run BEFORE any change to
+    # diagnose (the held-out-like figure, ROUND2_BEFORE); each is our own configuration
+    Case("self-signed-client-readme-ca", "https://github.com/nategood/sleep-tight/issues/5",
+         "a tutorial's ssl_client_certificate names the CA, but the client certificate the user "
+         "made is self-signed, so it was never issued by that CA; every request gets 400 until "
+         "the certificate itself is trusted", "client-ca-not-trusted",
+         server("app.example.test", VERIFY_ON), STD, (Req("self-signed"),), client="self-signed",
+         args=SNI + ("--symptom", "400 The SSL certificate error")),
+    Case("external-ca-depth-default", "https://github.com/opnsense/plugins/issues/2159",
+         "client certificates from an external CA two intermediates below its root; without "
+         "ssl_verify_depth every client fails with 400", "verify-depth-exceeded",
+         server("app.example.test", VERIFY_ON), STD, (Req("deep"),), client="deep",
+         args=SNI + ("--symptom", "400 Bad Request")),
+    Case("depth-one-bundle-log-only", "https://stackoverflow.com/questions/8431528/nginx-ssl-certificate-authentication-signed-by-intermediate-ca-chain",
+         "ssl_verify_depth 1 with a CA bundle of the root and an intermediate; clients under a "
+         "longer chain get 'The SSL certificate error'; the fix was a larger depth; the operator "
+         "has the configuration and the log", "verify-depth-exceeded",
+         server("app.example.test", VERIFY_ON + "    ssl_verify_depth 1;\n"),
+         (("pki/server.pem", "server"), ("pki/server.key", "server.key"), ("pki/clients-ca.pem", "ca:root,inter")),
+         (Req("deep"), Req("deep")), args=()),
+    Case("crl-root-only", "https://stackoverflow.com/questions/17086934/nginx-unable-to-get-certificate-crl",
+         "ssl_crl holds the root CA's CRL only, clients are issued by an intermediate: every "
+         "client fails with 3 'unable to get certificate CRL'", "crl-missing-for-ca",
+         server("app.example.test", VERIFY_ON + "    ssl_crl pki/crl.pem;\n"),
+         STD + (("pki/crl.pem", "crl:root"),), (Req("good"),), client="good",
+         args=SNI + ("--symptom", "400 The SSL certificate error")),
+    Case("intermediate-trust-full-chain", "https://github.com/nginx/nginx/pull/1594",
+         "only the issuing intermediate is trusted, to accept that CA's clients alone; the client "
+         "sends its full chain and still fails, because OpenSSL needs a chain up to a root",
+         "ca-file-missing-root", server("app.example.test", VERIFY_ON),
+         (("pki/server.pem", "server"), ("pki/server.key", "server.key"), ("pki/clients-ca.pem", "ca:inter")),
+         (Req("good"),), client="good", args=SNI + ("--symptom", "400 The SSL certificate error")),
+    Case("upstream-alert-42-log-only", "https://github.com/nginx/kubernetes-ingress/issues/849",
+         "the application behind nginx requires a client certificate; through nginx every "
+         "request gets 502 and the log shows 'alert bad certificate ... while SSL handshaking to "
+         "upstream'; the operator gives the configuration and the log", "upstream-client-certificate",
+         server("app.example.test", "").replace(
+             '    location / { return 200 "verify=$ssl_client_verify\\n"; }\n',
+             "    location / { proxy_pass https://127.0.0.1:@UPSTREAM@; }\n"),
+         (("pki/server.pem", "server"), ("pki/server.key", "server.key")), (Req(None), Req(None)),
+         args=(), upstream_tls="require-cert"),
+    Case("upstream-nginx-400-no-cert", "https://github.com/kubernetes/ingress-nginx/issues/11035",
+         "nginx proxies to an https application behind another nginx that verifies clients; "
+         "nginx sends it no certificate, so the page the user gets is the upstream's 400 'No "
+         "required SSL certificate was sent'", "upstream-client-certificate",
+         server("app.example.test", "").replace(
+             '    location / { return 200 "verify=$ssl_client_verify\\n"; }\n',
+             "    location / { proxy_pass https://127.0.0.1:@PORT1@; }\n")
+         + server("backend.example.test", VERIFY_ON, listen="127.0.0.1:@PORT1@ ssl"),
+         STD, (Req(None),), ports=2, args=SNI + ("--symptom", "400 No required SSL certificate was sent")),
+    Case("s-client-wrong-servername", "https://github.com/chromium/badssl.com/issues/421",
+         "testing the client-certificate site with openssl s_client and a -servername that is not "
+         "the site's name: another server answers and the certificate is never asked for; the "
+         "user gives the URL, that name and their certificate", "no-sni-default-server",
+         server("_", "", listen="127.0.0.1:@PORT0@ ssl default_server").replace(
+             '    location / { return 200 "verify=$ssl_client_verify\\n"; }\n', "    return 404;\n")
+         + server("app.example.test", VERIFY_ON), STD,
+         (Req("good", sni="www.app.example.test", host="www.app.example.test"),), client="good",
+         args=("--url", "https://127.0.0.1:@PORT0@/", "--sni", "www.app.example.test", "--ca-file", "@CA@")),
+    Case("app-sends-no-certificate", "https://github.com/owntracks/android/issues/1793",
+         "a mobile app configured with a client certificate gets HTTP 400 from nginx; curl "
+         "without a certificate gets the same; the app never presented its certificate",
+         "client-certificate-not-sent", server("app.example.test", VERIFY_ON), STD,
+         (Req(None), Req(None)), client="good", args=SNI + ("--symptom", "HTTP 400")),
+    Case("requests-leaf-only-21", "https://github.com/psf/requests/issues/4335",
+         "a Python client passes a PEM with its leaf certificate only; nginx answers 400 and "
+         "logs 21 'unable to verify the first certificate'", "client-issuer-unknown",
+         server("app.example.test", VERIFY_ON), STD, (Req("good", chain=False),), client="good",
+         chain=False, args=SNI + ("--symptom", "400")),
+    Case("identity-header-dropped-in-location", "https://github.com/vyos/vyos-1x/pull/5381",
+         "the API trusts an X-Client-Verify header set by nginx at server level; the proxying "
+         "location sets its own proxy_set_header, so the server-level one is not inherited and a "
+         "client can send X-Client-Verify: SUCCESS itself", "identity-headers-forgeable",
+         "server {\n    listen 127.0.0.1:@PORT0@ ssl;\n    server_name app.example.test;\n"
+         "    ssl_certificate pki/server.pem;\n    ssl_certificate_key pki/server.key;\n"
+         "    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_verify_client optional;\n"
+         "    ssl_client_certificate pki/clients-ca.pem;\n"
+         "    proxy_set_header X-Client-Verify $ssl_client_verify;\n"
+         "    location / {\n        proxy_set_header Host $host;\n"
+         "        proxy_pass http://127.0.0.1:@PORT1@;\n    }\n}\n"
+         "server {\n    listen 127.0.0.1:@PORT1@;\n    server_name backend;\n"
+         "    location / {\n        if ($http_x_client_verify != SUCCESS) { return 401; }\n"
+         '        return 200 "api for a verified client\\n";\n    }\n}\n',
+         STD, (Req("good"), Req(None)), client="good", ports=2, args=SNI),
+    Case("optional-trusted-only-emerg", "https://serverdevworker.com/5889de14d",
+         "ssl_verify_client optional with the client CA only in ssl_trusted_certificate (to keep "
+         "the handshake small): nginx before 1.27.2 refuses the configuration",
+         "verify-client-without-ca",
+         server("app.example.test", "    ssl_verify_client optional;\n    ssl_trusted_certificate pki/clients-ca.pem;\n"),
+         STD, refused=True, versions=(None, (1, 27, 2))),
 )
+
+#: the round-2 cases (threads not used before), and how many diagnose ranked right first when
+#: they were run before any change to diagnose (measured on nginx 1.22.1, 2026-12-03)
+ROUND2 = ("self-signed-client-readme-ca", "external-ca-depth-default", "depth-one-bundle-log-only",
+          "crl-root-only", "intermediate-trust-full-chain", "upstream-alert-42-log-only",
+          "upstream-nginx-400-no-cert", "s-client-wrong-servername", "app-sends-no-certificate",
+          "requests-leaf-only-21", "identity-header-dropped-in-location", "optional-trusted-only-emerg")
+ROUND2_BEFORE = (9, 12, ("depth-one-bundle-log-only: client-ca-not-trusted",
+                         "upstream-nginx-400-no-cert: verify-client-off",
+                         "app-sends-no-certificate: none (your certificate accepted)"))
 
 
 # --- running a case ---------------------------------------------------------------------------
@@ -740,13 +840,18 @@ def markdown(results: list[Result], bare: list[Result] | None = None,
         "",
         f"**{right} of {len(results)} cases have the established root cause first.**",
         "",
+        f"Round 2 ({ROUND2_BEFORE[1]} cases from threads not used before, marked in the table): "
+        f"run before any change to diagnose, **{ROUND2_BEFORE[0]} of {ROUND2_BEFORE[1]}** had the "
+        "established cause first (missed then: " + "; ".join(f"`{m}`" for m in ROUND2_BEFORE[2]) +
+        "). That is the figure to expect on unseen cases; the figure above is after the fixes.",
+        "",
         "| case | thread | established cause | diagnose's top cause | right |",
         "|---|---|---|---|---|",
     ]
     for r in results:
         out.append(f"| `{r.case.id}` | {r.case.source} | `{r.case.expected or 'none'}` | "
                    f"`{r.top or 'none'}`{' (your certificate accepted)' if r.accepted else ''} | "
-                   f"{'yes' if r.right else '**no**'} |")
+                   f"{'yes' if r.right else '**no**'}{' (round 2)' if r.case.id in ROUND2 else ''} |")
     out += ["", "## Confusion table", "",
             "Every (established cause, diagnose's top cause) pair with its count; the diagonal is",
             "right, anything else is a confusion.", "",
