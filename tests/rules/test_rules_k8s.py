@@ -56,6 +56,13 @@ def controller_deployment(arg: str) -> str:
             "spec:\n  template:\n    spec:\n      containers:\n      - name: controller\n"
             "        image: registry.k8s.io/ingress-nginx/controller:v1.15.1\n"
             f"        args: [/nginx-ingress-controller, --publish-service=$(POD_NAMESPACE)/ingress-nginx-controller, {arg}]\n")
+def controller_configmap(data: str) -> str:
+    """The controller ConfigMap as the Helm chart writes it (its labels name it, nothing else does)."""
+    return ("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ingress-nginx-controller\n"
+            "  namespace: ingress-nginx\n  labels:\n    app.kubernetes.io/name: ingress-nginx\n"
+            "    app.kubernetes.io/component: controller\ndata:\n" + data)
+
+
 A = "    nginx.ingress.kubernetes.io/"
 AUTH = A + "auth-tls-secret: prod/client-ca\n"
 
@@ -156,6 +163,31 @@ CASES = [
     RuleCase("MTLS712", "fire", "pass-cert-yes",
              ingress("api", "api.example.com", AUTH + A + 'auth-tls-pass-certificate-to-upstream: "yes"  # <- MTLS712\n')
              + CA_SECRET),
+    # the mTLS check in a configuration-snippet, dropped with the Ingress since v1.12 (risk level
+    # High by default): https://github.com/kubernetes/ingress-nginx/issues/13156,
+    # https://github.com/kubernetes/ingress-nginx/issues/13095 (server-snippet)
+    RuleCase("MTLS712", "fire", "snippet-default-risk",
+             ingress("api", "api.example.com", AUTH + A + "auth-tls-verify-client: optional\n"
+                     + A + 'configuration-snippet: "if ($ssl_client_verify != SUCCESS) { return 403; }"  # <- MTLS712\n')
+             + CA_SECRET),
+    RuleCase("MTLS712", "fire", "error-page-above-medium",
+             controller_configmap('  annotations-risk-level: "Medium"\n')
+             + ingress("api", "api.example.com", AUTH + A + "auth-tls-error-page: https://example.com/e.html  # <- MTLS712\n")
+             + CA_SECRET),
+    RuleCase("MTLS712", "ok", "snippet-critical-allowed",
+             controller_configmap('  annotations-risk-level: Critical\n  allow-snippet-annotations: "true"\n')
+             + ingress("api", "api.example.com", AUTH + A + 'configuration-snippet: "proxy_set_header X-A b;"\n')
+             + CA_SECRET),
+    # allow-cross-namespace-resources lets auth-tls-secret name another namespace
+    # (authtls/main.go Parse; https://github.com/kubernetes/ingress-nginx/issues/1837 asks for it)
+    RuleCase("MTLS704", "ok", "cross-namespace-allowed",
+             controller_configmap('  allow-cross-namespace-resources: "true"\n')
+             + ingress("api", "api.example.com", A + "auth-tls-secret: shared/client-ca\n")
+             + secret("client-ca", "  ca.crt: {CA}\n", ns="shared")),
+    RuleCase("MTLS704", "fire", "cross-namespace-default",
+             controller_configmap('  use-forwarded-headers: "true"\n')
+             + ingress("api", "api.example.com", A + "auth-tls-secret: shared/client-ca  # <- MTLS704\n")
+             + secret("client-ca", "  ca.crt: {CA}\n", ns="shared")),
     RuleCase("MTLS712", "ok", "pass-cert-true",
              ingress("api", "api.example.com", AUTH + A + 'auth-tls-pass-certificate-to-upstream: "true"\n')
              + CA_SECRET),

@@ -70,6 +70,80 @@ _BOOL = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": Tr
          "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}  # Go strconv.ParseBool
 
 
+#: annotation risk (``parser.AnnotationRisk``: Low 1 .. Critical 4) of the auth-tls annotations
+#: (``authtls/main.go`` ``authTLSAnnotations``); every ``*-snippet`` annotation is Critical
+#: (``snippet``, ``serversnippet``, ``streamsnippet``, ``authreq``, ``modsecurity`` parsers)
+RISK = {SECRET: 2, VERIFY_CLIENT: 2, VERIFY_DEPTH: 1, ERROR_PAGE: 3, PASS_CERT: 1, MATCH_CN: 3}
+RISK_LEVELS = {"low": 1, "medium": 2, "high": 3, "critical": 4}  # parser.StringRiskToRisk (else Low)
+RISK_NAMES = {v: k.capitalize() for k, v in RISK_LEVELS.items()}
+#: ConfigMap keys of the controller's configuration that decide what an Ingress may do
+CONFIG_KEYS = ("allow-snippet-annotations", "annotations-risk-level", "allow-cross-namespace-resources")
+
+
+def annotation_risk(name: str) -> int | None:
+    if not name.startswith(PREFIX):
+        return None
+    if name.endswith("-snippet"):
+        return 4
+    return RISK.get(name)
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """The security part of the controller ConfigMap (``config.go`` ``NewDefault`` v1.15.1:
+    ``allow-snippet-annotations false``, ``annotations-risk-level High``,
+    ``allow-cross-namespace-resources false``). ``configmap`` is None when the input has none:
+    then the defaults are what the controller uses."""
+
+    configmap: Resource | None = None
+    allow_snippets: bool = False
+    risk_level: int = 3
+    cross_namespace: bool = False
+
+    def where(self, key: str) -> tuple[Resource, tuple[str, ...]] | None:
+        if self.configmap is None:
+            return None
+        return self.configmap, ("data", key)
+
+
+def _is_controller_configmap(cm: Resource, mset: ManifestSet) -> bool:
+    """The ConfigMap ``--configmap`` of the controller's Deployment/DaemonSet names, else one with
+    the controller keys or the chart's labels (``app.kubernetes.io/name: ingress-nginx``,
+    ``component: controller``)."""
+    named = []
+    for dep in mset.of_kind("Deployment", "DaemonSet"):
+        for c in items(at(dep.body, "spec", "template", "spec", "containers")):
+            for arg in items(at(c, "args")):
+                if isinstance(arg, str) and arg.startswith("--configmap="):
+                    named.append(arg.split("=", 1)[1])
+    if named:
+        return any(n in (cm.key, cm.name, f"{cm.namespace}/{cm.name}") for n in named)
+    data = at(cm.body, "data")
+    if isinstance(data, Node) and isinstance(data.value, dict) and any(k in data.value for k in CONFIG_KEYS):
+        return True
+    labels = at(cm.body, "metadata", "labels")
+    return (at(labels, "app.kubernetes.io/name") == "ingress-nginx"
+            and at(labels, "app.kubernetes.io/component") == "controller")
+
+
+def controller_config(mset: ManifestSet) -> ControllerConfig:
+    for cm in mset.of_kind("ConfigMap"):
+        if not _is_controller_configmap(cm, mset):
+            continue
+        data = at(cm.body, "data")
+        get = (lambda k: data.get(k)) if isinstance(data, Node) and isinstance(data.value, dict) else (lambda k: None)
+
+        def flag(key: str) -> bool:
+            v = get(key)
+            return _BOOL.get(str(v), False) if v is not None else False
+
+        level = get("annotations-risk-level")
+        return ControllerConfig(cm, flag("allow-snippet-annotations"),
+                                RISK_LEVELS.get(str(level).lower(), 1) if level is not None else 3,
+                                flag("allow-cross-namespace-resources"))
+    return ControllerConfig()
+
+
 @dataclass(frozen=True)
 class CAMaterial:
     """What ingress-nginx writes for an auth-tls Secret (paths as the controller names them)."""
@@ -100,6 +174,13 @@ class AuthTLS:
     #: annotations whose invalid value silently became the default: (annotation, given, used)
     defaulted: tuple[tuple[str, str, str], ...] = ()
     material: CAMaterial | None = None
+    #: annotations riskier than the ConfigMap's annotations-risk-level: the Ingress is dropped
+    #: (``annotations.go`` ``Extract``: ``Validate`` fails -> ``NewRiskyAnnotations``)
+    too_risky: tuple[str, ...] = ()
+    #: snippet annotations dropped because allow-snippet-annotations is false
+    #: (``controller.go`` ``dropSnippetDirectives``; the admission webhook refuses them)
+    snippets_dropped: tuple[str, ...] = ()
+    config: ControllerConfig = field(default_factory=ControllerConfig)
 
     @property
     def has_ca(self) -> bool:
@@ -229,12 +310,17 @@ def parse_auth_tls(ingress: Resource, mset: ManifestSet) -> AuthTLS:
     match_cn = ann.get(MATCH_CN, "")
     if match_cn and not (match_cn.startswith("CN=") and _regex_ok(match_cn[3:])):
         rejected.append(MATCH_CN)
+    config = controller_config(mset)
+    too_risky = tuple(k for k in ann if (annotation_risk(k) or 0) > config.risk_level)
+    snippets_dropped = () if config.allow_snippets else tuple(
+        k for k in ann if k.startswith(PREFIX) and k.endswith("-snippet") and k not in too_risky)
     material, denied = (None, None)
     if secret:
-        material, denied = resolve_secret(secret, ingress, mset)
+        material, denied = resolve_secret(secret, ingress, mset, cross_namespace=config.cross_namespace)
     return AuthTLS(ingress=ingress, secret=secret, verify_client=verify, depth=depth,
                    error_page=error_page, pass_cert=pass_cert, match_cn=match_cn, denied=denied,
-                   rejected=tuple(rejected), defaulted=tuple(defaulted), material=material)
+                   rejected=tuple(rejected), defaulted=tuple(defaulted), material=material,
+                   too_risky=too_risky, snippets_dropped=snippets_dropped, config=config)
 
 
 def _regex_ok(pattern: str) -> bool:
@@ -310,6 +396,7 @@ class HostAuth:
     denied: AuthTLS | None  # the first AuthTLSError: the host returns 403
     candidates: tuple[AuthTLS, ...]  # every Ingress's auth-tls that named a secret
     tls_secret: tuple[Resource, str] | None = None  # the Ingress and spec.tls secretName
+    config: ControllerConfig = field(default_factory=ControllerConfig)
 
 
 def _backend(path: Node) -> str:
@@ -326,9 +413,10 @@ def host_auth(mset: ManifestSet) -> tuple[HostAuth, ...]:
     order: list[str] = []
     parsed: dict[str, AuthTLS] = {}
     tls: dict[str, tuple[Resource, str]] = {}
+    config = controller_config(mset)
     for ing in ordered_ingresses(mset):
         auth = parse_auth_tls(ing, mset)
-        if auth.rejected:
+        if auth.rejected or auth.too_risky:
             continue  # store.go updateIngress: the Ingress never reaches the controller
         parsed[ing.key] = auth
         for t in items(at(ing.body, "spec", "tls")):
@@ -358,7 +446,7 @@ def host_auth(mset: ManifestSet) -> tuple[HostAuth, ...]:
                 entry[2] = auth
     return tuple(HostAuth(host=h, ingresses=tuple(hosts[h][0]), paths=tuple(hosts[h][1]),
                           auth=hosts[h][2], denied=hosts[h][3], candidates=tuple(hosts[h][4]),
-                          tls_secret=tls.get(h))
+                          tls_secret=tls.get(h), config=config)
                  for h in order)
 
 
@@ -410,13 +498,20 @@ def _server_lines(ha: HostAuth, default: bool) -> list[Line]:
                     Line("        proxy_set_header ssl-client-subject-dn $ssl_client_s_dn;", src),
                     Line("        proxy_set_header ssl-client-issuer-dn $ssl_client_i_dn;", src)]
         snippet = p.ingress.annotations.get(PREFIX + "configuration-snippet")
-        if snippet:
+        if snippet and controller_config_allows_snippets(p.ingress, ha):
             so = annotation_origin(p.ingress, PREFIX + "configuration-snippet")
             out += [Line("        " + l.strip(), so) for l in snippet.splitlines() if l.strip()]
         out.append(Line("        proxy_pass http://upstream_balancer;", o))
         out.append(Line("    }", o))
     out += [Line("}", made), Line(f"## end server {ha.host}", made)]
     return out
+
+
+def controller_config_allows_snippets(ingress: Resource, ha: HostAuth) -> bool:
+    for auth in ha.candidates:
+        if auth.ingress is ingress:
+            return auth.config.allow_snippets
+    return ha.config.allow_snippets
 
 
 def render(mset: ManifestSet) -> Rendering | None:

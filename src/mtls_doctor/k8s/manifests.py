@@ -48,6 +48,11 @@ _ITEMS = re.compile(r"^items:[ \t]*(?:#.*)?$")
 _NAME = re.compile(r"^[ ]+name:[ \t]*['\"]?(?P<name>[A-Za-z0-9._-]+)['\"]?[ \t]*$", re.M)
 _HELM_HEAD = re.compile(r"^(MANIFEST|NOTES|HOOKS):\s*$")
 _YAMLISH = re.compile(r"^[ ]*(?:apiVersion|kind)[ \t]*:", re.M)
+#: a ConfigMap that is a controller's configuration is composed even when nothing names it
+#: (ingress-nginx: ``k8s.ingress_nginx.CONFIG_KEYS`` or the chart's labels)
+_CONTROLLER_CONFIG = re.compile(
+    r"^[ ]+['\"]?(?:allow-snippet-annotations|annotations-risk-level|allow-cross-namespace-resources)['\"]?[ \t]*:"
+    r"|^[ ]+app\.kubernetes\.io/name:[ \t]*['\"]?ingress-nginx['\"]?[ \t]*$", re.M)
 
 
 @dataclass(frozen=True)
@@ -183,6 +188,9 @@ def looks_like_kubernetes(text: str) -> bool:
     """Whether ``text`` looks like YAML Kubernetes objects (a top-level ``apiVersion``/``kind``
     key) rather than an nginx configuration (where ``kind:`` is not a directive)."""
     head = text[: 1 << 20]
+    if head.lstrip("\ufeff \t\r\n")[:1] in ("{", "[") and re.search(r'"kind"\s*:\s*"', head) and re.search(
+            r'"apiVersion"\s*:\s*"', head):
+        return True  # `kubectl get -o json`
     return bool(_YAMLISH.search(head)) and bool(re.search(r"^[ ]*kind:[ \t]*\S", head, re.M)) and bool(
         re.search(r"^[ ]*apiVersion:[ \t]*\S", head, re.M))
 
@@ -397,18 +405,20 @@ def _compose_chunk(chunk: _Chunk, path: str) -> tuple[list[Resource], list[Manif
         return [], []
     if not isinstance(body, Node):
         return [], [ManifestProblem(path, chunk.first_line, "a YAML scalar, not a Kubernetes object")]
+    kind = body.get("kind") if isinstance(body.value, dict) else None
+    if isinstance(kind, str) and kind.endswith("List") and isinstance(body.get("items"), Node):
+        # a List needs no metadata.name (`kubectl get -o json` writes `"metadata": {"resourceVersion": ""}`)
+        return _items_of(body, path)
     found = _resource(body, path)
     if isinstance(found, ManifestProblem):
         return [], [found]
-    if found.kind.endswith("List") and isinstance(found.body.get("items"), Node):
-        return _items_of(found, path)
     return [found], []
 
 
-def _items_of(lst: Resource, path: str) -> tuple[list[Resource], list[ManifestProblem]]:
+def _items_of(lst: Node, path: str) -> tuple[list[Resource], list[ManifestProblem]]:
     res: list[Resource] = []
     probs: list[ManifestProblem] = []
-    for item in lst.body.get("items").value:
+    for item in lst.get("items").value:
         if not isinstance(item, Node):
             continue
         got = _resource(item, path)
@@ -482,7 +492,8 @@ def parse_many(texts: Mapping[str, str]) -> ManifestSet:
     needed = []
     for path, chunk in material:
         candidates = _chunk_names(chunk.text)
-        if candidates is not None and not candidates & names:
+        if candidates is not None and not candidates & names and not (
+                chunk.kind == "ConfigMap" and _CONTROLLER_CONFIG.search(chunk.text)):
             skipped += 1
             continue
         spend(chunk, path)

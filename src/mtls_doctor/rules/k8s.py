@@ -453,7 +453,9 @@ class ClientCertHeadersForgeable(K8sRule):
 
     Use instead:
     Route identity-checking backends only through the auth-tls host, or clear the headers on
-    the other route (`configuration-snippet: proxy_set_header ssl-client-verify "";`).
+    the other route (`configuration-snippet: proxy_set_header ssl-client-verify "";`, which
+    needs `annotations-risk-level: Critical` and `allow-snippet-annotations: "true"` in the
+    controller ConfigMap: with the defaults the snippet drops that Ingress, MTLS712).
 
     References:
     F5 (variables); kubernetes/ingress-nginx v1.15.1 rootfs/etc/nginx/template/nginx.tmpl
@@ -565,25 +567,38 @@ class AuthTlsValueDefaulted(K8sRule):
 
 
 class AuthTlsValueRejectsIngress(K8sRule):
-    """An invalid auth-tls-error-page, -pass-certificate-to-upstream or -match-cn value makes ingress-nginx drop the whole Ingress.
+    """An invalid auth-tls value, or an annotation riskier than annotations-risk-level, makes ingress-nginx drop the whole Ingress.
 
     What it checks:
     `auth-tls-error-page` that is not a URL or named location, `auth-tls-pass-certificate-to-upstream`
-    that is not a Go boolean, `auth-tls-match-cn` that does not start with `CN=` or is not a regex.
+    that is not a Go boolean, `auth-tls-match-cn` that does not start with `CN=` or is not a regex;
+    and on an Ingress with auth-tls, an annotation whose risk is above the controller ConfigMap's
+    `annotations-risk-level` (default `High`; every `*-snippet` annotation is `Critical`,
+    `auth-tls-error-page` and `-match-cn` are `High`, `auth-tls-secret` and `-verify-client`
+    `Medium`). The ConfigMap is read when it is in the input, else the defaults apply.
 
     Why it matters:
     These are validation errors: the admission webhook refuses the Ingress, or (without it) the
     controller logs the error and never adds the Ingress: its hosts and paths fall back to the
-    default backend (404), and client authentication is not what the manifest says.
+    default backend (404), and client authentication is not what the manifest says. The mTLS
+    check many guides put in a `configuration-snippet` (`if ($ssl_client_verify != SUCCESS)`) is
+    such an annotation since controller v1.12 (risk level `High` by default).
 
     Example:
     nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream: "yes"    # not a Go bool
+    nginx.ingress.kubernetes.io/configuration-snippet: |      # Critical: Ingress dropped
+      if ($ssl_client_verify != SUCCESS) { return 403; }
 
     Use instead:
-    `"true"`/`"false"`; `CN=<regex>`; an error page like `https://example.com/error.html`.
+    `"true"`/`"false"`; `CN=<regex>`; an error page like `https://example.com/error.html`;
+    `auth-tls-verify-client: "on"` instead of an `optional` + snippet check, or raise
+    `annotations-risk-level` (and `allow-snippet-annotations: "true"`) knowingly.
 
     References:
     kubernetes/ingress-nginx v1.15.1 internal/ingress/annotations/authtls/main.go,
+    internal/ingress/annotations/annotations.go Extract (Validate -> NewRiskyAnnotations),
+    internal/ingress/annotations/parser/validators.go CheckAnnotationRisk,
+    internal/ingress/controller/config/config.go NewDefault,
     internal/ingress/controller/store/store.go updateIngress.
     """
 
@@ -598,6 +613,16 @@ class AuthTlsValueRejectsIngress(K8sRule):
                 yield cls.on(auth.ingress, ann, f"{auth.ingress.ref}: {ann.split('/')[-1]} "
                              f"{auth.ingress.annotations[ann]!r} is invalid; ingress-nginx drops the whole Ingress.",
                              f"Write a valid value for {ann}.")
+            level = inx.RISK_NAMES.get(auth.config.risk_level, "Low")
+            source = (f"ConfigMap {auth.config.configmap.key}" if auth.config.configmap is not None
+                      else "the controller default")
+            for ann in auth.too_risky:
+                risk = inx.RISK_NAMES.get(inx.annotation_risk(ann) or 0, "?")
+                yield cls.on(auth.ingress, ann, f"{auth.ingress.ref}: {ann.split('/')[-1]} is a {risk} risk "
+                             f"annotation, above annotations-risk-level {level} ({source}); ingress-nginx drops "
+                             "the whole Ingress, its auth-tls included (\"annotation ... is too risky for environment\").",
+                             "Remove the annotation (auth-tls-verify-client \"on\" needs no snippet check), or raise "
+                             "annotations-risk-level in the controller ConfigMap knowingly.")
 
 
 class ClientAuthPerPath(K8sRule):

@@ -1,0 +1,114 @@
+"""The ingress-nginx controller ConfigMap decides what an Ingress may do: snippets, the
+annotation risk level, cross-namespace Secrets (``config.go`` ``NewDefault`` v1.15.1), and
+manifests in the layouts users export (``kubectl get -o json``, CRLF, ``--- # comment``).
+
+Situations reproduced (manifests written here): the mTLS check in a configuration-snippet that
+the controller drops with the Ingress since v1.12
+(https://github.com/kubernetes/ingress-nginx/issues/13156,
+https://github.com/kubernetes/ingress-nginx/issues/12648), and the admission webhook refusing
+snippets when allow-snippet-annotations is false
+(https://github.com/rancher-archives/rke/issues/3774).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from mtls_doctor.k8s import ingress_nginx as inx
+from mtls_doctor.k8s.lint import lint_manifests
+from mtls_doctor.k8s.manifests import looks_like_kubernetes, parse_text
+from tests.k8s.material import NOW, manifest
+from tests.rules.test_rules_k8s import A, AUTH, CA_SECRET, controller_configmap, controller_deployment, ingress
+
+SNIPPET = A + 'configuration-snippet: "proxy_set_header X-Client $ssl_client_s_dn;"\n'
+
+
+def _rendered(text: str) -> str:
+    mset = parse_text(manifest(text), "m.yaml")
+    rendering = inx.render(mset)
+    return "\n".join(line.text for s in rendering.servers for line in s.lines) if rendering else ""
+
+
+def test_defaults_without_configmap():
+    cfg = inx.controller_config(parse_text(manifest(ingress("api", "api.example.com", AUTH) + CA_SECRET), "m.yaml"))
+    assert (cfg.configmap, cfg.allow_snippets, cfg.risk_level, cfg.cross_namespace) == (None, False, 3, False)
+
+
+def test_snippet_drops_the_ingress_at_the_default_risk_level():
+    text = ingress("api", "api.example.com", AUTH + SNIPPET) + CA_SECRET
+    assert "server_name api.example.com" not in _rendered(text)
+    auth = inx.parse_auth_tls(parse_text(manifest(text), "m.yaml").of_kind("Ingress")[0],
+                              parse_text(manifest(text), "m.yaml"))
+    assert auth.too_risky == (inx.PREFIX + "configuration-snippet",)
+
+
+def test_snippet_rendered_only_when_both_settings_allow_it():
+    ing = ingress("api", "api.example.com", AUTH + SNIPPET) + CA_SECRET
+    allowed = _rendered(controller_configmap('  annotations-risk-level: Critical\n  allow-snippet-annotations: "true"\n') + ing)
+    assert "proxy_set_header X-Client $ssl_client_s_dn;" in allowed and "ssl_verify_client on;" in allowed
+    # Critical but snippets not allowed: controller.go dropSnippetDirectives keeps the Ingress, not the snippet
+    dropped = _rendered(controller_configmap("  annotations-risk-level: Critical\n") + ing)
+    assert "ssl_verify_client on;" in dropped and "X-Client" not in dropped
+
+
+def test_configmap_named_by_the_deployment_wins_over_labels():
+    cm = ("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: my-nginx-config, namespace: ingress-nginx}\n"
+          "data:\n  annotations-risk-level: Critical\n")
+    decoy = controller_configmap("  annotations-risk-level: Low\n")
+    text = (decoy + cm + controller_deployment("--configmap=ingress-nginx/my-nginx-config")
+            + ingress("api", "api.example.com", AUTH + A + "auth-tls-match-cn: CN=client\n") + CA_SECRET)
+    cfg = inx.controller_config(parse_text(manifest(text), "m.yaml"))
+    assert cfg.configmap is not None and cfg.configmap.name == "my-nginx-config" and cfg.risk_level == 4
+    assert "server_name api.example.com" in _rendered(text)
+
+
+def test_cross_namespace_secret_with_the_setting():
+    ing = ingress("api", "api.example.com", A + "auth-tls-secret: shared/client-ca\n")
+    sec = CA_SECRET.replace("namespace: prod", "namespace: shared")
+    assert "ca-shared-client-ca.pem" in _rendered(controller_configmap('  allow-cross-namespace-resources: "true"\n') + ing + sec)
+    assert "return 403;" in _rendered(ing + sec)
+
+
+def test_risky_finding_names_the_configmap_and_the_annotation_line():
+    text = manifest(controller_configmap("  annotations-risk-level: medium\n")
+                    + ingress("api", "api.example.com", AUTH + A + "auth-tls-error-page: https://example.com/e.html\n")
+                    + CA_SECRET)
+    found = [f for f in lint_manifests(parse_text(text, "m.yaml"), NOW).findings if f.rule == "MTLS712"]
+    line = next(n for n, l in enumerate(text.splitlines(), 1) if "auth-tls-error-page" in l)
+    assert [f.location.line for f in found] == [line]
+    assert "High risk" in found[0].message and "Medium" in found[0].message and "ingress-nginx/ingress-nginx-controller" in found[0].message
+
+
+def _json_list() -> str:
+    from ruamel.yaml import YAML
+
+    docs = list(YAML(typ="safe", pure=True).load_all(manifest(ingress("api", "api.example.com", AUTH) + CA_SECRET)))
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [d for d in docs if d],
+                       "metadata": {"resourceVersion": ""}}, indent=4)
+
+
+def test_kubectl_json_list_file_and_stdin(tmp_path):
+    text = _json_list()
+    assert looks_like_kubernetes(text)
+    mset = parse_text(text, "c.json")
+    assert {r.kind for r in mset.resources} == {"Ingress", "Secret"} and not mset.problems
+    ing = mset.of_kind("Ingress")[0]
+    line = next(n for n, l in enumerate(text.splitlines(), 1) if "auth-tls-secret" in l)
+    assert ing.annotation_location(inx.SECRET).line == line
+    proc = subprocess.run([sys.executable, "-m", "mtls_doctor", "lint", "-"], input=text, capture_output=True,
+                          text=True, timeout=60)
+    assert "2 Kubernetes objects read" in proc.stdout and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_crlf_bom_and_commented_separators():
+    body = manifest(CA_SECRET + ingress("api", "api.example.com", AUTH + A + 'auth-tls-verify-depth: "2"\n'))
+    text = "\ufeff# export\n--- # the CA and the Ingress\n" + body.lstrip("-\n") + "--- # end\n# nothing\n...\n"
+    crlf = text.replace("\n", "\r\n")
+    mset = parse_text(crlf, "w.yaml")
+    assert {r.kind for r in mset.resources} == {"Ingress", "Secret"} and not mset.problems
+    ing = mset.of_kind("Ingress")[0]
+    line = next(n for n, l in enumerate(text.splitlines(), 1) if "auth-tls-verify-depth" in l)
+    assert ing.annotation_location(inx.VERIFY_DEPTH).line == line
+    assert "ssl_verify_depth 2;" in "\n".join(l.text for s in inx.render(mset).servers for l in s.lines)
