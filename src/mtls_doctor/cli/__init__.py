@@ -7,10 +7,12 @@ Each command lives in its own module and is imported only when it runs, so that
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
 import sys
+import warnings
 
 import click
 
@@ -243,13 +245,21 @@ def main(argv: list[str] | None = None) -> int:
         if sys.stderr is not None:
             click.echo("mtls-doctor: error: stdout is closed", err=True)
         return EXIT_USAGE
+    _tolerant_streams()
+    if not os.environ.get(ENV_DEBUG):
+        # a library's warning is not for the user and would break the one-line error contract:
+        # cryptography warns on every certificate with a zero or negative serial (RFC 5280
+        # forbids it, OpenSSL and nginx take it); MTLS_DOCTOR_DEBUG=1 shows them
+        warnings.simplefilter("ignore")
     try:
         rv = cli.main(args=argv, prog_name="mtls-doctor", standalone_mode=False)
     except Terminated:
         click.echo("mtls-doctor: terminated", err=True)
         return EXIT_SIGTERM
     except InputError as exc:
-        click.echo(f"mtls-doctor: error: {exc}", err=True)
+        from mtls_doctor.report.safe import terminal_safe
+
+        click.echo(terminal_safe(f"mtls-doctor: error: {exc}"), err=True)
         return EXIT_USAGE
     except click.exceptions.Abort:
         click.echo("mtls-doctor: interrupted", err=True)
@@ -283,6 +293,17 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(internal_error(exc), err=True)
         return EXIT_USAGE
     return rv if isinstance(rv, int) else 0
+
+
+def _tolerant_streams() -> None:
+    """Names, subjects and paths are any Unicode; a terminal or pipe whose encoding cannot
+    show a character (``PYTHONIOENCODING=ascii``, a latin-1 locale) gets it escaped
+    (``\\xc6``), not a UnicodeEncodeError half-way through the report."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", "strict") == "strict":
+            with contextlib.suppress(Exception):
+                reconfigure(errors="backslashreplace")
 
 
 #: set to show the traceback of an internal error instead of its one line

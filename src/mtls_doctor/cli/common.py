@@ -57,7 +57,9 @@ def emit(report: Report, fmt: str, render_text: Callable[[Report], None],
         from mtls_doctor.report.html import render_html
         from mtls_doctor.report.markdown import render_markdown
 
-        sys.stdout.write((render_html if fmt == "html" else render_markdown)(report, attachments))
+        from mtls_doctor.report.safe import terminal_safe
+
+        sys.stdout.write(terminal_safe((render_html if fmt == "html" else render_markdown)(report, attachments)))
     elif fmt == "json":
         from mtls_doctor.report.json import render_json
 

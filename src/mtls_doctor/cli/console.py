@@ -11,6 +11,9 @@ import sys
 from functools import lru_cache
 
 from rich.console import Console
+from rich.text import Text
+
+from mtls_doctor.report.safe import terminal_safe
 
 
 #: -1 quiet, 0 normal, 1 verbose (``--quiet`` / ``--verbose`` of every command)
@@ -34,7 +37,24 @@ class WholeWords(Console):
     def print(self, *objects, overflow=None, crop: bool = True, **kwargs) -> None:  # type: ignore[override]
         if overflow is None:
             overflow, crop = "ignore", False
-        super().print(*objects, overflow=overflow, crop=crop, **kwargs)
+        super().print(*(_safe(o) for o in objects), overflow=overflow, crop=crop, **kwargs)
+
+    def render_str(self, text: str, **kwargs):  # type: ignore[override]
+        """Every str rich renders (print arguments, table cells) without terminal controls:
+        subjects, SANs, alerts and paths come from hostile inputs (``report.safe``)."""
+        return super().render_str(terminal_safe(text), **kwargs)
+
+
+def _safe(obj):
+    """A rich ``Text`` with its controls replaced in place of one character each (its styled
+    spans keep their positions); a str is made safe by ``render_str``."""
+    if isinstance(obj, Text):
+        plain = obj.plain
+        safe = terminal_safe(plain)
+        if safe is not plain:
+            obj = obj.copy()
+            obj.plain = safe
+    return obj
 
 
 @lru_cache(maxsize=None)
