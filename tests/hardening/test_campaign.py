@@ -53,7 +53,7 @@ HANG_SECONDS = 60
 #: area -> inputs run; problems are assertion errors (the figures test prints the tally)
 TALLY: Counter = Counter()
 AREAS = ("parsers", "inspect", "verify", "lint", "logs", "diagnose", "probe-input", "argv",
-         "hostile-servers", "hostile-flights")
+         "hostile-servers", "hostile-flights", "limbo")
 #: every output of the campaign, scanned for key material at the end
 OUTPUTS: list[str] = []
 #: area -> exit code -> runs (0 ok, 1 finding, 2 one-line error)
@@ -719,6 +719,74 @@ def test_hostile_generated_flights(seeds):
                     "--tls", version, "--format", "json", codes=(0, 1), area="hostile-flights")
 
     one()
+
+
+# --------------------------------------------------------------------------- odd but valid
+
+
+LIMBO = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "x509-limbo" / "cases.json"
+#: limbo cases whose certificates crash lint's rules (tests/hardening/test_limbo_rules.py holds
+#: them as strict xfails until rules/config/server.py and ciphers.py take them)
+LIMBO_RULE_CRASHES = frozenset({
+    "invalid::invalid-issuer-key", "clientauth-twin::invalid::invalid-issuer-key",
+    "rfc5280::eku::ee-eku-empty", "rfc5280::san::malformed", "rfc5280::duplicate-extensions",
+    "webpki::malformed-aia"})
+
+
+def limbo_cases() -> list[dict]:
+    import json
+
+    if not LIMBO.is_file():
+        pytest.skip(f"{LIMBO} is missing (no ../shared next to this checkout)")
+    return json.loads(LIMBO.read_text())["cases"]
+
+
+def limbo_files(case: dict, where: Path) -> dict[str, Path]:
+    """The case's certificates as the files a user would have: the client's chain, the CA file,
+    everything in one bundle, the CRLs, and a configuration naming them as nginx would."""
+    where.mkdir(parents=True, exist_ok=True)
+    texts = {
+        "chain.pem": case["peer_certificate"] + "".join(case["untrusted_intermediates"]),
+        "trust.pem": "".join(case["trusted_certs"]),
+        "all.pem": case["peer_certificate"] + "".join(case["untrusted_intermediates"])
+        + "".join(case["trusted_certs"]),
+        "crl.pem": "".join(case["crls"]),
+        "leaf.pem": case["peer_certificate"],
+    }
+    files = {name: where / name for name in texts}
+    for name, text in texts.items():
+        files[name].write_text(text)
+    crl = f"ssl_crl {files['crl.pem']};" if case["crls"] else ""
+    files["nginx.conf"] = where / "nginx.conf"
+    files["nginx.conf"].write_text(
+        "events {}\nhttp { server { listen 443 ssl; server_name a.test;\n"
+        f" ssl_certificate {files['leaf.pem']}; ssl_certificate_key {files['leaf.pem']};\n"
+        f" ssl_client_certificate {files['all.pem']}; ssl_trusted_certificate {files['trust.pem']};\n"
+        f" ssl_verify_client on; {crl} }} }}\n")
+    return files
+
+
+def test_limbo_cases_through_every_command(seeds):
+    """Every x509-limbo case (odd but real constructions: name constraints, policy trees, empty
+    EKUs, malformed SANs, duplicate extensions, v1 CAs, huge serials) as the files of a user:
+    inspect (the bundle, JSON), verify as the client and with the chain swapped in as the CA file,
+    lint of a configuration naming them (certificate, CA file, trusted, CRL) and diagnose --cert.
+    The verdicts are tests/verify/test_verify_limbo.py's; here only: an outcome, never a crash."""
+    for i, case in enumerate(limbo_cases()):
+        f = limbo_files(case, seeds["work"] / f"limbo{i}")
+        at = case["validation_time"] or "now"
+        crl = ["--ssl-crl", str(f["crl.pem"])] if case["crls"] else []
+        run_cli("inspect", str(f["all.pem"]), area="limbo")
+        run_cli("inspect", "--format", "json", str(f["chain.pem"]), str(f["trust.pem"]), area="limbo")
+        run_cli("verify", str(f["chain.pem"]), "--ssl-client-certificate", str(f["trust.pem"]),
+                "--at", at, *crl, area="limbo")
+        run_cli("verify", str(f["trust.pem"]), "--ssl-client-certificate", str(f["chain.pem"]),
+                "--at", at, "--format", "json", area="limbo")
+        if case["id"] in LIMBO_RULE_CRASHES:
+            continue
+        run_cli("lint", str(f["nginx.conf"]), area="limbo")
+        run_cli("diagnose", "--config", str(f["nginx.conf"]), "--cert", str(f["chain.pem"]),
+                "--no-probe", "--at", at, area="limbo")
 
 
 # --------------------------------------------------------------------------- the figures
