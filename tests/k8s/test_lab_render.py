@@ -309,3 +309,28 @@ def test_f5_ingress_with_policies_annotation(tmp_path):
                                 extra_spec="  ingressClassName: nginx\n") + material
     with _run(f5.render, no_tls) as ngx:
         assert http(ngx.ports[1], "api.example.com", "/") == 500
+
+
+TLS_SPEC = "  tls:\n  - hosts: [api.example.com]\n    secretName: api-tls\n"
+
+
+def test_ssl_redirect_on_port_80_per_host_certificate(tmp_path):
+    """ingress-nginx redirects plain HTTP with 308 when the host has a certificate (spec.tls) and
+    ssl-redirect is on (the default), or with force-ssl-redirect (lua_ingress.lua
+    redirect_to_https); ``ssl-redirect: "false"`` serves port 80 unverified (MTLS214 stays)."""
+    from mtls_doctor.k8s.lint import lint_manifests
+
+    redirected = ingress("api", "api.example.com", AUTH, extra_spec=TLS_SPEC) + CA_SECRET
+    with _run(ingress_nginx.render, redirected) as ngx:
+        assert http(ngx.ports[1], "api.example.com", "/x") == 308
+        status, _ = https(ngx.ports[0], "api.example.com", "/x", cert=_client(tmp_path))
+        assert status == 200
+    served = ingress("api", "api.example.com", AUTH + A + 'ssl-redirect: "false"\n', extra_spec=TLS_SPEC) + CA_SECRET
+    with _run(ingress_nginx.render, served) as ngx:
+        assert http(ngx.ports[1], "api.example.com", "/x") == 200
+    forced = ingress("api", "api.example.com", AUTH + A + 'force-ssl-redirect: "true"\n') + CA_SECRET
+    with _run(ingress_nginx.render, forced) as ngx:
+        assert http(ngx.ports[1], "api.example.com", "/x") == 308
+    rules = {text: {f.rule for f in lint_manifests(parse_text(manifest(text), "m.yaml"), NOW).findings}
+             for text in (redirected, served)}
+    assert "MTLS214" not in rules[redirected] and "MTLS214" in rules[served]

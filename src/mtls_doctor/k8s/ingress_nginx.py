@@ -99,6 +99,8 @@ class ControllerConfig:
     allow_snippets: bool = False
     risk_level: int = 3
     cross_namespace: bool = False
+    ssl_redirect: bool = True  # ssl-redirect (config.go NewDefault: true)
+    redirect_code: int = 308  # http-redirect-code
 
     def where(self, key: str) -> tuple[Resource, tuple[str, ...]] | None:
         if self.configmap is None:
@@ -133,14 +135,16 @@ def controller_config(mset: ManifestSet) -> ControllerConfig:
         data = at(cm.body, "data")
         get = (lambda k: data.get(k)) if isinstance(data, Node) and isinstance(data.value, dict) else (lambda k: None)
 
-        def flag(key: str) -> bool:
+        def flag(key: str, default: bool = False) -> bool:
             v = get(key)
-            return _BOOL.get(str(v), False) if v is not None else False
+            return _BOOL.get(str(v), default) if v is not None else default
 
         level = get("annotations-risk-level")
+        code = str(get("http-redirect-code") or "308")
         return ControllerConfig(cm, flag("allow-snippet-annotations"),
                                 RISK_LEVELS.get(str(level).lower(), 1) if level is not None else 3,
-                                flag("allow-cross-namespace-resources"))
+                                flag("allow-cross-namespace-resources"), flag("ssl-redirect", True),
+                                int(code) if code in ("301", "302", "307", "308") else 308)
     return ControllerConfig()
 
 
@@ -489,6 +493,11 @@ def _server_lines(ha: HostAuth, default: bool) -> list[Line]:
         loc = f"= {p.path}" if p.path_type == "Exact" else p.path
         out.append(Line(f"    location {loc} {{", o))
         out.append(Line(f'        set $service_name "{p.service}";', o))
+        if redirects_http(p.ingress, ha):  # lua_ingress.rewrite: before the proxy headers and the snippet
+            ro = (annotation_origin(p.ingress, FORCE_SSL_REDIRECT) if FORCE_SSL_REDIRECT in p.ingress.annotations
+                  else annotation_origin(p.ingress, SSL_REDIRECT) if SSL_REDIRECT in p.ingress.annotations
+                  else origin(p.ingress, "spec", "tls"))
+            out.append(Line(f"        if ($scheme = http) {{ return {ha.config.redirect_code} https://$host$request_uri; }}", ro))
         if auth is not None and auth.has_ca:
             src = annotation_origin(auth.ingress, SECRET)
             if auth.pass_cert:
@@ -505,6 +514,27 @@ def _server_lines(ha: HostAuth, default: bool) -> list[Line]:
         out.append(Line("    }", o))
     out += [Line("}", made), Line(f"## end server {ha.host}", made)]
     return out
+
+
+SSL_REDIRECT = PREFIX + "ssl-redirect"
+FORCE_SSL_REDIRECT = PREFIX + "force-ssl-redirect"
+
+
+def redirects_http(ingress: Resource, ha: HostAuth) -> bool:
+    """Whether a plain-HTTP request to a path of this Ingress is redirected to https
+    (``lua_ingress.lua`` ``redirect_to_https``: ``force-ssl-redirect``, else ``ssl-redirect``
+    (annotation, default the ConfigMap's, ``rewrite/main.go``) and a certificate configured for
+    the host, i.e. the host is in a ``spec.tls`` entry)."""
+    ann = ingress.annotations
+    if _BOOL.get(ann.get(FORCE_SSL_REDIRECT, ""), False):
+        return True
+    wanted = _BOOL.get(ann.get(SSL_REDIRECT, ""), ha.config.ssl_redirect)
+    return wanted and ha.tls_secret is not None
+
+
+def http_redirected(ha: HostAuth) -> bool:
+    """Every path of the host answers plain HTTP with a redirect to https."""
+    return bool(ha.paths) and all(redirects_http(p.ingress, ha) for p in ha.paths)
 
 
 def controller_config_allows_snippets(ingress: Resource, ha: HostAuth) -> bool:

@@ -78,9 +78,24 @@ def _remap(finding: Finding, rendering: Rendering) -> Finding:
 
 
 def _plain_http_sni(finding: Finding) -> bool:
-    """MTLS210 about the plain-HTTP ``listen 80`` that ingress-nginx puts in the same server as
-    ``listen 443 ssl``: no TLS there, so no SNI and no client certificate to tell apart."""
-    return finding.rule == "MTLS210" and " on *:80 " in finding.message
+    """MTLS210 (and MTLS212, TLS 1.3 resumption) about the plain-HTTP ``listen 80`` that
+    ingress-nginx puts in the same server as ``listen 443 ssl``: no TLS there, so no SNI, no
+    session and no client certificate to tell apart."""
+    return finding.rule in ("MTLS210", "MTLS212") and " on *:80 " in finding.message
+
+
+def _redirected_plain_listen(finding: Finding, redirected: frozenset[str]) -> bool:
+    """MTLS214 about the plain ``listen 80`` of an ingress-nginx host whose every location
+    redirects plain HTTP to https (ssl-redirect, rendered as a location-level ``if ($scheme =
+    http) { return 308 ...; }``, which the core rule does not read as a server redirect)."""
+    return finding.rule == "MTLS214" and finding.message.startswith("`listen 80") and any(
+        f" of server '{host}' " in finding.message for host in redirected)
+
+
+def _redirected_hosts(mset: ManifestSet) -> frozenset[str]:
+    from mtls_doctor.k8s import ingress_nginx
+
+    return frozenset(ha.host for ha in ingress_nginx.host_auth(mset) if ingress_nginx.http_redirected(ha))
 
 
 def lint_manifests(mset: ManifestSet, at: datetime, version: Version | None = None,
@@ -90,6 +105,7 @@ def lint_manifests(mset: ManifestSet, at: datetime, version: Version | None = No
     from mtls_doctor.rules.k8s import RULES
 
     rends = renderings(mset)
+    redirected = _redirected_hosts(mset)
     findings: list[Finding] = []
     configs = []
     for rendering in rends:
@@ -97,7 +113,8 @@ def lint_manifests(mset: ManifestSet, at: datetime, version: Version | None = No
         configs.append(rendering_data(rendering))
         extra = {"openssl": openssl} if openssl is not None else {}
         report = lint_config(config, at, version, _loaded(rendering), select, ignore, **extra)
-        findings.extend(_remap(f, rendering) for f in report.findings if not _plain_http_sni(f))
+        findings.extend(_remap(f, rendering) for f in report.findings if not _plain_http_sni(f) and not (
+            rendering.controller.value == "ingress-nginx" and _redirected_plain_listen(f, redirected)))
     ctx = K8sContext(mset, rends, at)
     for rule in RULES:
         for f in rule.check(ctx):
