@@ -893,6 +893,9 @@ def markdown(results: list[Result], bare: list[Result] | None = None,
             "- A log level above info is named as the cause only when something says clients fail "
             "(a symptom, or the user's certificate refused live); a user who gives neither gets no "
             "cause for a silent log, only the finding and the info-level log under `would_decide`.",
+            "- Only the error log, no client certificate: a logged 20 (or 2) is both an untrusted "
+            "CA and a chain longer than `ssl_verify_depth` (F3.3); diagnose ranks the untrusted CA "
+            "first and the depth second (`depth-one-bundle-log-only`); the client's chain decides.",
             "- The corpus is written by the authors of diagnose from public threads: it shares their "
             "view of each situation; the hint-free and default-log runs above are the checks against "
             "tuning to it.", ""]

@@ -113,8 +113,48 @@ def _no_names(ev, board, s, hs, rq, on_default, line, values) -> None:
                      _label(hs), values)
 
 
+def _tls_upstreams_without_cert(server: Any) -> list[Any]:
+    """The ``proxy_pass https://`` / ``grpc_pass grpcs://`` of ``server`` that send the upstream
+    no client certificate (no proxy_ssl_certificate / grpc_ssl_certificate in the server or
+    inherited from ``http``)."""
+    if server is None:
+        return []
+    own = list(server.walk()) + list(server.inherited)
+    out = []
+    for d in server.walk():
+        scheme, cert = {"proxy_pass": ("https://", "proxy_ssl_certificate"),
+                        "grpc_pass": ("grpcs://", "grpc_ssl_certificate")}.get(d.name, (None, None))
+        if scheme and d.args and d.args[0].lower().startswith(scheme) and \
+                not any(n.name == cert for n in own):
+            out.append(d)
+    return out
+
+
+def _page_from_upstream(ev, board, s, hs, rq, line, values, page: str) -> bool:
+    """A 495/496 page on a request whose servers verify nothing cannot be nginx's own: nginx
+    produces it only where ssl_verify_client is not off (F2.2). When that server proxies to a
+    TLS upstream without a client certificate, the page is the upstream's (an nginx that
+    verifies clients), relayed as the answer (F4.3)."""
+    if _asks(hs) or _asks(rq):
+        return False
+    passes = _tls_upstreams_without_cert(rq or hs)
+    if not passes:
+        return False
+    d = passes[0]
+    board.raise_(C.UpstreamClientCertificate, 0.6, EvidenceLine(
+        "config", f"{d.path}:{d.line}", " ".join((d.name, *d.args)) + ";"),
+        f"{(rq or hs).label} does not ask for client certificates, so the {page} page is not its "
+        f"own: it proxies to {d.args[0]} without proxy_ssl_certificate, and the upstream, which "
+        "verifies clients, answers it (F2.2, F4.3).", _label(rq or hs), values)
+    board.support(C.UpstreamClientCertificate, 0.0, line)
+    return True
+
+
 def _no_cert(ev, board, s, hs, rq, on_default, line, values) -> None:
     """400 "No required SSL certificate was sent": nothing arrived (F2.2)."""
+    if s.symptom is Symptom.NO_CERTIFICATE_SENT and _page_from_upstream(
+            ev, board, s, hs, rq, line, values, '400 "No required SSL certificate was sent"'):
+        return
     if _not_asked(ev, board, hs, rq, on_default, line, values, 0.6):
         return
     if hs is None:
@@ -189,7 +229,32 @@ def _forbidden(ev, board, s, hs, rq, on_default, line, values) -> None:
         _no_cert(ev, board, s, hs, rq, on_default, line, values)
 
 
+def _cert_error(ev, board, s, hs, rq, on_default, line, values) -> None:
+    """400 "The SSL certificate error" (495) where nothing verifies: the upstream's page."""
+    _page_from_upstream(ev, board, s, hs, rq, line, values, '400 "The SSL certificate error"')
+
+
+def _bad_request(ev, board, s, hs, rq, on_default, line, values) -> None:
+    """A 400 without its page: nginx's error log says which 400 it was. Requests logged as
+    "client sent no required SSL certificate" (496) for the server the client lands on, and no
+    verification failure there, make it the 400 "No required SSL certificate was sent" (F2.2,
+    F4.1): judged as that symptom."""
+    from mtls_doctor.diagnose.probes import _logged_without_certificate
+
+    server = hs or rq
+    if server is None or ev.logs is None or not _logged_without_certificate(ev, server):
+        return
+    names = {n.lower() for n in server.names}
+    for g in ev.logs.summary.groups:
+        if g.cause.id.startswith("client-cert-verify") and (
+                names & {h.lower().split(":")[0] for h in g.hosts} or names & {x.lower() for x in g.servers}):
+            return
+    _no_cert(ev, board, s, hs, rq, on_default, line, values)
+
+
 _JUDGES = {
+    Symptom.BAD_REQUEST: _bad_request,
+    Symptom.CERTIFICATE_ERROR: _cert_error,
     Symptom.NO_CA_NAMES: _no_names, Symptom.NO_CERTIFICATE_SENT: _no_cert,
     Symptom.BROWSER_NO_PROMPT: _browser, Symptom.NONE_AT_BACKEND: _none_backend,
     Symptom.FAILED: _failed, Symptom.HANDSHAKE_ALERT: _alert, Symptom.BACKEND_REJECTS: _backend,
