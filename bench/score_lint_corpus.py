@@ -55,7 +55,7 @@ FAMILY_RULES: dict[str, list[str]] = {
     "forwarded-dn-format": ["MTLS410"],
     "raw-cert-header": ["MTLS404", "MTLS411"],
     "optional-unchecked": ["MTLS201", "MTLS202"],
-    "nginx-t-refusal": ["MTLS204", "MTLS213", "MTLS250", "MTLS251", "MTLS252", "MTLS253", "MTLS293"],
+    "nginx-t-refusal": ["MTLS204", "MTLS213", "MTLS250", "MTLS251", "MTLS252", "MTLS253", "MTLS254", "MTLS293"],
     "path-level": ["MTLS232", "MTLS235", "MTLS236", "MTLS237", "MTLS238"],
     "depth": ["MTLS207"],
     "missing-root/chain": ["MTLS102", "MTLS103", "MTLS231", "MTLS234", "MTLS239"],

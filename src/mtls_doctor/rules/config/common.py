@@ -221,8 +221,12 @@ def serves_protected(loc: LocationView) -> bool:
     health-check path (``location /health { return 200 "ok"; }``): that answer is written in
     the configuration, the same for every client, where probes that carry no certificate
     expect it. A constant elsewhere (``return 200 "admin";``) stands for content, as in
-    nginx's own tests and the lab."""
+    nginx's own tests and the lab. An ``internal`` location (an error page, an X-Accel target)
+    serves nothing to a client's own request: nginx answers it 404 (measured:
+    tests/truth/test_lint_field_truth.py); the location that redirects there is judged instead."""
     if not loc.serves_content:
+        return False
+    if any(d.name == "internal" for d in loc.node.block or ()):
         return False
     own = [d for d in loc.own if d.name not in ("location", "if", "access_log", "add_header",
                                                   "default_type", "log_not_found", "expires")]

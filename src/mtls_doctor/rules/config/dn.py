@@ -27,6 +27,7 @@ class DnMatch:
     legacy: bool  # the _legacy variable
     regex: bool
     pattern: str
+    map_var: str | None = None  # the variable a ``map`` entry sets (None for ``if``)
 
 
 def _if_match(node: Directive) -> DnMatch | None:
@@ -63,10 +64,30 @@ def matches(ctx: LintContext) -> Iterator[DnMatch]:
                 key = entry.name
                 if key in MAP_SPECIAL:
                     continue
+                out = node.args[1].lstrip("$") if len(node.args) > 1 else None
                 if key.startswith("~"):
-                    yield DnMatch(entry, m.group(1), bool(m.group(2)), True, key[2:] if key.startswith("~*") else key[1:])
+                    yield DnMatch(entry, m.group(1), bool(m.group(2)), True, key[2:] if key.startswith("~*") else key[1:], out)
                 else:
-                    yield DnMatch(entry, m.group(1), bool(m.group(2)), False, key.lstrip("\\"))
+                    yield DnMatch(entry, m.group(1), bool(m.group(2)), False, key.lstrip("\\"), out)
+
+
+#: directives whose use of a variable only writes it down: a map read only there decides nothing
+LOG_ONLY = frozenset({"log_format", "access_log", "error_log"})
+
+
+def decides(ctx: LintContext, m: DnMatch) -> bool:
+    """The match can change what a request gets: an ``if``, or a ``map`` whose variable is used
+    somewhere other than a log format (a header, an ``if``, another ``map``, a ``return``...).
+    A map read only by ``log_format`` (a CN column in the access log) authorises nobody."""
+    if m.map_var is None:
+        return True
+    used = re.compile(r"\$(?:\{%s\}|%s(?![A-Za-z0-9_]))" % (re.escape(m.map_var), re.escape(m.map_var)))
+    for node in ctx.eff.config.walk():
+        if node.name in LOG_ONLY or node.name == "map" and tuple(node.args[1:2]) == (f"${m.map_var}",):
+            continue
+        if any(used.search(a) for a in (node.name, *node.args)):
+            return True
+    return False
 
 
 def _legacy_shape(pattern: str) -> bool:
@@ -213,7 +234,8 @@ class DnRegexUnanchored(ConfigRule):
 
     What it checks:
     Regexes of `if` and `map` on `$ssl_client_s_dn`/`$ssl_client_i_dn` containing `CN=value`
-    where the value is not followed by `,` or `$`, or not preceded by `^` or `,`.
+    where the value is not followed by `,` or `$`, or not preceded by `^` or `,`. A `map` whose
+    variable is only written to the log (`log_format`) decides nothing and is left alone.
 
     Why it matters:
     A regex matches anywhere in the string: `CN=admin` matches `CN=admin-evil,O=Example` and
@@ -243,7 +265,7 @@ class DnRegexUnanchored(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         for m in matches(ctx):
-            if not m.regex or m.legacy or _legacy_shape(m.pattern):
+            if not m.regex or m.legacy or _legacy_shape(m.pattern) or not decides(ctx, m):
                 continue
             why = unanchored(m.pattern)
             if why:
@@ -294,7 +316,7 @@ class DnExactComparison(ConfigRule):
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         yield from _lua_dn_equals(cls, ctx)
         for m in matches(ctx):
-            if m.regex or not m.pattern or (not m.legacy and _legacy_shape(m.pattern)):
+            if m.regex or not m.pattern or (not m.legacy and _legacy_shape(m.pattern)) or not decides(ctx, m):
                 continue
             if "=" not in m.pattern:
                 continue  # not a DN (e.g. a map's empty key or a variable)

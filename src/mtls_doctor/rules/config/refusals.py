@@ -311,3 +311,76 @@ def _fix(name: str) -> Fix:
 
 
 RULES = (NginxTestRefuses, CStyleComment, UnknownTlsName, DirectiveWrongContext)
+
+
+#: TLS directives nginx declares NGX_CONF_TAKE1 (exactly one argument), http/stream/mail ssl
+#: modules and the proxy/grpc/uwsgi upstream TLS directives
+TAKE1 = frozenset({
+    "ssl_certificate", "ssl_certificate_key", "ssl_client_certificate", "ssl_trusted_certificate",
+    "ssl_crl", "ssl_verify_client", "ssl_verify_depth", "ssl_dhparam", "ssl_ciphers",
+    "ssl_ecdh_curve", "ssl_prefer_server_ciphers", "ssl_session_tickets", "ssl_session_timeout",
+    "ssl_password_file", "ssl_stapling", "ssl_stapling_verify", "ssl_stapling_file",
+    "ssl_stapling_responder", "ssl_ocsp", "ssl_ocsp_responder", "ssl_ocsp_cache", "ssl_buffer_size",
+    "ssl_early_data", "ssl_reject_handshake", "ssl_handshake_timeout", "ssl_preread",
+} | {f"{m}_ssl_{s}" for m in ("proxy", "grpc", "uwsgi") for s in (
+    "certificate", "certificate_key", "trusted_certificate", "crl", "verify", "verify_depth",
+    "name", "server_name", "session_reuse", "ciphers", "password_file")})
+
+
+class DirectiveArgumentCount(ConfigRule):
+    """A TLS directive with another number of arguments than its one: `nginx -t` fails with "invalid number of arguments".
+
+    What it checks:
+    The TLS directives that take exactly one argument (`ssl_client_certificate`,
+    `ssl_verify_client`, `ssl_verify_depth`, `ssl_crl`, `ssl_trusted_certificate`,
+    `ssl_certificate(_key)`, the stapling/OCSP ones, `proxy_ssl_*`, ...) written with none or
+    with several. The usual cause is a missing `;`: the next line's words become arguments
+    (`ssl_client_certificate ca.pem` + `ssl_verify_client optional;` is one directive with three
+    arguments), or a template variable that rendered empty (`ssl_verify_client ;`).
+
+    Why it matters:
+    `nginx -t` refuses the whole configuration: `invalid number of arguments in
+    "ssl_client_certificate" directive` (measured on real nginx), and a reload keeps the old
+    one. Read as written, the directive swallowed by the missing `;` is not there at all, so
+    every other judgement of that server is about a configuration nginx never runs.
+
+    Example:
+    ```nginx
+    ssl_client_certificate /etc/nginx/ca.pem
+    ssl_verify_client optional;
+    ```
+
+    Use instead:
+    ```nginx
+    ssl_client_certificate /etc/nginx/ca.pem;
+    ssl_verify_client optional;
+    ```
+
+    References:
+    F2.1 of nginx-mtls-facts.md;
+    https://nginx.org/en/docs/http/ngx_http_ssl_module.html#ssl_client_certificate
+    """
+
+    code = "MTLS254"
+    name = "directive-argument-count"
+    severity = Severity.ERROR
+    facts = ("F2.1",)
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterable[Finding]:
+        for node in ctx.eff.config.walk():
+            if node.name not in TAKE1 or node.block is not None or len(node.args) == 1:
+                continue
+            n = len(node.args)
+            swallowed = [a for a in node.args[1:] if a in KNOWN_DIRECTIVES or a in ALLOWED_IN]
+            why = (f" (a missing `;`: `{swallowed[0]}` is read as its argument)" if swallowed
+                   else " (an empty value, a template variable that rendered empty?)" if n == 0 else "")
+            yield cls.finding(
+                f"`{node.name}` takes one argument, here {n}{why}: nginx -t fails with"
+                f" invalid number of arguments in \"{node.name}\" directive.",
+                node.location,
+                Fix("End the directive with `;` and give it exactly one value.",
+                    f"{node.name} {node.args[0] if node.args else '<value>'};"))
+
+
+RULES = RULES + (DirectiveArgumentCount,)

@@ -29,7 +29,8 @@ class VerifyClientOptionalUnchecked(ConfigRule):
 
     What it checks:
     A server (http or stream) whose effective `ssl_verify_client` is `optional`, that serves
-    content (a location with `proxy_pass`, `root`, `return 200`, ... or static files), and in
+    content (a location with `proxy_pass`, `root`, `return 200`, ... or static files; not an
+    `internal` location, which a client's own request gets 404 from), and in
     which `$ssl_client_verify` is neither tested (`if`, a `map` whose result is used) nor handed
     to a backend (`proxy_set_header`, `fastcgi_param`, ...). Where it is only handed to a
     backend, the finding is a warning saying the backend must reject unverified clients.
