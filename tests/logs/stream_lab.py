@@ -1,26 +1,21 @@
 """Real stream and mail lines: nginx with the dynamic stream/mail modules, client certificates.
 
-``NginxServer`` (lab.nginx) renders only an ``http {}`` body, so this small runner writes its own
-configuration (``load_module``, ``stream {}``, ``mail {}``) under a temporary prefix, runs
-``nginx -g 'daemon off;'`` in its own session, waits (bounded) for the ports, and always stops
-it (SIGQUIT, SIGTERM, SIGKILL). Debian ships the modules as libnginx-mod-stream and
-libnginx-mod-mail; ``modules()`` says which are installed.
+``NginxServer`` (lab.nginx) renders only an ``http {}`` body, so the ``stream {}`` and
+``mail {}`` configuration is run by ``tests.rawnginx.RawNginx`` (bounded start, always stopped).
+Debian ships the modules as libnginx-mod-stream and libnginx-mod-mail; ``modules()`` says which
+are installed.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import ssl
-import subprocess
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mtls_doctor.lab.nginx import free_ports
 from mtls_doctor.lab.pki import build_lab_pki
-from tests.conftest import nginx_argv, nginx_module
+from tests.conftest import nginx_module
+from tests.rawnginx import RawNginx
 
 MODULE_DIRS = ("/usr/lib/nginx/modules", "/usr/lib64/nginx/modules", "/usr/local/nginx/modules")
 
@@ -41,14 +36,6 @@ def modules(nginx_bin: str | None = None) -> dict[str, str]:
                 out[name] = str(path)
                 break
     return out
-
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def _client(port: int, ca: Path, cert: Path | None, key: Path | None, send: bytes | None) -> bytes:
@@ -77,52 +64,31 @@ def run_stream_mail(workdir: Path, nginx_bin: str) -> str:
     mods = modules(nginx_bin)
     pki = build_lab_pki(datetime.now(timezone.utc))
     workdir.mkdir(parents=True, exist_ok=True)
-    for sub in ("logs", "certs", "tmp"):
-        (workdir / sub).mkdir(exist_ok=True)
     files = {"certs/server.pem": pki.server_chain_pem, "certs/server.key": pki.server.key_pem,
              "certs/root.pem": pki.pem("root"), "certs/expired.pem": pki.clients["expired"].chain_pem,
              "certs/expired.key": pki.clients["expired"].key_pem}
-    for rel, data in files.items():
-        fd = os.open(workdir / rel, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-    stream_port, mail_port, dummy = free_ports(3)
-    tls = (f"ssl_certificate {workdir}/certs/server.pem; ssl_certificate_key {workdir}/certs/server.key; "
-           f"ssl_client_certificate {workdir}/certs/root.pem; ssl_verify_client on;")
-    conf = [f"load_module {mods[m]};" for m in ("stream", "mail") if m in mods]
-    conf += [f"pid {workdir}/nginx.pid;", f"lock_file {workdir}/nginx.lock;",
-             f"error_log {workdir}/logs/error.log info;", "worker_processes 1;",
-             "events { worker_connections 64; }"]
-    if "stream" in mods:
-        conf.append(f"stream {{ server {{ listen 127.0.0.1:{stream_port} ssl; {tls} "
-                    f"proxy_pass 127.0.0.1:{dummy}; }} }}")
-    if "mail" in mods:
-        conf.append(f"mail {{ auth_http 127.0.0.1:{dummy}/auth; server {{ listen 127.0.0.1:{mail_port} ssl; "
-                    f"protocol imap; {tls} }} }}")
-    (workdir / "nginx.conf").write_text("\n".join(conf) + "\n")
-    cmd = nginx_argv(nginx_bin, "-p", f"{workdir}/", "-c", str(workdir / "nginx.conf"), "-e", str(workdir / "logs/error.log"))
-    subprocess.run(cmd + ["-t", "-q"], check=True, timeout=30, capture_output=True)
-    proc = subprocess.Popen(cmd + ["-g", "daemon off; master_process on;"], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        ports = [p for m, p in (("stream", stream_port), ("mail", mail_port)) if m in mods]
-        deadline = time.monotonic() + 10
-        while not all(_listening(p) for p in ports):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("nginx (stream/mail) did not start")
-            time.sleep(0.05)
+    tls = ("ssl_certificate certs/server.pem; ssl_certificate_key certs/server.key; "
+           "ssl_client_certificate certs/root.pem; ssl_verify_client on;")
+    kinds = tuple(m for m in ("stream", "mail") if m in mods)
+
+    def body(ports: tuple[int, ...]) -> str:
+        stream_port, mail_port, dummy = ports
+        conf = []
+        if "stream" in kinds:
+            conf.append(f"stream {{ server {{ listen 127.0.0.1:{stream_port} ssl; {tls} "
+                        f"proxy_pass 127.0.0.1:{dummy}; }} }}")
+        if "mail" in kinds:
+            conf.append(f"mail {{ auth_http 127.0.0.1:{dummy}/auth; server {{ listen 127.0.0.1:{mail_port} ssl; "
+                        f"protocol imap; {tls} }} }}")
+        return "\n".join(conf)
+
+    def serving(ports: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(p for m, p in zip(("stream", "mail"), ports) if m in kinds)
+
+    with RawNginx(nginx_bin, workdir, body, 3, files, modules=kinds, listening=serving) as nginx:
         root, cert, key = workdir / "certs/root.pem", workdir / "certs/expired.pem", workdir / "certs/expired.key"
-        for port in ports:
-            send = b"a1 CAPABILITY\r\n" if port == mail_port else b"hello"
+        for port in serving(nginx.ports):
+            send = b"a1 CAPABILITY\r\n" if port == nginx.ports[1] else b"hello"
             _client(port, root, None, None, send)  # no certificate
             _client(port, root, cert, key, send)  # expired certificate: 10
-    finally:
-        for sig in (signal.SIGQUIT, signal.SIGTERM, signal.SIGKILL):
-            if proc.poll() is not None:
-                break
-            proc.send_signal(sig)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                continue
     return (workdir / "logs" / "error.log").read_text(errors="replace")

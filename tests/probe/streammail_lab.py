@@ -1,10 +1,8 @@
 """Real nginx stream and mail servers with ``ssl_verify_client``, for probe and verify tests.
 
-``NginxServer`` (lab.nginx) renders an ``http {}`` body only, so this runner writes its own
-configuration (``load_module`` of the dynamic stream/mail modules of the nginx at hand, Debian's
-libnginx-mod-stream / libnginx-mod-mail) under a temporary prefix, starts nginx in the
-foreground in its own session, waits (bounded) until every port listens, and always stops it
-(SIGQUIT, SIGTERM, SIGKILL). Everything listens on 127.0.0.1.
+``NginxServer`` (lab.nginx) renders an ``http {}`` body only, so the configuration is run by
+``tests.rawnginx.RawNginx`` (``load_module`` of the dynamic stream/mail modules of the nginx at
+hand, bounded start, always stopped). Everything listens on 127.0.0.1.
 
 Stream servers proxy to a silent loopback backend (it accepts and never speaks: what a database
 or a message broker behind nginx looks like to a client that has not spoken yet). Mail servers point ``auth_http`` at a loopback port nothing listens on: what is measured
@@ -14,18 +12,15 @@ login; a login would only reach the dead auth server.
 
 from __future__ import annotations
 
-import signal
 import socket
-import subprocess
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mtls_doctor.lab.nginx import free_ports
 from mtls_doctor.lab.pki import build_lab_pki
-from tests.conftest import nginx_argv, nginx_module
+from tests.conftest import nginx_module
+from tests.rawnginx import RawNginx
 
 TLS = ("ssl_certificate certs/server.pem; ssl_certificate_key certs/server.key; "
        "ssl_client_certificate certs/ca.pem; ssl_verify_depth 2;")
@@ -95,7 +90,7 @@ class StreamMailLab:
         return {m: p for m in ("stream", "mail") if (p := nginx_module(self.nginx_bin, m))}
 
     def __enter__(self) -> "StreamMailLab":
-        self.proc = None
+        self.nginx = None
         self.backend = _SilentBackend()
         try:
             self._start()
@@ -119,67 +114,42 @@ class StreamMailLab:
             files[f"clients/{label}.key"] = client.key_pem
         files["clients/root.pem"] = self.pki.pem("root")
         files.update(dict(self.extra_files))
-        for rel, data in files.items():
-            path = w / rel
-            path.touch(mode=0o600)
-            path.write_bytes(data)
         names = [n for n in self.names if SERVERS[n][0] in mods]
         extra = [e for e in self.extra_stream if "stream" in mods]
-        ports = free_ports(len(names) + len(extra) + 1)
-        self.ports = dict(zip(names + [n for n, _ in extra], ports))
-        dead = ports[-1]
-        stream, mail = [], []
-        for name in names:
-            kind, proto, tls, mode = SERVERS[name]
-            listen = f"listen 127.0.0.1:{self.ports[name]}{' ssl' if tls == 'implicit' else ''};"
-            verify = f"ssl_verify_client {mode};"
-            if kind == "stream":
-                body = f"proxy_pass 127.0.0.1:{self.backend.port};"
-                stream.append(f"  server {{ {listen} {TLS} {verify} {body} }}")
-            else:
-                starttls = "starttls on;" if tls == "starttls" else ""
-                mail.append(f"  server {{ {listen} protocol {proto}; server_name mail.test; "
-                            f"{TLS} {verify} {starttls} }}")
-        for name, directives in extra:
-            stream.append(f"  server {{ listen 127.0.0.1:{self.ports[name]} ssl; {directives} }}")
-        conf = [f"load_module {mods[m]};" for m in ("stream", "mail") if m in mods]
-        conf += [f"pid {w}/nginx.pid;", f"lock_file {w}/nginx.lock;",
-                 f"error_log {w}/logs/error.log info;", "worker_processes 1;",
-                 "events { worker_connections 128; }"]
-        if stream:
-            conf += ["stream {", *stream, "}"]
-        if mail:
-            conf += ["mail {", f"  auth_http 127.0.0.1:{dead}/auth;", "  smtp_auth login plain;",
-                     *mail, "}"]
-        self.conf_path = w / "nginx.conf"
-        self.conf_path.write_text("\n".join(conf) + "\n")
-        cmd = nginx_argv(self.nginx_bin, "-p", f"{w}/", "-c", str(self.conf_path),
-                         "-e", str(w / "logs/error.log"))
-        test = subprocess.run(cmd + ["-t", "-q"], timeout=30, capture_output=True, text=True,
-                              check=False)
-        if test.returncode != 0:
-            raise RuntimeError(f"nginx -t failed: {test.stderr.strip()}")
-        self.proc = subprocess.Popen(cmd + ["-g", "daemon off; master_process on;"],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True, cwd=w)
-        deadline = time.monotonic() + 10
-        while not all(_listening(p) for p in self.ports.values()):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("nginx (stream/mail) did not start: "
-                                   + (w / "logs/error.log").read_text(errors="replace")[-300:])
-            time.sleep(0.05)
+
+        def body(ports: tuple[int, ...]) -> str:
+            self.ports = dict(zip(names + [n for n, _ in extra], ports))
+            dead = ports[-1]
+            stream, mail = [], []
+            for name in names:
+                kind, proto, tls, mode = SERVERS[name]
+                listen = f"listen 127.0.0.1:{self.ports[name]}{' ssl' if tls == 'implicit' else ''};"
+                verify = f"ssl_verify_client {mode};"
+                if kind == "stream":
+                    stream.append(f"  server {{ {listen} {TLS} {verify} "
+                                  f"proxy_pass 127.0.0.1:{self.backend.port}; }}")
+                else:
+                    starttls = "starttls on;" if tls == "starttls" else ""
+                    mail.append(f"  server {{ {listen} protocol {proto}; server_name mail.test; "
+                                f"{TLS} {verify} {starttls} }}")
+            for name, directives in extra:
+                stream.append(f"  server {{ listen 127.0.0.1:{self.ports[name]} ssl; {directives} }}")
+            conf = ["stream {", *stream, "}"] if stream else []
+            if mail:
+                conf += ["mail {", f"  auth_http 127.0.0.1:{dead}/auth;", "  smtp_auth login plain;",
+                         *mail, "}"]
+            return "\n".join(conf)
+
+        self.nginx = RawNginx(self.nginx_bin, w, body, len(names) + len(extra) + 1, files,
+                              modules=tuple(m for m in ("stream", "mail") if m in mods),
+                              listening=lambda ports: ports[:-1])  # the last: the dead auth port
+        self.nginx.__enter__()
+        self.conf_path = self.nginx.conf_path
 
     def __exit__(self, *exc: object) -> None:
         try:
-            proc = self.proc
-            for sig in (signal.SIGQUIT, signal.SIGTERM, signal.SIGKILL):
-                if proc is None or proc.poll() is not None:
-                    break
-                proc.send_signal(sig)
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    continue
+            if getattr(self, "nginx", None) is not None:
+                self.nginx.__exit__()
         finally:
             self.backend.stop()
 
@@ -193,10 +163,3 @@ class StreamMailLab:
     def error_log(self) -> str:
         return (self.workdir / "logs/error.log").read_text(errors="replace")
 
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
