@@ -334,3 +334,28 @@ def test_ssl_redirect_on_port_80_per_host_certificate(tmp_path):
     rules = {text: {f.rule for f in lint_manifests(parse_text(manifest(text), "m.yaml"), NOW).findings}
              for text in (redirected, served)}
     assert "MTLS214" not in rules[redirected] and "MTLS214" in rules[served]
+
+
+def test_f5_http_redirects(tmp_path):
+    """F5: an Ingress with spec.tls redirects plain HTTP with 301 (ssl-redirect, default true,
+    nginx.ingress.tmpl); a VirtualServer only with ``tls.redirect.enable`` (virtualserver.go
+    generateTLSRedirectConfig): without it port 80 serves the route with no certificate
+    (MTLS214 stays), with it 301 and MTLS214 goes."""
+    from mtls_doctor.k8s.lint import lint_manifests
+    from tests.rules.test_rules_k8s import F5_CLASS
+
+    material = policy() + secret("f5-ca", "  ca.crt: {CA}\n", type_="nginx.org/ca")
+    tls = "  ingressClassName: nginx\n" + TLS_SPEC
+    ing = F5_CLASS + ingress("api", "api.example.com", "    nginx.org/policies: mtls\n", extra_spec=tls) + material
+    with _run(f5.render, ing) as ngx:
+        assert http(ngx.ports[1], "api.example.com", "/") == 301
+    plain_vs = vs().replace("  # <- MTLS714", "") + material
+    redirect_vs = plain_vs.replace("  tls: {secret: api-tls}\n", "  tls:\n    secret: api-tls\n    redirect: {enable: true}\n")
+    with _run(f5.render, plain_vs) as ngx:
+        assert http(ngx.ports[1], "api.example.com", "/") == 200
+        assert https(ngx.ports[0], "api.example.com")[0] == 400
+    with _run(f5.render, redirect_vs) as ngx:
+        assert http(ngx.ports[1], "api.example.com", "/") == 301
+    rules = {t: {f.rule for f in lint_manifests(parse_text(manifest(t), "m.yaml"), NOW).findings}
+             for t in (ing, plain_vs, redirect_vs)}
+    assert "MTLS214" in rules[plain_vs] and "MTLS214" not in rules[redirect_vs] | rules[ing]

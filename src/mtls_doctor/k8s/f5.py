@@ -194,6 +194,9 @@ def _ingress_servers(mset: ManifestSet, files: dict[str, bytes]) -> list[Rendere
             lines.append(Line(f"    server_name {host};", made))
             policy_lines, error_500 = _ingress_policy_lines(ing, mset, tls, files)
             lines += policy_lines
+            if tls and _ssl_redirect(ing):  # nginx.ingress.tmpl: after the ingressMTLS lines
+                lines.append(Line("    if ($scheme = http) { return 301 https://$host:443$request_uri; }",
+                                  origin(ing, "spec", "tls")))
             if error_500:
                 lines.append(Line("    return 500;", Origin(ing, f"metadata.annotations.{POLICIES}",
                                                           ing.annotation_location(POLICIES))))
@@ -205,6 +208,18 @@ def _ingress_servers(mset: ManifestSet, files: dict[str, bytes]) -> list[Rendere
             out.append(RenderedServer(controller=Controller.F5_NGINX_INGRESS, host=host, lines=tuple(lines),
                                       origin=made, resources=(ing,)))
     return out
+
+
+def _ssl_redirect(ing: Resource) -> bool:
+    """annotations.go: ``nginx.org/ssl-redirect``, else ``ingress.kubernetes.io/ssl-redirect``,
+    else the ConfigMap's ``ssl-redirect`` (config_params.go default true; the ConfigMap is not
+    read here). An unparsable value keeps the default."""
+    for name in (PREFIX + "ssl-redirect", "ingress.kubernetes.io/ssl-redirect"):
+        value = ing.annotations.get(name)
+        if value is not None:
+            return {"true": True, "false": False, "1": True, "0": False, "t": True, "f": False,
+                    "True": True, "False": False, "TRUE": True, "FALSE": False}.get(value, True)
+    return True
 
 
 def render(mset: ManifestSet) -> Rendering | None:
@@ -237,6 +252,13 @@ def render(mset: ManifestSet) -> Rendering | None:
                 continue
             mtls_done = True
             lines += _mtls_lines(parsed, files, field_origins=True)
+        redirect = at(vs.body, "spec", "tls", "redirect")
+        if tls_secret and at(redirect, "enable") is True:  # virtualserver.go generateTLSRedirectConfig
+            based = "$http_x_forwarded_proto" if at(redirect, "basedOn") == "x-forwarded-proto" else "$scheme"
+            code = at(redirect, "code")
+            code = code if code in (301, 302, 307, 308) else 301
+            lines.append(Line(f"    if ({based} = 'http') {{ return {code} https://$host$request_uri; }}",
+                              origin(vs, "spec", "tls", "redirect")))
         routes = at(vs.body, "spec", "routes")
         for ri, route in enumerate(items(routes)):
             ro = origin(vs, "spec", "routes", ri)

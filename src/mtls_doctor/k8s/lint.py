@@ -7,6 +7,7 @@ Invariant: no I/O (the manifests are already read); ``at`` is explicit.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Sequence
@@ -84,18 +85,31 @@ def _plain_http_sni(finding: Finding) -> bool:
     return finding.rule in ("MTLS210", "MTLS212") and " on *:80 " in finding.message
 
 
+_HTTP_REDIRECT = re.compile(r"^\s*if \(\$scheme = '?http'?\) \{ return 30[1278] https://")
+
+
 def _redirected_plain_listen(finding: Finding, redirected: frozenset[str]) -> bool:
-    """MTLS214 about the plain ``listen 80`` of an ingress-nginx host whose every location
-    redirects plain HTTP to https (ssl-redirect, rendered as a location-level ``if ($scheme =
-    http) { return 308 ...; }``, which the core rule does not read as a server redirect)."""
+    """MTLS214 about the plain ``listen 80`` of a rendered host that redirects plain HTTP to
+    https (ingress-nginx ssl-redirect per location, F5 ssl-redirect / ``tls.redirect`` per server,
+    rendered as ``if ($scheme = http) { return 30x https://...; }``, which the core rule does not
+    read as a server redirect)."""
     return finding.rule == "MTLS214" and finding.message.startswith("`listen 80") and any(
         f" of server '{host}' " in finding.message for host in redirected)
 
 
-def _redirected_hosts(mset: ManifestSet) -> frozenset[str]:
-    from mtls_doctor.k8s import ingress_nginx
-
-    return frozenset(ha.host for ha in ingress_nginx.host_auth(mset) if ingress_nginx.http_redirected(ha))
+def _redirected_hosts(rendering: Rendering) -> frozenset[str]:
+    """Hosts whose server redirects plain HTTP at server level or in every location."""
+    out = set()
+    for server in rendering.servers:
+        texts = [line.text for line in server.lines]
+        if any(_HTTP_REDIRECT.match(t) and t.startswith("    if") for t in texts):
+            out.add(server.host)
+            continue
+        locations = [i for i, t in enumerate(texts) if t.startswith("    location ")]
+        if locations and all(any(_HTTP_REDIRECT.match(t) for t in texts[i + 1:texts.index("    }", i)])
+                             for i in locations):
+            out.add(server.host)
+    return frozenset(out)
 
 
 def lint_manifests(mset: ManifestSet, at: datetime, version: Version | None = None,
@@ -105,7 +119,6 @@ def lint_manifests(mset: ManifestSet, at: datetime, version: Version | None = No
     from mtls_doctor.rules.k8s import RULES
 
     rends = renderings(mset)
-    redirected = _redirected_hosts(mset)
     findings: list[Finding] = []
     configs = []
     for rendering in rends:
@@ -113,8 +126,9 @@ def lint_manifests(mset: ManifestSet, at: datetime, version: Version | None = No
         configs.append(rendering_data(rendering))
         extra = {"openssl": openssl} if openssl is not None else {}
         report = lint_config(config, at, version, _loaded(rendering), select, ignore, **extra)
-        findings.extend(_remap(f, rendering) for f in report.findings if not _plain_http_sni(f) and not (
-            rendering.controller.value == "ingress-nginx" and _redirected_plain_listen(f, redirected)))
+        redirected = _redirected_hosts(rendering)
+        findings.extend(_remap(f, rendering) for f in report.findings
+                        if not _plain_http_sni(f) and not _redirected_plain_listen(f, redirected))
     ctx = K8sContext(mset, rends, at)
     for rule in RULES:
         for f in rule.check(ctx):
