@@ -28,6 +28,15 @@ KEY_SUFFIX = re.compile(r"\.key$", re.I)
 SYSTEM_STORES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
                  "/etc/ssl/ca-bundle.pem", "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
                  "/etc/ssl/cert.pem", "/usr/local/etc/openssl/cert.pem", "/etc/pki/tls/cert.pem")
+#: directories whose every file is a bundle extracted from the system trust (RHEL/Fedora
+#: ``update-ca-trust`` writes tls-ca-bundle.pem, email-ca-bundle.pem, ... there; grid
+#: containers add variants such as tls-ca-bundle-all.pem, system plus IGTF roots)
+SYSTEM_STORE_DIRS = ("/etc/pki/ca-trust/extracted/pem/", "/etc/pki/ca-trust/extracted/openssl/")
+
+
+def system_store(path: str | None) -> bool:
+    """The path is a system trust store bundle (a known file, or a file of a known directory)."""
+    return path is not None and (path in SYSTEM_STORES or path.startswith(SYSTEM_STORE_DIRS))
 
 
 def _path(ctx: LintContext, node: Directive | None) -> str | None:
@@ -182,7 +191,7 @@ class CaFileNamedLikeLeaf(ConfigRule):
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         for node, _server in once(verifying_settings(ctx, *CA_SETTINGS)):
             path = _path(ctx, node)
-            if path is None or _loaded(ctx, path) or path in SYSTEM_STORES:
+            if path is None or _loaded(ctx, path) or system_store(path):
                 continue
             base = posixpath.basename(path)
             stem = re.sub(r"\.(pem|crt|cer|key)$", "", base, flags=re.I)
@@ -198,7 +207,8 @@ class ClientCaIsSystemStore(ConfigRule):
     What it checks:
     A verifying server whose `ssl_client_certificate` or `ssl_trusted_certificate` is a
     system trust store path (`/etc/ssl/certs/ca-certificates.crt`,
-    `/etc/pki/tls/certs/ca-bundle.crt`, ...), files read or not.
+    `/etc/pki/tls/certs/ca-bundle.crt`, ..., or any bundle `update-ca-trust` extracts into
+    `/etc/pki/ca-trust/extracted/pem/`), files read or not.
 
     Why it matters:
     Every CA of the file is trusted for client certificates (F1.1) and, for
@@ -227,7 +237,7 @@ class ClientCaIsSystemStore(ConfigRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterable[Finding]:
         for node, _server in once((n, s) for n, s in verifying_settings(ctx, *CA_SETTINGS)
-                                  if s.verify != "optional_no_ca" and _path(ctx, n) in SYSTEM_STORES):
+                                  if s.verify != "optional_no_ca" and system_store(_path(ctx, n))):
             yield cls.finding(
                 f"`{node.name}` names the system trust store {node.args[0]}: a client certificate"
                 " from any public CA verifies.",

@@ -316,6 +316,8 @@ class ClientCertificateWithoutVerify(ConfigRule):
         for node, servers in users.values():
             if any(_verify_in_location(s) for s in servers):
                 continue  # the verification was meant, in a place nginx refuses: MTLS213 says so
+            if len(node.args) != 1:
+                continue  # a missing ';' swallowed the next directive (often ssl_verify_client): MTLS254
             if all(not verifying(s) for s in servers):
                 yield cls.finding(
                     f"`ssl_client_certificate` has no effect: {labels(servers)} has `ssl_verify_client off`.",
