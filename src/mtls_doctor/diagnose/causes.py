@@ -153,7 +153,8 @@ class ConfigRejected(Cause):
         a key that does not match its certificate, a chain file not starting with its leaf, a
         CA file nginx cannot read (empty, not PEM, TRUSTED CERTIFICATE before 1.27.2), a
         directive the nginx version lacks or a directive in the wrong context, a misspelled
-        TLS directive or variable, a C-style comment, swapped certificate and key paths,
+        TLS directive or variable, a C-style comment, a TLS directive with the wrong number of
+        arguments (a missing ';'), swapped certificate and key paths,
         proxy_ssl_verify without proxy_ssl_trusted_certificate, an ssl_ocsp_responder that is
         not http://, or anything `nginx -t` itself
         refuses when lint ran it.
@@ -184,7 +185,7 @@ class ConfigRejected(Cause):
         raises(L, "config-cannot-load-certificate", 0.45), raises(F, "MTLS607", 0.3),
         raises(F, "MTLS113", 0.5), raises(F, "MTLS250", 0.7), raises(F, "MTLS251", 0.6),
         raises(F, "MTLS252", 0.6), raises(F, "MTLS253", 0.6), raises(F, "MTLS236", 0.55),
-        raises(F, "MTLS241", 0.6), raises(F, "MTLS306", 0.6),
+        raises(F, "MTLS241", 0.6), raises(F, "MTLS306", 0.6), raises(F, "MTLS254", 0.6),
     )
 
 
@@ -1070,18 +1071,22 @@ class UpstreamClientCertificate(Cause):
         Upstream mTLS is proxy_ssl_certificate/_key (section 9); the upstream's alert is logged
         "while SSL handshaking to upstream" (F4.3).
     Tell apart:
-        The log line names the upstream; the client-side handshake with nginx succeeds.
+        The log line names the upstream; the client-side handshake with nginx succeeds. An
+        upstream nginx that verifies clients completes the handshake without a certificate and
+        answers its own 400 "No required SSL certificate was sent", which nginx relays: that
+        page from a server that verifies no client is the upstream's (F2.2).
     References:
-        F4.3.
+        F4.3, F2.2.
     """
 
     id = "upstream-client-certificate"
     title = "The upstream requires or rejects nginx's own client certificate (proxy_ssl_certificate)."
-    facts = ("F4.3",)
+    facts = ("F4.3", "F2.2")
     fix = "Set proxy_ssl_certificate and proxy_ssl_certificate_key in {server} to a certificate the upstream trusts."
     snippet = "proxy_ssl_certificate /etc/nginx/upstream-client.pem;\nproxy_ssl_certificate_key /etc/nginx/upstream-client.key;"
     signals = (raises(L, "upstream-requires-client-certificate", 0.5),
-               raises(L, "upstream-rejected-client-certificate", 0.5), supports(F, "MTLS608", 0.1),
+               raises(L, "upstream-rejected-client-certificate", 0.5),
+               raises(P, O.UPSTREAM_CERT_PAGE, 0.55), supports(F, "MTLS608", 0.1),
                supports(S, Symptom.BAD_GATEWAY, 0.2))
 
 

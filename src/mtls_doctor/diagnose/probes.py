@@ -172,6 +172,7 @@ def from_probes(ev: Evidence, board: Board, verified: set[str]) -> None:
             _probe_without_sni(ev, board, p, none, line, values, 0.45,
                                trap=_logged_without_certificate(ev, p.server))
         _edge(ev, board, p, none, values)
+        _upstream_page(ev, board, p, none, values)
         user = p.attempt("user")
         _backend_rejects(ev, board, p, user, values)
         if certificate_rejected(user):  # 495, or a stream close / mail cert_error (F0.4)
@@ -183,6 +184,45 @@ def from_probes(ev: Evidence, board: Board, verified: set[str]) -> None:
                 board.signal(Kind.PROBE, O.USER_REJECTED.value, rejected,
                              f"{p.where} rejects your certificate ({_http(user)}); its error log "
                              "says why (F4.1, F4.2).", _label(p.server), values)
+
+
+def tls_upstreams_without_cert(server: Any) -> list[Any]:
+    """The ``proxy_pass https://`` / ``grpc_pass grpcs://`` of ``server`` that send the upstream
+    no client certificate (no proxy_ssl_certificate / grpc_ssl_certificate in the server or
+    inherited from ``http``)."""
+    if server is None:
+        return []
+    own = list(server.walk()) + list(server.inherited)
+    out = []
+    for d in server.walk():
+        scheme, cert = {"proxy_pass": ("https://", "proxy_ssl_certificate"),
+                        "grpc_pass": ("grpcs://", "grpc_ssl_certificate")}.get(d.name, (None, None))
+        if scheme and d.args and d.args[0].lower().startswith(scheme) and \
+                not any(n.name == cert for n in own):
+            out.append(d)
+    return out
+
+
+def _upstream_page(ev: Evidence, board: Board, p: ProbeEvidence, none: Any, values: dict) -> None:
+    """Without a certificate the answer is nginx's 495/496 page, but neither the handshake's
+    nor the request's server verifies (nginx makes those pages only where ssl_verify_client is
+    not off, F2.2): the page comes from a TLS upstream that verifies clients and gets no
+    certificate from nginx (F4.3)."""
+    server = p.server or p.handshake_server
+    if none.http is None or none.http.page not in (495, 496) or server is None:
+        return
+    if any(s is not None and s.verify != "off" for s in (p.server, p.handshake_server)):
+        return
+    passes = tls_upstreams_without_cert(server)
+    if not passes:
+        return
+    d = passes[0]
+    board.signal(Kind.PROBE, O.UPSTREAM_CERT_PAGE.value, EvidenceLine(
+        "probe", p.where, f"{p.label}: without a certificate: {_http(none)}, from a server that "
+        "does not verify clients"),
+        f"{server.label} verifies no client, yet answers nginx's {none.http.page} page: it is the "
+        f"upstream's ({' '.join((d.name, *d.args))} at {d.path}:{d.line}, no proxy_ssl_certificate) "
+        "(F2.2, F4.3).", _label(server), values)
 
 
 def _backend_rejects(ev: Evidence, board: Board, p: ProbeEvidence, user: Any, values: dict) -> None:

@@ -49,6 +49,7 @@ class Observation(str, Enum):
     BACKEND_REJECTED_CERT = "backend-rejected-cert"  # with the user's cert the proxied answer fails
     MISDIRECTED = "misdirected"  # the user's own SNI and Host got 421 (F7.2)
     HANDSHAKE_REJECTED = "handshake-rejected"  # the user's handshake got unrecognized_name (112)
+    UPSTREAM_CERT_PAGE = "upstream-cert-page"  # a 495/496 page where no server verifies: the upstream's
 
 
 class Symptom(str, Enum):

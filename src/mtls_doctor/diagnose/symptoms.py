@@ -15,7 +15,8 @@ from typing import Any
 from mtls_doctor.diagnose import causes as C
 from mtls_doctor.diagnose.board import Board
 from mtls_doctor.diagnose.evidence import Evidence, EvidenceLine
-from mtls_doctor.diagnose.probes import canames_disabled, client_issuers, disk_ca_names, trusted_only
+from mtls_doctor.diagnose.probes import (canames_disabled, client_issuers, disk_ca_names,
+                                         tls_upstreams_without_cert, trusted_only)
 from mtls_doctor.diagnose.signals import Kind, Symptom
 from mtls_doctor.diagnose.target import fix_values
 
@@ -113,23 +114,6 @@ def _no_names(ev, board, s, hs, rq, on_default, line, values) -> None:
                      _label(hs), values)
 
 
-def _tls_upstreams_without_cert(server: Any) -> list[Any]:
-    """The ``proxy_pass https://`` / ``grpc_pass grpcs://`` of ``server`` that send the upstream
-    no client certificate (no proxy_ssl_certificate / grpc_ssl_certificate in the server or
-    inherited from ``http``)."""
-    if server is None:
-        return []
-    own = list(server.walk()) + list(server.inherited)
-    out = []
-    for d in server.walk():
-        scheme, cert = {"proxy_pass": ("https://", "proxy_ssl_certificate"),
-                        "grpc_pass": ("grpcs://", "grpc_ssl_certificate")}.get(d.name, (None, None))
-        if scheme and d.args and d.args[0].lower().startswith(scheme) and \
-                not any(n.name == cert for n in own):
-            out.append(d)
-    return out
-
-
 def _page_from_upstream(ev, board, s, hs, rq, line, values, page: str) -> bool:
     """A 495/496 page on a request whose servers verify nothing cannot be nginx's own: nginx
     produces it only where ssl_verify_client is not off (F2.2). When that server proxies to a
@@ -137,7 +121,7 @@ def _page_from_upstream(ev, board, s, hs, rq, line, values, page: str) -> bool:
     verifies clients), relayed as the answer (F4.3)."""
     if _asks(hs) or _asks(rq):
         return False
-    passes = _tls_upstreams_without_cert(rq or hs)
+    passes = tls_upstreams_without_cert(rq or hs)
     if not passes:
         return False
     d = passes[0]
