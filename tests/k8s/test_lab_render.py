@@ -359,3 +359,13 @@ def test_f5_http_redirects(tmp_path):
     rules = {t: {f.rule for f in lint_manifests(parse_text(manifest(t), "m.yaml"), NOW).findings}
              for t in (ing, plain_vs, redirect_vs)}
     assert "MTLS214" in rules[plain_vs] and "MTLS214" not in rules[redirect_vs] | rules[ing]
+
+
+def test_gateway_listener_frontend_validation_verifies_nothing(tmp_path):
+    """The old listener-level tls.frontendValidation (MTLS720): NGINX Gateway Fabric renders the
+    listener without ssl_verify_client, and real nginx answers 200 to a client with no certificate."""
+    from tests.rules.test_rules_k8s import CASES
+
+    case = next(c for c in CASES if c.code == "MTLS720" and c.kind == "fire")
+    with _run(gateway.render, case.input) as ngx:
+        assert https(ngx.ports[0], "api.example.com")[0] == 200

@@ -188,6 +188,20 @@ CASES = [
              controller_configmap('  use-forwarded-headers: "true"\n')
              + ingress("api", "api.example.com", A + "auth-tls-secret: shared/client-ca  # <- MTLS704\n")
              + secret("client-ca", "  ca.crt: {CA}\n", ns="shared")),
+    # GEP-91's first shape (listener-level, Gateway API v1.1-v1.3 experimental), still in
+    # guides; the field existed as GatewayTLSConfig.FrontendValidation
+    RuleCase("MTLS720", "fire", "listener-frontend-validation",
+             gateway().replace("  tls:\n    frontend:\n      default:\n        validation:\n", "").replace(
+                 "          caCertificateRefs:  # <- MTLS715\n          - {kind: ConfigMap, name: gw-ca}\n", "")
+             .replace("    tls: {mode: Terminate, certificateRefs: [{name: api-tls}]}\n",
+                      "    tls:\n      mode: Terminate\n      certificateRefs: [{name: api-tls}]\n"
+                      "      frontendValidation:  # <- MTLS720\n        caCertificateRefs: [{kind: ConfigMap, name: gw-ca}]\n")
+             + GW_CM),
+    RuleCase("MTLS720", "ok", "both-shapes",
+             gateway().replace("    tls: {mode: Terminate, certificateRefs: [{name: api-tls}]}\n",
+                               "    tls:\n      mode: Terminate\n      certificateRefs: [{name: api-tls}]\n"
+                               "      frontendValidation:\n        caCertificateRefs: [{kind: ConfigMap, name: gw-ca}]\n")
+             + GW_CM),
     RuleCase("MTLS712", "ok", "pass-cert-true",
              ingress("api", "api.example.com", AUTH + A + 'auth-tls-pass-certificate-to-upstream: "true"\n')
              + CA_SECRET),

@@ -790,6 +790,58 @@ class FrontendValidationInsecureFallback(K8sRule):
                                      "Create the ConfigMap with the CA under ca.crt.")
 
 
+class GatewayListenerFrontendValidationIgnored(K8sRule):
+    """A Gateway listener's tls.frontendValidation (the old experimental field) is not read: no client certificate is asked for.
+
+    What it checks:
+    `Gateway.spec.listeners[].tls.frontendValidation` (Gateway API v1.1-v1.3 experimental
+    channel) on a listener for whose port `spec.tls.frontend` has no validation.
+
+    Why it matters:
+    Gateway API v1.4 moved frontend validation to the Gateway (`spec.tls.frontend.default` /
+    `perPort`). NGINX Gateway Fabric (built on Gateway API v1.6) reads only `spec.tls.frontend`,
+    and the API server of current CRDs prunes the unknown listener field (kubectl warns
+    "unknown field"). The listener terminates TLS without `ssl_verify_client`: every client is
+    let in, with no certificate, while the manifest reads as mTLS.
+
+    Example:
+    listeners: [{name: https, port: 443, protocol: HTTPS, tls: {mode: Terminate, certificateRefs: [...],
+                 frontendValidation: {caCertificateRefs: [{kind: ConfigMap, name: client-ca}]}}}]
+
+    Use instead:
+    spec.tls.frontend.default.validation.caCertificateRefs (or a perPort entry for the port),
+    `mode: AllowValidOnly`.
+
+    References:
+    nginx/nginx-gateway-fabric e55bfe339 internal/controller/state/graph/gateway_listener.go
+    createFrontendTLSCaCertReferenceResolver (reads gw.Spec.TLS.Frontend only), go.mod
+    sigs.k8s.io/gateway-api v1.6.1; Gateway API GEP-91.
+    """
+
+    code = "MTLS720"
+    name = "gateway-listener-frontend-validation-ignored"
+    severity = Severity.ERROR
+
+    @classmethod
+    def check(cls, ctx):
+        for gw in ctx.manifests.of_kind("Gateway"):
+            if not gw.api_version.startswith("gateway.networking.k8s.io/") or not gateway.handled(gw, ctx.manifests):
+                continue
+            for i, listener in enumerate(items(at(gw.body, "spec", "listeners"))):
+                old = at(listener, "tls", "frontendValidation")
+                if old is None:
+                    continue
+                val, _keys = gateway.validation_for(gw, at(listener, "port"))
+                if val is not None:
+                    continue
+                yield cls.on(gw, ("spec", "listeners", i, "tls", "frontendValidation"),
+                             f"{gw.ref}: listener {at(listener, 'name')!s} tls.frontendValidation is not a field of "
+                             "current Gateway API (moved to spec.tls.frontend in v1.4); NGINX Gateway Fabric asks "
+                             "this listener for no client certificate.",
+                             "Move the caCertificateRefs to spec.tls.frontend.default.validation (or a perPort "
+                             "entry for this port).")
+
+
 #: Service annotations with which a cloud load balancer terminates TLS itself (its own
 #: certificate), so the TLS connection ends before the ingress controller
 LB_TLS_ANNOTATIONS = {
@@ -1123,4 +1175,5 @@ RULES: tuple[type[K8sRule], ...] = (
     SslPassthroughSkipsAuthTls,
     TraefikTlsOptionUnusable,
     TraefikTlsOptionUnused,
+    GatewayListenerFrontendValidationIgnored,
 )
