@@ -112,3 +112,55 @@ def test_crlf_bom_and_commented_separators():
     line = next(n for n, l in enumerate(text.splitlines(), 1) if "auth-tls-verify-depth" in l)
     assert ing.annotation_location(inx.VERIFY_DEPTH).line == line
     assert "ssl_verify_depth 2;" in "\n".join(l.text for s in inx.render(mset).servers for l in s.lines)
+
+
+# values of the ingress-nginx chart as users keep them next to their manifests (the keys of
+# https://github.com/kubernetes/ingress-nginx/issues/13095 and #12648: allowSnippetAnnotations,
+# config.annotations-risk-level), with an extra argument and a TLS-terminating balancer
+VALUES = """# values-prod.yaml
+controller:
+  allowSnippetAnnotations: true
+  config:
+    annotations-risk-level: Critical
+    use-forwarded-headers: "true"
+  extraArgs:
+    enable-ssl-passthrough: ""
+  service:
+    annotations:
+      service.beta.kubernetes.io/aws-load-balancer-ssl-cert: arn:aws:acm:eu-west-1:111122223333:certificate/x
+"""
+
+
+def test_chart_values_next_to_manifests(tmp_path):
+    from mtls_doctor.k8s.manifests import read_paths
+
+    (tmp_path / "values.yaml").write_text(VALUES)
+    (tmp_path / "app.yaml").write_text(manifest(ingress("api", "api.example.com", AUTH + SNIPPET) + CA_SECRET))
+    assert looks_like_kubernetes(VALUES)
+    mset = read_paths([str(tmp_path)])
+    cfg = inx.controller_config(mset)
+    assert cfg.allow_snippets and cfg.risk_level == 4
+    assert cfg.configmap.where("annotations-risk-level") is not None
+    assert cfg.configmap.body.get("data").line_of("annotations-risk-level") == 5
+    findings = lint_manifests(mset, NOW).findings
+    rules = {f.rule: f for f in findings}
+    assert "MTLS712" not in rules  # Critical allowed by the values
+    assert rules["MTLS716"].location.path.endswith("values.yaml") and rules["MTLS716"].location.line == 11
+    text = inx.render(mset).text()
+    assert "X-Client" in text
+
+
+def test_chart_values_defaults_drop_the_snippet_ingress(tmp_path):
+    from mtls_doctor.k8s.manifests import read_paths
+
+    (tmp_path / "values.yaml").write_text("controller:\n  config:\n    ssl-protocols: TLSv1.3\n")
+    (tmp_path / "app.yaml").write_text(manifest(ingress("api", "api.example.com", AUTH + SNIPPET) + CA_SECRET))
+    found = [f for f in lint_manifests(read_paths([str(tmp_path)]), NOW).findings if f.rule == "MTLS712"]
+    assert found and "ConfigMap ingress-nginx/ingress-nginx-controller" in found[0].message
+
+
+def test_plain_yaml_with_a_controller_key_is_not_values():
+    assert not looks_like_kubernetes("controller:\n  replicas: 2\n")
+    text = "controller:\n  replicas: 2\n"
+    mset = parse_text(text, "x.yaml")
+    assert not mset.resources and mset.problems

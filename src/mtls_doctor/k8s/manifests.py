@@ -48,6 +48,9 @@ _ITEMS = re.compile(r"^items:[ \t]*(?:#.*)?$")
 _NAME = re.compile(r"^[ ]+name:[ \t]*['\"]?(?P<name>[A-Za-z0-9._-]+)['\"]?[ \t]*$", re.M)
 _HELM_HEAD = re.compile(r"^(MANIFEST|NOTES|HOOKS):\s*$")
 _YAMLISH = re.compile(r"^[ ]*(?:apiVersion|kind)[ \t]*:", re.M)
+#: keys under ``controller:`` that mark values of the ingress-nginx Helm chart
+_CHART_VALUES = re.compile(r"^[ ]{2,4}(?:allowSnippetAnnotations|extraArgs|admissionWebhooks|ingressClassResource"
+                           r"|enableAnnotationValidations|config|service|kind|image):", re.M)
 #: a ConfigMap that is a controller's configuration is composed even when nothing names it
 #: (ingress-nginx: ``k8s.ingress_nginx.CONFIG_KEYS`` or the chart's labels)
 _CONTROLLER_CONFIG = re.compile(
@@ -188,6 +191,8 @@ def looks_like_kubernetes(text: str) -> bool:
     """Whether ``text`` looks like YAML Kubernetes objects (a top-level ``apiVersion``/``kind``
     key) rather than an nginx configuration (where ``kind:`` is not a directive)."""
     head = text[: 1 << 20]
+    if _CHART_VALUES.search(head) and re.search(r"^controller:[ \t]*(?:#.*)?$", head, re.M):
+        return True  # values of the ingress-nginx Helm chart
     if head.lstrip("\ufeff \t\r\n")[:1] in ("{", "[") and re.search(r'"kind"\s*:\s*"', head) and re.search(
             r'"apiVersion"\s*:\s*"', head):
         return True  # `kubectl get -o json`
@@ -409,10 +414,76 @@ def _compose_chunk(chunk: _Chunk, path: str) -> tuple[list[Resource], list[Manif
     if isinstance(kind, str) and kind.endswith("List") and isinstance(body.get("items"), Node):
         # a List needs no metadata.name (`kubectl get -o json` writes `"metadata": {"resourceVersion": ""}`)
         return _items_of(body, path)
+    if isinstance(body.value, dict) and kind is None and body.get("apiVersion") is None:
+        chart = chart_values(body, path)
+        if chart:
+            return chart, []
     found = _resource(body, path)
     if isinstance(found, ManifestProblem):
         return [], [found]
     return [found], []
+
+
+def _synth(value: dict, line: int, lines: Mapping | None = None) -> Node:
+    return Node(value, line, dict(lines) if lines else {k: line for k in value})
+
+
+def chart_values(body: Node, path: str) -> list[Resource]:
+    """The objects the ingress-nginx Helm chart (charts/ingress-nginx, v4.15) makes from a values
+    file, as far as the rules read them, each field at the line of the value it comes from:
+    the controller ConfigMap (``controller.config``, ``allow-snippet-annotations`` from
+    ``controller.allowSnippetAnnotations``, default false, ``templates/controller-configmap.yaml``),
+    the controller Service's annotations (``controller.service.annotations``) and the
+    Deployment's arguments (``controller.extraArgs`` as ``--key=value``). [] when ``body`` is
+    not such a values file (no ``controller`` mapping with one of the chart's keys)."""
+    ctl = body.get("controller")
+    if not isinstance(ctl, Node) or not isinstance(ctl.value, dict) or not any(
+            k in ctl.value for k in ("config", "allowSnippetAnnotations", "extraArgs", "service",
+                                     "admissionWebhooks", "ingressClassResource", "enableAnnotationValidations")):
+        return []
+    name, ns = "ingress-nginx-controller", "ingress-nginx"
+    labels = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}
+    line = body.line_of("controller")
+
+    def meta(extra: dict | None = None) -> Node:
+        m = {"name": name, "namespace": ns, "labels": _synth(dict(labels), line)}
+        m.update(extra or {})
+        return _synth(m, line)
+
+    data: dict[str, Any] = {}
+    data_lines: dict[str, int] = {}
+    snip = ctl.get("allowSnippetAnnotations")
+    data["allow-snippet-annotations"] = "true" if snip is True or str(snip).lower() == "true" else "false"
+    data_lines["allow-snippet-annotations"] = ctl.line_of("allowSnippetAnnotations") if snip is not None else line
+    cfg = ctl.get("config")
+    if isinstance(cfg, Node) and isinstance(cfg.value, dict):
+        for k, v in cfg.value.items():
+            if not isinstance(v, Node):
+                data[str(k)] = "" if v is None else ("true" if v is True else "false" if v is False else str(v))
+                data_lines[str(k)] = cfg.line_of(k)
+    out = [Resource("ConfigMap", "v1", name, ns, _synth(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(),
+         "data": Node(data, ctl.line_of("config") if cfg is not None else line, data_lines)}, line), path, line)]
+    ann = at(ctl, "service", "annotations")
+    if isinstance(ann, Node) and isinstance(ann.value, dict):
+        out.append(Resource("Service", "v1", name, ns, _synth(
+            {"apiVersion": "v1", "kind": "Service", "metadata": meta({"annotations": ann}),
+             "spec": _synth({"type": "LoadBalancer", "selector": _synth(dict(labels), line)}, line)}, line),
+            path, ctl.line_of("service")))
+    extra = ctl.get("extraArgs")
+    if isinstance(extra, Node) and isinstance(extra.value, dict):
+        args = [f"--{k}" if v in (None, "") else f"--{k}={'true' if v is True else 'false' if v is False else v}"
+                for k, v in extra.value.items() if not isinstance(v, Node)]
+        arg_lines = {i: extra.line_of(k) for i, k in enumerate(k for k, v in extra.value.items() if not isinstance(v, Node))}
+        container = _synth({"name": "controller", "args": Node(["/nginx-ingress-controller", *args], extra.line,
+                                                                {0: extra.line, **{i + 1: l for i, l in arg_lines.items()}})},
+                           extra.line)
+        spec = _synth({"template": _synth({"spec": _synth({"containers": Node([container], extra.line, {0: extra.line})},
+                                                          extra.line)}, extra.line)}, extra.line)
+        out.append(Resource("Deployment", "apps/v1", name, ns, _synth(
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(), "spec": spec}, line),
+            path, ctl.line_of("extraArgs")))
+    return out
 
 
 def _items_of(lst: Node, path: str) -> tuple[list[Resource], list[ManifestProblem]]:
