@@ -164,3 +164,12 @@ def test_plain_yaml_with_a_controller_key_is_not_values():
     text = "controller:\n  replicas: 2\n"
     mset = parse_text(text, "x.yaml")
     assert not mset.resources and mset.problems
+
+
+def test_migrate_names_an_ingress_the_controller_drops(tmp_path):
+    f = tmp_path / "m.yaml"
+    f.write_text(manifest(ingress("api", "api.example.com", AUTH + SNIPPET) + CA_SECRET))
+    proc = subprocess.run([sys.executable, "-m", "mtls_doctor", "migrate", str(f), "--format", "json"],
+                          capture_output=True, text=True, timeout=60)
+    data = json.loads(proc.stdout)
+    assert data["hosts"] == [] and "Ingress prod/api (configuration-snippet" in data["dropped"][0], proc.stderr

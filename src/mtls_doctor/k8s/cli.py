@@ -147,19 +147,39 @@ def migrate_command(paths, targets, resources, fmt) -> int:
     mset = read_paths(paths, stdin_text)
     plans = plan(mset, tuple(targets) or TARGETS)
     report = Report("migrate", (), {"hosts": [p.to_dict() for p in plans], "resources": len(mset.resources)})
-    emit(report, fmt, lambda r: _render_migrate(plans, resources))
+    dropped = _dropped_auth_tls(mset)
+    if dropped:
+        report.data["dropped"] = dropped
+    emit(report, fmt, lambda r: _render_migrate(plans, resources, dropped))
     changes = any(c.changed for p in plans for col in p.columns for c in col.cells.values()) or \
         any(col.cannot for p in plans for col in p.columns)
     return 1 if changes else 0
 
 
-def _render_migrate(plans, show_resources: bool) -> None:
+def _dropped_auth_tls(mset) -> list[str]:
+    """Ingresses with auth-tls that ingress-nginx drops whole (an invalid value or an annotation
+    above annotations-risk-level, MTLS712): today they protect nothing, so nothing migrates."""
+    from mtls_doctor.k8s import ingress_nginx as inx
+
+    out = []
+    for ing in inx.ordered_ingresses(mset):
+        if inx.SECRET in ing.annotations:
+            auth = inx.parse_auth_tls(ing, mset)
+            why = auth.rejected + auth.too_risky
+            if why:
+                out.append(f"{ing.ref} ({', '.join(a.split('/')[-1] for a in why)}: the controller drops it, MTLS712)")
+    return out
+
+
+def _render_migrate(plans, show_resources: bool, dropped: list[str] = ()) -> None:
     from rich.text import Text
 
     from mtls_doctor.cli.console import console
     from mtls_doctor.k8s.migrate import ASPECT_TITLES, ASPECTS, TITLES
 
     out = console()
+    for d in dropped:
+        out.print(f"not served by ingress-nginx today, so not migrated: {d}")
     if not plans:
         out.print("No ingress-nginx host with auth-tls-* annotations in the input: no client "
                   "authentication to migrate.")
