@@ -173,3 +173,16 @@ def test_migrate_names_an_ingress_the_controller_drops(tmp_path):
                           capture_output=True, text=True, timeout=60)
     data = json.loads(proc.stdout)
     assert data["hosts"] == [] and "Ingress prod/api (configuration-snippet" in data["dropped"][0], proc.stderr
+
+
+def test_clean_ingress_with_tls_has_no_error_findings():
+    """A clean Ingress (auth-tls, spec.tls, its CA Secret): no error findings. The no-SNI default
+    server (MTLS210) is a warning on ingress-nginx, port 80 redirects (ssl-redirect)."""
+    from mtls_doctor.model import Severity
+
+    text = manifest(ingress("api", "api.example.com", AUTH, extra_spec="  tls:\n  - hosts: [api.example.com]\n"
+                            "    secretName: api-tls\n") + CA_SECRET)
+    findings = lint_manifests(parse_text(text, "m.yaml"), NOW).findings
+    bad = [(f.rule, f.message) for f in findings if f.severity in (Severity.ERROR, Severity.CRITICAL)]
+    assert not bad, bad
+    assert {f.severity for f in findings if f.rule == "MTLS210"} <= {Severity.WARNING}

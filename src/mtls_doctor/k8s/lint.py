@@ -112,6 +112,21 @@ def _redirected_hosts(rendering: Rendering) -> frozenset[str]:
     return frozenset(out)
 
 
+def _controller_default_server(finding: Finding, rendering: Rendering) -> Finding:
+    """MTLS210 on an ingress-nginx rendering: the default server (``_``, the fake certificate)
+    is the controller's own: no field of a host's Ingress asks it for a certificate or makes it
+    refuse unknown names (a host-less Ingress does, for every name: MTLS708); clients that send
+    SNI avoid it. A warning with that fix, not the
+    nginx.conf edit the core rule proposes."""
+    from mtls_doctor.model import Fix, Severity
+
+    if finding.rule != "MTLS210" or rendering.controller.value != "ingress-nginx":
+        return finding
+    return replace(finding, severity=Severity.WARNING, fix=Fix(
+        "Clients must send SNI (the host name): ingress-nginx's default server is the controller's own "
+        "and asks for no certificate (only a host-less Ingress changes that, for every unknown name: MTLS708)."))
+
+
 def lint_manifests(mset: ManifestSet, at: datetime, version: Version | None = None,
                    select: Sequence[str] | None = None, ignore: Sequence[str] | None = None,
                    openssl=None) -> Report:
@@ -127,7 +142,7 @@ def lint_manifests(mset: ManifestSet, at: datetime, version: Version | None = No
         extra = {"openssl": openssl} if openssl is not None else {}
         report = lint_config(config, at, version, _loaded(rendering), select, ignore, **extra)
         redirected = _redirected_hosts(rendering)
-        findings.extend(_remap(f, rendering) for f in report.findings
+        findings.extend(_controller_default_server(_remap(f, rendering), rendering) for f in report.findings
                         if not _plain_http_sni(f) and not _redirected_plain_listen(f, redirected))
     ctx = K8sContext(mset, rends, at)
     for rule in RULES:
