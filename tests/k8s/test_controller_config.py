@@ -186,3 +186,13 @@ def test_clean_ingress_with_tls_has_no_error_findings():
     bad = [(f.rule, f.message) for f in findings if f.severity in (Severity.ERROR, Severity.CRITICAL)]
     assert not bad, bad
     assert {f.severity for f in findings if f.rule == "MTLS210"} <= {Severity.WARNING}
+
+
+def test_chart_tcp_configmap_with_the_same_labels_is_not_the_configuration():
+    tcp = controller_configmap('  "9000": "default/example-go:8080"\n').replace("name: ingress-nginx-controller",
+                                                                            "name: ingress-nginx-tcp")
+    text = tcp + controller_configmap("  annotations-risk-level: Critical\n") + ingress("api", "api.example.com", AUTH + SNIPPET) + CA_SECRET
+    cfg = inx.controller_config(parse_text(manifest(text), "m.yaml"))
+    assert cfg.configmap.name == "ingress-nginx-controller" and cfg.risk_level == 4
+    text = tcp + controller_configmap("  use-gzip: \"true\"\n") + ingress("api", "api.example.com", AUTH) + CA_SECRET
+    assert inx.controller_config(parse_text(manifest(text), "m.yaml")).configmap.name == "ingress-nginx-controller"

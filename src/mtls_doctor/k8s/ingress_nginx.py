@@ -108,30 +108,35 @@ class ControllerConfig:
         return self.configmap, ("data", key)
 
 
-def _is_controller_configmap(cm: Resource, mset: ManifestSet) -> bool:
-    """The ConfigMap ``--configmap`` of the controller's Deployment/DaemonSet names, else one with
-    the controller keys or the chart's labels (``app.kubernetes.io/name: ingress-nginx``,
-    ``component: controller``)."""
+def _controller_configmap_rank(cm: Resource, named: list[str]) -> int:
+    """How surely ``cm`` is the controller's configuration (0: not at all): the one
+    ``--configmap`` of the controller's Deployment/DaemonSet names (when one does, only that);
+    else one with the controller keys; else the chart's ``<release>-controller`` with its labels
+    (``app.kubernetes.io/name: ingress-nginx``, ``component: controller``; the chart's tcp/udp
+    ConfigMaps carry the same labels, so the name decides among them)."""
+    if named:
+        return 4 if any(n in (cm.key, cm.name) for n in named) else 0
+    data = at(cm.body, "data")
+    if isinstance(data, Node) and isinstance(data.value, dict) and any(k in data.value for k in CONFIG_KEYS):
+        return 3
+    labels = at(cm.body, "metadata", "labels")
+    if at(labels, "app.kubernetes.io/name") == "ingress-nginx" and at(labels, "app.kubernetes.io/component") == "controller":
+        return 2 if cm.name.endswith("-controller") or cm.name == "nginx-configuration" else 1
+    return 0
+
+
+def controller_config(mset: ManifestSet) -> ControllerConfig:
     named = []
     for dep in mset.of_kind("Deployment", "DaemonSet"):
         for c in items(at(dep.body, "spec", "template", "spec", "containers")):
             for arg in items(at(c, "args")):
                 if isinstance(arg, str) and arg.startswith("--configmap="):
                     named.append(arg.split("=", 1)[1])
-    if named:
-        return any(n in (cm.key, cm.name, f"{cm.namespace}/{cm.name}") for n in named)
-    data = at(cm.body, "data")
-    if isinstance(data, Node) and isinstance(data.value, dict) and any(k in data.value for k in CONFIG_KEYS):
-        return True
-    labels = at(cm.body, "metadata", "labels")
-    return (at(labels, "app.kubernetes.io/name") == "ingress-nginx"
-            and at(labels, "app.kubernetes.io/component") == "controller")
-
-
-def controller_config(mset: ManifestSet) -> ControllerConfig:
-    for cm in mset.of_kind("ConfigMap"):
-        if not _is_controller_configmap(cm, mset):
-            continue
+    ranked = sorted(((_controller_configmap_rank(cm, named), i, cm) for i, cm in enumerate(mset.of_kind("ConfigMap"))),
+                    key=lambda t: (-t[0], t[1]))
+    for rank, _i, cm in ranked:
+        if not rank:
+            break
         data = at(cm.body, "data")
         get = (lambda k: data.get(k)) if isinstance(data, Node) and isinstance(data.value, dict) else (lambda k: None)
 
