@@ -196,3 +196,11 @@ def test_chart_tcp_configmap_with_the_same_labels_is_not_the_configuration():
     assert cfg.configmap.name == "ingress-nginx-controller" and cfg.risk_level == 4
     text = tcp + controller_configmap("  use-gzip: \"true\"\n") + ingress("api", "api.example.com", AUTH) + CA_SECRET
     assert inx.controller_config(parse_text(manifest(text), "m.yaml")).configmap.name == "ingress-nginx-controller"
+
+
+def test_kustomize_hash_suffix_named_in_the_denial():
+    from tests.rules.test_rules_k8s import secret
+
+    text = manifest(secret("client-ca-5f7k9m2t8h", "  ca.crt: {CA}\n") + ingress("api", "api.example.com", AUTH))
+    found = [f for f in lint_manifests(parse_text(text, "m.yaml"), NOW).findings if f.rule == "MTLS704"]
+    assert found and "prod/client-ca-5f7k9m2t8h" in found[0].message and "kustomize" in found[0].message

@@ -202,6 +202,11 @@ CASES = [
                                "    tls:\n      mode: Terminate\n      certificateRefs: [{name: api-tls}]\n"
                                "      frontendValidation:\n        caCertificateRefs: [{kind: ConfigMap, name: gw-ca}]\n")
              + GW_CM),
+    # `kustomize build` output: the generated Secret got a hash suffix, the annotation did not
+    # (https://github.com/kubernetes-sigs/kustomize/pull/1366)
+    RuleCase("MTLS704", "fire", "kustomize-hash-suffix",
+             ingress("api", "api.example.com", A + "auth-tls-secret: prod/client-ca  # <- MTLS704\n")
+             + secret("client-ca-5f7k9m2t8h", "  ca.crt: {CA}\n")),
     RuleCase("MTLS712", "ok", "pass-cert-true",
              ingress("api", "api.example.com", AUTH + A + 'auth-tls-pass-certificate-to-upstream: "true"\n')
              + CA_SECRET),

@@ -250,7 +250,16 @@ def resolve_secret(value: str, ingress: Resource, mset: ManifestSet,
         return None, "cross namespace secrets are not supported"
     secret = mset.find("Secret", ns, name)
     if secret is None:
-        return None, f"error obtaining certificate: local SSL certificate {ns}/{name} was not found"
+        why = f"error obtaining certificate: local SSL certificate {ns}/{name} was not found"
+        hashed = [r for r in mset.of_kind("Secret") if (r.namespace or ns) == ns
+                  and re.fullmatch(re.escape(name) + r"-[a-z0-9]{10}", r.name)]
+        if hashed:
+            # kustomize secretGenerator appends a content hash to the name and rewrites the
+            # references it knows, not this annotation's `namespace/name` value
+            # (https://github.com/kubernetes-sigs/kustomize/pull/1366)
+            why += (f" (Secret {ns}/{hashed[0].name} is in the input: a kustomize secretGenerator hash "
+                    "suffix the annotation does not get; generatorOptions.disableNameSuffixHash: true)")
+        return None, why
     data = secret_data(secret)
     return material_of(data, ns, name)
 

@@ -563,6 +563,8 @@ def parse_many(texts: Mapping[str, str]) -> ManifestSet:
     needed = []
     for path, chunk in material:
         candidates = _chunk_names(chunk.text)
+        if candidates is not None:  # kustomize's hash-suffixed generator names: name-<10 chars>
+            candidates |= {m.group(1) for c in candidates if (m := re.fullmatch(r"(.+)-[a-z0-9]{10}", c))}
         if candidates is not None and not candidates & names and not (
                 chunk.kind == "ConfigMap" and _CONTROLLER_CONFIG.search(chunk.text)):
             skipped += 1
