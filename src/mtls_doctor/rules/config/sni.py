@@ -33,7 +33,10 @@ def _groups(ctx: LintContext) -> Iterable[tuple[str, Server, list[Server]]]:
         default = ctx.eff.defaults.get(address)
         if default is None or len(servers) < 2:
             continue
-        if not any(l.ssl for s in servers for l in s.listens if l.address == address) and not any(s.ssl for s in servers):
+        # TLS on this socket: a listen of it says ssl (nginx ORs it over the servers), or a
+        # server has the old `ssl on` (all its listens); another listen's ssl does not count
+        if not any(l.ssl for s in servers for l in s.listens if l.address == address) and \
+                not any(s.settings["ssl"].value == "on" for s in servers):
             continue
         yield address, default, [s for s in servers if s is not default]
 
