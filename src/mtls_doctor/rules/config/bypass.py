@@ -51,11 +51,36 @@ def _server_redirects(server: Server) -> bool:
     return False
 
 
+#: a server-level ``if`` that is true exactly for plain-HTTP requests
+_PLAIN_TESTS = (("$scheme", "=", "http"), ("$scheme", "!=", "https"), ("$https", "=", ""),
+                ("$https", "!=", "on"), ("$scheme", "!~", "https"), ("$scheme", "~", "^http$"))
+
+
+def _redirects_plain(server: Server) -> bool:
+    """A server-level ``if ($scheme = http) { return 301 https://...; }`` (or ``$scheme !=
+    https``, ``$https = ""``): every plain-HTTP request is redirected (rewrite phase), so the
+    server's plain listens serve nothing."""
+    for d in server.node.block or ():
+        if d.name != "if" or d.block is None:
+            continue
+        args = list(d.args)  # as written: `($scheme`, `=`, `http)`
+        if args:
+            args[0], args[-1] = args[0].removeprefix("("), args[-1].removesuffix(")")
+        test = tuple(a.strip("\"'") for a in args if a)
+        if test not in _PLAIN_TESTS:
+            continue
+        for inner in d.block:
+            if inner.name == "return" and inner.args:
+                code = inner.args[0]
+                return not (code.isdigit() and 200 <= int(code) < 300)
+    return False
+
+
 def content_keys(server: Server, ctx: LintContext) -> dict[tuple[str, str], Directive]:
     """What content the server serves: (kind, value) -> the directive that names it."""
     resolve = ctx.eff.config.resolve
     out: dict[tuple[str, str], Directive] = {}
-    if _server_redirects(server):
+    if _server_redirects(server) or (not server.ssl and _redirects_plain(server)):
         return out
     top_root = next((d for d in server.node.block or () if d.name == "root" and d.args), None)
     if not server.locations:
@@ -254,7 +279,8 @@ def _plain_listens(cls, ctx: LintContext) -> Iterable[Finding]:
         if server.kind != "http" or server.verify not in ("on", "optional") or node is None \
                 or not any(d is node for d in server.node.block or ()):
             continue
-        if server.settings["ssl"].value == "on" or _server_redirects(server) or _echo_only(server):
+        if server.settings["ssl"].value == "on" or _server_redirects(server) or _echo_only(server) \
+                or _redirects_plain(server):
             continue
         plain = [l for l in server.listens if not l.ssl and l.node is not None]
         for listen in plain:
