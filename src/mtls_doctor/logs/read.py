@@ -95,24 +95,79 @@ def iter_log_lines(path: str, tail_bytes: int | None = None) -> Iterator[str]:
     """
     raw = _open(path)
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+    capped: _Capped | None = None
     try:
         head = buffered.peek(2)[:2]
         if head == b"\x1f\x8b":
-            stream: BinaryIO = gzip.GzipFile(fileobj=buffered)  # type: ignore[assignment]
-        else:
-            stream = buffered
-            if tail_bytes is not None and path != "-" and buffered.seekable():
-                size = buffered.seek(0, io.SEEK_END)
-                buffered.seek(max(0, size - tail_bytes))
-                if size > tail_bytes:
-                    buffered.readline(MAX_LINE)  # a partial line
+            capped = _Capped(gzip.GzipFile(fileobj=buffered), MAX_STREAM_BYTES)  # a gzip bomb ends
+            stream: BinaryIO = capped  # type: ignore[assignment]
+        elif _regular(buffered):
+            # a log growing while it is read (a busy server, `yes >> error.log`) is read up to
+            # the size it had when opened: the run ends, whatever the writer does
+            size = os.fstat(buffered.fileno()).st_size
+            if tail_bytes is not None and size > tail_bytes:
+                buffered.seek(size - tail_bytes)
+                buffered.readline(MAX_LINE)  # a partial line
+            stream = _Window(buffered, max(0, size - buffered.tell()))  # type: ignore[assignment]
+        else:  # stdin or a pipe: an endless producer (`yes | mtls-doctor logs -`) ends too
+            capped = _Capped(buffered, MAX_STREAM_BYTES)
+            stream = capped  # type: ignore[assignment]
         try:
             yield from _lines(stream)
         except (EOFError, OSError, zlib.error) as exc:
             raise LogReadError(f"{path}: compressed data is damaged or truncated ({exc})") from None
+        if capped is not None and capped.reached:
+            _note(f"{'stdin' if path == '-' else path}: read only its first {MAX_STREAM_BYTES >> 20} MiB"
+                  " (a stream or a .gz is capped; the summary covers that part: give the"
+                  " uncompressed file to read it whole)")
     finally:
         if path != "-":
             raw.close()
+
+
+#: bytes read from stdin, a pipe or a .gz (decompressed) before the summary is made of what was
+#: read: an endless producer or a gzip bomb ends in seconds (plain files are read whole, up to
+#: the size they had when opened, in parallel when big)
+MAX_STREAM_BYTES = 256 << 20
+
+
+def _regular(fh: BinaryIO) -> bool:
+    """A seekable regular file with a size (a /proc or /sys file says 0 and is a stream)."""
+    try:
+        st = os.fstat(fh.fileno())
+        return stat.S_ISREG(st.st_mode) and st.st_size > 0 and fh.seekable()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _note(text: str) -> None:
+    """One line on stderr that does not change the exit code (the summary is still printed)."""
+    from mtls_doctor.report.safe import terminal_safe
+
+    try:
+        sys.stderr.write(terminal_safe(f"mtls-doctor: note: {text}") + "\n")
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+class _Capped(io.RawIOBase):
+    """At most ``limit`` bytes of ``fh``; ``reached`` says whether more were there."""
+
+    def __init__(self, fh: BinaryIO, limit: int) -> None:
+        self._fh, self._left, self.reached = fh, limit, False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            if not self.reached and self._fh.read(1):
+                self.reached = True
+            return b""
+        n = self._left if n is None or n < 0 else min(n, self._left)
+        data = self._fh.read(n)
+        self._left -= len(data)
+        return data
 
 
 #: a plain file at least this big is read by several processes at once, one range each
