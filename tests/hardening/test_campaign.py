@@ -53,7 +53,7 @@ HANG_SECONDS = 60
 #: area -> inputs run; problems are assertion errors (the figures test prints the tally)
 TALLY: Counter = Counter()
 AREAS = ("parsers", "inspect", "verify", "lint", "logs", "diagnose", "probe-input", "argv",
-         "hostile-servers", "hostile-flights", "limbo")
+         "hostile-servers", "hostile-flights", "limbo", "odd-certs")
 #: every output of the campaign, scanned for key material at the end
 OUTPUTS: list[str] = []
 #: area -> exit code -> runs (0 ok, 1 finding, 2 one-line error)
@@ -787,6 +787,113 @@ def test_limbo_cases_through_every_command(seeds):
         run_cli("lint", str(f["nginx.conf"]), area="limbo")
         run_cli("diagnose", "--config", str(f["nginx.conf"]), "--cert", str(f["chain.pem"]),
                 "--no-probe", "--at", at, area="limbo")
+
+
+def _odd_certificates(tmp: Path) -> dict[str, bytes]:
+    """Valid but unusual certificates and containers, made here: key types (Ed25519, Ed448, DSA,
+    brainpool, P-521, RSA-PSS signatures), zero and negative serials and a v1 certificate (by
+    the openssl CLI: cryptography refuses to build them), UTF-8/BMPString names, an empty
+    subject, 3,000 SANs; as DER, PKCS#7 (PEM and DER), PKCS#12 (no password, none at all, a
+    password, legacy 3DES/RC2), PEM with CRLF, a BOM, garbage between the blocks."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+    from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = rsa.generate_private_key(65537, 2048)
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "odd root")])
+
+    def issue(name, key, sign_key=ca_key, issuer=ca_name, pss=False, sans=1, ca=False):
+        b = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer).public_key(key.public_key())
+             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+             .not_valid_after(now + dt.timedelta(days=3))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+             .add_extension(x509.SubjectAlternativeName(
+                 [x509.DNSName(f"h{i}.odd.test") for i in range(sans)]), critical=False))
+        if pss:
+            return b.sign(sign_key, hashes.SHA256(), rsa_padding=padding.PSS(
+                padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH))
+        return b.sign(sign_key, None if isinstance(sign_key, (ed25519.Ed25519PrivateKey,
+                                                              ed448.Ed448PrivateKey)) else hashes.SHA256())
+
+    def cn(text, tag=None):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text, *([tag] if tag else []))])
+
+    pem = serialization.Encoding.PEM
+    root = issue(ca_name, ca_key, ca=True)
+    keys = {"ed25519": ed25519.Ed25519PrivateKey.generate(), "ed448": ed448.Ed448PrivateKey.generate(),
+            "dsa": dsa.generate_private_key(2048), "brainpool": ec.generate_private_key(ec.BrainpoolP256R1()),
+            "p521": ec.generate_private_key(ec.SECP521R1())}
+    out = {"root.pem": root.public_bytes(pem)}
+    for kind, key in keys.items():
+        out[f"{kind}.pem"] = issue(cn(f"odd {kind}"), key).public_bytes(pem) + out["root.pem"]
+    ed_root = issue(cn("ed root"), keys["ed25519"], sign_key=keys["ed25519"], issuer=cn("ed root"), ca=True)
+    out["ed-root.pem"] = ed_root.public_bytes(pem)
+    leaf = issue(cn("pss leaf"), keys["p521"], pss=True)
+    out["pss.pem"] = leaf.public_bytes(pem)
+    out["bmp.pem"] = issue(cn("bmp \u2603 \u96ea", x509.name._ASN1Type.BMPString), keys["p521"]).public_bytes(pem)
+    out["utf8.pem"] = issue(cn("\u00dcn\u00efc\u00f8d\u00e9 \u202e rtl"), keys["p521"]).public_bytes(pem)
+    out["empty-subject.pem"] = issue(x509.Name([]), keys["p521"]).public_bytes(pem)
+    out["many-sans.pem"] = issue(cn("many sans"), keys["p521"], sans=3000).public_bytes(pem)
+    out["leaf.der"] = leaf.public_bytes(serialization.Encoding.DER)
+    out["bundle.p7b"] = pkcs7.serialize_certificates([leaf, root], pem)
+    out["bundle.p7b.der"] = pkcs7.serialize_certificates([leaf, root], serialization.Encoding.DER)
+    p12 = lambda enc: pkcs12.serialize_key_and_certificates(b"odd", keys["p521"], leaf, [root], enc)  # noqa: E731
+    out["nopass.p12"] = p12(serialization.NoEncryption())
+    out["pw.p12"] = p12(serialization.BestAvailableEncryption(b"campaign-pw"))
+    out["legacy.p12"] = p12(serialization.PrivateFormat.PKCS12.encryption_builder().key_cert_algorithm(
+        pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC).hmac_hash(hashes.SHA1()).build(b"campaign-pw"))
+    body = out["root.pem"]
+    out["crlf.pem"] = body.replace(b"\n", b"\r\n")
+    out["bom.pem"] = b"\xef\xbb\xbf" + body
+    out["garbage.pem"] = b"subject=junk\n" + out["pss.pem"] + b"\x00\xff junk\n" + body + b"trailing"
+    key = tmp / "odd.key"
+    for name, extra in (("serial-zero", ["-set_serial", "0"]), ("serial-negative", ["-set_serial", "-5"])):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-keyout", str(key), "-out", str(tmp / f"{name}.pem"), "-subj",
+                        f"/CN={name}", "-days", "2", *extra], check=True, capture_output=True, timeout=30)
+        out[f"{name}.pem"] = (tmp / f"{name}.pem").read_bytes()
+    subprocess.run(["openssl", "req", "-new", "-key", str(key), "-subj", "/CN=v1 leaf", "-out",
+                    str(tmp / "v1.csr")], check=True, capture_output=True, timeout=30)
+    (tmp / "root.pem").write_bytes(out["root.pem"])
+    (tmp / "root.key").write_bytes(ca_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                        serialization.NoEncryption()))
+    subprocess.run(["openssl", "x509", "-req", "-in", str(tmp / "v1.csr"), "-CA", str(tmp / "root.pem"),
+                    "-CAkey", str(tmp / "root.key"), "-days", "2", "-set_serial", "9", "-out",
+                    str(tmp / "v1.pem")], check=True, capture_output=True, timeout=30)
+    out["v1.pem"] = (tmp / "v1.pem").read_bytes()
+    for secret in (key, tmp / "root.key"):
+        secret.unlink()
+    return out
+
+
+def test_odd_but_valid_certificates_through_every_command(seeds, tmp_path):
+    """Every odd certificate or container as the client, as the CA file, in a configuration
+    (certificate, CA file, CRL slot) and through diagnose --cert; PKCS#12 with no, a wrong and
+    the right password."""
+    files = {}
+    for name, data in _odd_certificates(tmp_path).items():
+        files[name] = tmp_path / name
+        files[name].write_bytes(data)
+    root = str(files["root.pem"])
+    for name, path in files.items():
+        p = str(path)
+        run_cli("inspect", p, area="odd-certs")
+        run_cli("inspect", "--format", "json", p, "--password", "campaign-pw", area="odd-certs")
+        for pw in ([], ["--password", "wrong"], ["--password", "campaign-pw"]):
+            run_cli("verify", p, "--ssl-client-certificate", root, *pw, area="odd-certs")
+        run_cli("verify", str(files["pss.pem"]), "--ssl-client-certificate", p, area="odd-certs")
+        conf = tmp_path / f"{name}.conf"
+        conf.write_text("events {}\nhttp { server { listen 443 ssl; server_name h0.odd.test;\n"
+                        f" ssl_certificate {p}; ssl_certificate_key {p}; ssl_client_certificate {p};\n"
+                        f" ssl_verify_client on; ssl_crl {p}; }} }}\n")
+        run_cli("lint", str(conf), area="odd-certs")
+        run_cli("diagnose", "--config", str(conf), "--cert", p, "--no-probe", "--password",
+                "campaign-pw", area="odd-certs")
 
 
 # --------------------------------------------------------------------------- the figures
