@@ -725,8 +725,8 @@ def test_hostile_generated_flights(seeds):
 
 
 LIMBO = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "x509-limbo" / "cases.json"
-#: limbo cases whose certificates crash lint's rules (tests/hardening/test_limbo_rules.py holds
-#: them as strict xfails until rules/config/server.py and ciphers.py take them)
+#: limbo cases whose certificates crashed lint's rules (tests/hardening/test_limbo_rules.py: the
+#: regression tests of rules/config/server.py and ciphers.py taking them)
 LIMBO_RULE_CRASHES = frozenset({
     "invalid::invalid-issuer-key", "clientauth-twin::invalid::invalid-issuer-key",
     "rfc5280::eku::ee-eku-empty", "rfc5280::san::malformed", "rfc5280::duplicate-extensions",
@@ -782,8 +782,6 @@ def test_limbo_cases_through_every_command(seeds):
                 "--at", at, *crl, area="limbo")
         run_cli("verify", str(f["trust.pem"]), "--ssl-client-certificate", str(f["chain.pem"]),
                 "--at", at, "--format", "json", area="limbo")
-        if case["id"] in LIMBO_RULE_CRASHES:
-            continue
         run_cli("lint", str(f["nginx.conf"]), area="limbo")
         run_cli("diagnose", "--config", str(f["nginx.conf"]), "--cert", str(f["chain.pem"]),
                 "--no-probe", "--at", at, area="limbo")

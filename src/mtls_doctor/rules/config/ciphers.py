@@ -108,14 +108,20 @@ class SslCiphersWeak(ConfigRule):
 def _weakness(cert, level: int, self_signed: bool, openssl) -> str | None:
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except Exception:  # noqa: BLE001 - a key cryptography cannot decode: verification judges it
+        return None
     if isinstance(key, (rsa.RSAPublicKey, dsa.DSAPublicKey)) and key.key_size < MIN_RSA.get(level, 0):
         return f"a {key.key_size}-bit key"
     if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < MIN_EC.get(level, 0):
         return f"a {key.curve.key_size}-bit EC key"
     if self_signed or level == 0:
         return None  # a trust anchor's own signature is not checked
-    algo = getattr(cert.signature_hash_algorithm, "name", "") or ""
+    try:
+        algo = getattr(cert.signature_hash_algorithm, "name", "") or ""
+    except Exception:  # noqa: BLE001 - an unsupported signature algorithm
+        return None
     if algo == "md5" or (algo == "sha1" and (level >= 2 or openssl is None or openssl.major >= 3)):
         return f"a {algo.upper()} signature"
     return None
