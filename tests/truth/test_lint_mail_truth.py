@@ -18,20 +18,18 @@ One nginx mail proxy on 127.0.0.1 (the dynamic mail module of the nginx at hand)
 from __future__ import annotations
 
 import http.server
-import signal
+import subprocess
 import socket
 import ssl
-import subprocess
 import threading
-import time
 from datetime import datetime, timezone
 
 import pytest
 
-from mtls_doctor.lab.nginx import free_ports
 from mtls_doctor.lab.pki import build_lab_pki
 from mtls_doctor.nginx.version import SSL_OCSP_HTTP, TRUSTED_ONLY_OK
 from tests.conftest import nginx_argv, nginx_module
+from tests.rawnginx import RawNginx
 from tests.truth.util import AT, TIMEOUT, V
 
 pytestmark = pytest.mark.nginx
@@ -62,52 +60,29 @@ class _Auth(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def mail(nginx_bin, tmp_path_factory):
-    module = nginx_module(nginx_bin, "mail")
-    if module is None:
+    if nginx_module(nginx_bin, "mail") is None:
         pytest.skip("no mail module for this nginx (libnginx-mod-mail)")
     w = tmp_path_factory.mktemp("mailtruth")
     pki = build_lab_pki(datetime.now(timezone.utc))
-    (w / "logs").mkdir()
-    (w / "server.pem").write_bytes(pki.server_chain_pem)
-    (w / "server.key").write_bytes(pki.server.key_pem)
-    (w / "ca.pem").write_bytes(pki.pem("root", "inter"))
+    files = {"server.pem": pki.server_chain_pem, "server.key": pki.server.key_pem,
+             "ca.pem": pki.pem("root", "inter")}
     auth = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Auth)
     thread = threading.Thread(target=auth.serve_forever, daemon=True)
     thread.start()
-    ports = dict(zip(SERVERS, free_ports(len(SERVERS))))
-    body = "".join(f"  server {{ listen 127.0.0.1:{ports[n]}{sfx}; {d} }}\n" for n, (sfx, d) in SERVERS.items())
-    conf = w / "nginx.conf"
-    conf.write_text(f"load_module {module};\npid {w}/nginx.pid;\nlock_file {w}/nginx.lock;\n"
-                    f"error_log {w}/logs/error.log info;\nworker_processes 1;\nevents {{ worker_connections 64; }}\n"
-                    f"mail {{\n  auth_http 127.0.0.1:{auth.server_port}/auth;\n  {TLS}\n{body}}}\n")
-    cmd = nginx_argv(nginx_bin, "-p", f"{w}/", "-c", str(conf), "-e", str(w / "logs/error.log"))
-    proc = subprocess.Popen(cmd + ["-g", "daemon off;"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True, cwd=w)
+
+    def body(free: tuple[int, ...]) -> str:
+        ports.update(zip(SERVERS, free))
+        servers = "".join(f"  server {{ listen 127.0.0.1:{ports[n]}{sfx}; {d} }}\n"
+                          for n, (sfx, d) in SERVERS.items())
+        return f"mail {{\n  auth_http 127.0.0.1:{auth.server_port}/auth;\n  {TLS}\n{servers}}}"
+
+    ports: dict[str, int] = {}
     try:
-        deadline = time.monotonic() + 10
-        while not all(_listening(p) for p in ports.values()):
-            assert proc.poll() is None and time.monotonic() < deadline, (w / "logs/error.log").read_text()[-300:]
-            time.sleep(0.05)
-        yield {"ports": ports, "seen": _Auth.seen, "conf": conf}
+        with RawNginx(nginx_bin, w, body, len(SERVERS), files, modules=("mail",)) as nginx:
+            yield {"ports": ports, "seen": _Auth.seen, "conf": nginx.conf_path}
     finally:
-        for sig in (signal.SIGQUIT, signal.SIGKILL):
-            if proc.poll() is not None:
-                break
-            proc.send_signal(sig)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                continue
         auth.shutdown()
         auth.server_close()
-
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def _login(mail, name: str) -> tuple[str, dict | None]:
