@@ -176,14 +176,14 @@ def nginx_causes(rendering, opts, client, chain_sent, engine: dict, notes: list[
     from mtls_doctor.diagnose.core import diagnose
     from mtls_doctor.diagnose.signals import parse_symptom
     from mtls_doctor.diagnose.target import resolve_target
-    from mtls_doctor.k8s.lint import _config, _loaded, _plain_http_sni
+    from mtls_doctor.k8s.lint import _config, _loaded
     from mtls_doctor.nginx.effective import effective
     from mtls_doctor.nginx.lint import lint_config
 
     config = _config(rendering)
     eff = effective(config)
     files = _loaded(rendering)
-    lint = tuple(f for f in lint_config(config, opts.at, None, files).findings if not _plain_http_sni(f))
+    lint = tuple(lint_config(config, opts.at, None, files).findings)
     target = resolve_target(eff, url=None, sni=opts.sni, no_sni=opts.no_sni, host=opts.host,
                             server_names=opts.server_names)
     verifies = tuple(_verify(eff, files, client, chain_sent, opts, engine)) if client else ()

@@ -7,7 +7,6 @@ Invariant: no I/O (the manifests are already read); ``at`` is explicit.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Sequence
@@ -78,40 +77,6 @@ def _remap(finding: Finding, rendering: Rendering) -> Finding:
     return finding
 
 
-def _plain_http_sni(finding: Finding) -> bool:
-    """MTLS210 (and MTLS212, TLS 1.3 resumption) about the plain-HTTP ``listen 80`` that
-    ingress-nginx puts in the same server as ``listen 443 ssl``: no TLS there, so no SNI, no
-    session and no client certificate to tell apart."""
-    return finding.rule in ("MTLS210", "MTLS212") and " on *:80 " in finding.message
-
-
-_HTTP_REDIRECT = re.compile(r"^\s*if \(\$scheme = '?http'?\) \{ return 30[1278] https://")
-
-
-def _redirected_plain_listen(finding: Finding, redirected: frozenset[str]) -> bool:
-    """MTLS214 about the plain ``listen 80`` of a rendered host that redirects plain HTTP to
-    https (ingress-nginx ssl-redirect per location, F5 ssl-redirect / ``tls.redirect`` per server,
-    rendered as ``if ($scheme = http) { return 30x https://...; }``, which the core rule does not
-    read as a server redirect)."""
-    return finding.rule == "MTLS214" and finding.message.startswith("`listen 80") and any(
-        f" of server '{host}' " in finding.message for host in redirected)
-
-
-def _redirected_hosts(rendering: Rendering) -> frozenset[str]:
-    """Hosts whose server redirects plain HTTP at server level or in every location."""
-    out = set()
-    for server in rendering.servers:
-        texts = [line.text for line in server.lines]
-        if any(_HTTP_REDIRECT.match(t) and t.startswith("    if") for t in texts):
-            out.add(server.host)
-            continue
-        locations = [i for i, t in enumerate(texts) if t.startswith("    location ")]
-        if locations and all(any(_HTTP_REDIRECT.match(t) for t in texts[i + 1:texts.index("    }", i)])
-                             for i in locations):
-            out.add(server.host)
-    return frozenset(out)
-
-
 def _controller_default_server(finding: Finding, rendering: Rendering) -> Finding:
     """MTLS210 on an ingress-nginx rendering: the default server (``_``, the fake certificate)
     is the controller's own: no field of a host's Ingress asks it for a certificate or makes it
@@ -141,9 +106,7 @@ def lint_manifests(mset: ManifestSet, at: datetime, version: Version | None = No
         configs.append(rendering_data(rendering))
         extra = {"openssl": openssl} if openssl is not None else {}
         report = lint_config(config, at, version, _loaded(rendering), select, ignore, **extra)
-        redirected = _redirected_hosts(rendering)
-        findings.extend(_controller_default_server(_remap(f, rendering), rendering) for f in report.findings
-                        if not _plain_http_sni(f) and not _redirected_plain_listen(f, redirected))
+        findings.extend(_controller_default_server(_remap(f, rendering), rendering) for f in report.findings)
     ctx = K8sContext(mset, rends, at)
     for rule in RULES:
         for f in rule.check(ctx):

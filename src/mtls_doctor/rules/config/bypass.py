@@ -57,16 +57,31 @@ _PLAIN_TESTS = (("$scheme", "=", "http"), ("$scheme", "!=", "https"), ("$https",
 
 
 def _redirects_plain(server: Server) -> bool:
-    """A server-level ``if ($scheme = http) { return 301 https://...; }`` (or ``$scheme !=
-    https``, ``$https = ""``): every plain-HTTP request is redirected (rewrite phase), so the
-    server's plain listens serve nothing."""
-    for d in server.node.block or ():
+    """``if ($scheme = http) { return 301 https://...; }`` (or ``$scheme != https``, ``$https =
+    ""``) at server level, or in every location that serves content (ingress-nginx's
+    ssl-redirect): every plain-HTTP request is redirected (rewrite phase), so the server's
+    plain listens serve nothing."""
+    if _if_redirects_plain(server.node.block or ()):
+        return True
+    serving = [loc for loc in server.locations if loc.serves_content]
+    return bool(serving) and all(_if_redirects_plain(loc.node.block or ()) for loc in serving)
+
+
+def _if_redirects_plain(block) -> bool:
+    """The block holds an ``if`` true exactly for plain HTTP whose ``return`` is not 2xx."""
+    for d in block:
         if d.name != "if" or d.block is None:
             continue
-        args = list(d.args)  # as written: `($scheme`, `=`, `http)`
-        if args:
-            args[0], args[-1] = args[0].removeprefix("("), args[-1].removesuffix(")")
-        test = tuple(a.strip("\"'") for a in args if a)
+        args = list(d.args)  # as written: `($scheme`, `=`, `http)`; `($https`, `=`, ``, `)`
+        if args and args[-1] == ")":
+            args.pop()
+        elif args:
+            args[-1] = args[-1].removesuffix(")")
+        if args and args[0] == "(":
+            args.pop(0)
+        elif args:
+            args[0] = args[0].removeprefix("(")
+        test = tuple(a.strip("\"'") for a in args)
         if test not in _PLAIN_TESTS:
             continue
         for inner in d.block:
