@@ -578,7 +578,8 @@ def _from_config(path: str, server_name: str | None, listen: str | None = None) 
 def _on_listen(eff: Any, servers: list, listen: str, name: str | None, path: str) -> tuple:
     """The server nginx selects for a connection to ``listen`` with SNI/Host ``name``, and the
     server whose SSL context does the handshake (``nginx.effective``: the one home of both)."""
-    from mtls_doctor.nginx.effective import find_server, group_by_address, handshake_server, listening_on, match_name
+    from mtls_doctor.nginx.effective import (find_server, group_by_address, handshake_server,
+                                             listening_on, select_server)
 
     host, sep, port_text = listen.rpartition(":")
     if not sep:
@@ -597,26 +598,7 @@ def _on_listen(eff: Any, servers: list, listen: str, name: str | None, path: str
     if all(s.kind == "http" for s in on):
         server, _ = find_server(eff, address, name)
         return server, handshake_server(eff, server, address)
-    if len(on) == 1:
-        return on[0], None
-    return _by_name(eff, on, address, name), None
-
-
-def _by_name(eff: Any, on: list, address: str, name: str | None) -> Any:
-    """Of several stream (1.25.5+ ``server_name``) or mail servers on ``address``, the one
-    nginx selects for ``name``: the same order as http (exact, longest wildcard, regex; no
-    match or no name: the ``default_server``, else the first), so ``nginx.effective``'s
-    ``find_server`` decides, on a view of these servers only."""
-    import dataclasses
-
-    from mtls_doctor.nginx.effective import find_server
-
-    view = [dataclasses.replace(s, kind="http") for s in on]
-    default = next((v for v, s in zip(view, on) if any(
-        l.address == address and l.default_server for l in s.listens)), view[0])
-    chosen, _ = find_server(dataclasses.replace(eff, servers=tuple(view),
-                                                defaults={address: default}), address, name)
-    return next((s for v, s in zip(view, on) if v is chosen), on[0])
+    return select_server(on, address, name)[0], None
 
 
 def _mail_servers(config: Any) -> list:

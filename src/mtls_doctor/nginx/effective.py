@@ -367,10 +367,16 @@ def listening_on(groups: Mapping[str, list[Server]], ip: str | None,
 
 def find_server(eff: Effective, address: str, name: str | None) -> tuple[Server | None, bool]:
     """The server nginx selects on ``address`` for a name (SNI or Host; None: no name) and
-    whether the name selected it (False: the default server, F7.3). Exact name, then the
-    longest leading wildcard, the longest trailing wildcard, the first regex in order."""
-    servers = listen_groups(eff).get(address, [])
-    default = eff.defaults.get(address)
+    whether the name selected it (False: the default server, F7.3)."""
+    return select_server(listen_groups(eff).get(address, []), address, name, eff.defaults.get(address))
+
+
+def select_server(servers: list[Server], address: str, name: str | None,
+                  default: Server | None = None) -> tuple[Server | None, bool]:
+    """Of the servers on one address (any kind: http, stream 1.25.5+, mail), the one nginx
+    selects for ``name`` and whether the name selected it: exact name, then the longest
+    leading wildcard, the longest trailing wildcard, the first regex in order; else
+    ``default`` (given, or the one whose listen there says ``default_server``, else the first)."""
     if not servers:
         return None, False
     if name:
@@ -387,7 +393,10 @@ def find_server(eff: Effective, address: str, name: str | None) -> tuple[Server 
                 best = (key[0], key[1], server)
         if best is not None:
             return best[2], True
-    return default or servers[0], False
+    if default is None:
+        default = next((s for s in servers if any(l.address == address and l.default_server
+                                                  for l in s.listens)), servers[0])
+    return default, False
 
 
 def handshake_server(eff: Effective, server: Server, address: str) -> Server:

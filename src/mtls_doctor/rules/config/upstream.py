@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Mapping
 
 from mtls_doctor.model import Finding, Fix, Severity
-from mtls_doctor.nginx.effective import address_servers, find_server, group_by_address, listening_on
+from mtls_doctor.nginx.effective import (address_servers, find_server, group_by_address, listening_on,
+                                         select_server)
 from mtls_doctor.nginx.parse import Directive
 from mtls_doctor.rules.config.common import ConfigRule, LintContext
 
@@ -127,18 +128,17 @@ def in_config_upstream(ctx: LintContext, tp: TlsPass):
     if not _is_ip(tp.host) and tp.host != "localhost":
         return None
     ip = "127.0.0.1" if tp.host == "localhost" else tp.host
-    if tp.stream:  # a stream upstream of this configuration: the stream server on that address
+    sni = tp.value("_ssl_name", tp.host) if tp.value("_ssl_server_name", "off") == "on" else None
+    if tp.stream:  # a stream upstream of this configuration: the stream servers on that address
         groups = group_by_address([s for s in ctx.eff.servers if s.kind == "stream"])
         address, servers = listening_on(groups, ip, tp.port)
-        if address is None or not any(s.ssl for s in servers):
-            return None
-        return address, servers, next((s for s in servers if s.default_for), servers[0])
-    address, servers = address_servers(ctx.eff, ip, tp.port)
+    else:
+        address, servers = address_servers(ctx.eff, ip, tp.port)
     if address is None or not any(s.ssl for s in servers):
         return None
-    sni = tp.value("_ssl_name", tp.host) if tp.value("_ssl_server_name", "off") == "on" else None
-    server, _ = find_server(ctx.eff, address, sni)
-    return address, servers, server
+    if tp.stream:
+        return address, servers, select_server(servers, address, sni)[0]
+    return address, servers, find_server(ctx.eff, address, sni)[0]
 
 
 class UpstreamCertificateNotVerified(ConfigRule):
